@@ -1,0 +1,1 @@
+"""`arena demo` (placeholder until its issue lands)."""

@@ -1,0 +1,1 @@
+"""`arena judge` (placeholder until its issue lands)."""

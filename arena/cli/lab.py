@@ -1,0 +1,1 @@
+"""`arena lab` (placeholder until its issue lands)."""

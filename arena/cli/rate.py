@@ -1,0 +1,1 @@
+"""`arena rate` (placeholder until its issue lands)."""

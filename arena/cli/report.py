@@ -1,0 +1,1 @@
+"""`arena report` (placeholder until its issue lands)."""

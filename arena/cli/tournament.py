@@ -1,0 +1,1 @@
+"""`arena tournament` (placeholder until its issue lands)."""

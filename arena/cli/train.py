@@ -1,0 +1,1 @@
+"""`arena train` (placeholder until its issue lands)."""

@@ -1,0 +1,1 @@
+"""`arena world` (placeholder until its issue lands)."""

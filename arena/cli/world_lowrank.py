@@ -1,0 +1,1 @@
+"""`arena world lowrank` (placeholder until its issue lands)."""
