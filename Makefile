@@ -6,8 +6,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.nash-arena-installed
 
-# torch is installed only when the environment has none, and then as the CPU build:
-# a user who already has torch (CUDA or not) keeps it. Override e.g. TORCH_SPEC=torch.
+# torch is installed only when the environment has none, and then as the CPU build (from a
+# local wheel cache when pip finds one, else from PyTorch's CPU index): a user who already
+# has torch in the environment (CUDA or not) keeps it. Override e.g. TORCH_SPEC=torch.
 TORCH_SPEC  ?= torch==2.13.0+cpu
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
@@ -23,6 +24,7 @@ $(PY):
 
 $(STAMP): pyproject.toml | $(PY)
 	@$(PY) -c "import torch" 2>/dev/null || \
+	  $(PY) -m pip install -q "$(TORCH_SPEC)" 2>/dev/null || \
 	  $(PY) -m pip install --retries 1 "$(TORCH_SPEC)" --extra-index-url "$(TORCH_INDEX)"
 	$(PY) -m pip install --retries 1 -e ".[dev]"
 	@touch $(STAMP)
