@@ -1,0 +1,1 @@
+"""The game lab: exact tabular/contextual NLHF dynamics (ground truth for the LM trainers)."""
