@@ -1,0 +1,169 @@
+"""The judge protocol, typed failures, and both-order judging written once for every backend.
+
+A judge answers P(y ≻ y' | x) for a batch of comparisons, in ONE order: the probability that
+the response shown first (`response_a`) is preferred. LLM judges favour a position (Zheng et
+al. 2023, "Judging LLM-as-a-Judge with MT-Bench and Chatbot Arena", arXiv 2306.05685,
+§3.3-3.4), so every comparison is judged in both orders and the two are combined:
+
+    p_ab = judge(x, a, b)              P(a ≻ b | a shown first)
+    p_ba = 1 - judge(x, b, a)          P(a ≻ b | b shown first)
+    p    = (p_ab + p_ba) / 2           the position-debiased estimate
+
+A verdict that cannot be obtained is a `Failure(reason)`, never a number: a parsed "-1"
+that an un-swap turns into "second response wins" (1 - (-1) = 2, clipped to a win) is a
+real bug in a well-known library. Here a failure in either order makes `p` None and carries
+its reason; `position_report` never counts failures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+# A verdict exactly at ½ counts as "no preference" when comparing the two orders.
+TIE_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One pairwise question: which of `response_a`, `response_b` better answers `prompt`."""
+
+    prompt: str
+    response_a: str
+    response_b: str
+
+    def swapped(self) -> "Comparison":
+        """The same question with the responses shown in the other order."""
+        return Comparison(self.prompt, self.response_b, self.response_a)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A verdict that could not be obtained; `reason` says why. Never a number."""
+
+    reason: str
+
+    def __post_init__(self):
+        if not isinstance(self.reason, str) or not self.reason:
+            raise TypeError(f"Failure.reason must be a non-empty string; got {self.reason!r}")
+
+
+@runtime_checkable
+class Judge(Protocol):
+    """Anything with a stable `fingerprint` and a batched single-order `judge` method."""
+
+    fingerprint: str
+
+    def judge(self, comparisons: Sequence[Comparison]) -> list[float | Failure]:
+        """P(response_a preferred | response_a shown first) per comparison, or a Failure."""
+        ...
+
+
+@dataclass(frozen=True)
+class PairVerdict:
+    """Both-order result for one comparison.
+
+    p_ab: P(a preferred | a shown first); p_ba: P(a preferred | b shown first) = 1 - judge(b, a);
+    p: (p_ab + p_ba) / 2, None whenever either order failed; error: None or the reason(s).
+    """
+
+    p: float | None
+    p_ab: float | None
+    p_ba: float | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.p is not None
+
+
+def as_verdict(value) -> float | Failure:
+    """A judge's raw answer checked: a finite probability in [0, 1], else a Failure.
+
+    Booleans, NaN, infinities, strings, None and numbers outside [0, 1] are failures with a
+    reason: a bad value is never clipped into a win.
+    """
+    if isinstance(value, Failure):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and not _is_numpy_scalar(value):
+        return Failure(f"judge returned {value!r} ({type(value).__name__}); expected a probability in [0, 1]")
+    x = float(value)
+    if not math.isfinite(x) or x < 0.0 or x > 1.0:
+        return Failure(f"judge returned {x!r}; expected a probability in [0, 1]")
+    return x
+
+
+def _is_numpy_scalar(value) -> bool:
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(value, np.floating | np.integer)
+
+
+def judge_both_orders(judge: Judge, comparisons: Sequence[Comparison]) -> list[PairVerdict]:
+    """Judge each comparison as (a, b) and as (b, a) in one batched call; combine per pair.
+
+    Both orders go to the backend in a single `judge` call (2n comparisons: the n originals,
+    then the n swapped) so a backend batches across them. A result list of the wrong length
+    is a bug in the backend and raises; a bad single value becomes a Failure.
+    """
+    comparisons = list(comparisons)
+    for i, c in enumerate(comparisons):
+        if not isinstance(c, Comparison):
+            raise TypeError(f"comparisons[{i}] is {type(c).__name__}; build it with judges.Comparison(prompt, a, b)")
+    n = len(comparisons)
+    if n == 0:
+        return []
+    raw = judge.judge(comparisons + [c.swapped() for c in comparisons])
+    raw = list(raw)
+    if len(raw) != 2 * n:
+        raise RuntimeError(
+            f"judge {getattr(judge, 'fingerprint', judge)!r} returned {len(raw)} verdicts for {2 * n} comparisons"
+        )
+    verdicts = []
+    for first, second in zip(raw[:n], raw[n:]):
+        first, second = as_verdict(first), as_verdict(second)
+        p_ab = None if isinstance(first, Failure) else first
+        # Un-swap only real numbers: a failure stays a failure (never 1 - failure).
+        p_ba = None if isinstance(second, Failure) else 1.0 - second
+        errors = []
+        if isinstance(first, Failure):
+            errors.append(f"a first: {first.reason}")
+        if isinstance(second, Failure):
+            errors.append(f"b first: {second.reason}")
+        p = None if p_ab is None or p_ba is None else 0.5 * (p_ab + p_ba)
+        verdicts.append(PairVerdict(p=p, p_ab=p_ab, p_ba=p_ba, error="; ".join(errors) or None))
+    return verdicts
+
+
+def position_report(verdicts: Sequence[PairVerdict]) -> dict:
+    """Position-bias diagnostics over the pairs judged successfully in both orders.
+
+    consistency: share of pairs whose preferred response is the same in both orders
+      (sign of p_ab - ½ equals sign of p_ba - ½; a tie counts as its own side).
+    first_position_rate: mean probability that the response shown first is preferred,
+      over both orders: mean of p_ab and 1 - p_ba = judge(b, a). An unbiased judge gives ½
+      (content effects cancel because every pair is seen both ways); one that always says
+      "the first" gives 1.
+    failures: pairs with a failure in either order (excluded from the two rates).
+    n: pairs in total. Rates are None when no pair succeeded.
+    """
+    ok = [v for v in verdicts if v.p_ab is not None and v.p_ba is not None]
+    failures = len(verdicts) - len(ok)
+    if not ok:
+        return {"consistency": None, "first_position_rate": None, "failures": failures, "n": len(verdicts)}
+    consistent = sum(_side(v.p_ab) == _side(v.p_ba) for v in ok)
+    first = sum(v.p_ab + (1.0 - v.p_ba) for v in ok) / (2 * len(ok))
+    return {
+        "consistency": consistent / len(ok),
+        "first_position_rate": first,
+        "failures": failures,
+        "n": len(verdicts),
+    }
+
+
+def _side(p: float) -> int:
+    return 0 if abs(p - 0.5) <= TIE_TOL else (1 if p > 0.5 else -1)

@@ -1,0 +1,87 @@
+"""Programmatic judges: any importable callable `module:function` as a judge.
+
+`function(prompt, response_a, response_b) -> float` returns P(response_a ≻ response_b) in
+[0, 1]. It is called once per comparison and order; an exception or a value that is not a
+finite probability becomes a `Failure` with the reason (never clipped, never a tie).
+The fingerprint hashes the module's source file, so editing the judge invalidates caches.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from arena.errors import ConfigError
+from arena.fingerprint import fingerprint_obj, fingerprint_path
+from judges.base import Comparison, Failure, as_verdict
+from judges.options import Option, coerce_options
+
+OPTIONS: dict[str, Option] = {}
+
+
+class ProgramJudge:
+    """Wraps `function(prompt, response_a, response_b) -> float in [0, 1]`."""
+
+    def __init__(self, function: Callable[[str, str, str], float], *, name: str, fingerprint: str):
+        self.function = function
+        self.name = name
+        self.fingerprint = fingerprint
+
+    def judge(self, comparisons: Sequence[Comparison]) -> list[float | Failure]:
+        results: list[float | Failure] = []
+        for c in comparisons:
+            try:
+                value = self.function(c.prompt, c.response_a, c.response_b)
+            except Exception as error:  # a user's function may raise anything: record it
+                results.append(Failure(f"{self.name} raised {type(error).__name__}: {error}"))
+                continue
+            results.append(as_verdict(value))
+        return results
+
+    def __repr__(self) -> str:
+        return f"ProgramJudge({self.name})"
+
+
+def load_program_judge(body: str, options: dict) -> ProgramJudge:
+    """`module.path:function` -> ProgramJudge; the current directory is importable."""
+    coerce_options("python", options, OPTIONS)
+    module_name, sep, attr = body.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"python judge spec needs module:function; got {body!r} (e.g. python:mypkg.judges:length_judge)")
+    module = _import(module_name)
+    function = module
+    for part in attr.split("."):
+        try:
+            function = getattr(function, part)
+        except AttributeError:
+            raise ConfigError(f"module {module_name} has no attribute {attr!r}; check the function name") from None
+    if not callable(function):
+        raise ConfigError(f"{module_name}:{attr} is not callable; point the spec at a function")
+    source = inspect.getsourcefile(module) if hasattr(module, "__file__") else None
+    content = fingerprint_path(source) if source and os.path.isfile(source) else "no-source"
+    fp = "python:" + fingerprint_obj({"backend": "python", "target": f"{module_name}:{attr}", "source": content})
+    return ProgramJudge(function, name=f"{module_name}:{attr}", fingerprint=fp)
+
+
+def _import(module_name: str):
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        cwd = os.getcwd()
+        if error.name and module_name.startswith(error.name) and cwd not in sys.path:
+            # The console script does not put the working directory on sys.path; a user's
+            # judge module next to their data is the common case, so try there once.
+            sys.path.insert(0, cwd)
+            try:
+                return importlib.import_module(module_name)
+            except ModuleNotFoundError:
+                pass
+            finally:
+                sys.path.remove(cwd)
+        raise ConfigError(
+            f"cannot import module {module_name!r} for the python judge ({error}); "
+            "run from the directory that contains it or install it"
+        ) from error
