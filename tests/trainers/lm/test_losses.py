@@ -1,0 +1,80 @@
+"""Hand-computed values and gradients of the trainer losses (asymmetric inputs)."""
+
+import math
+
+import pytest
+import torch
+
+from trainers.losses import nash_md_loss, nash_mp_loss, online_dpo_loss, online_ipo_loss, rloo_loss
+
+
+def leaf(*values):
+    return torch.tensor(values, dtype=torch.float64, requires_grad=True)
+
+
+def const(*values):
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def test_nash_mp_gradient_matches_hand_computation():
+    logp, logp_p = leaf(-1.0), leaf(-2.0)
+    parts = nash_mp_loss(logp, logp_p, const(-1.5), const(-1.0), const(-0.5), const(-2.5), const(0.8),
+                         beta=0.1, eta=0.5)
+    parts.loss.backward()
+    # ½[(½ − P) + β(logp − ref) + (β/η)(logp − tgt)] = ½[−0.3 + 0.05 − 0.1]
+    assert logp.grad.item() == pytest.approx(-0.175)
+    # ½[(P − ½) + β(logp' − ref') + (β/η)(logp' − tgt')] = ½[0.3 − 0.1 + 0.1]
+    assert logp_p.grad.item() == pytest.approx(0.15)
+    assert parts.kl_ref == pytest.approx(0.5 * (0.5 - 1.0))
+    assert parts.kl_target == pytest.approx(0.5 * (-0.5 + 0.5))
+    # The preferred sample's log-probability goes up under gradient descent.
+    assert logp.grad.item() < 0 < logp_p.grad.item() + 0.1
+
+
+def test_nash_mp_symmetric_in_the_two_samples():
+    a = nash_mp_loss(const(-1.0), const(-2.0), const(-1.5), const(-1.0), const(-0.5), const(-2.5), const(0.8),
+                     beta=0.1, eta=0.5)
+    b = nash_mp_loss(const(-2.0), const(-1.0), const(-1.0), const(-1.5), const(-2.5), const(-0.5), const(0.2),
+                     beta=0.1, eta=0.5)
+    assert a.loss.item() == pytest.approx(b.loss.item())
+
+
+def test_nash_md_gradient():
+    logp = leaf(-1.0, -3.0)
+    nash_md_loss(logp, const(-1.5, -2.0), const(0.8, 0.3), beta=0.1).loss.backward()
+    # (1/B)[(½ − P) + β(logp − ref)]
+    assert logp.grad.tolist() == pytest.approx([0.5 * (-0.3 + 0.05), 0.5 * (0.2 - 0.1)])
+
+
+def test_online_dpo_value_and_gradient():
+    logp = leaf(-1.0)
+    parts = online_dpo_loss(logp, const(-2.0), const(-1.5), const(-1.0), const(0.8), beta=0.1)
+    h = 1.5  # (−1 + 1.5) − (−2 + 1)
+    sig = 1 / (1 + math.exp(-0.1 * h))
+    assert parts.loss.item() == pytest.approx(-0.8 * math.log(sig) - 0.2 * math.log(1 - sig))
+    parts.loss.backward()
+    assert logp.grad.item() == pytest.approx(-0.1 * (0.8 - sig))
+
+
+def test_online_ipo_value_and_gradient():
+    logp = leaf(-1.0)
+    parts = online_ipo_loss(logp, const(-2.0), const(-1.5), const(-1.0), const(0.8), beta=0.1)
+    assert parts.loss.item() == pytest.approx((1.5 - 3.0) ** 2)   # target (P − ½)/β = 3
+    parts.loss.backward()
+    assert logp.grad.item() == pytest.approx(2 * (1.5 - 3.0))
+
+
+def test_rloo_leave_one_out_advantages():
+    logp = torch.tensor([[-1.0, -2.0, -3.0]], dtype=torch.float64, requires_grad=True)
+    rloo_loss(logp, const(-1.0, -1.0, -1.0).unsqueeze(0), const(1.0, 0.0, 0.5).unsqueeze(0), beta=0.5).loss.backward()
+    # shaped reward [1, 0.5, 1.5]; leave-one-out baselines [1, 1.25, 0.75]; adv [0, −0.75, 0.75]
+    assert logp.grad[0].tolist() == pytest.approx([0.0, 0.25, -0.25])
+
+
+def test_bad_shapes_and_rates_are_refused():
+    with pytest.raises(ValueError, match="shape"):
+        nash_md_loss(const(1.0, 2.0), const(1.0), const(0.5, 0.5), beta=0.1)
+    with pytest.raises(ValueError, match="beta"):
+        nash_md_loss(const(1.0), const(1.0), const(0.5), beta=0.0)
+    with pytest.raises(ValueError, match="K >= 2"):
+        rloo_loss(const(1.0).unsqueeze(0), const(1.0).unsqueeze(0), const(1.0).unsqueeze(0), beta=0.1)
