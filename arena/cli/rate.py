@@ -1,1 +1,132 @@
-"""`arena rate` (placeholder until its issue lands)."""
+"""`arena rate FILE`: analyse existing judgments (pairs) or a preference matrix.
+
+Parse, read, call `arena.analysis`, render with `arena.report`. Bad input raises an
+`arena.errors.InputError` (one line: cause and fix), which `arena.cli.main` turns into
+exit code 2; nothing is written then.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from arena.cli._app import app, err, out
+from arena.errors import InputError
+
+
+class Format(str, Enum):
+    pairs = "pairs"
+    matrix = "matrix"
+
+
+class CI(str, Enum):
+    bootstrap = "bootstrap"
+    analytic = "analytic"
+
+
+# Below this many bootstrap rounds × records the work is too quick for a progress bar.
+_PROGRESS_WORK = 200_000
+
+
+def _read(file: Path, fmt: str | None):
+    """Return ("pairs", Records) or ("matrix", (models, P))."""
+    from arena.io_pairs import detect_format, read_matrix, read_pairs
+
+    if not file.exists():
+        raise InputError(f"{file} not found: give the path of a pairs file (CSV/JSONL/Parquet) or a matrix CSV")
+    if file.is_dir():
+        raise InputError(f"{file} is a directory: give a pairs file or a matrix CSV (for a run directory use `arena report`)")
+    kind = fmt or detect_format(file)
+    if kind == "matrix":
+        return "matrix", read_matrix(file)
+    return "pairs", read_pairs(file)
+
+
+def _analyze_pairs(records, *, rounds, seed, level, prior, ci, significant, quiet):
+    from arena.analysis import analyze_records
+
+    work = rounds * max(len(records), 1)
+    if ci != "bootstrap" or quiet or work < _PROGRESS_WORK:
+        return analyze_records(records, rounds=rounds, seed=seed, level=level, prior=prior, ci=ci,
+                               significant=significant)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("[bold]bootstrap[/]"), BarColumn(), TextColumn("{task.completed}/{task.total} rounds"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
+    ) as bar:
+        task = bar.add_task("bootstrap", total=rounds)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        return analyze_records(records, rounds=rounds, seed=seed, level=level, prior=prior, ci=ci,
+                               significant=significant, progress=progress)
+
+
+@app.command("rate")
+def rate(
+    file: Optional[Path] = typer.Argument(None, help="Pairs (CSV/JSONL/Parquet: model_a, model_b, winner|score[, prompt_id]) or a matrix CSV."),
+    format: Optional[Format] = typer.Option(None, "--format", help="Input kind; detected from the file when omitted."),
+    json_out: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout instead of tables."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Write results.json, matrix.csv, PNG plots and report.html here."),
+    rounds: int = typer.Option(1000, "--rounds", help="Bootstrap rounds."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    level: float = typer.Option(0.95, "--level", help="Confidence level of the intervals."),
+    prior: float = typer.Option(0.0, "--prior", help="Bradley–Terry prior strength (needed when the comparison graph is not connected)."),
+    ci: CI = typer.Option(CI.bootstrap, "--ci", help="Interval method for the ratings."),
+    significant: bool = typer.Option(False, "--significant", help="Count only majority edges whose interval excludes ½ in the cycles."),
+    example: bool = typer.Option(False, "--example", help="Analyse the built-in cyclic example (three rater types, a Condorcet cycle) instead of FILE."),
+) -> None:
+    """Bradley–Terry/Elo with intervals, preference matrix, cycles and the Nash mixture of FILE."""
+    if example and file is not None:
+        raise InputError("give either FILE or --example, not both")
+    if not example and file is None:
+        raise InputError("no input: give FILE (pairs or matrix) or --example for the built-in cyclic example")
+    if rounds < 1:
+        raise InputError(f"--rounds must be >= 1; got {rounds}")
+    if not 0.0 < level < 1.0:
+        raise InputError(f"--level must lie strictly between 0 and 1; got {level}: e.g. --level 0.95")
+    if not prior >= 0.0:
+        raise InputError(f"--prior must be >= 0; got {prior}: e.g. --prior 0.1")
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir} is a file: give a directory path")
+
+    from arena.analysis import analyze_matrix
+
+    if example:
+        from arena.core.records import make_records
+        from arena.examples import cyclic_example_pairs
+
+        frame = cyclic_example_pairs(seed=seed)
+        score = frame["winner"].map({"model_a": 1.0, "model_b": 0.0, "tie": 0.5}).to_numpy()
+        kind, data = "pairs", make_records(frame["model_a"], frame["model_b"], score, cluster=frame["prompt_id"])
+    else:
+        kind, data = _read(file, format.value if format else None)
+
+    if kind == "matrix":
+        models, P = data
+        result = analyze_matrix(models, P, prior=prior, significant=significant)
+    else:
+        result = _analyze_pairs(data, rounds=rounds, seed=seed, level=level, prior=prior, ci=ci.value,
+                                significant=significant, quiet=False)
+    if file is not None:
+        result["settings"]["file"] = str(file)
+
+    if out_dir is not None:
+        from arena.report import write_outputs
+
+        write_outputs(result, out_dir)
+    if json_out:
+        print(json.dumps(result, allow_nan=False))
+    else:
+        from arena.report import render_terminal
+
+        render_terminal(result, out)
+    if out_dir is not None:
+        err.print(f"wrote {out_dir}/ (results.json, matrix.csv, heatmap.png, nash.png, ratings.png, report.html)",
+                  markup=False)

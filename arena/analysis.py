@@ -1,0 +1,284 @@
+"""From judgments (or a preference matrix) to the one result object every output renders.
+
+The pipeline, each step in `arena.core`:
+
+1. counts W, N from the records (ties half a win each);
+2. Bradley–Terry maximum likelihood, Elo = 400/ln 10 · θ + 1000, with bootstrap (over
+   prompts when they exist) or analytic intervals;
+3. the preference matrix P with per-cell intervals, P + Pᵀ = 1;
+4. cycles: majority graph, strongly connected components, Condorcet winner, cyclic
+   triangles, HodgeRank cyclic share (Jiang, Lim, Yao, Ye 2011, arXiv 0811.1067);
+5. the maximum-entropy Nash mixture of A = P − ½ with its exploitability certificate
+   (Balduzzi et al. 2018, "Re-evaluating evaluation", arXiv 1806.02643).
+
+The result is a plain dict of lists, floats, strings and None: it is exactly what
+`arena rate --json` prints and what `results.json` holds, so it must survive a strict
+`json.dumps(..., allow_nan=False)`. Floats are rounded to `SIG_DIGITS` significant digits;
+probabilities to `P_DECIMALS` decimals with the lower triangle written as 1 − upper so the
+stored matrix stays complementary.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from arena.errors import InputError
+
+__all__ = ["analyze_records", "analyze_matrix", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1
+SIG_DIGITS = 8  # significant digits kept for ratings, scores, shares
+P_DECIMALS = 9  # decimals kept for probabilities (P, lo, hi, weights)
+CI_METHODS = ("bootstrap", "analytic")
+
+
+# --------------------------------------------------------------------------- rounding
+
+
+def _num(x, sig: int = SIG_DIGITS) -> float | None:
+    """A finite float rounded to `sig` significant digits, or None (NaN/inf are not JSON)."""
+    x = float(x)
+    if not math.isfinite(x):
+        return None
+    return float(f"{x:.{sig}g}")
+
+
+def _prob(x) -> float | None:
+    x = float(x)
+    if not math.isfinite(x):
+        return None
+    return round(min(max(x, 0.0), 1.0), P_DECIMALS) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def _complementary(P: np.ndarray) -> list[list[float]]:
+    """Round P and rebuild it as upper triangle + (1 − upper)ᵀ + ½ diagonal."""
+    n = P.shape[0]
+    out = [[0.5] * n for _ in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            u = _prob(P[i, j])
+            out[i][j] = u
+            out[j][i] = round(1.0 - u, P_DECIMALS) + 0.0
+    return out
+
+
+def _interval_matrix(lo: np.ndarray, hi: np.ndarray) -> tuple[list[list[float]], list[list[float]]]:
+    """Rounded interval bounds with lo[j, i] = 1 − hi[i, j] exactly (diagonal ½)."""
+    n = lo.shape[0]
+    lo_out = [[0.5] * n for _ in range(n)]
+    hi_out = [[0.5] * n for _ in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            lo_ij, hi_ij = _prob(lo[i, j]), _prob(hi[i, j])
+            lo_out[i][j], hi_out[i][j] = lo_ij, hi_ij
+            lo_out[j][i] = round(1.0 - hi_ij, P_DECIMALS) + 0.0
+            hi_out[j][i] = round(1.0 - lo_ij, P_DECIMALS) + 0.0
+    return lo_out, hi_out
+
+
+# --------------------------------------------------------------------------- shared parts
+
+
+def _cycles_part(models: Sequence[str], cycles) -> dict:
+    names = list(models)
+    winner = cycles.condorcet_winner
+    return {
+        "triangles": [[names[i] for i in tri] for tri in cycles.triangles],
+        "condorcet_winner": None if winner is None else names[int(winner)],
+        "cyclic_share": _num(cycles.cyclic_share),
+        "components": [[names[i] for i in comp] for comp in cycles.components],
+    }
+
+
+def _nash_part(models: Sequence[str], nash) -> dict:
+    p = np.asarray(nash.p, dtype=np.float64)
+    scores = np.asarray(nash.scores, dtype=np.float64)
+    return {
+        "weights": {m: _prob(w) for m, w in zip(models, p)},
+        "scores": {m: _num(s) for m, s in zip(models, scores)},
+        "exploitability": _num(nash.exploitability),
+        "entropy": _num(nash.entropy),
+    }
+
+
+def _ratings_part(models, theta, lo, hi, win_rate) -> dict:
+    from arena.core.bradley_terry import elo
+
+    theta = np.asarray(theta, dtype=np.float64)
+    elo_scale = np.asarray(elo(theta))
+    out = {}
+    for i, m in enumerate(models):
+        ci = elo_ci = None
+        if lo is not None and hi is not None:
+            ci = [_num(lo[i]), _num(hi[i])]
+            elo_ci = [_num(x) for x in np.asarray(elo(np.array([lo[i], hi[i]])))]
+            if None in ci or None in elo_ci:
+                ci = elo_ci = None
+        out[m] = {
+            "bt": _num(theta[i]),
+            "elo": _num(elo_scale[i]),
+            "bt_ci": ci,
+            "elo_ci": elo_ci,
+            "win_rate": None if win_rate is None else _prob(win_rate[i]),
+        }
+    return out
+
+
+def _analyze(models, pm, fit, intervals, win_rate, *, significant: bool) -> dict:
+    """Cycles and Nash on the preference matrix; assemble the result dict."""
+    from arena.core.cycles import analyze_cycles
+    from arena.core.nash import nash_from_preferences
+
+    P = np.asarray(pm.P, dtype=np.float64)
+    cycles = analyze_cycles(P, lo=pm.lo, hi=pm.hi, significant=significant)
+    nash = nash_from_preferences(P)
+    lo = hi = None
+    if intervals is not None:
+        lo, hi = np.asarray(intervals.lo), np.asarray(intervals.hi)
+    P_lo, P_hi = _interval_matrix(np.asarray(pm.lo), np.asarray(pm.hi))
+    counts = None
+    if pm.N is not None:
+        counts = [[_num(x) for x in row] for row in np.asarray(pm.N, dtype=np.float64)]
+    return {
+        "schema": SCHEMA_VERSION,
+        "models": list(models),
+        "ratings": _ratings_part(models, fit.theta, lo, hi, win_rate),
+        "preference": {
+            "models": list(models),
+            "P": _complementary(P),
+            "n": counts,
+            "lo": P_lo,
+            "hi": P_hi,
+        },
+        "cycles": _cycles_part(models, cycles),
+        "nash": _nash_part(models, nash),
+        "fit": {
+            "grad_norm": _num(fit.grad_norm),
+            "iterations": int(fit.iterations),
+        },
+    }
+
+
+def _accepts(func: Callable, name: str) -> bool:
+    """Whether `func` takes a keyword argument `name` (the core may add a progress hook)."""
+    import inspect
+
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def _check_options(rounds: int, level: float, prior: float, ci: str) -> None:
+    if ci not in CI_METHODS:
+        raise InputError(f"unknown interval method {ci!r}: use one of {', '.join(CI_METHODS)}")
+    if ci == "bootstrap" and (int(rounds) != rounds or rounds < 1):
+        raise InputError(f"rounds must be a positive integer; got {rounds}: e.g. --rounds 1000")
+    if not (0.0 < level < 1.0):
+        raise InputError(f"level must lie strictly between 0 and 1; got {level}: e.g. --level 0.95")
+    if not (math.isfinite(prior) and prior >= 0.0):
+        raise InputError(f"prior must be a finite number >= 0; got {prior}: e.g. --prior 0.1")
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def analyze_records(
+    records,
+    *,
+    rounds: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    prior: float = 0.0,
+    ci: str = "bootstrap",
+    significant: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Analyse comparison records (`arena.core.records.Records`) into the result dict.
+
+    Bradley–Terry on the count table (prior `prior`), intervals by bootstrap (`rounds`
+    rounds, over prompts when `records.cluster` exists, `seed`) or analytic; preference
+    matrix with `level` intervals; cycles (only significant majority edges when
+    `significant`); maximum-entropy Nash of A = P − ½. `progress(done, total)` is called
+    by the bootstrap when the core supports it.
+    """
+    from arena.core.bootstrap import analytic_bradley_terry_intervals, bootstrap_bradley_terry
+    from arena.core.bradley_terry import fit_bradley_terry
+    from arena.core.matrix import preference_matrix_from_counts
+    from arena.core.records import pair_counts
+
+    _check_options(rounds, level, prior, ci)
+    W, N = pair_counts(records)
+    fit = fit_bradley_terry(W, prior=prior)
+    if ci == "bootstrap":
+        kwargs = {"rounds": int(rounds), "seed": seed, "level": level, "prior": prior}
+        if progress is not None and _accepts(bootstrap_bradley_terry, "progress"):
+            kwargs["progress"] = progress
+        intervals = bootstrap_bradley_terry(records, **kwargs)
+        method = f"bootstrap ({intervals.method})"
+    else:
+        intervals = analytic_bradley_terry_intervals(W, N, fit, level=level)
+        method = f"analytic ({getattr(intervals, 'method', 'hessian')})"
+    pm = preference_matrix_from_counts(W, N, level=level)
+    games = N.sum(axis=1)
+    # Mean score over the model's own games (ties half); undefined (null) without games.
+    win_rate = np.where(games > 0, W.sum(axis=1) / np.where(games > 0, games, 1.0), np.nan)
+    result = _analyze(records.models, pm, fit, intervals, win_rate, significant=significant)
+    result["settings"] = {
+        "input": "pairs",
+        "records": len(records),
+        "clusters": None if records.cluster is None else int(np.unique(records.cluster).size),
+        "rounds": int(rounds) if ci == "bootstrap" else None,
+        "seed": int(seed),
+        "level": float(level),
+        "prior": float(prior),
+        "ci": method,
+        "significant": bool(significant),
+    }
+    return result
+
+
+def analyze_matrix(models: Sequence[str], P, *, prior: float = 0.0, significant: bool = False) -> dict:
+    """Analyse a preference matrix P[i, j] = P(models[i] ≻ models[j]) into the result dict.
+
+    The matrix carries no counts, so: Bradley–Terry is fitted to P as soft counts with
+    unit weight per pair (W = P off the diagonal, N = 1), `bt_ci` is null (an interval from
+    one pseudo-game per pair would be meaningless), `n` is null, the matrix intervals are
+    the point values, and win_rate is the row mean over the other models.
+    """
+    from arena.core.bradley_terry import fit_bradley_terry
+    from arena.core.matrix import preference_matrix_from_probabilities
+
+    models = [str(m) for m in models]
+    if len(set(models)) != len(models):
+        raise InputError("model names in the matrix repeat: give each model once")
+    if not (math.isfinite(prior) and prior >= 0.0):
+        raise InputError(f"prior must be a finite number >= 0; got {prior}: e.g. --prior 0.1")
+    pm = preference_matrix_from_probabilities(np.asarray(P, dtype=np.float64))
+    Pm = np.asarray(pm.P, dtype=np.float64)
+    n = Pm.shape[0]
+    if n != len(models):
+        raise InputError(f"{len(models)} model names for a {n}x{n} matrix: give one name per row")
+    if n < 2:
+        raise InputError("a preference matrix needs at least two models")
+    off = ~np.eye(n, dtype=bool)
+    W = np.where(off, Pm, 0.0)
+    fit = fit_bradley_terry(W, prior=prior)
+    win_rate = (Pm.sum(axis=1) - 0.5) / (n - 1)
+    result = _analyze(models, pm, fit, None, win_rate, significant=significant)
+    result["settings"] = {
+        "input": "matrix",
+        "records": None,
+        "clusters": None,
+        "rounds": None,
+        "seed": None,
+        "level": None,
+        "prior": float(prior),
+        "ci": "none (a matrix has no counts; Bradley–Terry fitted to P with unit weight per pair)",
+        "significant": bool(significant),
+    }
+    return result

@@ -1,0 +1,737 @@
+"""Render an analysis result (`arena.analysis`) for people: terminal, plots, HTML.
+
+The result dict is the single source: `arena rate`, `arena tournament` and `arena report`
+all render it here. `render_terminal` prints rich tables (Bradley–Terry/Elo with
+intervals, the preference matrix coloured by preference, the cycles, the Nash mixture and
+a plain-language reading); `write_outputs` writes a run directory (results.json,
+matrix.csv, heatmap.png, nash.png, ratings.png, a self-contained report.html) atomically.
+
+Why both a rating and a mixture: a scalar score forces transitivity; when the majority
+preferences cycle, the maximum-entropy Nash mixture of the preference game is the summary
+that stays well defined (Balduzzi et al. 2018, "Re-evaluating evaluation", arXiv 1806.02643).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from arena.errors import InputError
+
+__all__ = [
+    "OUTPUT_FILES",
+    "validate_result",
+    "load_result",
+    "plain_reading",
+    "render_terminal",
+    "render_html",
+    "write_outputs",
+]
+
+OUTPUT_FILES = ("results.json", "matrix.csv", "heatmap.png", "nash.png", "ratings.png", "report.html")
+MAX_MATRIX = 12  # models shown in the terminal matrix (the files hold all of them)
+MAX_TRIANGLES = 10  # cyclic triangles listed in the terminal
+ZERO_WEIGHT = 1e-6  # a Nash weight below this is shown as "no weight"
+BAR_WIDTH = 32
+_REQUIRED = ("models", "ratings", "preference", "cycles", "nash")
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def validate_result(result) -> dict:
+    """Check that `result` has the shape `arena.analysis` produces; raise InputError otherwise."""
+    fix = "re-create it with `arena rate FILE --out DIR` (or re-run the tournament)"
+    if not isinstance(result, dict):
+        raise InputError(f"the result is a {type(result).__name__}, not a JSON object: {fix}")
+    missing = [k for k in _REQUIRED if k not in result]
+    if missing:
+        raise InputError(f"the result lacks {', '.join(missing)}: {fix}")
+    models = result["models"]
+    if not (isinstance(models, list) and models and all(isinstance(m, str) for m in models)):
+        raise InputError(f"'models' must be a non-empty list of names: {fix}")
+    n = len(models)
+    P = result["preference"].get("P") if isinstance(result["preference"], dict) else None
+    if not (isinstance(P, list) and len(P) == n and all(isinstance(r, list) and len(r) == n for r in P)):
+        raise InputError(f"'preference.P' must be a {n}x{n} list of lists: {fix}")
+    for key in ("ratings",):
+        part = result[key]
+        if not isinstance(part, dict) or set(part) != set(models):
+            raise InputError(f"'{key}' must have one entry per model: {fix}")
+    weights = result["nash"].get("weights") if isinstance(result["nash"], dict) else None
+    if not isinstance(weights, dict) or set(weights) != set(models):
+        raise InputError(f"'nash.weights' must have one entry per model: {fix}")
+    if not isinstance(result["cycles"], dict):
+        raise InputError(f"'cycles' must be an object: {fix}")
+    return result
+
+
+def load_result(run_dir) -> dict:
+    """Read and validate RUN_DIR/results.json (InputError with the fix when absent or malformed)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InputError(f"{run_dir} is not a directory: give the run directory that holds results.json")
+    path = run_dir / "results.json"
+    if not path.is_file():
+        raise InputError(
+            f"{path} not found: give a directory written by `arena rate FILE --out DIR` or `arena tournament`"
+        )
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InputError(f"{path} is not valid JSON ({error}): re-create it with `arena rate FILE --out DIR`") from None
+    return validate_result(result)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _is_num(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _fmt(x, spec: str, missing: str = "—") -> str:
+    return format(x, spec) if _is_num(x) else missing
+
+
+def _order(result: dict) -> list[int]:
+    """Model indices best first: by Bradley–Terry θ, then Nash weight, then name."""
+    models = result["models"]
+    ratings = result["ratings"]
+    weights = result["nash"]["weights"]
+
+    def key(i):
+        bt = ratings[models[i]].get("bt")
+        w = weights.get(models[i])
+        return (-(bt if _is_num(bt) else -math.inf), -(w if _is_num(w) else 0.0), models[i])
+
+    return sorted(range(len(models)), key=key)
+
+
+def _significant(result: dict, i: int, j: int) -> int:
+    """+1 if P[i, j] is significantly above ½, −1 if below, 0 otherwise (counts needed)."""
+    pref = result["preference"]
+    if pref.get("n") is None or pref.get("lo") is None or pref.get("hi") is None:
+        return 0
+    lo, hi = pref["lo"][i][j], pref["hi"][i][j]
+    if _is_num(lo) and lo > 0.5:
+        return 1
+    if _is_num(hi) and hi < 0.5:
+        return -1
+    return 0
+
+
+def _level(result: dict) -> float | None:
+    level = (result.get("settings") or {}).get("level")
+    return level if _is_num(level) else None
+
+
+def _rgb(p: float) -> tuple[int, int, int]:
+    """Diverging colour: red below ½, near white at ½, green above (RdYlGn-like)."""
+    red, mid, green = (215, 48, 39), (247, 247, 247), (26, 152, 80)
+    t = max(-1.0, min(1.0, 2.0 * (p - 0.5)))
+    end = green if t > 0 else red
+    t = abs(t)
+    return tuple(round(m + (e - m) * t) for m, e in zip(mid, end))
+
+
+def _bar(weight: float, width: int = BAR_WIDTH) -> str:
+    blocks = " ▏▎▍▌▋▊▉█"
+    cells = max(0.0, min(1.0, weight)) * width
+    full = int(cells)
+    part = int(round((cells - full) * 8))
+    if part == 8:
+        full, part = full + 1, 0
+    return "█" * full + (blocks[part] if part else "")
+
+
+def _positive(weights: dict, models: list[str]) -> list[str]:
+    on = [m for m in models if _is_num(weights.get(m)) and weights[m] > ZERO_WEIGHT]
+    return sorted(on, key=lambda m: (-weights[m], m))
+
+
+def _names(names: list[str], limit: int = 6) -> str:
+    if len(names) <= limit:
+        return ", ".join(names)
+    return ", ".join(names[:limit]) + f" and {len(names) - limit} more"
+
+
+# --------------------------------------------------------------------------- the reading
+
+
+def plain_reading(result: dict) -> str:
+    """One paragraph saying what a single score hides here (or that it hides nothing)."""
+    models = result["models"]
+    idx = {m: i for i, m in enumerate(models)}
+    P = result["preference"]["P"]
+    cycles = result["cycles"]
+    weights = result["nash"]["weights"]
+    order = _order(result)
+    top = models[order[0]]
+    triangles = cycles.get("triangles") or []
+    winner = cycles.get("condorcet_winner")
+    share = cycles.get("cyclic_share")
+    support = _positive(weights, models)
+    zero = [m for m in models if m not in support]
+    share_txt = f" {share:.0%} of the log-odds flow between models is cyclic (HodgeRank)." if _is_num(share) else ""
+
+    if winner is not None and not triangles:
+        return (
+            f"The majority preferences are transitive: {winner} beats every other model head to head, "
+            f"and no preference cycle exists, so the Bradley–Terry order is a fair one-line summary here. "
+            f"The Nash mixture agrees: it puts {weights.get(winner, 0):.0%} on {winner}.{share_txt}"
+        )
+    if winner is not None:
+        a, b, c = triangles[0]
+        return (
+            f"{winner} beats every other model head to head (a Condorcet winner), so the top of the "
+            f"ranking is sound; lower down, preferences cycle ({a} ≻ {b} ≻ {c} ≻ {a}"
+            f"{'' if len(triangles) == 1 else f', {len(triangles)} cyclic triangles in all'}), so the "
+            f"order among those models depends on who they are compared against, and a single score "
+            f"cannot express it.{share_txt}"
+        )
+    # No Condorcet winner: the top strongly connected component has several models.
+    beaters = sorted(
+        (m for m in models if m != top and _is_num(P[idx[m]][idx[top]]) and P[idx[m]][idx[top]] > 0.5),
+        key=lambda m: -P[idx[m]][idx[top]],
+    )
+    parts = []
+    if triangles:
+        a, b, c = triangles[0]
+        parts.append(
+            f"The majority preferences cycle: {a} beats {b}, {b} beats {c}, and {c} beats {a}"
+            f"{'' if len(triangles) == 1 else f' ({len(triangles)} cyclic triangles in all)'}, "
+            f"so no model beats every other."
+        )
+    else:
+        parts.append("No model beats every other head to head.")
+    elo = result["ratings"][top].get("elo")
+    if beaters:
+        b0 = beaters[0]
+        parts.append(
+            f"A single score still has to put someone first: Bradley–Terry ranks {top} top"
+            f"{f' (Elo {elo:.0f})' if _is_num(elo) else ''}, yet {b0} beats {top} head to head "
+            f"(P = {P[idx[b0]][idx[top]]:.2f}); which model looks best depends on who it is compared against."
+        )
+    else:
+        parts.append(f"Bradley–Terry ranks {top} first, but that order hides the cycle.")
+    if support:
+        parts.append(
+            f"The Nash mixture, which no model beats on average, spreads its weight over "
+            f"{_names([f'{m} ({weights[m]:.0%})' for m in support])}"
+            + (f" and gives none to {_names(zero)}, which the mixture beats." if zero else ".")
+        )
+    return " ".join(parts) + share_txt
+
+
+# --------------------------------------------------------------------------- terminal
+
+
+def _render_run(result: dict, console) -> None:
+    from rich.table import Table
+    from rich.text import Text as T  # plain text: names and specs may contain [markup] or :emoji:
+
+    run = result.get("run")
+    if isinstance(run, dict) and run:
+        table = Table(title="Run", title_justify="left", show_header=False, box=None, pad_edge=False)
+        table.add_column(style="bold")
+        table.add_column(justify="right")
+        for key in ("generations", "judgments", "reused", "failures"):
+            if key in run:
+                table.add_row(T(key), T(str(run[key])))
+        for key, value in run.items():
+            if key not in ("generations", "judgments", "reused", "failures") and not isinstance(value, (dict, list)):
+                table.add_row(T(key), T(str(value)))
+        console.print(table)
+        console.print()
+    judge = result.get("judge")
+    if isinstance(judge, dict) and judge:
+        table = Table(title="Judge", title_justify="left", show_header=False, box=None, pad_edge=False)
+        table.add_column(style="bold")
+        table.add_column()
+        labels = {
+            "spec": "spec",
+            "fingerprint": "fingerprint",
+            "position_consistency": "position consistency",
+            "first_position_rate": "first-position rate",
+            "failures": "failures",
+        }
+        for key, label in labels.items():
+            if key in judge:
+                value = judge[key]
+                text = f"{value:.1%}" if key.endswith(("consistency", "rate")) and _is_num(value) else str(value)
+                table.add_row(T(label), T(text))
+        for key, value in judge.items():
+            if key not in labels and not isinstance(value, (dict, list)):
+                table.add_row(T(key.replace("_", " ")), T(str(value)))
+        console.print(table)
+        console.print()
+    ckpts = result.get("checkpoints")
+    if isinstance(ckpts, dict) and ckpts:
+        keys = []
+        for card in ckpts.values():
+            if isinstance(card, dict):
+                for k, v in card.items():
+                    if k not in keys and not isinstance(v, (dict, list)):
+                        keys.append(k)
+        table = Table(title="Checkpoints", title_justify="left")
+        table.add_column("checkpoint", style="bold")
+        for k in keys:
+            table.add_column(T(k))
+        for name, card in ckpts.items():
+            card = card if isinstance(card, dict) else {}
+            table.add_row(T(name), *[T("" if card.get(k) is None else str(card.get(k))) for k in keys])
+        console.print(table)
+        console.print()
+
+
+def _ratings_table(result: dict):
+    from rich.table import Table
+    from rich.text import Text
+
+    models = result["models"]
+    ratings = result["ratings"]
+    weights = result["nash"]["weights"]
+    level = _level(result)
+    ci_label = f"{level:.0%} interval" if level is not None else "interval"
+    method = (result.get("settings") or {}).get("ci")
+    table = Table(
+        title="Bradley–Terry / Elo",
+        title_justify="left",
+        caption=Text(f"intervals: {method}") if method else None,
+        caption_justify="left",
+    )
+    table.add_column("#", justify="right")
+    table.add_column("model", style="bold")
+    table.add_column("Elo", justify="right")
+    table.add_column(f"{ci_label} (Elo)", justify="center")
+    table.add_column("BT θ", justify="right")
+    table.add_column("win rate", justify="right")
+    table.add_column("Nash", justify="right")
+    for rank, i in enumerate(_order(result), start=1):
+        m = models[i]
+        r = ratings[m]
+        ci = r.get("elo_ci")
+        ci_txt = f"[{ci[0]:.0f}, {ci[1]:.0f}]" if ci and all(_is_num(x) for x in ci) else "—"
+        w = weights.get(m)
+        w_txt = _fmt(w, ".3f") if not (_is_num(w) and w <= ZERO_WEIGHT) else "0"
+        table.add_row(
+            str(rank), Text(m), _fmt(r.get("elo"), ".0f"), ci_txt, _fmt(r.get("bt"), "+.3f"),
+            _fmt(r.get("win_rate"), ".1%"), w_txt,
+        )
+    return table
+
+
+def _matrix_table(result: dict):
+    from rich.table import Table
+    from rich.text import Text
+
+    models = result["models"]
+    P = result["preference"]["P"]
+    order = _order(result)
+    shown = order[:MAX_MATRIX]
+    marks = result["preference"].get("n") is not None
+    caption = "row beats column; " + (
+        "* = interval excludes ½" if marks else "no counts, so no intervals"
+    )
+    if len(order) > len(shown):
+        caption += f"; top {len(shown)} of {len(order)} by Bradley–Terry (all in matrix.csv / --json)"
+    table = Table(title="Preference matrix P(row ≻ column)", title_justify="left", caption=caption,
+                  caption_justify="left")
+    table.add_column("", style="bold", no_wrap=True)
+    for k in range(len(shown)):
+        table.add_column(str(k + 1), justify="center")
+    for k, i in enumerate(shown):
+        cells = []
+        for j in shown:
+            if i == j:
+                cells.append(Text("·", style="dim"))
+                continue
+            p = P[i][j]
+            if not _is_num(p):
+                cells.append(Text("?"))
+                continue
+            sig = _significant(result, i, j)
+            r, g, b = _rgb(p)
+            cells.append(Text(f"{p:.2f}{'*' if sig else ' '}", style=f"black on rgb({r},{g},{b})"))
+        table.add_row(Text(f"{k + 1} {models[i]}"), *cells)
+    return table
+
+
+def _cycles_text(result: dict):
+    from rich.text import Text
+
+    models = result["models"]
+    idx = {m: i for i, m in enumerate(models)}
+    P = result["preference"]["P"]
+    cycles = result["cycles"]
+    triangles = cycles.get("triangles") or []
+    out = Text()
+    out.append("Cycles\n", style="bold")
+    winner = cycles.get("condorcet_winner")
+    if winner is not None:
+        out.append("  Condorcet winner: ")
+        out.append(f"{winner}\n", style="bold green")
+    else:
+        comps = cycles.get("components") or []
+        top = comps[0] if comps else []
+        out.append("  Condorcet winner: ")
+        out.append("none", style="bold red")
+        out.append(f": the top component has {len(top)} models ({_names(list(top), 8)})\n")
+    share = cycles.get("cyclic_share")
+    if _is_num(share):
+        out.append(f"  cyclic share of the log-odds flow (HodgeRank): {share:.1%}\n")
+    if not triangles:
+        out.append("  no cyclic triangles: the majority preferences are transitive\n")
+        return out
+    label = "significant cyclic triangle" if (result.get("settings") or {}).get("significant") else "cyclic triangle"
+    out.append(f"  {len(triangles)} {label}{'s' if len(triangles) != 1 else ''}:\n")
+    for a, b, c in triangles[:MAX_TRIANGLES]:
+        probs = [P[idx[x]][idx[y]] for x, y in ((a, b), (b, c), (c, a))]
+        out.append(f"    {a} ≻ {b} ≻ {c} ≻ {a}", style="yellow")
+        if all(_is_num(p) for p in probs):
+            out.append(f"   (P = {probs[0]:.2f}, {probs[1]:.2f}, {probs[2]:.2f})", style="dim")
+        out.append("\n")
+    if len(triangles) > MAX_TRIANGLES:
+        out.append(f"    … and {len(triangles) - MAX_TRIANGLES} more (see --json)\n", style="dim")
+    return out
+
+
+def _nash_text(result: dict):
+    from rich.text import Text
+
+    models = result["models"]
+    nash = result["nash"]
+    weights = nash["weights"]
+    support = _positive(weights, models)
+    width = max((len(m) for m in support), default=0)
+    out = Text()
+    out.append("Nash mixture (maximum entropy)\n", style="bold")
+    for m in support:
+        out.append(f"  {m:<{width}}  {weights[m]:6.1%}  ")
+        out.append(_bar(weights[m]) + "\n", style="cyan")
+    zero = [m for m in models if m not in support]
+    if zero:
+        out.append(f"  no weight: {_names(zero, 10)}\n", style="dim")
+    expl = nash.get("exploitability")
+    if _is_num(expl):
+        out.append(f"  certificate: exploitability max_i (A p)_i = {expl:.1e}\n", style="dim")
+    return out
+
+
+def render_terminal(result: dict, console) -> None:
+    """Print the result with rich: run/judge/checkpoint sections when present, ratings,
+    preference matrix, cycles, Nash mixture and a plain-language reading."""
+    from rich.padding import Padding
+    from rich.rule import Rule
+
+    result = validate_result(result)
+    settings = result.get("settings") or {}
+    title = f"{len(result['models'])} models"
+    if _is_num(settings.get("records")):
+        title += f", {settings['records']} comparisons"
+    if settings.get("input") == "matrix":
+        title += " (preference matrix input)"
+    console.print(Rule(f"[bold]arena[/] · {title}"))
+    _render_run(result, console)
+    console.print(_ratings_table(result))
+    console.print()
+    console.print(_matrix_table(result))
+    console.print()
+    console.print(_cycles_text(result))
+    console.print(_nash_text(result))
+    console.print(Padding(plain_reading(result), (0, 2)), style="italic")
+
+
+# --------------------------------------------------------------------------- plots
+
+
+def _ordered(result: dict):
+    order = _order(result)
+    models = result["models"]
+    return order, [models[i] for i in order]
+
+
+def _heatmap_png(result: dict, path: Path) -> None:
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    order, names = _ordered(result)
+    P = np.array([[result["preference"]["P"][i][j] for j in order] for i in order], dtype=float)
+    n = len(order)
+    size = min(4.0 + 0.45 * n, 24.0)
+    fig = Figure(figsize=(size + 1.2, size), dpi=100)
+    ax = fig.subplots()
+    im = ax.imshow(P, cmap="RdYlGn", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(n), labels=names, rotation=60, ha="right", fontsize=8 if n > 20 else 10)
+    ax.set_yticks(range(n), labels=names, fontsize=8 if n > 20 else 10)
+    ax.set_xlabel("column")
+    ax.set_ylabel("row")
+    ax.set_title("P(row ≻ column)")
+    if n <= 15:
+        for i in range(n):
+            for j in range(n):
+                if i != j:
+                    mark = "*" if _significant(result, order[i], order[j]) else ""
+                    ax.text(j, i, f"{P[i, j]:.2f}{mark}", ha="center", va="center", fontsize=8)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+
+
+def _nash_png(result: dict, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    models = result["models"]
+    weights = result["nash"]["weights"]
+    names = sorted(models, key=lambda m: (-(weights[m] if _is_num(weights[m]) else 0.0), m))
+    values = [weights[m] if _is_num(weights[m]) else 0.0 for m in names]
+    fig = Figure(figsize=(7, 1.2 + 0.35 * len(names)), dpi=100)
+    ax = fig.subplots()
+    ax.barh(range(len(names)), values, color="#2c7fb8")
+    ax.set_yticks(range(len(names)), labels=names)
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(values + [1e-9]) * 1.15)
+    ax.set_xlabel("weight")
+    ax.set_title("Maximum-entropy Nash mixture")
+    for k, v in enumerate(values):
+        ax.text(v, k, f" {v:.1%}", va="center", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+
+
+def _ratings_png(result: dict, path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    order, names = _ordered(result)
+    ratings = result["ratings"]
+    elo = [ratings[m].get("elo") for m in names]
+    fig = Figure(figsize=(7, 1.2 + 0.35 * len(names)), dpi=100)
+    ax = fig.subplots()
+    ys = list(range(len(names)))
+    for y, m, e in zip(ys, names, elo):
+        if not _is_num(e):
+            continue
+        ci = ratings[m].get("elo_ci")
+        if ci and all(_is_num(x) for x in ci):
+            ax.errorbar(e, y, xerr=[[e - ci[0]], [ci[1] - e]], fmt="o", color="#333333", capsize=3)
+        else:
+            ax.plot(e, y, "o", color="#333333")
+    ax.set_yticks(ys, labels=names)
+    ax.invert_yaxis()
+    level = _level(result)
+    ax.set_xlabel("Elo" + (f" with {level:.0%} interval" if level is not None else ""))
+    ax.set_title("Bradley–Terry ratings")
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+
+
+# --------------------------------------------------------------------------- HTML
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
+h1{font-size:1.5rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.25rem .5rem;border:1px solid #ddd;text-align:right}
+th{background:#f4f4f4}td.name,th.name{text-align:left;font-weight:600}
+table.matrix td{text-align:center;font-variant-numeric:tabular-nums;min-width:3rem}
+.reading{background:#f7f7f2;border-left:4px solid #999;padding:.75rem 1rem}
+.cycle{color:#8a5a00}.dim{color:#777}img{max-width:100%;height:auto;margin:.5rem 0}
+.bar{display:inline-block;height:.8rem;background:#2c7fb8;vertical-align:middle}
+"""
+
+
+def _img_tag(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def render_html(result: dict, images: dict[str, bytes] | None = None) -> str:
+    """A self-contained HTML page (inline CSS, images as base64 data URIs)."""
+    result = validate_result(result)
+    esc = html.escape
+    models = result["models"]
+    ratings = result["ratings"]
+    weights = result["nash"]["weights"]
+    P = result["preference"]["P"]
+    order = _order(result)
+    settings = result.get("settings") or {}
+    images = images or {}
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>arena report</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>arena report · {len(models)} models</h1>",
+        f'<p class="reading">{esc(plain_reading(result))}</p>',
+    ]
+    for key in ("run", "judge"):
+        part = result.get(key)
+        if isinstance(part, dict) and part:
+            rows = "".join(
+                f'<tr><td class="name">{esc(str(k).replace("_", " "))}</td><td>{esc(str(v))}</td></tr>'
+                for k, v in part.items()
+                if not isinstance(v, (dict, list))
+            )
+            parts.append(f"<h2>{key.title()}</h2><table>{rows}</table>")
+    ckpts = result.get("checkpoints")
+    if isinstance(ckpts, dict) and ckpts:
+        keys = []
+        for card in ckpts.values():
+            for k, v in (card.items() if isinstance(card, dict) else ()):
+                if k not in keys and not isinstance(v, (dict, list)):
+                    keys.append(k)
+        head = "".join(f"<th>{esc(k)}</th>" for k in keys)
+        body = "".join(
+            f'<tr><td class="name">{esc(name)}</td>'
+            + "".join(
+                f"<td>{esc('' if not isinstance(card, dict) or card.get(k) is None else str(card.get(k)))}</td>"
+                for k in keys
+            )
+            + "</tr>"
+            for name, card in ckpts.items()
+        )
+        parts.append(f'<h2>Checkpoints</h2><table><tr><th class="name">checkpoint</th>{head}</tr>{body}</table>')
+
+    level = _level(result)
+    rows = []
+    for rank, i in enumerate(order, start=1):
+        m = models[i]
+        r = ratings[m]
+        ci = r.get("elo_ci")
+        ci_txt = f"[{ci[0]:.0f}, {ci[1]:.0f}]" if ci and all(_is_num(x) for x in ci) else "—"
+        rows.append(
+            f'<tr><td>{rank}</td><td class="name">{esc(m)}</td><td>{_fmt(r.get("elo"), ".0f")}</td>'
+            f"<td>{ci_txt}</td><td>{_fmt(r.get('bt'), '+.3f')}</td><td>{_fmt(r.get('win_rate'), '.1%')}</td>"
+            f"<td>{_fmt(weights.get(m), '.3f')}</td></tr>"
+        )
+    ci_head = f"{level:.0%} interval (Elo)" if level is not None else "interval (Elo)"
+    parts.append(
+        "<h2>Bradley–Terry / Elo</h2><table><tr><th>#</th><th class='name'>model</th><th>Elo</th>"
+        f"<th>{ci_head}</th><th>BT θ</th><th>win rate</th><th>Nash</th></tr>{''.join(rows)}</table>"
+        f"<p class='dim'>intervals: {esc(str(settings.get('ci', 'n/a')))}</p>"
+    )
+    if "ratings.png" in images:
+        parts.append(_img_tag(images["ratings.png"], "ratings with intervals"))
+
+    head = "".join(f"<th>{k + 1}</th>" for k in range(len(order)))
+    body = []
+    for k, i in enumerate(order):
+        cells = []
+        for j in order:
+            if i == j:
+                cells.append('<td class="dim">·</td>')
+                continue
+            p = P[i][j]
+            if not _is_num(p):
+                cells.append("<td>?</td>")
+                continue
+            r, g, b = _rgb(p)
+            mark = "*" if _significant(result, i, j) else ""
+            cells.append(f'<td style="background:rgb({r},{g},{b})">{p:.2f}{mark}</td>')
+        body.append(f'<tr><td class="name">{k + 1} {esc(models[i])}</td>{"".join(cells)}</tr>')
+    marks = result["preference"].get("n") is not None
+    parts.append(
+        f'<h2>Preference matrix P(row ≻ column)</h2><table class="matrix"><tr><th></th>{head}</tr>'
+        f"{''.join(body)}</table><p class='dim'>"
+        + ("* = interval excludes ½" if marks else "matrix input: no counts, so no intervals")
+        + "</p>"
+    )
+    if "heatmap.png" in images:
+        parts.append(_img_tag(images["heatmap.png"], "preference heatmap"))
+
+    cycles = result["cycles"]
+    winner = cycles.get("condorcet_winner")
+    comps = cycles.get("components") or []
+    items = []
+    if winner is not None:
+        items.append(f"<li>Condorcet winner: <b>{esc(winner)}</b></li>")
+    else:
+        top = comps[0] if comps else []
+        items.append(f"<li>Condorcet winner: none: the top component has {len(top)} models ({esc(', '.join(top))})</li>")
+    share = cycles.get("cyclic_share")
+    if _is_num(share):
+        items.append(f"<li>cyclic share of the log-odds flow (HodgeRank): {share:.1%}</li>")
+    triangles = cycles.get("triangles") or []
+    items.append(f"<li>{len(triangles)} cyclic triangle{'s' if len(triangles) != 1 else ''}</li>")
+    tri = "".join(f'<li class="cycle">{esc(f"{a} ≻ {b} ≻ {c} ≻ {a}")}</li>' for a, b, c in triangles[:100])
+    more = f"<li class='dim'>… and {len(triangles) - 100} more</li>" if len(triangles) > 100 else ""
+    parts.append(f"<h2>Cycles</h2><ul>{''.join(items)}</ul><ul>{tri}{more}</ul>")
+
+    support = _positive(weights, models)
+    bars = "".join(
+        f'<tr><td class="name">{esc(m)}</td><td>{weights[m]:.1%}</td>'
+        f'<td style="text-align:left"><span class="bar" style="width:{300 * weights[m]:.0f}px"></span></td></tr>'
+        for m in support
+    )
+    zero = [m for m in models if m not in support]
+    expl = result["nash"].get("exploitability")
+    parts.append(
+        f"<h2>Nash mixture (maximum entropy)</h2><table>{bars}</table>"
+        + (f"<p class='dim'>no weight: {esc(', '.join(zero))}</p>" if zero else "")
+        + (f"<p class='dim'>certificate: exploitability {expl:.1e}</p>" if _is_num(expl) else "")
+    )
+    if "nash.png" in images:
+        parts.append(_img_tag(images["nash.png"], "Nash weights"))
+    parts.append(f"<h2>Settings</h2><pre>{esc(json.dumps(settings, indent=2))}</pre>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _matrix_csv(result: dict) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    models = result["models"]
+    writer.writerow(["", *models])
+    for m, row in zip(models, result["preference"]["P"]):
+        writer.writerow([m, *(repr(float(x)) if _is_num(x) else "" for x in row)])
+    return buf.getvalue()
+
+
+def write_outputs(result: dict, out_dir) -> Path:
+    """Write results.json, matrix.csv, heatmap.png, nash.png, ratings.png and report.html.
+
+    Everything is built in a temporary directory beside `out_dir` first; only when all of it
+    succeeded do the files replace their namesakes in `out_dir` (other files there are left
+    alone). On any error nothing in `out_dir` changes. Returns `out_dir`.
+    """
+    result = validate_result(result)
+    try:
+        text = json.dumps(result, indent=2, allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError) as error:
+        raise InputError(f"the result is not strict JSON ({error}): pass the dict from arena.analysis") from None
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir} is a file: give a directory path")
+    parent = out_dir.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=parent))
+    try:
+        (tmp / "results.json").write_text(text + "\n", encoding="utf-8")
+        (tmp / "matrix.csv").write_text(_matrix_csv(result), encoding="utf-8")
+        _heatmap_png(result, tmp / "heatmap.png")
+        _nash_png(result, tmp / "nash.png")
+        _ratings_png(result, tmp / "ratings.png")
+        images = {name: (tmp / name).read_bytes() for name in ("heatmap.png", "nash.png", "ratings.png")}
+        (tmp / "report.html").write_text(render_html(result, images), encoding="utf-8")
+        if not out_dir.exists():
+            os.chmod(tmp, 0o755)
+            os.replace(tmp, out_dir)
+        else:
+            for name in OUTPUT_FILES:
+                os.replace(tmp / name, out_dir / name)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
