@@ -121,15 +121,15 @@ def read_template(values: dict[str, Any], backend: str) -> None:
     values["template"] = p.read_text(encoding="utf-8")
 
 
-def check_template(template: str, fields: tuple[str, ...], backend: str) -> None:
-    """The template must format with exactly the named fields (each used at least once)."""
-    probe = {f: f"<{f}>" for f in fields}
+def check_template(template: str, fields: tuple[str, ...], backend: str, *, optional: tuple[str, ...] = ()) -> None:
+    """The template must format with the named fields (each used at least once) and `optional` ones."""
+    probe = {f: f"<{f}>" for f in fields + optional}
     try:
         rendered = template.format(**probe)
     except (KeyError, IndexError, ValueError) as error:
         raise ConfigError(
             f"the {backend} judge's template cannot be filled ({error!r}); use only the fields "
-            f"{', '.join('{' + f + '}' for f in fields)} and double other braces ({{{{ }}}})"
+            f"{', '.join('{' + f + '}' for f in fields + optional)} and double other braces ({{{{ }}}})"
         ) from error
     missing = [f for f in fields if f"<{f}>" not in rendered]
     if missing:

@@ -1,0 +1,228 @@
+"""Local transformers causal LM as a logprob judge: one forward pass per (comparison, order).
+
+The judge prompt (template, then `answer_prefix` pre-filled, e.g. "Verdict: [[") is scored
+once; with next-token log-probabilities ℓ_A, ℓ_B of the two single-token labels,
+
+    P(a ≻ b | a first) = exp ℓ_A / (exp ℓ_A + exp ℓ_B) = σ(ℓ_A − ℓ_B),
+    label mass         = exp ℓ_A + exp ℓ_B,
+
+renormalised over the two labels (as G-Eval reads its score tokens' probabilities: Liu et
+al. 2023, arXiv 2303.16634). A low label mass means the model is not answering the question
+asked; it is reported (`diagnostics()`), and `min_label_mass` turns it into a Failure.
+
+Batches are left-padded with explicit position ids (cumulative attention mask), so a
+prompt's probabilities do not depend on what it is batched with. Prompts are sorted by
+length before batching (less padding) and results returned in input order.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from arena.errors import ConfigError
+from arena.fingerprint import fingerprint_obj, fingerprint_path
+from judges.base import Comparison, Failure
+from judges.options import Option, coerce_options
+from judges.templates import TEMPLATE_OPTIONS, prepare_template, render
+
+OPTIONS: dict[str, Option] = {
+    **TEMPLATE_OPTIONS,
+    "chat_template": Option("str", "auto", "auto (use the tokenizer's chat template when it has one), on, off"),
+    "batch_size": Option("int", 8, "prompts per forward pass", minimum=1),
+    "device": Option("str", None, "torch device (default: cuda when available, else cpu)"),
+    "dtype": Option("str", None, "float32, bfloat16 or float16 (default: the checkpoint's)"),
+    "min_label_mass": Option("float", 0.0, "a verdict whose label mass is below this is a Failure", minimum=0.0),
+    "allow_pickle": Option("bool", False, "allow *.bin/*.pt weights (they can run code when loaded)"),
+    "trust_remote_code": Option("bool", False, "run the checkpoint's own modelling code"),
+}
+
+
+def label_token_ids(tokenizer, labels: tuple[str, str]) -> tuple[int, int]:
+    """The token ids of the two labels; each must be exactly one token in this tokenizer."""
+    ids = []
+    for label in labels:
+        tokens = tokenizer.encode(label, add_special_tokens=False)
+        if len(tokens) != 1:
+            pieces = tokenizer.convert_ids_to_tokens(tokens)
+            raise ConfigError(
+                f"verdict label {label!r} is {len(tokens)} tokens {pieces} in this tokenizer, not one; "
+                "choose labels that are single tokens (e.g. labels=A,B)"
+            )
+        ids.append(tokens[0])
+    if ids[0] == ids[1]:
+        raise ConfigError(f"verdict labels {labels} map to the same token; choose two different labels")
+    return ids[0], ids[1]
+
+
+def use_chat_template(tokenizer, mode: str) -> bool:
+    if mode not in ("auto", "on", "off"):
+        raise ConfigError(f"chat_template={mode!r}; use auto, on or off")
+    has = bool(getattr(tokenizer, "chat_template", None))
+    if mode == "on" and not has:
+        raise ConfigError("chat_template=on but the tokenizer has no chat template; use chat_template=auto or off")
+    return has and mode != "off"
+
+
+def prompt_texts(tokenizer, comparisons: Sequence[Comparison], *, template: str, answer_prefix: str,
+                 labels: tuple[str, str], chat: bool) -> list[str]:
+    """The full text scored per comparison: (chat-wrapped) template, then the answer prefix."""
+    texts = []
+    for c in comparisons:
+        message = render(template, c, labels)
+        if chat:
+            message = tokenizer.apply_chat_template(
+                [{"role": "user", "content": message}], tokenize=False, add_generation_prompt=True
+            )
+        texts.append(message + answer_prefix)
+    return texts
+
+
+class HFJudge:
+    """Logprob judge over a loaded causal LM and its tokenizer."""
+
+    def __init__(self, model, tokenizer, *, fingerprint: str, template: str, answer_prefix: str,
+                 labels: tuple[str, str], chat: bool, batch_size: int = 8, min_label_mass: float = 0.0):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.fingerprint = fingerprint
+        self.template = template
+        self.answer_prefix = answer_prefix
+        self.labels = tuple(labels)
+        self.label_ids = label_token_ids(tokenizer, self.labels)
+        self.chat = chat
+        self.batch_size = batch_size
+        self.min_label_mass = min_label_mass
+        self.max_length = _max_length(model)
+        self.label_mass: list[float | None] = []  # of the last judge() call, per comparison
+
+    def texts(self, comparisons: Sequence[Comparison]) -> list[str]:
+        return prompt_texts(self.tokenizer, comparisons, template=self.template, answer_prefix=self.answer_prefix,
+                            labels=self.labels, chat=self.chat)
+
+    def encode(self, comparisons: Sequence[Comparison]) -> list[list[int]]:
+        # A chat template writes its own special tokens (BOS); a plain prompt gets the tokenizer's.
+        return [self.tokenizer.encode(t, add_special_tokens=not self.chat) for t in self.texts(comparisons)]
+
+    def label_logprobs(self, token_lists: Sequence[Sequence[int]]):
+        """(n, 2) next-token log-probabilities of the two labels, float64, in input order."""
+        import numpy as np
+        import torch
+
+        n = len(token_lists)
+        out = np.full((n, 2), np.nan)
+        order = sorted(range(n), key=lambda i: len(token_lists[i]))
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        device = next(self.model.parameters()).device
+        label_ids = torch.tensor(self.label_ids, device=device)
+        for start in range(0, n, self.batch_size):
+            idx = order[start:start + self.batch_size]
+            T = max(len(token_lists[i]) for i in idx)
+            ids = torch.full((len(idx), T), pad, dtype=torch.long)
+            mask = torch.zeros((len(idx), T), dtype=torch.long)
+            for row, i in enumerate(idx):  # left padding
+                toks = token_lists[i]
+                ids[row, T - len(toks):] = torch.tensor(toks, dtype=torch.long)
+                mask[row, T - len(toks):] = 1
+            position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+            with torch.inference_mode():
+                logits = self.model(
+                    input_ids=ids.to(device), attention_mask=mask.to(device),
+                    position_ids=position_ids.to(device), logits_to_keep=1,
+                ).logits[:, -1, :].float()  # (B, V)
+                logp = torch.log_softmax(logits, dim=-1)[:, label_ids]  # (B, 2)
+            out[idx] = logp.double().cpu().numpy()
+        return out
+
+    def judge(self, comparisons: Sequence[Comparison]) -> list[float | Failure]:
+        token_lists = self.encode(comparisons)
+        results: list[float | Failure] = [Failure("not judged")] * len(token_lists)
+        self.label_mass = [None] * len(token_lists)
+        fits = [i for i, t in enumerate(token_lists) if self.max_length is None or len(t) <= self.max_length]
+        for i in set(range(len(token_lists))) - set(fits):
+            results[i] = Failure(
+                f"judge prompt is {len(token_lists[i])} tokens, over the model's limit of {self.max_length}; "
+                "shorten the responses or the template"
+            )
+        if fits:
+            lp = self.label_logprobs([token_lists[i] for i in fits])
+            for i, (la, lb) in zip(fits, lp):
+                mass = math.exp(la) + math.exp(lb)
+                self.label_mass[i] = mass
+                if not (math.isfinite(la) and math.isfinite(lb)):
+                    results[i] = Failure(f"non-finite label log-probabilities ({la}, {lb})")
+                elif mass < self.min_label_mass:
+                    results[i] = Failure(
+                        f"label mass {mass:.3g} < min_label_mass {self.min_label_mass}: the judge is not "
+                        f"answering {self.labels[0]}/{self.labels[1]}"
+                    )
+                else:
+                    results[i] = 1.0 / (1.0 + math.exp(lb - la))  # σ(ℓ_A − ℓ_B)
+        return results
+
+    def diagnostics(self) -> dict:
+        """Label probability mass of the last call: how much the judge answers with the labels at all."""
+        masses = [m for m in self.label_mass if m is not None]
+        if not masses:
+            return {"label_mass_mean": None, "label_mass_min": None}
+        return {"label_mass_mean": sum(masses) / len(masses), "label_mass_min": min(masses)}
+
+    def __repr__(self) -> str:
+        return f"HFJudge({self.fingerprint})"
+
+
+def _max_length(model) -> int | None:
+    for name in ("max_position_embeddings", "n_positions"):
+        value = getattr(model.config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def hf_fingerprint(path: str | Path, backend: str, values: dict, chat: bool) -> str:
+    return f"{backend}:" + fingerprint_obj({
+        "backend": backend,
+        "model": fingerprint_path(path),
+        "template": values["template"],
+        "answer_prefix": values["answer_prefix"],
+        "labels": list(values["labels"]),
+        "chat": chat,
+    })
+
+
+def load_hf_judge(body: str, options: dict) -> HFJudge:
+    """`hf:PATH` -> HFJudge; options are checked and the labels validated before returning."""
+    from arena.loading import check_checkpoint_dir, load_causal_lm, load_tokenizer
+
+    values = coerce_options("hf", options, OPTIONS)
+    prepare_template(values, "hf")
+    path = check_checkpoint_dir(body, allow_pickle=values["allow_pickle"])
+    # Tokenizer first: wrong labels or a missing chat template fail before the weights load.
+    tok = load_tokenizer(path, trust_remote_code=values["trust_remote_code"])
+    label_token_ids(tok, values["labels"])
+    chat = use_chat_template(tok, values["chat_template"])
+    dtype = _dtype(values["dtype"])
+    device = values["device"] or _default_device()
+    model, tok = load_causal_lm(path, allow_pickle=values["allow_pickle"],
+                                trust_remote_code=values["trust_remote_code"], dtype=dtype, device=device)
+    return HFJudge(model, tok, fingerprint=hf_fingerprint(path, "hf", values, chat), template=values["template"],
+                   answer_prefix=values["answer_prefix"], labels=values["labels"], chat=chat,
+                   batch_size=values["batch_size"], min_label_mass=values["min_label_mass"])
+
+
+def _dtype(name: str | None):
+    if name is None:
+        return None
+    import torch
+
+    table = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if name not in table:
+        raise ConfigError(f"dtype={name!r}; use one of {', '.join(table)}")
+    return table[name]
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
