@@ -1,0 +1,306 @@
+"""Maximum-entropy Nash equilibrium of a symmetric zero-sum (antisymmetric) game.
+
+Balduzzi, Tuyls, Perolat, Graepel (2018), "Re-evaluating evaluation", arXiv 1806.02643.
+
+Game. Checkpoint i meets checkpoint j; the row player's payoff is A[i, j] with
+A = -Aᵀ (antisymmetric). For a preference matrix P (P + Pᵀ = 1) we use
+
+    A = (P - Pᵀ) / 2  =  P - ½,
+
+so every score below is in "P - ½" units: (A p)_i = P(i ≻ p) - ½, the probability that
+checkpoint i beats a draw from the mixture p, minus one half.
+
+Equilibria. The symmetric zero-sum game has value 0, and its (symmetric) Nash equilibria
+are the mixtures
+
+    E = {p in simplex : A p <= 0}          (no checkpoint beats the mixture on average).
+
+E is a polytope; it can be a face rather than a point (duplicated checkpoints, exact ties,
+unplayed pairs). Two facts pin down its structure:
+
+* for any p, q in E: qᵀ A p = 0, hence (A p)_i = 0 for every i in the support of any
+  equilibrium q;
+* strict complementarity (Bohnenblust, Karlin, Shapley 1950; Goldman-Tucker): there is an
+  equilibrium whose support S contains every strategy that any equilibrium plays and that
+  has (A p)_j < 0 for every j outside S.
+
+So E = {p >= 0, p_T = 0, sum p = 1, (A p)_S = 0, (A p)_T <= 0} with T the complement of S.
+Balduzzi et al. report the unique maximiser of the Shannon entropy H(p) = -sum p log p
+over E, which has full support on S and splits mass evenly between duplicated checkpoints.
+
+Algorithm (`max_entropy_nash`).
+
+1. An equilibrium p0 from the linear program min v s.t. A p <= v 1, p in simplex
+   (HiGHS), status checked. Its best replies B = {i : (A p0)_i = 0} contain S.
+2. If S = supp(p0) = B and the linear system (A p)_B = 0, sum p = 1 has a unique solution
+   on B, the equilibrium is unique (the generic case): solve that system exactly.
+   Otherwise find S with a second LP restricted to the columns B (maximal support:
+   max sum t_i + sum s_i with t_i <= x_i, s_i <= -(A x)_i, t, s in [0, 1], x >= 0 in the
+   cone A x <= 0: the optimum is |B|, t = 1 exactly on S).
+3. Maximise H on the face: Newton's method on the affine set {(A p)_S = 0, sum p = 1}
+   (null-space coordinates), started at a relative-interior point, with an active set for
+   the rows (A p)_T <= 0 (added when a step hits them, released when their multiplier has
+   the wrong sign).
+4. Certify: p >= 0 and sum p = 1 by construction, exploitability max_i (A p)_i checked
+   against `tol * max|A|`; a failed certificate raises `SolverError`. Nothing uncertified
+   is ever returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linprog
+
+from arena.errors import InputError, SolverError
+
+__all__ = ["NashEquilibrium", "max_entropy_nash", "nash_from_preferences"]
+
+#: relative slack below which a strategy counts as a best reply in step 1
+BEST_REPLY_TOL = 1e-9
+#: upper bound on sum(x) in the maximal-support LP (keeps its feasible set bounded)
+SUPPORT_LP_SCALE = 1e8
+#: Newton stops when the Newton decrement (squared) falls below this
+NEWTON_DECREMENT_TOL = 1e-22
+#: fraction of the distance to the boundary p > 0 that one Newton step may travel
+FRACTION_TO_BOUNDARY = 0.95
+#: a multiplier of an active row (A p)_j <= 0 below -this releases the row
+MULTIPLIER_TOL = 1e-10
+
+
+@dataclass(frozen=True)
+class NashEquilibrium:
+    """The maximum-entropy Nash equilibrium of an antisymmetric game, with its certificate.
+
+    p: (n,) mixture (p >= 0, sum 1).
+    scores: (n,) Nash-averaged scores A @ p (in the units of A; <= 0, = 0 on the support).
+    exploitability: max_i (A p)_i, the best gain any pure strategy has against p (<= tol).
+    entropy: Shannon entropy of p in nats.
+    """
+
+    p: np.ndarray
+    scores: np.ndarray
+    exploitability: float
+    entropy: float
+
+
+def _entropy(p: np.ndarray) -> float:
+    q = p[p > 0]
+    return float(-(q * np.log(q)).sum())
+
+
+def _check_square_finite(M, name: str) -> np.ndarray:
+    M = np.asarray(M, dtype=np.float64)
+    if M.ndim != 2 or M.shape[0] != M.shape[1] or M.shape[0] == 0:
+        raise InputError(f"{name} must be a non-empty square (n, n) matrix; got shape {M.shape}")
+    if not np.all(np.isfinite(M)):
+        bad = np.argwhere(~np.isfinite(M))[0]
+        raise InputError(
+            f"{name} has a non-finite entry at {tuple(int(k) for k in bad)}; "
+            "replace NaN/inf by a finite value (e.g. 0.5 for an unplayed pair)"
+        )
+    return M
+
+
+def _svd_split(M: np.ndarray):
+    """Orthonormal bases of the row space and the null space of M, with its singular values."""
+    U, sig, Vt = np.linalg.svd(M, full_matrices=True)
+    rank_tol = (sig[0] if sig.size else 0.0) * max(M.shape) * np.finfo(float).eps
+    r = int((sig > rank_tol).sum())
+    return U[:, :r], sig[:r], Vt[:r], Vt[r:].T  # Z = Vt[r:].T spans the null space
+
+
+def _project_affine(M: np.ndarray, d: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Closest point to p on {x : M x = d} (least squares when the system is inconsistent)."""
+    U, sig, Vr, _ = _svd_split(M)
+    return p - Vr.T @ ((U.T @ (M @ p - d)) / sig)
+
+
+def _lp_equilibrium(A: np.ndarray) -> np.ndarray:
+    """One equilibrium: min v s.t. A p <= v 1, sum p = 1, p >= 0 (value is 0)."""
+    n = A.shape[0]
+    c = np.zeros(n + 1)
+    c[-1] = 1.0
+    A_ub = np.hstack([A, -np.ones((n, 1))])
+    A_eq = np.concatenate([np.ones(n), [0.0]])[None, :]
+    res = linprog(
+        c, A_ub=A_ub, b_ub=np.zeros(n), A_eq=A_eq, b_eq=[1.0],
+        bounds=[(0, None)] * n + [(None, None)], method="highs-ipm",
+    )
+    if res.status != 0:
+        raise SolverError(f"equilibrium LP failed (HiGHS status {res.status}: {res.message}); "
+                          "check that the payoff matrix is well scaled")
+    p = np.clip(res.x[:n], 0.0, None)
+    return p / p.sum()
+
+
+def _lp_max_support(A: np.ndarray, B: np.ndarray):
+    """Maximal support among equilibria whose support lies in B (S subset of B).
+
+    Variables x (on B) >= 0, t in [0, 1]^B, s in [0, 1]^B; rows A[:, B] x + s (on B rows) <= 0,
+    t - x <= 0, sum x <= SUPPORT_LP_SCALE; maximise sum t + sum s. The set {x >= 0, A x <= 0}
+    is a cone, so a strictly complementary equilibrium scaled up gives t = 1 on S and s = 1
+    on B minus S. Returns (S as a boolean mask over B, x normalised to the simplex) or None
+    when the optimum does not classify every strategy of B (numerically too degenerate).
+    """
+    n, b = A.shape[0], B.size
+    AB = A[:, B]
+    inB = np.zeros((n, b))
+    inB[B, np.arange(b)] = 1.0
+    eye, zero = np.eye(b), np.zeros((b, b))
+    A_ub = np.vstack([
+        np.hstack([AB, np.zeros((n, b)), inB]),
+        np.hstack([-eye, eye, zero]),
+        np.concatenate([np.ones(b), np.zeros(2 * b)])[None, :],
+    ])
+    b_ub = np.concatenate([np.zeros(n + b), [SUPPORT_LP_SCALE]])
+    c = np.concatenate([np.zeros(b), -np.ones(2 * b)])
+    bounds = [(0, None)] * b + [(0, 1)] * (2 * b)
+    res = linprog(c, A_ub=A_ub, b_ub=b_ub, bounds=bounds, method="highs")
+    if res.status != 0:
+        raise SolverError(f"support LP failed (HiGHS status {res.status}: {res.message})")
+    x, t, s = res.x[:b], res.x[b:2 * b], res.x[2 * b:]
+    in_S, in_T = t > 0.5, s > 0.5
+    if not np.all(in_S ^ in_T) or x.sum() <= 0:
+        return None
+    return in_S, x / x.sum()
+
+
+def _max_entropy_on_face(C, d, G, p, *, max_newton=200):
+    """Minimise sum p log p over {C p = d, G p <= 0, p > 0}, from a feasible p with p > 0.
+
+    Newton's method in null-space coordinates of the equality rows plus the active rows of
+    G; rows of G join the active set when a step hits them and leave it when their
+    Lagrange multiplier is negative (primal active-set method).
+    """
+    active = np.zeros(G.shape[0], dtype=bool)
+    for _outer in range(2 * G.shape[0] + 5):
+        M = np.vstack([C, G[active]])
+        dM = np.concatenate([d, np.zeros(int(active.sum()))])
+        p = _project_affine(M, dM, p)
+        if np.any(p <= 0):
+            raise SolverError("entropy step lost positivity after projection; the game is too "
+                              "degenerate at this precision (try rescaling A)")
+        Z = _svd_split(M)[3]
+        inactive = np.flatnonzero(~active)
+        hit = None
+        for _ in range(max_newton):
+            if Z.shape[1] == 0:
+                break
+            g = Z.T @ (np.log(p) + 1.0)
+            H = (Z.T / p) @ Z
+            u = -np.linalg.solve(H, g)
+            decrement = float(-g @ u)
+            if decrement < NEWTON_DECREMENT_TOL:
+                break
+            dp = Z @ u
+            neg = dp < 0
+            alpha = 1.0
+            if np.any(neg):
+                alpha = min(1.0, FRACTION_TO_BOUNDARY * float(np.min(-p[neg] / dp[neg])))
+            hit = None
+            if inactive.size:
+                Gd = G[inactive] @ dp
+                Gp = G[inactive] @ p
+                up = Gd > 0
+                if np.any(up):
+                    ratios = -Gp[up] / Gd[up]
+                    k = int(np.argmin(ratios))
+                    if ratios[k] < alpha:
+                        alpha, hit = max(float(ratios[k]), 0.0), int(inactive[np.flatnonzero(up)[k]])
+            f0 = float(p @ np.log(p))
+            while True:  # Armijo backtracking on f = sum p log p
+                q = p + alpha * dp
+                if float(q @ np.log(q)) <= f0 - 1e-4 * alpha * decrement or alpha < 1e-12:
+                    break
+                alpha *= 0.5
+                hit = None
+            p = q
+            if hit is not None:
+                break
+        if hit is not None:
+            active[hit] = True
+            continue
+        if not active.any():
+            return p
+        # multipliers of the active rows: grad f + Mᵀ w = 0, rows of G need w >= 0
+        w = np.linalg.lstsq(M.T, -(np.log(p) + 1.0), rcond=None)[0][C.shape[0]:]
+        rows = np.flatnonzero(active)
+        if w.min() >= -MULTIPLIER_TOL:
+            return p
+        active[rows[int(np.argmin(w))]] = False
+    raise SolverError("maximum-entropy active set did not settle; the equilibrium face is "
+                      "too degenerate at this precision")
+
+
+def max_entropy_nash(A, *, tol: float = 1e-9) -> NashEquilibrium:
+    """Maximum-entropy Nash equilibrium of the antisymmetric game A (see the module docstring).
+
+    Solves   max_p  -sum_i p_i log p_i   s.t.  A p <= 0,  sum p = 1,  p >= 0
+    with A replaced by its antisymmetric part (A - Aᵀ)/2 (so A = P - ½ and A = P - Pᵀ both
+    work; scores come back in the units of the A passed in). Certificate: exploitability
+    max_i (A p)_i <= tol * max|A_ij|, else SolverError.
+    """
+    A = _check_square_finite(A, "A")
+    if not (np.isfinite(tol) and tol > 0):
+        raise InputError(f"tol must be a positive number; got {tol}")
+    A = (A - A.T) / 2.0
+    n = A.shape[0]
+    scale = float(np.abs(A).max())
+    if scale == 0.0:  # every mixture is an equilibrium: the uniform one has maximum entropy
+        p = np.full(n, 1.0 / n)
+        return NashEquilibrium(p=p, scores=np.zeros(n), exploitability=0.0, entropy=_entropy(p))
+    An = A / scale  # entries in [-1, 1]
+
+    p0 = _lp_equilibrium(An)
+    v0 = An @ p0
+    B = np.flatnonzero(v0 >= -BEST_REPLY_TOL)
+    supp0 = np.flatnonzero(p0 > 0)
+    p = None
+    if np.array_equal(B, supp0):  # maybe unique: solve (A p)_B = 0, sum p = 1 on B
+        C = np.vstack([An[np.ix_(B, B)], np.ones((1, B.size))])
+        d = np.concatenate([np.zeros(B.size), [1.0]])
+        if _svd_split(C)[3].shape[1] == 0:
+            pB = _project_affine(C, d, p0[B])
+            if np.all(pB > 0):
+                p = np.zeros(n)
+                p[B] = pB
+    if p is None:
+        found = _lp_max_support(An, B)
+        if found is None:  # keep the LP's own support: still certified, face maybe smaller
+            S, start = supp0, p0[supp0]
+        else:
+            in_S, x = found
+            S, start = B[in_S], x[in_S]
+        T = np.setdiff1d(np.arange(n), S)
+        C = np.vstack([An[np.ix_(S, S)], np.ones((1, S.size))])
+        d = np.concatenate([np.zeros(S.size), [1.0]])
+        pS = _max_entropy_on_face(C, d, An[np.ix_(T, S)], start / start.sum())
+        p = np.zeros(n)
+        p[S] = pS
+
+    p = np.clip(p, 0.0, None)
+    p = p / p.sum()
+    scores = A @ p
+    exploitability = float(scores.max())
+    if not exploitability <= tol * scale:
+        raise SolverError(
+            f"Nash certificate failed: exploitability {exploitability:.3e} > tol {tol * scale:.3e} "
+            "(tol * max|A|); the game may be too ill-conditioned, try a larger tol"
+        )
+    return NashEquilibrium(p=p, scores=scores, exploitability=exploitability, entropy=_entropy(p))
+
+
+def nash_from_preferences(P, *, tol: float = 1e-9) -> NashEquilibrium:
+    """Maximum-entropy Nash of the preference game: A = (P - Pᵀ)/2 (= P - ½ when P + Pᵀ = 1).
+
+    P[i, j] = probability that i beats j, in [0, 1]. Scores are P(i ≻ p*) - ½.
+    """
+    P = _check_square_finite(P, "P")
+    if P.min() < 0.0 or P.max() > 1.0:
+        raise InputError(
+            f"P must hold probabilities in [0, 1]; got range [{P.min():.4g}, {P.max():.4g}] "
+            "(pass a payoff matrix to max_entropy_nash instead)"
+        )
+    return max_entropy_nash((P - P.T) / 2.0, tol=tol)
