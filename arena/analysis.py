@@ -221,8 +221,10 @@ def analyze_records(
         intervals = bootstrap_bradley_terry(records, **kwargs)
         method = f"bootstrap ({intervals.method})"
     else:
-        intervals = analytic_bradley_terry_intervals(W, N, fit, level=level)
-        method = f"analytic ({getattr(intervals, 'method', 'hessian')})"
+        # With the records the core gives the sandwich interval (cluster-robust with prompt
+        # ids), which stays honest for ties and soft scores.
+        intervals = analytic_bradley_terry_intervals(W, N, fit, level=level, records=records)
+        method = f"analytic ({intervals.method})"
     pm = preference_matrix_from_counts(W, N, level=level)
     games = N.sum(axis=1)
     # Mean score over the model's own games (ties half); undefined (null) without games.
@@ -237,6 +239,7 @@ def analyze_records(
         "level": float(level),
         "prior": float(prior),
         "ci": method,
+        "degenerate_rounds": int(getattr(intervals, "degenerate", 0)) if ci == "bootstrap" else None,
         "significant": bool(significant),
     }
     return result

@@ -56,10 +56,11 @@ def _analyze_pairs(records, *, rounds, seed, level, prior, ci, significant, quie
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     with Progress(
-        TextColumn("[bold]bootstrap[/]"), BarColumn(), TextColumn("{task.completed}/{task.total} rounds"),
+        TextColumn("[bold]bootstrap[/]"), BarColumn(), TextColumn(f"{rounds} rounds"),
         TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
     ) as bar:
-        task = bar.add_task("bootstrap", total=rounds)
+        # Indeterminate (pulsing) until the core reports progress, if it does.
+        task = bar.add_task("bootstrap", total=None)
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
