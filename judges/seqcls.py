@@ -1,0 +1,72 @@
+"""Shared plumbing for sequence-classification judges (reward models, pairwise models).
+
+Loading goes through `arena.loading` (safetensors only, no remote code by default); batches
+are left-padded with explicit position ids, like the hf judge, so a text's score does not
+depend on its batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from arena.errors import CheckpointError
+
+
+def load_sequence_classifier(path: str | Path, *, allow_pickle: bool, trust_remote_code: bool, device: str | None):
+    """(model, tokenizer) for a local AutoModelForSequenceClassification checkpoint, eval mode."""
+    from transformers import AutoModelForSequenceClassification
+
+    from arena.loading import check_checkpoint_dir, load_tokenizer
+
+    path = check_checkpoint_dir(path, allow_pickle=allow_pickle)
+    tok = load_tokenizer(path, trust_remote_code=trust_remote_code)
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            str(path), use_safetensors=None if allow_pickle else True, trust_remote_code=trust_remote_code
+        )
+    except Exception as error:  # transformers raises many types here
+        raise CheckpointError(f"cannot load {path} as a sequence-classification model: {error}") from error
+    if model.config.pad_token_id is None:
+        # The model pools the last non-pad token; it must know which id is padding.
+        model.config.pad_token_id = tok.pad_token_id
+    if device is None:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device).eval()
+    return model, tok
+
+
+def max_length(model) -> int | None:
+    for name in ("max_position_embeddings", "n_positions"):
+        value = getattr(model.config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def classify(model, tokenizer, token_lists: Sequence[Sequence[int]], *, batch_size: int):
+    """(n, num_labels) float64 logits, in input order; batches sorted by length, left-padded."""
+    import numpy as np
+    import torch
+
+    n = len(token_lists)
+    out = np.full((n, model.config.num_labels), np.nan)
+    order = sorted(range(n), key=lambda i: len(token_lists[i]))
+    pad = model.config.pad_token_id
+    device = next(model.parameters()).device
+    for start in range(0, n, batch_size):
+        idx = order[start:start + batch_size]
+        T = max(len(token_lists[i]) for i in idx)
+        ids = torch.full((len(idx), T), pad, dtype=torch.long)
+        mask = torch.zeros((len(idx), T), dtype=torch.long)
+        for row, i in enumerate(idx):
+            ids[row, T - len(token_lists[i]):] = torch.tensor(token_lists[i], dtype=torch.long)
+            mask[row, T - len(token_lists[i]):] = 1
+        position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+        with torch.inference_mode():
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                           position_ids=position_ids.to(device)).logits  # (B, num_labels)
+        out[idx] = logits.double().cpu().numpy()
+    return out
