@@ -88,10 +88,9 @@ def _metrics(game: Game, sol: RegularizedNash, log_pi: np.ndarray, beta: float) 
             float(np.max(d.max(axis=1) - d.min(axis=1))))
 
 
-def _runner(name: str, game: Game, cfg: LabConfig, eta: float, rng: np.random.Generator):
+def _runner(name: str, game: Game, cfg: LabConfig, eta: float, rng: np.random.Generator, log0: np.ndarray):
     """(step function t, state -> state, policy(state) -> log π, queries per step, initial state)."""
     beta = cfg.beta
-    log0 = log_softmax(game.log_pi_ref, axis=1)
     ident = lambda s: s  # noqa: E731
     if name == "nash-mp":
         return (lambda t, s: alg.nash_mp_step(s, game=game, beta=beta, eta=eta)), ident, 2, log0
@@ -135,11 +134,16 @@ def _runner(name: str, game: Game, cfg: LabConfig, eta: float, rng: np.random.Ge
     raise InputError(f"unknown algorithm {name!r}; choose from {', '.join(ALGORITHMS)}")
 
 
-def run_algorithm(name: str, game: Game, sol: RegularizedNash, cfg: LabConfig, *, eta: float) -> Trace:
-    """Run one algorithm for cfg.steps steps from π_ref and record its metrics."""
+def run_algorithm(name: str, game: Game, sol: RegularizedNash, cfg: LabConfig, *, eta: float,
+                  log_pi0: np.ndarray | None = None) -> Trace:
+    """Run one algorithm for cfg.steps steps from log_pi0 (default π_ref) and record its metrics."""
     # Independent, reproducible noise per algorithm: the seed and the algorithm's fixed index.
     rng = np.random.default_rng([cfg.seed, ALGORITHMS.index(name) if name in ALGORITHMS else 0])
-    step, policy, per_step, state = _runner(name, game, cfg, eta, rng)
+    if log_pi0 is None:
+        log_pi0 = game.log_pi_ref
+    elif log_pi0.shape != game.pi_ref.shape:
+        raise InputError(f"log_pi0 must have shape {game.pi_ref.shape}; got {log_pi0.shape}")
+    step, policy, per_step, state = _runner(name, game, cfg, eta, rng, log_softmax(log_pi0, axis=1))
     n = cfg.steps + 1
     kl, gap, span = np.empty(n), np.empty(n), np.empty(n)
     kl[0], gap[0], span[0] = _metrics(game, sol, policy(state), cfg.beta)

@@ -90,3 +90,18 @@ def test_game_rejects_bad_inputs():
         Game(P=g.P, pi_ref=np.ones((2, 3)), weights=g.weights)
     with pytest.raises(InputError, match="beta"):
         regularized_nash(g, 0.0)
+
+
+def test_small_beta_approaches_max_entropy_nash():
+    """β → 0 with a uniform reference: π*_β → the analytics core's maximum-entropy Nash, linearly in β."""
+    from trainers.lab.nash import unregularized_nash
+
+    # rows 0 and 1 are duplicates: the Nash set is a segment, max-entropy splits them evenly
+    P = np.array([[0.5, 0.5, 0.2, 0.9], [0.5, 0.5, 0.2, 0.9], [0.8, 0.8, 0.5, 0.3], [0.1, 0.1, 0.7, 0.5]])
+    for g in (matrix_game(P), random_game(3, 7, seed=4)):
+        ne = unregularized_nash(g)
+        errs = [np.max(np.abs(regularized_nash(g, b).pi - ne)) for b in (1e-3, 1e-4, 1e-5)]
+        assert errs[0] > errs[1] > errs[2] and errs[2] < 2e-4, errs
+    sol = regularized_nash(matrix_game(P), 1e-6)
+    assert sol.pi[0, 0] == pytest.approx(sol.pi[0, 1], abs=1e-9)
+    assert np.allclose(sol.pi[0], [1 / 9, 1 / 9, 4 / 9, 3 / 9], atol=1e-5)
