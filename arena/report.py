@@ -164,6 +164,19 @@ def _names(names: list[str], limit: int = 6) -> str:
     return ", ".join(names[:limit]) + f" and {len(names) - limit} more"
 
 
+def _ranked_triangles(result: dict) -> list:
+    """Cyclic triangles, strongest first (by their weakest edge P), for display."""
+    idx = {m: i for i, m in enumerate(result["models"])}
+    P = result["preference"]["P"]
+
+    def weakest(tri):
+        a, b, c = tri
+        vals = [P[idx[x]][idx[y]] for x, y in ((a, b), (b, c), (c, a))]
+        return min(v if _is_num(v) else 0.0 for v in vals)
+
+    return sorted(result["cycles"].get("triangles") or [], key=lambda t: -weakest(t))
+
+
 # --------------------------------------------------------------------------- the reading
 
 
@@ -176,7 +189,7 @@ def plain_reading(result: dict) -> str:
     weights = result["nash"]["weights"]
     order = _order(result)
     top = models[order[0]]
-    triangles = cycles.get("triangles") or []
+    triangles = _ranked_triangles(result)
     winner = cycles.get("condorcet_winner")
     share = cycles.get("cyclic_share")
     support = _positive(weights, models)
@@ -223,13 +236,42 @@ def plain_reading(result: dict) -> str:
         )
     else:
         parts.append(f"Bradley–Terry ranks {top} first, but that order hides the cycle.")
-    if support:
+    if len(support) == 1:
+        parts.append(
+            f"The Nash mixture puts all its weight on {support[0]}: no other model beats it on average "
+            f"over the field, even though it does not beat every model head to head."
+        )
+    elif support:
         parts.append(
             f"The Nash mixture, which no model beats on average, spreads its weight over "
             f"{_names([f'{m} ({weights[m]:.0%})' for m in support])}"
             + (f" and gives none to {_names(zero)}, which the mixture beats." if zero else ".")
         )
-    return " ".join(parts) + share_txt
+    text = " ".join(parts) + share_txt
+    return text + _noise_note(result, triangles)
+
+
+def _noise_note(result: dict, triangles: list) -> str:
+    """Say how many listed cycles are significant, when intervals exist to tell."""
+    if not triangles or result["preference"].get("n") is None:
+        return ""
+    if (result.get("settings") or {}).get("significant"):
+        return ""  # only significant edges were used
+    idx = {m: i for i, m in enumerate(result["models"])}
+    sig = sum(
+        all(_significant(result, idx[x], idx[y]) == 1 for x, y in ((a, b), (b, c), (c, a)))
+        for a, b, c in triangles
+    )
+    level = _level(result)
+    at = f" at the {level:.0%} level" if level is not None else ""
+    if sig == 0:
+        return (
+            f" None of the cycles is significant{at} (each has an edge whose interval contains ½), "
+            f"so they may be sampling noise; `--significant` keeps only significant edges."
+        )
+    if sig < len(triangles):
+        return f" {sig} of the {len(triangles)} cyclic triangles are significant{at} on all three edges."
+    return f" {'The cycle is' if sig == 1 else f'All {sig} cycles are'} significant{at} on every edge."
 
 
 # --------------------------------------------------------------------------- terminal
@@ -373,7 +415,7 @@ def _cycles_text(result: dict):
     idx = {m: i for i, m in enumerate(models)}
     P = result["preference"]["P"]
     cycles = result["cycles"]
-    triangles = cycles.get("triangles") or []
+    triangles = _ranked_triangles(result)
     out = Text()
     out.append("Cycles\n", style="bold")
     winner = cycles.get("condorcet_winner")
@@ -393,7 +435,8 @@ def _cycles_text(result: dict):
         out.append("  no cyclic triangles: the majority preferences are transitive\n")
         return out
     label = "significant cyclic triangle" if (result.get("settings") or {}).get("significant") else "cyclic triangle"
-    out.append(f"  {len(triangles)} {label}{'s' if len(triangles) != 1 else ''}:\n")
+    strongest = ", strongest first" if len(triangles) > 1 else ""
+    out.append(f"  {len(triangles)} {label}{'s' if len(triangles) != 1 else ''}{strongest}:\n")
     for a, b, c in triangles[:MAX_TRIANGLES]:
         probs = [P[idx[x]][idx[y]] for x, y in ((a, b), (b, c), (c, a))]
         out.append(f"    {a} ≻ {b} ≻ {c} ≻ {a}", style="yellow")
@@ -467,7 +510,7 @@ def _heatmap_png(result: dict, path: Path) -> None:
     order, names = _ordered(result)
     P = np.array([[result["preference"]["P"][i][j] for j in order] for i in order], dtype=float)
     n = len(order)
-    size = min(4.0 + 0.45 * n, 24.0)
+    size = min(4.0 + 0.45 * n, 16.0)
     fig = Figure(figsize=(size + 1.2, size), dpi=100)
     ax = fig.subplots()
     im = ax.imshow(P, cmap="RdYlGn", vmin=0.0, vmax=1.0)
@@ -660,7 +703,7 @@ def render_html(result: dict, images: dict[str, bytes] | None = None) -> str:
     share = cycles.get("cyclic_share")
     if _is_num(share):
         items.append(f"<li>cyclic share of the log-odds flow (HodgeRank): {share:.1%}</li>")
-    triangles = cycles.get("triangles") or []
+    triangles = _ranked_triangles(result)
     items.append(f"<li>{len(triangles)} cyclic triangle{'s' if len(triangles) != 1 else ''}</li>")
     tri = "".join(f'<li class="cycle">{esc(f"{a} ≻ {b} ≻ {c} ≻ {a}")}</li>' for a, b, c in triangles[:100])
     more = f"<li class='dim'>… and {len(triangles) - 100} more</li>" if len(triangles) > 100 else ""

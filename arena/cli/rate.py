@@ -28,8 +28,9 @@ class CI(str, Enum):
     analytic = "analytic"
 
 
-# Below this many bootstrap rounds × records the work is too quick for a progress bar.
-_PROGRESS_WORK = 200_000
+# Below this much work (rounds × (models² + prompts)) the bootstrap takes well under a
+# second and a progress bar would only flicker.
+_PROGRESS_WORK = 2_000_000
 
 
 def _read(file: Path, fmt: str | None):
@@ -49,7 +50,8 @@ def _read(file: Path, fmt: str | None):
 def _analyze_pairs(records, *, rounds, seed, level, prior, ci, significant, quiet):
     from arena.analysis import analyze_records
 
-    work = rounds * max(len(records), 1)
+    clusters = 0 if records.cluster is None else int(records.cluster.max()) + 1
+    work = rounds * (records.n_models**2 + clusters)
     if ci != "bootstrap" or quiet or work < _PROGRESS_WORK:
         return analyze_records(records, rounds=rounds, seed=seed, level=level, prior=prior, ci=ci,
                                significant=significant)
@@ -130,4 +132,4 @@ def rate(
         render_terminal(result, out)
     if out_dir is not None:
         err.print(f"wrote {out_dir}/ (results.json, matrix.csv, heatmap.png, nash.png, ratings.png, report.html)",
-                  markup=False)
+                  markup=False, soft_wrap=True)

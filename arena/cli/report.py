@@ -27,4 +27,4 @@ def report(
     else:
         render_terminal(result, out)
     if html:
-        err.print(f"wrote {Path(run_dir) / 'report.html'}", markup=False)
+        err.print(f"wrote {Path(run_dir) / 'report.html'}", markup=False, soft_wrap=True)

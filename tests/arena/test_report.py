@@ -127,6 +127,26 @@ def test_reading_names_the_model_that_beats_the_bt_leader():
     assert "delta" in reading and "alpha (50%)" in reading
 
 
+def test_reading_says_whether_the_cycle_is_significant():
+    r = cyclic_result()
+    assert "None of the cycles is significant at the 90% level" in plain_reading(r)
+    r["preference"]["lo"][2][0], r["preference"]["hi"][0][2] = 0.52, 0.48  # gamma ≻ alpha now significant
+    assert "The cycle is significant at the 90% level" in plain_reading(r)
+    r["preference"]["n"] = None  # matrix input: nothing to say about significance
+    assert "significant" not in plain_reading(r)
+
+
+def test_triangles_listed_strongest_first():
+    r = cyclic_result()
+    r["cycles"]["triangles"] = [["alpha", "delta", "gamma"], ["alpha", "beta", "gamma"]]  # first one is weak
+    P = r["preference"]["P"]
+    P[3][2], P[2][3] = 0.51, 0.49  # delta ≻ gamma barely
+    P[0][3], P[3][0] = 0.505, 0.495  # alpha ≻ delta barely
+    text = _text(r)
+    assert text.index("alpha ≻ beta ≻ gamma ≻ alpha") < text.index("alpha ≻ delta ≻ gamma ≻ alpha")
+    assert "strongest first" in text
+
+
 def test_terminal_renders_optional_sections_only_when_present():
     plain = _text(cyclic_result())
     assert "Run" not in plain.split("Bradley–Terry")[0]
