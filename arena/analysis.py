@@ -87,6 +87,8 @@ def _cycles_part(models: Sequence[str], cycles) -> dict:
     winner = cycles.condorcet_winner
     return {
         "triangles": [[names[i] for i in tri] for tri in cycles.triangles],
+        # The core lists at most a capped number of triangles; this is the full count.
+        "n_triangles": int(getattr(cycles, "n_triangles", len(cycles.triangles))),
         "condorcet_winner": None if winner is None else names[int(winner)],
         "cyclic_share": _num(cycles.cyclic_share),
         "components": [[names[i] for i in comp] for comp in cycles.components],
@@ -133,7 +135,8 @@ def _analyze(models, pm, fit, intervals, win_rate, *, significant: bool) -> dict
     from arena.core.nash import nash_from_preferences
 
     P = np.asarray(pm.P, dtype=np.float64)
-    cycles = analyze_cycles(P, lo=pm.lo, hi=pm.hi, significant=significant)
+    # HodgeRank weighs each pair's log-odds by its number of games when there are counts.
+    cycles = analyze_cycles(P, lo=pm.lo, hi=pm.hi, significant=significant, N=pm.N)
     nash = nash_from_preferences(P)
     lo = hi = None
     if intervals is not None:
@@ -261,6 +264,11 @@ def analyze_matrix(models: Sequence[str], P, *, prior: float = 0.0, significant:
         raise InputError("model names in the matrix repeat: give each model once")
     if not (math.isfinite(prior) and prior >= 0.0):
         raise InputError(f"prior must be a finite number >= 0; got {prior}: e.g. --prior 0.1")
+    if significant:
+        raise InputError(
+            "--significant needs per-cell intervals, which a preference matrix does not carry: "
+            "drop --significant or rate the pairwise judgments instead"
+        )
     pm = preference_matrix_from_probabilities(np.asarray(P, dtype=np.float64))
     Pm = np.asarray(pm.P, dtype=np.float64)
     n = Pm.shape[0]

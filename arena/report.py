@@ -164,6 +164,13 @@ def _names(names: list[str], limit: int = 6) -> str:
     return ", ".join(names[:limit]) + f" and {len(names) - limit} more"
 
 
+def _n_triangles(result: dict) -> int:
+    """Total number of cyclic triangles (the stored list may be capped)."""
+    listed = len(result["cycles"].get("triangles") or [])
+    total = result["cycles"].get("n_triangles")
+    return max(total, listed) if isinstance(total, int) else listed
+
+
 def _ranked_triangles(result: dict) -> list:
     """Cyclic triangles, strongest first (by their weakest edge P), for display."""
     idx = {m: i for i, m in enumerate(result["models"])}
@@ -190,6 +197,7 @@ def plain_reading(result: dict) -> str:
     order = _order(result)
     top = models[order[0]]
     triangles = _ranked_triangles(result)
+    n_tri = _n_triangles(result)
     winner = cycles.get("condorcet_winner")
     share = cycles.get("cyclic_share")
     support = _positive(weights, models)
@@ -207,7 +215,7 @@ def plain_reading(result: dict) -> str:
         return (
             f"{winner} beats every other model head to head (a Condorcet winner), so the top of the "
             f"ranking is sound; lower down, preferences cycle ({a} ≻ {b} ≻ {c} ≻ {a}"
-            f"{'' if len(triangles) == 1 else f', {len(triangles)} cyclic triangles in all'}), so the "
+            f"{'' if n_tri == 1 else f', {n_tri} cyclic triangles in all'}), so the "
             f"order among those models depends on who they are compared against, and a single score "
             f"cannot express it.{share_txt}"
         )
@@ -221,7 +229,7 @@ def plain_reading(result: dict) -> str:
         a, b, c = triangles[0]
         parts.append(
             f"The majority preferences cycle: {a} beats {b}, {b} beats {c}, and {c} beats {a}"
-            f"{'' if len(triangles) == 1 else f' ({len(triangles)} cyclic triangles in all)'}, "
+            f"{'' if n_tri == 1 else f' ({n_tri} cyclic triangles in all)'}, "
             f"so no model beats every other."
         )
     else:
@@ -436,15 +444,17 @@ def _cycles_text(result: dict):
         return out
     label = "significant cyclic triangle" if (result.get("settings") or {}).get("significant") else "cyclic triangle"
     strongest = ", strongest first" if len(triangles) > 1 else ""
-    out.append(f"  {len(triangles)} {label}{'s' if len(triangles) != 1 else ''}{strongest}:\n")
+    total = _n_triangles(result)
+    out.append(f"  {total} {label}{'s' if total != 1 else ''}{strongest}:\n")
     for a, b, c in triangles[:MAX_TRIANGLES]:
         probs = [P[idx[x]][idx[y]] for x, y in ((a, b), (b, c), (c, a))]
         out.append(f"    {a} ≻ {b} ≻ {c} ≻ {a}", style="yellow")
         if all(_is_num(p) for p in probs):
             out.append(f"   (P = {probs[0]:.2f}, {probs[1]:.2f}, {probs[2]:.2f})", style="dim")
         out.append("\n")
-    if len(triangles) > MAX_TRIANGLES:
-        out.append(f"    … and {len(triangles) - MAX_TRIANGLES} more (see --json)\n", style="dim")
+    if total > MAX_TRIANGLES:
+        more = "see --json" if len(triangles) >= total else f"--json lists {len(triangles)}"
+        out.append(f"    … and {total - MAX_TRIANGLES} more ({more})\n", style="dim")
     return out
 
 
@@ -704,7 +714,8 @@ def render_html(result: dict, images: dict[str, bytes] | None = None) -> str:
     if _is_num(share):
         items.append(f"<li>cyclic share of the log-odds flow (HodgeRank): {share:.1%}</li>")
     triangles = _ranked_triangles(result)
-    items.append(f"<li>{len(triangles)} cyclic triangle{'s' if len(triangles) != 1 else ''}</li>")
+    n_tri = _n_triangles(result)
+    items.append(f"<li>{n_tri} cyclic triangle{'s' if n_tri != 1 else ''}, strongest first</li>")
     tri = "".join(f'<li class="cycle">{esc(f"{a} ≻ {b} ≻ {c} ≻ {a}")}</li>' for a, b, c in triangles[:100])
     more = f"<li class='dim'>… and {len(triangles) - 100} more</li>" if len(triangles) > 100 else ""
     parts.append(f"<h2>Cycles</h2><ul>{''.join(items)}</ul><ul>{tri}{more}</ul>")

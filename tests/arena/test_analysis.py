@@ -103,7 +103,7 @@ def test_cycle_is_found(cyclic):
     idx = {m: i for i, m in enumerate(cyclic["models"])}
     cyc = cyclic["cycles"]
     assert cyc["condorcet_winner"] is None
-    assert len(cyc["triangles"]) == 1
+    assert len(cyc["triangles"]) == 1 and cyc["n_triangles"] == 1
     a, b, c = cyc["triangles"][0]
     assert {a, b, c} == {"alpha", "beta", "gamma"}
     # the names mean a ≻ b ≻ c ≻ a in the stored matrix ...
@@ -263,3 +263,5 @@ def test_matrix_bad_input():
         analyze_matrix(["a", "b", "c"], [[0.5, 0.7], [0.3, 0.5]])
     with pytest.raises(InputError):
         analyze_matrix(["a", "a"], [[0.5, 0.7], [0.3, 0.5]])
+    with pytest.raises(InputError, match="significant"):
+        analyze_matrix(["a", "b"], [[0.5, 0.7], [0.3, 0.5]], significant=True)
