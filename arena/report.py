@@ -41,6 +41,7 @@ MAX_MATRIX = 12  # models shown in the terminal matrix (the files hold all of th
 MAX_TRIANGLES = 10  # cyclic triangles listed in the terminal
 ZERO_WEIGHT = 1e-6  # a Nash weight below this is shown as "no weight"
 BAR_WIDTH = 32
+MAX_NAME = 28  # model names longer than this are shortened in the matrix rows
 _REQUIRED = ("models", "ratings", "preference", "cycles", "nash")
 
 
@@ -380,39 +381,50 @@ def _ratings_table(result: dict):
     return table
 
 
-def _matrix_table(result: dict):
+def _short(name: str, width: int = MAX_NAME) -> str:
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
+def _cell(p: float) -> str:
+    """Two decimals without the leading zero (".62"), so a column is 4 characters wide."""
+    return f"{p:.2f}"[1:] if p < 0.995 else "1.0"
+
+
+def _matrix_table(result: dict, width: int = 120):
+    """The preference matrix, best model first, as many columns as fit in `width`."""
+    from rich import box
     from rich.table import Table
     from rich.text import Text
 
     models = result["models"]
     P = result["preference"]["P"]
     order = _order(result)
-    shown = order[:MAX_MATRIX]
+    label_w = max(len(_short(models[i])) for i in order[:MAX_MATRIX]) + len(str(min(len(order), MAX_MATRIX))) + 1
+    fit = max(2, (width - label_w - 3) // 7)  # each column: 4 characters, a mark, 2 of padding
+    shown = order[: min(MAX_MATRIX, fit)]
     marks = result["preference"].get("n") is not None
-    caption = "row beats column; " + (
-        "* = interval excludes ½" if marks else "no counts, so no intervals"
-    )
+    caption = "P(row ≻ column); " + ("* = interval excludes ½" if marks else "no counts, so no intervals")
     if len(order) > len(shown):
         caption += f"; top {len(shown)} of {len(order)} by Bradley–Terry (all in matrix.csv / --json)"
-    table = Table(title="Preference matrix P(row ≻ column)", title_justify="left", caption=caption,
-                  caption_justify="left")
+    table = Table(title="Preference matrix (rows beat columns)", title_justify="left", caption=Text(caption),
+                  caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("", style="bold", no_wrap=True)
     for k in range(len(shown)):
-        table.add_column(str(k + 1), justify="center")
+        table.add_column(str(k + 1), justify="center", no_wrap=True, min_width=4)
     for k, i in enumerate(shown):
         cells = []
         for j in shown:
             if i == j:
-                cells.append(Text("·", style="dim"))
+                cells.append(Text("  · ", style="dim"))
                 continue
             p = P[i][j]
             if not _is_num(p):
-                cells.append(Text("?"))
+                cells.append(Text("  ? "))
                 continue
-            sig = _significant(result, i, j)
+            mark = "*" if _significant(result, i, j) else " "
             r, g, b = _rgb(p)
-            cells.append(Text(f"{p:.2f}{'*' if sig else ' '}", style=f"black on rgb({r},{g},{b})"))
-        table.add_row(Text(f"{k + 1} {models[i]}"), *cells)
+            cells.append(Text(f"{_cell(p)}{mark}", style=f"black on rgb({r},{g},{b})"))
+        table.add_row(Text(f"{k + 1} {_short(models[i])}"), *cells)
     return table
 
 
@@ -497,7 +509,7 @@ def render_terminal(result: dict, console) -> None:
     _render_run(result, console)
     console.print(_ratings_table(result))
     console.print()
-    console.print(_matrix_table(result))
+    console.print(_matrix_table(result, console.width))
     console.print()
     console.print(_cycles_text(result))
     console.print(_nash_text(result))

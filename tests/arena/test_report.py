@@ -97,10 +97,19 @@ def test_terminal_significance_marks_only_where_interval_excludes_half():
     text = _text(cyclic_result())
     row_gamma = next(line for line in text.splitlines() if "3 gamma" in line)
     # gamma over alpha: interval [0.46, 0.63] contains ½, so no mark; gamma over delta is marked.
-    assert "0.58 " in row_gamma and "0.58*" not in row_gamma
-    assert "0.81*" in row_gamma
+    assert ".58 " in row_gamma and ".58*" not in row_gamma
+    assert ".81*" in row_gamma
     # Matrix input has no counts: no marks at all.
-    assert "*" not in "".join(line for line in _text(transitive_result()).splitlines() if "│" in line)
+    other = _text(transitive_result())
+    matrix = other[other.index("Preference matrix"):other.index("P(row ≻ column)")]
+    assert ".70" in matrix and "*" not in matrix
+
+
+def test_matrix_fits_the_console_width():
+    r = cyclic_result()
+    wide, narrow = _text(r, width=120), _text(r, width=30)
+    assert "top 4 of 4" not in wide and "top 2 of 4" in narrow
+    assert all(len(line) <= 30 for line in narrow[narrow.index("Preference"):narrow.index("Cycles")].splitlines())
 
 
 def test_terminal_nash_bars_sorted_by_weight_and_zero_weight_listed():
