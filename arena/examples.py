@@ -10,9 +10,11 @@ and every type ranks a fourth, clearly weaker model `delta` last. Each prompt is
 by one rater type, who compares all six pairs; a rater follows its order with
 probability `q` (else it flips), and a share of battles are ties. The panel's majority
 preferences then cycle, alpha > beta > gamma > alpha (the Condorcet paradox), while a
-Bradley–Terry fit still returns a total order. With the expected preferences
-P(alpha > beta) = .62, P(beta > gamma) = .70, P(gamma > alpha) = .58 the maximum-entropy
-Nash mixture of A = P - 1/2 is (alpha, beta, gamma, delta) = (.5, .2, .3, 0); the uneven
+Bradley–Terry fit still returns a total order. Without ties the expected preferences are
+P(alpha > beta) = .62, P(beta > gamma) = .70, P(gamma > alpha) = .58 (ties pull each towards
+½ by a factor 1 − tie_rate), and the maximum-entropy Nash mixture of A = P − ½ is then
+(alpha, beta, gamma, delta) = (.5, .2, .3, 0): for a 3-cycle it is proportional to the
+margin of the opposite edge; a sample of 400 prompts gives roughly that; the uneven
 shares keep the three cyclic models from being interchangeable, so a swapped sign or a
 mixed-up order changes the answer. Balduzzi et al. 2018, "Re-evaluating evaluation",
 arXiv 1806.02643, discusses why such populations need a game-theoretic summary.
