@@ -1,0 +1,284 @@
+"""Judge through any OpenAI-compatible server (vLLM serve, SGLang, llama.cpp, hosted APIs).
+
+Per (comparison, order) one request. When the server returns log-probabilities, the verdict
+token's top alternatives give ℓ_A, ℓ_B and P(a ≻ b) = exp ℓ_A / (exp ℓ_A + exp ℓ_B) as in the
+hf judge; otherwise (or when neither label is among the top alternatives) the text verdict
+`[[A]]` / `[[B]]` / `[[C]]` (tie, ½) is parsed (MT-Bench style, Zheng et al. 2023,
+arXiv 2306.05685). No verdict is a Failure, never a guess.
+
+Two request modes: `chat` (/chat/completions; the template asks for `[[A]]`/`[[B]]`) and
+`completions` (/completions; the prompt ends with `answer_prefix`, e.g. "Verdict: [[", so
+the very next token is the label, exactly like the local logprob judge).
+
+Robustness: bounded concurrency (a thread pool over one pooled httpx client), a timeout per
+request, retries with exponential backoff (honouring Retry-After) on 429, 5xx and
+connection errors, none on other 4xx. The API key is read from an environment variable
+(`api_key_env`, default OPENAI_API_KEY) and only ever sent as the Authorization header:
+never logged, fingerprinted or put in an error message. `load_openai_judge` probes
+`GET {url}/models` first, so an unreachable server or a refused key fails before any work.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from arena.errors import ConfigError
+from arena.fingerprint import fingerprint_obj
+from judges.base import Comparison, Failure
+from judges.options import Option, coerce_options
+from judges.templates import DEFAULT_TIE_LABEL, TEMPLATE_OPTIONS, parse_verdict, prepare_template, render
+
+OPTIONS: dict[str, Option] = {
+    **TEMPLATE_OPTIONS,
+    "mode": Option("str", "chat", "chat (/chat/completions) or completions (/completions, prompt + answer_prefix)"),
+    "tie_label": Option("str", DEFAULT_TIE_LABEL, "label of a tie in a text verdict ([[C]] = ½); empty: no ties"),
+    "max_tokens": Option("int", None, "tokens to generate (default 16 in chat mode, 4 in completions mode)", minimum=1),
+    "temperature": Option("float", 0.0, "sampling temperature", minimum=0.0),
+    "logprobs": Option("bool", True, "ask for log-probabilities (top_logprobs) of the verdict token"),
+    "top_logprobs": Option("int", 10, "alternatives per token to ask for (OpenAI allows up to 20)", minimum=1),
+    "max_concurrency": Option("int", 4, "requests in flight at once", minimum=1),
+    "timeout": Option("float", 60.0, "seconds per request", minimum=0.001),
+    "max_retries": Option("int", 4, "retries on 429/5xx/connection errors before a Failure", minimum=0),
+    "backoff": Option("float", 0.5, "first retry delay in seconds (doubles each retry)", minimum=0.0),
+    "backoff_max": Option("float", 30.0, "longest retry delay in seconds", minimum=0.0),
+    "api_key_env": Option("str", "OPENAI_API_KEY", "environment variable holding the API key (unset: no key sent)"),
+    "probe": Option("bool", True, "check GET /models (reachable, key accepted, model served) before any work"),
+}
+
+
+class OpenAIJudge:
+    """Pairwise judge over an OpenAI-compatible HTTP API."""
+
+    def __init__(self, url: str, model: str, values: dict, *, api_key: str | None = None):
+        self.url = url.rstrip("/")
+        self.model = model
+        self.values = values
+        self.labels = tuple(values["labels"])
+        self.tie_label = values["tie_label"] or None
+        self.mode = values["mode"]
+        self.max_tokens = values["max_tokens"] or (16 if self.mode == "chat" else 4)
+        self._api_key = api_key  # only ever sent as a header
+        self.fingerprint = "openai:" + fingerprint_obj({
+            "backend": "openai", "url": self.url, "model": model, "mode": self.mode,
+            "template": values["template"],
+            "answer_prefix": values["answer_prefix"] if self.mode == "completions" else None,
+            "labels": list(self.labels), "tie_label": self.tie_label, "max_tokens": self.max_tokens,
+            "temperature": values["temperature"], "logprobs": values["logprobs"],
+        })
+        self.label_mass: list[float | None] = []
+        self.sources: list[str | None] = []  # "logprobs" | "text" | None, per comparison of the last call
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"OpenAIJudge({self.url}#{self.model}, mode={self.mode})"
+
+    # -- HTTP ---------------------------------------------------------------------------
+    def _headers(self) -> dict:
+        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+
+    def client(self):
+        import httpx
+
+        n = self.values["max_concurrency"]
+        return httpx.Client(headers=self._headers(), timeout=self.values["timeout"],
+                            limits=httpx.Limits(max_connections=n, max_keepalive_connections=n))
+
+    def request(self, client, method: str, path: str, payload: dict | None = None, *,
+                retries: int | None = None) -> dict | Failure:
+        """One call with retries on 429/5xx/connection errors; a Failure when it gives up."""
+        import httpx
+
+        retries = self.values["max_retries"] if retries is None else retries
+        last = "no attempt"
+        for attempt in range(retries + 1):
+            wait = None
+            try:
+                response = client.request(method, self.url + path, json=payload)
+            except httpx.TransportError as error:  # connect/read/write errors and timeouts
+                last = f"{type(error).__name__}: {error}"
+            else:
+                code = response.status_code
+                if code == 200:
+                    try:
+                        return response.json()
+                    except ValueError:
+                        return Failure(f"server returned non-JSON for {path}: {response.text[:200]!r}")
+                last = f"HTTP {code} from {path}: {response.text[:200]!r}"
+                if code != 429 and code < 500:
+                    return Failure(last)  # a bad request stays bad: no retry
+                wait = _retry_after(response.headers.get("retry-after"))
+            if attempt < retries:
+                delay = self.values["backoff"] * (2 ** attempt)
+                time.sleep(min(self.values["backoff_max"], max(delay, wait or 0.0)))
+        return Failure(f"{last} (gave up after {retries} retries)")
+
+    def probe(self) -> None:
+        """GET /models: reachable, key accepted, model served; ConfigError otherwise."""
+        with self.client() as client:
+            # One retry at most: a missing server should be reported at once, not after backoff.
+            answer = self.request(client, "GET", "/models", retries=min(1, self.values["max_retries"]))
+        if isinstance(answer, Failure):
+            reason = answer.reason
+            if "HTTP 401" in reason or "HTTP 403" in reason:
+                raise ConfigError(
+                    f"{self.url} refused the API key (from ${self.values['api_key_env']}): {reason.split(':')[0]}; "
+                    "set the right key in that environment variable"
+                )
+            if "HTTP 404" in reason:
+                raise ConfigError(f"{self.url}/models answered 404; the URL should be the API base, e.g. http://HOST:PORT/v1")
+            raise ConfigError(f"cannot reach the judge server at {self.url} ({reason}); start it or fix the URL")
+        served = [m.get("id") for m in answer.get("data", []) if isinstance(m, dict)] if isinstance(answer, dict) else []
+        if served and self.model not in served:
+            raise ConfigError(
+                f"model {self.model!r} is not served at {self.url}; it serves: {', '.join(map(str, served[:20]))}"
+            )
+
+    # -- judging ------------------------------------------------------------------------
+    def payload(self, c: Comparison) -> tuple[str, dict]:
+        text = render(self.values["template"], c, self.labels)
+        body = {"model": self.model, "max_tokens": self.max_tokens, "temperature": self.values["temperature"]}
+        if self.mode == "chat":
+            body["messages"] = [{"role": "user", "content": text}]
+            if self.values["logprobs"]:
+                body["logprobs"] = True
+                body["top_logprobs"] = self.values["top_logprobs"]
+            return "/chat/completions", body
+        body["prompt"] = text + self.values["answer_prefix"]
+        if self.values["logprobs"]:
+            body["logprobs"] = self.values["top_logprobs"]
+        return "/completions", body
+
+    def one(self, client, c: Comparison) -> tuple[float | Failure, float | None, str | None]:
+        path, body = self.payload(c)
+        answer = self.request(client, "POST", path, body)
+        if isinstance(answer, Failure):
+            return answer, None, None
+        try:
+            choice = answer["choices"][0]
+            if self.mode == "chat":
+                text = choice["message"].get("content") or ""
+                tokens = _chat_tokens(choice.get("logprobs"))
+                prefix = ""
+            else:
+                text = choice.get("text") or ""
+                tokens = _completion_tokens(choice.get("logprobs"))
+                prefix = self.values["answer_prefix"]
+        except (KeyError, IndexError, TypeError, AttributeError) as error:
+            return Failure(f"unexpected response shape ({type(error).__name__}: {error}): {str(answer)[:200]}"), None, None
+        from_logprobs = verdict_from_logprobs(tokens, self.labels, prefix=prefix)
+        if from_logprobs is not None:
+            p, mass = from_logprobs
+            return p, mass, "logprobs"
+        return parse_verdict(prefix + text, self.labels, self.tie_label), None, "text"
+
+    def judge(self, comparisons: Sequence[Comparison]) -> list[float | Failure]:
+        comparisons = list(comparisons)
+        if not comparisons:
+            return []
+        with self.client() as client, ThreadPoolExecutor(max_workers=self.values["max_concurrency"]) as pool:
+            answers = list(pool.map(lambda c: self.one(client, c), comparisons))
+        self.label_mass = [a[1] for a in answers]
+        self.sources = [a[2] for a in answers]
+        return [a[0] for a in answers]
+
+    def diagnostics(self) -> dict:
+        masses = [m for m in self.label_mass if m is not None]
+        out = {"from_logprobs": self.sources.count("logprobs"), "from_text": self.sources.count("text")}
+        if masses:
+            out.update(label_mass_mean=sum(masses) / len(masses), label_mass_min=min(masses))
+        return out
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: fall back to the exponential schedule
+
+
+def _chat_tokens(logprobs) -> list[tuple[str, dict[str, float]]]:
+    """[(token, {alternative: logprob})] from a chat response's `logprobs.content`."""
+    if not logprobs or not logprobs.get("content"):
+        return []
+    out = []
+    for entry in logprobs["content"]:
+        alts = {a["token"]: a["logprob"] for a in entry.get("top_logprobs") or [] if a.get("logprob") is not None}
+        if entry.get("logprob") is not None:
+            alts.setdefault(entry["token"], entry["logprob"])
+        out.append((entry["token"], alts))
+    return out
+
+
+def _completion_tokens(logprobs) -> list[tuple[str, dict[str, float]]]:
+    """[(token, {alternative: logprob})] from a legacy completion's `logprobs`."""
+    if not logprobs or not logprobs.get("tokens"):
+        return []
+    tokens = logprobs["tokens"]
+    tops = logprobs.get("top_logprobs") or [None] * len(tokens)
+    chosen = logprobs.get("token_logprobs") or [None] * len(tokens)
+    out = []
+    for tok, top, lp in zip(tokens, tops, chosen):
+        alts = {k: v for k, v in (top or {}).items() if v is not None}
+        if lp is not None:
+            alts.setdefault(tok, lp)
+        out.append((tok, alts))
+    return out
+
+
+def _norm(token: str) -> str:
+    return token.strip().strip("[]").strip()
+
+
+def verdict_from_logprobs(tokens: list[tuple[str, dict[str, float]]], labels: tuple[str, str],
+                          *, prefix: str = "") -> tuple[float, float] | None:
+    """(P(label A) / (P(A) + P(B)), P(A) + P(B)) at the verdict token, or None.
+
+    The verdict token is the first one generated right after "[[" (counting `prefix`, the
+    pre-filled text), else the first token that reads as a label. Alternatives are matched
+    after stripping spaces and brackets (" A", "A", "[[A" all count as A), summing variants.
+    """
+    if not tokens:
+        return None
+    position = None
+    seen = prefix
+    for j, (tok, _) in enumerate(tokens):
+        if seen.rstrip().endswith("[["):
+            position = j
+            break
+        seen += tok
+    if position is None:
+        position = next((j for j, (tok, _) in enumerate(tokens) if _norm(tok) in labels), None)
+    if position is None:
+        return None
+    mass = [0.0, 0.0]
+    for alt, lp in tokens[position][1].items():
+        key = _norm(alt)
+        if key in labels and math.isfinite(lp):
+            mass[labels.index(key)] += math.exp(lp)
+    total = mass[0] + mass[1]
+    if total <= 0.0:
+        return None
+    return mass[0] / total, total
+
+
+def load_openai_judge(body: str, options: dict) -> OpenAIJudge:
+    """`openai:URL#MODEL` -> OpenAIJudge, after checking options and probing the server."""
+    url, sep, model = body.partition("#")
+    if not sep or not url or not model:
+        raise ConfigError(f"openai judge spec needs URL#MODEL; got {body!r} (e.g. openai:http://127.0.0.1:8000/v1#my-model)")
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"openai judge URL {url!r} must start with http:// or https://")
+    values = coerce_options("openai", options, OPTIONS)
+    prepare_template(values, "openai")
+    if values["mode"] not in ("chat", "completions"):
+        raise ConfigError(f"mode={values['mode']!r}; use chat or completions")
+    if values["tie_label"] and values["tie_label"] in values["labels"]:
+        raise ConfigError(f"tie_label {values['tie_label']!r} is also a verdict label; choose another")
+    api_key = os.environ.get(values["api_key_env"]) or None
+    judge = OpenAIJudge(url, model, values, api_key=api_key)
+    if values["probe"]:
+        judge.probe()
+    return judge
