@@ -1,0 +1,113 @@
+"""The logprob judge through vLLM's offline engine (optional extra `nash-arena[vllm]`, GPU).
+
+Same prompt, labels and probability as the hf judge (`judges.hf`): P(a ≻ b) = σ(ℓ_A − ℓ_B)
+with ℓ the next-token log-probabilities of the two labels after the judge prompt. vLLM
+returns only the top-k alternatives of a generated token, so the label log-probabilities
+are read exactly instead as *prompt* log-probabilities: each judge prompt is submitted
+twice, once ending in each label, with `prompt_logprobs=0`, and the last position's value is
+ℓ_label. Prefix caching makes the second copy nearly free.
+
+NOT exercised in CI (no GPU there): the code path is written against vLLM's documented
+`LLM.generate` / `SamplingParams(prompt_logprobs=...)` API; the option checks, label
+validation and the missing-dependency error are tested on CPU.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from arena.errors import require
+from judges.base import Comparison, Failure
+from judges.hf import hf_fingerprint, label_token_ids, prompt_texts, use_chat_template
+from judges.options import Option, coerce_options
+from judges.templates import TEMPLATE_OPTIONS, prepare_template
+
+OPTIONS: dict[str, Option] = {
+    **TEMPLATE_OPTIONS,
+    "chat_template": Option("str", "auto", "auto (use the tokenizer's chat template when it has one), on, off"),
+    "batch_size": Option("int", 256, "prompts handed to vLLM per call (it schedules them itself)", minimum=1),
+    "dtype": Option("str", "auto", "vLLM dtype: auto, float16, bfloat16, float32"),
+    "gpu_memory_utilization": Option("float", 0.85, "share of GPU memory vLLM may use", minimum=0.01),
+    "tensor_parallel_size": Option("int", 1, "GPUs to shard the judge over", minimum=1),
+    "max_model_len": Option("int", None, "context length to allocate (default: the model's)", minimum=1),
+    "min_label_mass": Option("float", 0.0, "a verdict whose label mass is below this is a Failure", minimum=0.0),
+    "trust_remote_code": Option("bool", False, "run the checkpoint's own modelling code"),
+}
+
+
+class VLLMJudge:
+    """Logprob judge on a vLLM `LLM` engine."""
+
+    def __init__(self, llm, tokenizer, *, fingerprint: str, values: dict, chat: bool):
+        self.llm, self.tokenizer = llm, tokenizer
+        self.fingerprint = fingerprint
+        self.values, self.chat = values, chat
+        self.labels = tuple(values["labels"])
+        self.label_ids = label_token_ids(tokenizer, self.labels)
+        self.max_length = llm.llm_engine.model_config.max_model_len
+        self.label_mass: list[float | None] = []
+
+    def judge(self, comparisons: Sequence[Comparison]) -> list[float | Failure]:
+        vllm = require("vllm", "vllm")
+        texts = prompt_texts(self.tokenizer, comparisons, template=self.values["template"],
+                             answer_prefix=self.values["answer_prefix"], labels=self.labels, chat=self.chat)
+        ids = [self.tokenizer.encode(t, add_special_tokens=not self.chat) for t in texts]
+        results: list[float | Failure] = []
+        self.label_mass = []
+        fits = [i for i, t in enumerate(ids) if len(t) + 1 <= self.max_length]
+        logp = {}
+        params = vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
+        bs = self.values["batch_size"]
+        for start in range(0, len(fits), bs):
+            chunk = fits[start:start + bs]
+            prompts = [{"prompt_token_ids": ids[i] + [label]} for i in chunk for label in self.label_ids]
+            outputs = self.llm.generate(prompts, params, use_tqdm=False)
+            for k, i in enumerate(chunk):
+                pair = []
+                for j, label in enumerate(self.label_ids):
+                    last = outputs[2 * k + j].prompt_logprobs[-1]  # dict token_id -> Logprob
+                    pair.append(last[label].logprob)
+                logp[i] = tuple(pair)
+        for i in range(len(ids)):
+            if i not in logp:
+                results.append(Failure(f"judge prompt is {len(ids[i])} tokens, over the engine's limit of {self.max_length}"))
+                self.label_mass.append(None)
+                continue
+            la, lb = logp[i]
+            mass = math.exp(la) + math.exp(lb)
+            self.label_mass.append(mass)
+            if not (math.isfinite(la) and math.isfinite(lb)):
+                results.append(Failure(f"non-finite label log-probabilities ({la}, {lb})"))
+            elif mass < self.values["min_label_mass"]:
+                results.append(Failure(f"label mass {mass:.3g} < min_label_mass {self.values['min_label_mass']}"))
+            else:
+                results.append(1.0 / (1.0 + math.exp(lb - la)))
+        return results
+
+    def diagnostics(self) -> dict:
+        masses = [m for m in self.label_mass if m is not None]
+        if not masses:
+            return {"label_mass_mean": None, "label_mass_min": None}
+        return {"label_mass_mean": sum(masses) / len(masses), "label_mass_min": min(masses)}
+
+
+def load_vllm_judge(body: str, options: dict) -> VLLMJudge:
+    """`vllm:PATH` -> VLLMJudge; options, checkpoint and labels are checked before vLLM is imported."""
+    from arena.loading import check_checkpoint_dir, load_tokenizer
+
+    values = coerce_options("vllm", options, OPTIONS)
+    prepare_template(values, "vllm")
+    path = check_checkpoint_dir(body)
+    tok = load_tokenizer(path, trust_remote_code=values["trust_remote_code"])
+    label_token_ids(tok, values["labels"])
+    chat = use_chat_template(tok, values["chat_template"])
+    vllm = require("vllm", "vllm")
+    kwargs = dict(model=str(path), dtype=values["dtype"], gpu_memory_utilization=values["gpu_memory_utilization"],
+                  tensor_parallel_size=values["tensor_parallel_size"], trust_remote_code=values["trust_remote_code"],
+                  enable_prefix_caching=True)
+    if values["max_model_len"]:
+        kwargs["max_model_len"] = values["max_model_len"]
+    llm = vllm.LLM(**kwargs)
+    return VLLMJudge(llm, llm.get_tokenizer(), fingerprint=hf_fingerprint(path, "vllm", values, chat),
+                     values=values, chat=chat)
