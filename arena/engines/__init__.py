@@ -1,0 +1,85 @@
+"""Generation engines behind one protocol: `hf` (default), `vllm` (GPU), `openai` (any server).
+
+An engine turns (checkpoint, prompts, seeds) into response texts. The tournament asks each
+checkpoint for one response per (prompt, sample index) and reuses it in every match, so the
+seed of a request is a pure function of (run seed, checkpoint fingerprint, prompt hash,
+sample index) — `request_seed` — and an engine must make a response depend on its own seed
+only: never on the batch it was put in, nor on which other checkpoints exist. That is what
+lets a killed run resume with the same answers, and a new checkpoint leave old ones alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+from arena.errors import ConfigError
+from arena.fingerprint import fingerprint_obj
+
+ENGINES = ("hf", "vllm", "openai")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplingParams:
+    max_new_tokens: int = 64
+    """Upper bound on generated tokens per response."""
+    temperature: float = 1.0
+    """Softmax temperature; 0 means greedy decoding."""
+    top_p: float = 1.0
+    """Nucleus sampling mass in (0, 1]."""
+    seed: int = 0
+    """Run seed; each request's seed is derived from it (see `request_seed`)."""
+
+    def __post_init__(self):
+        if self.max_new_tokens < 1:
+            raise ConfigError(f"max_new_tokens must be >= 1; got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ConfigError(f"temperature must be >= 0 (0 = greedy); got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ConfigError(f"top_p must be in (0, 1]; got {self.top_p}")
+
+    def key(self, engine: str) -> str:
+        """Content key of everything that changes a response: these params and the engine."""
+        return fingerprint_obj({"engine": engine, **asdict(self)})
+
+
+@dataclass(frozen=True)
+class Request:
+    prompt: str
+    """Prompt text (the engine applies the chat template when the checkpoint has one)."""
+    seed: int
+    """Per-request seed (`request_seed`)."""
+
+
+class Engine(Protocol):
+    name: str
+
+    def generate(self, ckpt, requests: Sequence[Request], params: SamplingParams) -> Iterator[list[tuple[int, str]]]:
+        """Yield batches of (index into `requests`, response text) until every request is answered."""
+        ...
+
+
+def request_seed(seed: int, checkpoint_fp: str, prompt_hash: str, sample: int) -> int:
+    """63-bit seed of one (checkpoint, prompt, sample index) request, independent of batching."""
+    blob = f"{seed}\0{checkpoint_fp}\0{prompt_hash}\0{sample}".encode()
+    return int.from_bytes(hashlib.sha256(blob).digest()[:8], "little") >> 1
+
+
+def get_engine(name: str, **options) -> Engine:
+    """An engine by name: 'hf' (options: batch_size, device, trust_remote_code, allow_pickle),
+    'vllm' (same), 'openai' (options: base_url, api_key, concurrency)."""
+    if name == "hf":
+        from arena.engines.hf import HFEngine
+
+        return HFEngine(**{k: v for k, v in options.items() if k in HFEngine.OPTIONS})
+    if name == "vllm":
+        from arena.engines.vllm import VLLMEngine
+
+        return VLLMEngine(**{k: v for k, v in options.items() if k in VLLMEngine.OPTIONS})
+    if name == "openai":
+        from arena.engines.openai import OpenAIEngine
+
+        return OpenAIEngine(**{k: v for k, v in options.items() if k in OpenAIEngine.OPTIONS})
+    raise ConfigError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")

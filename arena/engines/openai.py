@@ -1,0 +1,79 @@
+"""Engine for any OpenAI-compatible server (vLLM serve, SGLang, llama.cpp, hosted APIs), via httpx.
+
+Each checkpoint must be served under its name in CKPTS_DIR (the `model` field of the
+request). Requests go to `{base_url}/completions` (raw prompt, the server applies no chat
+template) or, with `chat=True`, to `{base_url}/chat/completions`; each carries its own
+`seed`, so servers that honour seeds give batch-independent answers. Transient HTTP errors
+are retried; a request that keeps failing raises (generation is not optional: a missing
+response cannot be judged).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from arena.engines import Request, SamplingParams
+from arena.errors import ConfigError, InputError
+
+
+class OpenAIEngine:
+    name = "openai"
+    OPTIONS = ("base_url", "api_key", "concurrency", "chat", "timeout", "retries", "transport")
+
+    def __init__(self, *, base_url: str | None = None, api_key: str | None = None, concurrency: int = 8,
+                 chat: bool = False, timeout: float = 120.0, retries: int = 3, transport=None):
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+        if not base_url:
+            raise ConfigError("--engine openai needs a server: pass --base-url http://HOST:PORT/v1 or set OPENAI_BASE_URL")
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key or os.environ.get("OPENAI_API_KEY", "none")
+        self.concurrency = max(1, concurrency)
+        self.chat = chat
+        self.timeout = timeout
+        self.retries = retries
+        self.transport = transport  # httpx transport override (tests use httpx.MockTransport)
+
+    def _client(self):
+        import httpx
+
+        return httpx.Client(timeout=self.timeout, transport=self.transport,
+                            headers={"Authorization": f"Bearer {self.api_key}"})
+
+    def _one(self, client, model: str, req: Request, params: SamplingParams) -> str:
+        body = {"model": model, "max_tokens": params.max_new_tokens, "temperature": params.temperature,
+                "top_p": params.top_p, "seed": req.seed % (2**31)}
+        if self.chat:
+            url, body["messages"] = f"{self.base_url}/chat/completions", [{"role": "user", "content": req.prompt}]
+        else:
+            url, body["prompt"] = f"{self.base_url}/completions", req.prompt
+        last = None
+        for attempt in range(self.retries + 1):
+            try:
+                r = client.post(url, json=body)
+                if r.status_code >= 500 or r.status_code == 429:
+                    last = f"HTTP {r.status_code}"
+                elif r.status_code >= 400:
+                    raise InputError(f"{url} refused model {model!r}: HTTP {r.status_code} {r.text[:200]}; "
+                                     "serve each checkpoint under its directory name")
+                else:
+                    choice = r.json()["choices"][0]
+                    return choice["message"]["content"] if self.chat else choice["text"]
+            except (KeyError, IndexError, ValueError) as error:
+                last = f"malformed response ({error})"
+            except Exception as error:  # httpx transport errors
+                if isinstance(error, InputError):
+                    raise
+                last = str(error)
+            time.sleep(min(2.0, 0.1 * 2**attempt))
+        raise InputError(f"{url} failed for model {model!r} after {self.retries + 1} tries ({last}); is the server up?")
+
+    def generate(self, ckpt, requests: Sequence[Request], params: SamplingParams) -> Iterator[list[tuple[int, str]]]:
+        chunk_size = self.concurrency * 4
+        with self._client() as client, ThreadPoolExecutor(self.concurrency) as pool:
+            for start in range(0, len(requests), chunk_size):
+                chunk = list(range(start, min(start + chunk_size, len(requests))))
+                texts = list(pool.map(lambda i: self._one(client, ckpt.name, requests[i], params), chunk))
+                yield list(zip(chunk, texts))

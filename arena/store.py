@@ -1,0 +1,177 @@
+"""The run store: one SQLite database per run directory, keyed by content, written in small steps.
+
+Tables (all keys are content hashes, never paths or run-local ids):
+
+- `checkpoints(fingerprint)`: name, path, kind, card — for display; work is keyed by fingerprint.
+- `prompts(hash)`: the text.
+- `generations(checkpoint, prompt, sample, params)`: the response text and its seed;
+  `params` is `SamplingParams.key(engine)` (engine, max new tokens, temperature, top-p, seed).
+- `judgments(judge, params, prompt, sample, a, b)`: one row per (pair, prompt, sample) with
+  both judge orders (`p_ab`, `p_ba`), their mean `p`, or the `error` of a failed judgment
+  (p NULL: a failure is never a tie). `judge` is the judge's fingerprint; `a` < `b` are the
+  checkpoint fingerprints in sorted order, so renaming a checkpoint never re-judges it.
+
+The database runs in WAL mode and each batch is one short transaction with
+`INSERT OR IGNORE` on the content key: a process killed with SIGKILL loses at most the batch
+in flight, and a rerun can neither lose nor duplicate a row.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from arena.errors import InputError
+
+DB_NAME = "arena.sqlite"
+SCHEMA_VERSION = "1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    fingerprint TEXT PRIMARY KEY, name TEXT NOT NULL, path TEXT NOT NULL, kind TEXT NOT NULL, card TEXT);
+CREATE TABLE IF NOT EXISTS prompts (hash TEXT PRIMARY KEY, text TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS generations (
+    checkpoint TEXT NOT NULL, prompt TEXT NOT NULL, sample INTEGER NOT NULL, params TEXT NOT NULL,
+    seed INTEGER NOT NULL, text TEXT NOT NULL,
+    PRIMARY KEY (checkpoint, prompt, sample, params));
+CREATE TABLE IF NOT EXISTS judgments (
+    judge TEXT NOT NULL, params TEXT NOT NULL, prompt TEXT NOT NULL, sample INTEGER NOT NULL,
+    a TEXT NOT NULL, b TEXT NOT NULL, p REAL, p_ab REAL, p_ba REAL, error TEXT,
+    PRIMARY KEY (judge, params, prompt, sample, a, b));
+"""
+
+
+@dataclass(frozen=True)
+class Judgment:
+    """A stored verdict oriented as asked: p = P(first model preferred), debiased over both orders."""
+
+    p: float | None
+    p_ab: float | None
+    p_ba: float | None
+    error: str | None
+
+
+class Store:
+    """A run directory's database. Use `Store.open(run_dir)` (creates) or `Store.open_readonly`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path):
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, run_dir: str | Path) -> "Store":
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path = run_dir / DB_NAME
+        try:
+            conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        except sqlite3.DatabaseError as error:
+            raise InputError(f"{path} is not a usable arena store ({error}); choose another --out directory") from error
+        store = cls(conn, path)
+        store._check_schema()
+        return store
+
+    @classmethod
+    def open_readonly(cls, run_dir: str | Path) -> "Store | None":
+        """The store if it exists (read-only; for --dry-run), else None. Writes nothing."""
+        path = Path(run_dir) / DB_NAME
+        if not path.exists():
+            return None
+        try:
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0, isolation_level=None)
+            conn.execute("SELECT count(*) FROM judgments").fetchone()
+        except sqlite3.DatabaseError as error:
+            raise InputError(f"{path} is not a usable arena store ({error}); choose another --out directory") from error
+        store = cls(conn, path)
+        store._check_schema()
+        return store
+
+    def _check_schema(self):
+        row = self.conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is None or row[0] != SCHEMA_VERSION:
+            raise InputError(f"{self.path} was written by another version of the store (schema {row and row[0]}); "
+                             "use a fresh --out directory")
+
+    def close(self):
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- writes: one short transaction each ---------------------------------------------
+
+    def _write(self, sql: str, rows: Iterable[tuple]):
+        rows = list(rows)
+        if not rows:
+            return
+        with self.conn:  # BEGIN ... COMMIT (autocommit connection: explicit transaction here)
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.executemany(sql, rows)
+
+    def put_checkpoints(self, ckpts) -> None:
+        self._write("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?)",
+                    [(c.fingerprint, c.name, str(c.path), c.kind, json.dumps(c.card) if c.card else None) for c in ckpts])
+
+    def put_prompts(self, prompts) -> None:
+        self._write("INSERT OR IGNORE INTO prompts VALUES (?, ?)", [(p.hash, p.text) for p in prompts])
+
+    def put_generations(self, rows: Iterable[tuple[str, str, int, str, int, str]]) -> None:
+        """rows of (checkpoint fp, prompt hash, sample, params key, seed, text)."""
+        self._write("INSERT OR IGNORE INTO generations VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def put_judgments(self, judge: str, params: str, rows: Iterable[tuple], *, replace: bool = False) -> None:
+        """rows of (prompt hash, sample, fp_a, fp_b, Judgment as seen from fp_a).
+
+        Stored with the fingerprints sorted; `replace` overwrites (used to retry failures).
+        """
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        out = []
+        for prompt, sample, fa, fb, j in rows:
+            if fb < fa:
+                fa, fb, j = fb, fa, flip(j)
+            out.append((judge, params, prompt, sample, fa, fb, j.p, j.p_ab, j.p_ba, j.error))
+        self._write(f"{verb} INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", out)
+
+    # --- reads ------------------------------------------------------------------------
+
+    def generations(self, params: str) -> dict[tuple[str, str, int], str]:
+        """{(checkpoint fp, prompt hash, sample): text} for one sampling-params key."""
+        cur = self.conn.execute("SELECT checkpoint, prompt, sample, text FROM generations WHERE params=?", (params,))
+        return {(c, p, s): t for c, p, s, t in cur}
+
+    def judgments(self, judge: str, params: str) -> dict[tuple[str, int, str, str], Judgment]:
+        """{(prompt hash, sample, fp_lo, fp_hi): Judgment} with fp_lo < fp_hi (see `lookup`)."""
+        cur = self.conn.execute("SELECT prompt, sample, a, b, p, p_ab, p_ba, error FROM judgments "
+                                "WHERE judge=? AND params=?", (judge, params))
+        return {(pr, s, a, b): Judgment(p, pab, pba, e) for pr, s, a, b, p, pab, pba, e in cur}
+
+    def counts(self) -> dict[str, int]:
+        return {t: self.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("checkpoints", "prompts", "generations", "judgments")}
+
+
+def flip(j: Judgment) -> Judgment:
+    """The same verdict seen from the other model: p -> 1 - p; p_ab' = 1 - p_ba, p_ba' = 1 - p_ab."""
+    def c(x):
+        return None if x is None else 1.0 - x
+
+    return Judgment(c(j.p), c(j.p_ba), c(j.p_ab), j.error)
+
+
+def lookup(table: dict, prompt: str, sample: int, fa: str, fb: str) -> Judgment | None:
+    """The stored verdict for (fa, fb) oriented from fa, or None when not judged yet."""
+    if fa <= fb:
+        return table.get((prompt, sample, fa, fb))
+    j = table.get((prompt, sample, fb, fa))
+    return None if j is None else flip(j)

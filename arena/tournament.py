@@ -1,0 +1,364 @@
+"""Round-robin tournaments between checkpoints: plan, generate what is missing, judge what is
+missing, analyse. Resumable after a kill, incremental when a checkpoint is added.
+
+Cost. N checkpoints, P prompts, S samples per prompt: N·P·S generations (each checkpoint
+answers each (prompt, sample) once; every match reuses it) and, for M compared pairs,
+M·P·S comparisons, each judged in both positions, i.e. 2·M·P·S judge calls. By default M =
+N(N−1)/2, every unordered pair.
+
+What "both orders" means, exactly:
+
+- pairs: a pair {a, b} is compared once per (prompt, sample); "a vs b" and "b vs a" are the
+  same comparison and are never scheduled twice. `pairs=` restricts to the listed pairs.
+- judge positions: every comparison is shown to the judge twice, a first and b first
+  (`judges.judge_both_orders`): p_ab = P(a ≻ b | a first), p_ba = P(a ≻ b | b first) =
+  1 − judge(b, a), and the debiased p = (p_ab + p_ba)/2 is the comparison's score. A failure
+  in either position makes the comparison a failure: stored with its error, counted in
+  `run.failures`, left out of the analysis, never a tie.
+
+Sample s of a is compared with sample s of b, on the same prompt. Responses are sampled
+with a seed that depends only on (seed, checkpoint fingerprint, prompt hash, s).
+
+Store. Everything goes through `arena.store` in the run directory, keyed by content
+(checkpoint fingerprint, prompt hash, sampling-params key, judge fingerprint): a rerun
+reuses all of it, a killed run resumes, a new checkpoint costs only its own P·S generations
+and its N·P·S new comparisons (against the N already there), and a changed judge or changed
+sampling parameters reuse nothing stale (they are part of the keys).
+
+Analysis. Bradley–Terry with intervals from a bootstrap clustered by prompt (resampling
+prompts, not single judgments, since judgments on one prompt are correlated), the
+preference matrix, cycles and the maximum-entropy Nash mixture, all by `arena.analysis`
+(Balduzzi et al. 2018, arXiv 1806.02643, for the Nash summary).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from arena.errors import ConfigError, InputError
+
+DEFAULT_RUN_DIR = "arena-run"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TournamentConfig:
+    ckpts_dir: Path
+    """Directory holding the checkpoints (one sub-directory per model, PEFT adapters, .gguf files)."""
+    prompts: Path | None = None
+    """Prompt file (JSONL/CSV/text) or saved `datasets` directory; None = the built-in set."""
+    judge: str | None = None
+    """Judge spec (`judges.load_judge`); None = the text of CKPTS_DIR/../judge.txt when it exists."""
+    out: Path | None = None
+    """Run directory (store + reports); None = CKPTS_DIR/../arena-run."""
+    samples: int = 1
+    """Responses per (checkpoint, prompt)."""
+    max_new_tokens: int = 64
+    """Generation length limit."""
+    temperature: float = 1.0
+    """Sampling temperature (0 = greedy)."""
+    top_p: float = 1.0
+    """Nucleus sampling mass."""
+    seed: int = 0
+    """Seed for sampling and for the bootstrap."""
+    engine: str = "hf"
+    """Generation engine: hf, vllm or openai."""
+    base_url: str | None = None
+    """Server URL for the openai engine (else OPENAI_BASE_URL)."""
+    batch_size: int = 16
+    """Generation batch size (results do not depend on it)."""
+    judge_batch_size: int = 32
+    """Comparisons per judge call and per store transaction."""
+    pairs: tuple[tuple[str, str], ...] | None = None
+    """Restrict to these checkpoint pairs (names); None = all pairs."""
+    dry_run: bool = False
+    """Only plan: report the cost and what is already done; write nothing."""
+    allow_pickle: bool = False
+    """Allow pickle-based weights (*.bin); they can run code when loaded."""
+    trust_remote_code: bool = False
+    """Let transformers run code shipped with a checkpoint."""
+    rounds: int = 1000
+    """Bootstrap rounds for the rating intervals."""
+    level: float = 0.95
+    """Confidence level of the intervals."""
+    retry_failures: bool = False
+    """Judge again the comparisons stored as failures (e.g. after a server outage)."""
+    write_reports: bool = True
+    """Write results.json, matrix.csv, plots and report.html into the run directory."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run needs and what the store already has."""
+
+    names: tuple[str, ...]
+    pairs: tuple[tuple[int, int], ...]
+    gen_keys: tuple[tuple[int, int, int], ...]          # (checkpoint, prompt, sample)
+    gen_todo: tuple[tuple[int, int, int], ...]
+    cmp_keys: tuple[tuple[int, int, int, int], ...]     # (a, b, prompt, sample)
+    cmp_todo: tuple[tuple[int, int, int, int], ...]
+
+    def summary(self) -> dict:
+        return {
+            "checkpoints": len(self.names),
+            "pairs": len(self.pairs),
+            "generations": {"total": len(self.gen_keys), "done": len(self.gen_keys) - len(self.gen_todo),
+                            "todo": len(self.gen_todo)},
+            "comparisons": {"total": len(self.cmp_keys), "done": len(self.cmp_keys) - len(self.cmp_todo),
+                            "todo": len(self.cmp_todo)},
+            "judgments": {"total": 2 * len(self.cmp_keys), "done": 2 * (len(self.cmp_keys) - len(self.cmp_todo)),
+                          "todo": 2 * len(self.cmp_todo)},
+        }
+
+
+def default_run_dir(ckpts_dir: Path) -> Path:
+    """CKPTS_DIR/../arena-run: beside the checkpoints, never inside (it would be scanned)."""
+    return Path(ckpts_dir).resolve().parent / DEFAULT_RUN_DIR
+
+
+def resolve_judge_spec(config: TournamentConfig) -> str:
+    if config.judge:
+        return config.judge.strip()
+    candidate = Path(config.ckpts_dir).resolve().parent / "judge.txt"
+    if candidate.is_file() and candidate.read_text().strip():
+        return candidate.read_text().strip()
+    raise ConfigError("no judge given: pass --judge SPEC (e.g. python:module:function, hf:PATH, "
+                      "openai:URL#MODEL), or put the spec in CKPTS_DIR/../judge.txt")
+
+
+def select_pairs(names: list[str], pairs) -> list[tuple[int, int]]:
+    """Index pairs (i < j) to compare: all unordered pairs, or the named ones."""
+    if pairs is None:
+        return [(i, j) for i in range(len(names)) for j in range(i + 1, len(names))]
+    index = {n: i for i, n in enumerate(names)}
+    chosen = set()
+    for a, b in pairs:
+        for n in (a, b):
+            if n not in index:
+                raise InputError(f"--pairs names {n!r}, which is not a checkpoint here; choose from {', '.join(names)}")
+        if a == b:
+            raise InputError(f"--pairs has {a}:{a}; a checkpoint is not compared with itself")
+        i, j = sorted((index[a], index[b]))
+        chosen.add((i, j))
+    if not chosen:
+        raise InputError("--pairs is empty; give pairs as a:b,c:d")
+    return sorted(chosen)
+
+
+def parse_pairs(text: str | None) -> tuple[tuple[str, str], ...] | None:
+    """'a:b,c:d' -> (('a', 'b'), ('c', 'd')); None stays None."""
+    if text is None:
+        return None
+    out = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        a, sep, b = item.partition(":")
+        if not sep or not a.strip() or not b.strip():
+            raise InputError(f"bad --pairs entry {item!r}; write pairs as name_a:name_b,name_c:name_d")
+        out.append((a.strip(), b.strip()))
+    if not out:
+        raise InputError("--pairs is empty; give pairs as a:b,c:d")
+    return tuple(out)
+
+
+def _note(console, text: str) -> None:
+    if console is not None:
+        console.print(text, soft_wrap=True)
+
+
+def _progress(console):
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("ETA"), TimeRemainingColumn(), console=console, disable=console is None)
+
+
+def run_tournament(config: TournamentConfig, *, console=None) -> dict:
+    """Run (or resume, or extend) a tournament; return the result dict.
+
+    The result is `arena.analysis.analyze_records`'s dict plus `run` (counts: `generations`,
+    `judgments` = judge calls, `comparisons`, `reused`/`new` {generations, judgments},
+    `failures`), `judge` {`spec`, `fingerprint`, `position_consistency`,
+    `first_position_rate`, `failures`} and `checkpoints` {name: {fingerprint, kind, card
+    fields}}. With `dry_run` it is {`dry_run`: True, `plan`: ..., `skipped`, `out`} instead
+    and nothing is written. `console` (rich, stderr) receives notes and progress bars.
+    Every input is checked before any generation: checkpoints, tokenizers, prompts, judge,
+    engine, run directory.
+    """
+    import judges
+    from arena.checkpoints import check_tokenizer, discover_checkpoints
+    from arena.engines import ENGINES, Request, SamplingParams, get_engine, request_seed
+    from arena.prompts import load_prompts
+    from arena.store import Judgment, Store, lookup
+
+    started = time.perf_counter()
+    # ---- 1. check every input before any long work --------------------------------------
+    if config.samples < 1:
+        raise ConfigError(f"samples must be >= 1; got {config.samples}")
+    if config.engine not in ENGINES:
+        raise ConfigError(f"unknown engine {config.engine!r}; choose one of {', '.join(ENGINES)}")
+    params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
+                            top_p=config.top_p, seed=config.seed)
+    discovery = discover_checkpoints(config.ckpts_dir, allow_pickle=config.allow_pickle)
+    ckpts = list(discovery.checkpoints)
+    for s in discovery.skipped:
+        _note(console, f"[yellow]not a checkpoint:[/] {s.name} ({s.reason})")
+    if len(ckpts) < 2:
+        raise InputError(f"a tournament needs at least two checkpoints; {config.ckpts_dir} has "
+                         f"{len(ckpts)} ({', '.join(c.name for c in ckpts)}): add another model directory")
+    names = [c.name for c in ckpts]
+    pairs = select_pairs(names, config.pairs)
+    prompts = load_prompts(config.prompts)
+    spec = resolve_judge_spec(config)
+    judge = judges.load_judge(spec)
+    if config.engine != "openai":
+        for c in ckpts:
+            check_tokenizer(c, trust_remote_code=config.trust_remote_code)
+    engine = get_engine(config.engine, batch_size=config.batch_size, base_url=config.base_url,
+                        trust_remote_code=config.trust_remote_code, allow_pickle=config.allow_pickle)
+    if hasattr(engine, "check"):
+        engine.check()
+    if config.judge_batch_size < 1:
+        raise ConfigError(f"judge_batch_size must be >= 1; got {config.judge_batch_size}")
+    out = Path(config.out) if config.out is not None else default_run_dir(config.ckpts_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"run directory {out} is a file; pass --out with a directory path")
+    if out.resolve() == Path(config.ckpts_dir).resolve() or Path(config.ckpts_dir).resolve() in out.resolve().parents:
+        raise InputError(f"run directory {out} is inside the checkpoint folder; put --out elsewhere")
+    pkey = params.key(config.engine)
+
+    # ---- 2. plan against what the store already holds -----------------------------------
+    ro = Store.open_readonly(out)
+    gens_done = ro.generations(pkey) if ro else {}
+    judged = ro.judgments(judge.fingerprint, pkey) if ro else {}
+    if ro:
+        ro.close()
+    fps = [c.fingerprint for c in ckpts]
+    phash = [p.hash for p in prompts]
+    S = range(config.samples)
+    gen_keys = [(c, p, s) for c in range(len(ckpts)) for p in range(len(prompts)) for s in S]
+    gen_todo = [k for k in gen_keys if (fps[k[0]], phash[k[1]], k[2]) not in gens_done]
+    cmp_keys = [(a, b, p, s) for a, b in pairs for p in range(len(prompts)) for s in S]
+
+    def pending(k):
+        j = lookup(judged, phash[k[2]], k[3], fps[k[0]], fps[k[1]])
+        return j is None or (config.retry_failures and j.p is None)
+
+    cmp_todo = [k for k in cmp_keys if pending(k)]
+    plan = Plan(tuple(names), tuple(pairs), tuple(gen_keys), tuple(gen_todo), tuple(cmp_keys), tuple(cmp_todo))
+    summary = plan.summary()
+    _note(console, f"plan: {len(names)} checkpoints, {len(prompts)} prompts × {config.samples} samples, "
+                   f"{len(pairs)} pairs; generations {summary['generations']['done']} reused + "
+                   f"{summary['generations']['todo']} new; judge calls {summary['judgments']['done']} reused + "
+                   f"{summary['judgments']['todo']} new (run dir {out})")
+    if config.dry_run:
+        return {"dry_run": True, "plan": summary, "out": str(out), "judge": {"spec": spec, "fingerprint": judge.fingerprint},
+                "checkpoints": {c.name: {"fingerprint": c.fingerprint, "kind": c.kind,
+                                         "generations_todo": sum(1 for k in gen_todo if k[0] == i)}
+                                for i, c in enumerate(ckpts)},
+                "skipped": {s.name: s.reason for s in discovery.skipped}}
+
+    # ---- 3. generate what is missing (one short transaction per batch) -------------------
+    store = Store.open(out)
+    try:
+        store.put_checkpoints(ckpts)
+        store.put_prompts(prompts)
+        t_gen = time.perf_counter()
+        with _progress(console) as bar:
+            task = bar.add_task("generating", total=len(gen_todo))
+            for ci, c in enumerate(ckpts):
+                todo = [k for k in gen_todo if k[0] == ci]
+                if not todo:
+                    continue
+                bar.update(task, description=f"generating {c.name}")
+                reqs = [Request(prompts[p].text, request_seed(config.seed, fps[ci], phash[p], s)) for _, p, s in todo]
+                for batch in engine.generate(c, reqs, params):
+                    store.put_generations((fps[ci], phash[todo[i][1]], todo[i][2], pkey, reqs[i].seed, text)
+                                          for i, text in batch)
+                    bar.advance(task, len(batch))
+        t_gen = time.perf_counter() - t_gen
+        texts = store.generations(pkey)
+        missing = [k for k in gen_keys if (fps[k[0]], phash[k[1]], k[2]) not in texts]
+        if missing:  # an engine that skipped a request is a bug; never judge around a hole
+            raise RuntimeError(f"engine {config.engine} left {len(missing)} requests unanswered")
+
+        # ---- 4. judge what is missing, both positions, one transaction per batch ---------
+        t_judge = time.perf_counter()
+        with _progress(console) as bar:
+            task = bar.add_task("judging", total=2 * len(cmp_todo))
+            for start in range(0, len(cmp_todo), config.judge_batch_size):
+                chunk = cmp_todo[start:start + config.judge_batch_size]
+                comps = [judges.Comparison(prompts[p].text, texts[(fps[a], phash[p], s)], texts[(fps[b], phash[p], s)])
+                         for a, b, p, s in chunk]
+                verdicts = judges.judge_both_orders(judge, comps)
+                store.put_judgments(judge.fingerprint, pkey,
+                                    [(phash[p], s, fps[a], fps[b], Judgment(v.p, v.p_ab, v.p_ba, v.error))
+                                     for (a, b, p, s), v in zip(chunk, verdicts)],
+                                    replace=config.retry_failures)
+                bar.advance(task, 2 * len(chunk))
+        t_judge = time.perf_counter() - t_judge
+        judged = store.judgments(judge.fingerprint, pkey)
+    finally:
+        store.close()
+
+    # ---- 5. analyse ----------------------------------------------------------------------
+    result = analyse(ckpts, prompts, plan, judged, phash, fps, config=config)
+    run = result["run"]
+    run["new"] = {"generations": len(gen_todo), "judgments": 2 * len(cmp_todo)}
+    run["reused"] = {"generations": len(gen_keys) - len(gen_todo), "judgments": 2 * (len(cmp_keys) - len(cmp_todo))}
+    result["judge"]["spec"] = spec
+    result["judge"]["fingerprint"] = judge.fingerprint
+    _note(console, f"reused {run['reused']['generations']} generations and {run['reused']['judgments']} judge calls; "
+                   f"new: {run['new']['generations']} generations ({t_gen:.1f} s), {run['new']['judgments']} judge calls "
+                   f"({t_judge:.1f} s); failures {run['failures']}; total {time.perf_counter() - started:.1f} s")
+    if config.write_reports:
+        from arena.report import write_outputs
+
+        write_outputs(result, out)
+        _note(console, f"wrote {out}/results.json, matrix.csv, plots and report.html")
+    return result
+
+
+def analyse(ckpts, prompts, plan: Plan, judged: dict, phash, fps, *, config: TournamentConfig) -> dict:
+    """Records from the plan's comparisons (failures left out), then `arena.analysis`."""
+    import judges
+    from arena.analysis import analyze_records
+    from arena.core.records import make_records
+    from arena.store import lookup
+
+    names = [c.name for c in ckpts]
+    a_names, b_names, scores, clusters, verdicts = [], [], [], [], []
+    for a, b, p, s in plan.cmp_keys:
+        j = lookup(judged, phash[p], s, fps[a], fps[b])
+        if j is None:
+            raise RuntimeError(f"comparison {names[a]} vs {names[b]} on prompt {prompts[p].id} is missing from the store")
+        verdicts.append(judges.PairVerdict(j.p, j.p_ab, j.p_ba, j.error))
+        if j.p is not None:
+            a_names.append(names[a])
+            b_names.append(names[b])
+            scores.append(j.p)
+            clusters.append(p)
+    failures = len(verdicts) - len(scores)
+    if not scores:
+        example = next(v.error for v in verdicts if v.error)
+        raise InputError(f"every judgment failed (e.g. {example}); fix the judge and rerun (add --retry-failures)")
+    records = make_records(a_names, b_names, scores, cluster=clusters, models=names)
+    result = analyze_records(records, rounds=config.rounds, seed=config.seed, level=config.level)
+    report = judges.position_report(verdicts)
+    result["run"] = {"generations": len(plan.gen_keys), "judgments": 2 * len(plan.cmp_keys),
+                     "comparisons": len(plan.cmp_keys), "failures": failures}
+    result["judge"] = {"position_consistency": report["consistency"],
+                       "first_position_rate": report["first_position_rate"], "failures": failures}
+    result["checkpoints"] = {c.name: _card(c) for c in ckpts}
+    return result
+
+
+def _card(c) -> dict:
+    card = {"fingerprint": c.fingerprint, "kind": c.kind}
+    for k, v in (c.card or {}).items():
+        card.setdefault(k, v)
+    return card
