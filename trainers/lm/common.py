@@ -1,0 +1,542 @@
+"""Small shared pieces of the LM preference trainers: config, schedules, sampling with
+log-probabilities, judging, the reference/target views of the policy, metrics, checkpoints.
+
+Each trainer (`trainers/lm/<algo>.py`) is one loop that calls these functions; there is no
+base class. Randomness is a pure function of (seed, step, purpose): the prompts of step k and
+the uniforms that drive sampling are drawn from generators seeded by those numbers, so an
+interrupted run resumed from its last saved state retraces exactly the same steps, and
+every process of a data-parallel run draws the same global batch and keeps its own rows.
+
+Views of one policy network (no second or third full model with LoRA):
+- policy: the trainable weights θ;
+- reference: with LoRA the base model with adapters disabled; otherwise a frozen copy of
+  the initial trainable tensors, used through `torch.func.functional_call`;
+- target / anchor: a detached copy of the *trainable* tensors only (the adapter weights with
+  LoRA), also used through `functional_call`; Nash-MP moves it by EMA.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from arena.errors import ConfigError, InputError
+from trainers.mixture import Generation, generate
+
+ALGORITHMS = ("nash-mp", "nash-md", "online-dpo", "online-ipo", "self-play", "rlhf")
+LABELS = ("soft", "sample")
+
+
+# ---------------------------------------------------------------------------- config
+
+@dataclass(frozen=True)
+class Schedule:
+    """A step-size-like coefficient as a function of the step k (0-based).
+
+    constant: value; harmonic: value / (k + value) (e.g. κ_k = 10/(k + 10)).
+    Text form: "0.1" or "harmonic:10".
+    """
+
+    kind: str
+    value: float
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("constant", "harmonic"):
+            raise ConfigError(f"unknown schedule {self.kind!r}; use a number (constant) or harmonic:C")
+        if not self.value > 0:
+            raise ConfigError(f"schedule value must be > 0; got {self.value}")
+
+    def __call__(self, k: int) -> float:
+        return self.value if self.kind == "constant" else self.value / (k + self.value)
+
+    def __str__(self) -> str:
+        return f"{self.value:g}" if self.kind == "constant" else f"harmonic:{self.value:g}"
+
+    @classmethod
+    def parse(cls, text: str | float) -> "Schedule":
+        if isinstance(text, Schedule):
+            return text
+        s = str(text).strip()
+        try:
+            if s.startswith("harmonic:"):
+                return cls("harmonic", float(s.split(":", 1)[1]))
+            return cls("constant", float(s))
+        except ValueError:
+            raise ConfigError(f"bad schedule {text!r}; write a number like 0.1 or harmonic:10") from None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Everything a training run depends on (saved in the card and the resume state)."""
+
+    policy: str
+    """Initial policy checkpoint directory (also the reference π_ref)."""
+    judge: str
+    """Judge spec (judges.load_judge), e.g. python:arena.worlds.lowrank:judge."""
+    prompts: str
+    """Prompt file: JSONL with a `prompt` (or `text`) field, or one prompt per line."""
+    out: str
+    """Output checkpoint directory (written atomically at the end)."""
+    steps: int = 50
+    """Optimiser steps."""
+    batch_size: int = 8
+    """Prompts per step (global, over all processes); each prompt gets two responses."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    beta: float = 0.1
+    """KL(π‖π_ref) regularisation β (DPO/IPO: their β)."""
+    eta: float = 1.0
+    """Nash-MP step size η: the KL to the target has weight β/η."""
+    kappa: Schedule = Schedule("constant", 0.1)
+    """Nash-MP target EMA rate κ: θ_target ← κ θ + (1−κ) θ_target (self-play: 1)."""
+    mixture: Schedule = Schedule("constant", 0.125)
+    """Nash-MD geometric-mixture coefficient m (0: policy, 1: reference)."""
+    rloo_k: int = 4
+    """RLHF: responses per prompt for the leave-one-out baseline."""
+    labels: str = "soft"
+    """soft: use P(y ≻ y') as given; sample: draw a 0/1 label with that probability."""
+    max_new_tokens: int = 16
+    """Longest sampled response (tokens, end-of-sequence included)."""
+    seed: int = 0
+    """Seed of prompt batches, sampling and label draws."""
+    lora: bool = False
+    """Train LoRA adapters (peft) instead of all weights."""
+    lora_r: int = 8
+    """LoRA rank."""
+    grad_clip: float = 1.0
+    """Gradient-norm clip (0: none)."""
+    eval_every: int = 10
+    """Every this many steps, judge the policy against the previous target (extra queries)."""
+    eval_batch: int = 8
+    """Prompts in each win-rate evaluation."""
+    save_every: int = 25
+    """Save the resume state every this many steps (0: never)."""
+    nash: str | None = None
+    """nash.json of a world with a known solution (default: next to the prompts file, if any)."""
+    device: str = "cpu"
+    """Torch device of the policy."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kappa", Schedule.parse(self.kappa))
+        object.__setattr__(self, "mixture", Schedule.parse(self.mixture))
+        for name in ("steps", "batch_size", "max_new_tokens", "eval_batch", "lora_r"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}")
+        for name in ("lr", "beta", "eta"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"--{name} must be > 0; got {getattr(self, name)}")
+        if self.rloo_k < 2:
+            raise ConfigError(f"--rloo-k must be >= 2 (leave-one-out needs two samples); got {self.rloo_k}")
+        if self.labels not in LABELS:
+            raise ConfigError(f"--labels must be one of {', '.join(LABELS)}; got {self.labels!r}")
+        if self.kappa.kind == "constant" and self.kappa.value > 1:
+            raise ConfigError(f"--kappa must be in (0, 1]; got {self.kappa}")
+        if self.mixture.kind == "constant" and self.mixture.value > 1:
+            raise ConfigError(f"--mixture must be in (0, 1]; got {self.mixture}")
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["kappa"], d["mixture"] = str(self.kappa), str(self.mixture)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+# ---------------------------------------------------------------------------- randomness, prompts
+
+def generator(seed: int, step: int, purpose: int) -> torch.Generator:
+    """A torch generator that depends only on (seed, step, purpose)."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 101 + purpose)
+
+
+def read_prompts(path: str | Path) -> list[str]:
+    """Prompt texts from JSONL (`prompt` or `text` field) or a plain file (one per line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"prompt file {path} does not exist; pass --prompts with a JSONL or text file")
+    texts: list[str] = []
+    for i, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        if path.suffix.lower() in (".jsonl", ".json"):
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise InputError(f"{path}:{i} is not JSON ({error}); write one object per line") from None
+            text = obj.get("prompt", obj.get("text")) if isinstance(obj, dict) else None
+            if not isinstance(text, str):
+                raise InputError(f"{path}:{i} has no string 'prompt' field; add one")
+            texts.append(text)
+        else:
+            texts.append(line)
+    if not texts:
+        raise InputError(f"{path} has no prompts; add at least one")
+    return texts
+
+
+def prompt_batch(prompts: Sequence[str], batch_size: int, *, seed: int, step: int) -> list[str]:
+    """`batch_size` prompts drawn with replacement, a pure function of (seed, step)."""
+    idx = torch.randint(len(prompts), (batch_size,), generator=generator(seed, step, 0))
+    return [prompts[i] for i in idx.tolist()]
+
+
+def shard(n: int, rank: int, world: int) -> slice | list[int]:
+    """Rows of a global batch of n owned by process `rank` of `world` (contiguous blocks)."""
+    if n % world:
+        raise ConfigError(f"--batch-size {n} must be divisible by the number of processes ({world})")
+    per = n // world
+    return slice(rank * per, (rank + 1) * per)
+
+
+# ---------------------------------------------------------------------------- policy views
+
+class AdaptersOff:
+    """Calls a peft model with its adapters disabled: the reference model of a LoRA run."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __call__(self, **kwargs):
+        with self.model.disable_adapter():
+            return self.model(**kwargs)
+
+
+class WithParams:
+    """Calls `model` with some of its parameters replaced by `params` (functional_call)."""
+
+    def __init__(self, model, params: dict[str, torch.Tensor]):
+        self.model = model
+        self.params = params
+
+    def __call__(self, **kwargs):
+        return torch.func.functional_call(self.model, self.params, args=(), kwargs=kwargs, strict=False)
+
+
+@dataclass
+class Policy:
+    """The trainable model plus its reference and target/anchor views."""
+
+    model: torch.nn.Module
+    tokenizer: object
+    lora: bool
+    ref_params: dict[str, torch.Tensor] | None
+    """Initial trainable tensors (full fine-tuning only; None with LoRA)."""
+    banned: tuple[int, ...] = ()
+
+    def trainable(self) -> dict[str, torch.nn.Parameter]:
+        return {n: p for n, p in self.model.named_parameters() if p.requires_grad}
+
+    def copy_trainable(self) -> dict[str, torch.Tensor]:
+        return {n: p.detach().clone() for n, p in self.trainable().items()}
+
+    def reference(self):
+        return AdaptersOff(self.model) if self.lora else WithParams(self.model, self.ref_params)
+
+    def view(self, params: dict[str, torch.Tensor]):
+        return WithParams(self.model, params)
+
+
+def load_policy(config: TrainConfig) -> Policy:
+    """Load the policy (safetensors only), freeze dropout, optionally wrap with LoRA."""
+    from arena.loading import load_causal_lm
+
+    model, tok = load_causal_lm(config.policy, device=config.device)
+    model.eval()  # no dropout: the log-probs we differentiate are those we sampled from
+    if config.lora:
+        from peft import LoraConfig, get_peft_model
+
+        lcfg = LoraConfig(r=config.lora_r, lora_alpha=2 * config.lora_r, lora_dropout=0.0,
+                          target_modules="all-linear", init_lora_weights=True)
+        torch.manual_seed(config.seed)
+        model = get_peft_model(model, lcfg)
+        model.eval()
+    if tok.eos_token_id is None:
+        raise ConfigError(f"the tokenizer of {config.policy} has no end-of-sequence token; set eos_token")
+    # The pad token is never sampled, so a response's text is a function of its tokens.
+    banned = (tok.pad_token_id,) if tok.pad_token_id is not None and tok.pad_token_id != tok.eos_token_id else ()
+    policy = Policy(model=model, tokenizer=tok, lora=config.lora, ref_params=None, banned=banned)
+    if not config.lora:
+        policy.ref_params = policy.copy_trainable()
+    return policy
+
+
+# ---------------------------------------------------------------------------- sampling and scoring
+
+def encode(tokenizer, prompts: Sequence[str], device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-padded prompt ids and attention mask, (B, L) each."""
+    enc = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
+    return enc["input_ids"].to(device), enc["attention_mask"].to(device)
+
+
+def sample(model, policy: Policy, ids: torch.Tensor, mask: torch.Tensor, uniforms: torch.Tensor, *,
+           ref=None, m: float = 0.0) -> Generation:
+    """Responses sampled from `model` (or the mixture with `ref`), pad token banned."""
+    tok = policy.tokenizer
+    return generate(model, ids, mask, uniforms=uniforms, eos_token_id=tok.eos_token_id,
+                    pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+                    ref=ref, m=m, banned=policy.banned)
+
+
+def sequence_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, gen: Generation,
+                      banned: tuple[int, ...] = ()) -> torch.Tensor:
+    """log π(y | x) summed over the response tokens (end-of-sequence included): (B,).
+
+    ids, mask: (B, L) left-padded prompts; gen.tokens, gen.mask: (B, T).
+    """
+    from trainers.mixture import mask_logits
+
+    full = torch.cat([ids, gen.tokens.to(ids.device)], dim=1)                 # (B, L+T)
+    attn = torch.cat([mask, gen.mask.to(mask.device)], dim=1)
+    pos = (attn.cumsum(-1) - 1).clamp(min=0)
+    logits = model(input_ids=full, attention_mask=attn, position_ids=pos, use_cache=False).logits
+    L = ids.shape[1]
+    logits = mask_logits(logits[:, L - 1:-1, :].float(), banned)             # (B, T, V) predicts y_t
+    logp = torch.log_softmax(logits, dim=-1).gather(-1, gen.tokens.to(ids.device).unsqueeze(-1)).squeeze(-1)
+    # Padding after the end of sequence is a banned token (log-prob −inf): select, never multiply.
+    return torch.where(gen.mask.to(logp.device).bool(), logp, torch.zeros_like(logp)).sum(-1)   # (B,)
+
+
+def decode(tokenizer, gen: Generation) -> list[str]:
+    return tokenizer.batch_decode(gen.tokens, skip_special_tokens=True)
+
+
+def judge_pairs(judge, prompts: Sequence[str], a: Sequence[str], b: Sequence[str], *, labels: str,
+                gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """P(a ≻ b | prompt) per row as a (B,) tensor and a (B,) bool mask of rows that were judged.
+
+    Failed judgments (judges.Failure) are masked out (and counted by the caller), never
+    turned into ties. With labels="sample", each probability becomes a 0/1 label drawn with it.
+    """
+    from judges import Comparison, Failure
+
+    results = judge.judge([Comparison(prompt=p, response_a=x, response_b=y) for p, x, y in zip(prompts, a, b)])
+    ok = torch.tensor([not isinstance(r, Failure) for r in results], dtype=torch.bool)
+    pref = torch.tensor([0.5 if isinstance(r, Failure) else float(r) for r in results], dtype=torch.float32)
+    if labels == "sample":
+        pref = (torch.rand(len(results), generator=gen) < pref).float()
+    return pref, ok
+
+
+# ---------------------------------------------------------------------------- exact KL to the known Nash
+
+@dataclass(frozen=True)
+class KnownNash:
+    """The exact π*_β of a world whose response classes are a function of the text."""
+
+    contexts: list[str]
+    """Prompt text of each context (row of pi_star)."""
+    pi_star: torch.Tensor
+    """(X, Y) π*_β over the response classes."""
+    weights: torch.Tensor
+    """(X,) context distribution."""
+    token_class: torch.Tensor
+    """(V,) class of a response whose first token is v."""
+    beta: float
+
+
+def load_known_nash(config: TrainConfig, tokenizer) -> KnownNash | None:
+    """nash.json from `config.nash`, else next to the prompts file; None when there is none.
+
+    When the world was solved for another β than the run's, π*_β is recomputed for the
+    run's β from the game stored in the file (trainers.lab.nash.regularized_nash).
+    """
+    path = Path(config.nash) if config.nash else Path(config.prompts).parent / "nash.json"
+    if not path.is_file():
+        if config.nash:
+            raise InputError(f"--nash {path} does not exist; pass the nash.json written by `arena world lowrank`")
+        return None
+    d = json.loads(path.read_text())
+    import numpy as np
+
+    pi_star = np.asarray(d["pi_star"], dtype=np.float64)
+    if abs(float(d["beta"]) - config.beta) > 1e-12:
+        from trainers.lab.games import Game
+        from trainers.lab.nash import regularized_nash
+
+        game = Game(P=np.asarray(d["P"]), pi_ref=np.asarray(d["pi_ref"]), weights=np.asarray(d["weights"]))
+        pi_star = regularized_nash(game, config.beta).pi
+    letters = d["classes"]
+    from trainers.lm.exact import class_of_text
+
+    token_class = torch.tensor([class_of_text(tokenizer.decode([v]), letters) for v in range(len(tokenizer))])
+    return KnownNash(contexts=list(d["contexts"]), pi_star=torch.tensor(pi_star),
+                     weights=torch.tensor(np.asarray(d["weights"], dtype=np.float64)),
+                     token_class=token_class, beta=config.beta)
+
+
+@torch.no_grad()
+def class_distribution(model, policy: Policy, contexts: Sequence[str], token_class: torch.Tensor,
+                       n_classes: int, device: str = "cpu") -> torch.Tensor:
+    """Exact distribution of the class of a sampled response, per context: (X, Y).
+
+    The class is a function of the first token, so it is the next-token distribution after
+    the prompt (banned tokens removed, as when sampling) summed within each class.
+    """
+    from trainers.mixture import mask_logits
+
+    ids, mask = encode(policy.tokenizer, contexts, device)
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False).logits[:, -1, :]
+    probs = torch.softmax(mask_logits(logits.double(), policy.banned), dim=-1).cpu()   # (X, V)
+    out = torch.zeros((len(contexts), n_classes), dtype=torch.float64)
+    out.index_add_(1, token_class, probs)
+    return out
+
+
+def kl_to_nash(model, policy: Policy, known: KnownNash, device: str = "cpu") -> float:
+    """ρ-weighted exact KL(π*_β ‖ π_θ) over the response classes."""
+    pi = class_distribution(model, policy, known.contexts, known.token_class, known.pi_star.shape[1], device)
+    p = known.pi_star
+    kl = (p * (torch.log(p.clamp_min(1e-300)) - torch.log(pi.clamp_min(1e-300)))).sum(-1)
+    return float((known.weights * kl).sum())
+
+
+# ---------------------------------------------------------------------------- run directory
+
+def partial_dir(out: Path) -> Path:
+    """Work directory next to the output; renamed onto it when the run completes."""
+    return out.with_name(f".{out.name}.partial")
+
+
+def optimizer(policy: Policy, config: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.Adam(list(policy.trainable().values()), lr=config.lr)
+
+
+def clip_and_step(policy: Policy, opt: torch.optim.Optimizer, config: TrainConfig) -> float:
+    params = list(policy.trainable().values())
+    norm = torch.nn.utils.clip_grad_norm_(params, config.grad_clip if config.grad_clip > 0 else float("inf"))
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return float(norm)
+
+
+@torch.no_grad()
+def ema_(target: dict[str, torch.Tensor], policy: Policy, kappa: float) -> None:
+    """θ_target ← κ θ + (1 − κ) θ_target, in place, trainable tensors only."""
+    for name, p in policy.trainable().items():
+        target[name].mul_(1.0 - kappa).add_(p.detach(), alpha=kappa)
+
+
+def save_state(work: Path, step: int, policy: Policy, opt, extra: dict[str, dict[str, torch.Tensor]],
+               counters: dict, config: TrainConfig) -> None:
+    """Resume state after `step` completed steps (atomic: written then renamed)."""
+    state = {
+        "step": step,
+        "config": json.dumps(config.to_json(), sort_keys=True),
+        "trainable": policy.copy_trainable(),
+        "ref_params": policy.ref_params,
+        "optimizer": opt.state_dict(),
+        "extra": extra,
+        "counters": json.dumps(counters),
+    }
+    (work / ".resume").mkdir(parents=True, exist_ok=True)
+    tmp = work / ".resume" / "state.pt.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, work / ".resume" / "state.pt")
+
+
+def load_state(work: Path, config: TrainConfig) -> dict | None:
+    """The saved resume state of an interrupted run with the same config, else None."""
+    path = work / ".resume" / "state.pt"
+    if not path.is_file():
+        return None
+    state = torch.load(path, weights_only=True)
+    if state["config"] != json.dumps(config.to_json(), sort_keys=True):
+        raise ConfigError(
+            f"{work} holds an interrupted run with a different config; rerun with the same options "
+            f"to resume it, or delete {work} to start over"
+        )
+    state["counters"] = json.loads(state["counters"])
+    return state
+
+
+def restore(policy: Policy, opt, state: dict) -> None:
+    with torch.no_grad():
+        for name, p in policy.trainable().items():
+            p.copy_(state["trainable"][name])
+    if state["ref_params"] is not None:
+        policy.ref_params = state["ref_params"]
+    opt.load_state_dict(state["optimizer"])
+
+
+class Metrics:
+    """OUT/metrics.jsonl, one object per logged step; on resume, lines past the state are dropped."""
+
+    def __init__(self, path: Path, resume_step: int):
+        self.path = path
+        kept = []
+        if resume_step > 0 and path.is_file():
+            kept = [ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= resume_step]
+        path.write_text("".join(ln + "\n" for ln in kept))
+
+    def log(self, row: dict) -> None:
+        with self.path.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+
+def finish(policy: Policy, work: Path, out: Path, algorithm: str, config: TrainConfig, summary: dict) -> Path:
+    """Write the final save_pretrained directory + arena_card.json, then rename it onto `out`."""
+    model = policy.model
+    if policy.lora:
+        model = model.merge_and_unload()  # a normal checkpoint the arena loads directly
+    model.save_pretrained(work, safe_serialization=True)
+    policy.tokenizer.save_pretrained(work)
+    from arena.fingerprint import fingerprint_path
+
+    card = {
+        "algorithm": algorithm,
+        "config": config.to_json(),
+        "parent": {"path": str(config.policy), "fingerprint": fingerprint_path(config.policy)},
+        "seed": config.seed,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "summary": summary,
+    }
+    (work / "arena_card.json").write_text(json.dumps(card, indent=2) + "\n")
+    shutil.rmtree(work / ".resume", ignore_errors=True)
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(work, out)
+    return out
+
+
+def prepare_out(config: TrainConfig, *, overwrite: bool = False) -> tuple[Path, Path]:
+    out = Path(config.out)
+    if out.exists() and not overwrite:
+        raise ConfigError(f"{out} already exists; choose another --out or pass --overwrite")
+    work = partial_dir(out)
+    work.mkdir(parents=True, exist_ok=True)
+    return out, work
+
+
+@dataclass
+class Counters:
+    """Running totals written into every metrics row."""
+
+    judge_queries: int = 0
+    judge_failures: int = 0
+    eval_judge_queries: int = 0
+    started: float = field(default_factory=time.time)
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "started"}
+
+
+Progress = Callable[[int, dict], None]
+
+
+@contextlib.contextmanager
+def no_grad_eval():
+    with torch.no_grad():
+        yield

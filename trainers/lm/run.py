@@ -1,0 +1,146 @@
+"""The setup and bookkeeping around a trainer loop: load, resume, log, evaluate, save.
+
+A trainer writes its own loop (sample, judge, loss, update) and hands each finished step to
+`Run.end_step`, which writes `metrics.jsonl`, evaluates the win rate against the previous
+target and the exact KL to a known Nash, saves the resume state, and reports progress.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+
+from trainers.lm import common as C
+from trainers.losses import LossParts
+
+
+class Run:
+    """State of one training run (created by `Run.setup`)."""
+
+    def __init__(self, algorithm: str, config: C.TrainConfig, *, overwrite: bool = False,
+                 progress: C.Progress | None = None, accelerator=None):
+        from judges import load_judge
+
+        self.algorithm = algorithm
+        self.config = config
+        self.progress = progress
+        self.accelerator = accelerator
+        self.rank = accelerator.process_index if accelerator is not None else 0
+        self.world = accelerator.num_processes if accelerator is not None else 1
+        self.rows = C.shard(config.batch_size, self.rank, self.world)
+        self.eval_rows = C.shard(config.eval_batch * self.world if config.eval_batch % self.world else config.eval_batch,
+                                 self.rank, self.world)
+        self.prompts = C.read_prompts(config.prompts)
+        self.judge = load_judge(config.judge)            # checks the spec before any work
+        self.out, self.work = C.prepare_out(config, overwrite=overwrite) if self.rank == 0 else (Path(config.out), C.partial_dir(Path(config.out)))
+        self.policy = C.load_policy(config)
+        self.known = C.load_known_nash(config, self.policy.tokenizer)
+        self.opt = C.optimizer(self.policy, config)
+        self.counters = C.Counters()
+        self.extra: dict[str, dict[str, torch.Tensor]] = {}
+        state = C.load_state(self.work, config)
+        self.start = 0
+        if state is not None:
+            C.restore(self.policy, self.opt, state)
+            self.extra = state["extra"]
+            for k, v in state["counters"].items():
+                setattr(self.counters, k, v)
+            self.start = state["step"]
+        if accelerator is not None:
+            self.model, self.opt = accelerator.prepare(self.policy.model, self.opt)
+        else:
+            self.model = self.policy.model
+        self.metrics = C.Metrics(self.work / "metrics.jsonl", self.start) if self.rank == 0 else None
+        self.last_time = time.time()
+        self.device = config.device
+
+    # ---- pieces the loops call -------------------------------------------------------
+    def batch(self, step: int) -> list[str]:
+        """This process's prompts for `step`."""
+        return C.prompt_batch(self.prompts, self.config.batch_size, seed=self.config.seed, step=step)[self.rows]
+
+    def uniforms(self, step: int, purpose: int, copies: int = 1, rows: slice | None = None) -> torch.Tensor:
+        """Uniforms for `copies` responses per prompt of this process: (copies·B_local, T)."""
+        rows = self.rows if rows is None else rows
+        n = self.config.batch_size if rows is self.rows else self.config.eval_batch
+        u = torch.rand((copies, n, self.config.max_new_tokens), generator=C.generator(self.config.seed, step, purpose))
+        return u[:, rows].reshape(-1, self.config.max_new_tokens)
+
+    def encode(self, prompts):
+        return C.encode(self.policy.tokenizer, prompts, self.device)
+
+    def sample(self, model, ids, mask, u, **kw):
+        return C.sample(model, self.policy, ids, mask, u, **kw)
+
+    def logprobs(self, model, ids, mask, gen):
+        return C.sequence_logprobs(model, ids, mask, gen, self.policy.banned)
+
+    def texts(self, gen):
+        return C.decode(self.policy.tokenizer, gen)
+
+    def judge_pairs(self, prompts, a, b, step: int, *, purpose: int = 3):
+        pref, ok = C.judge_pairs(self.judge, prompts, a, b, labels=self.config.labels,
+                                 gen=C.generator(self.config.seed, step, purpose))
+        self.counters.judge_queries += len(prompts)
+        self.counters.judge_failures += int((~ok).sum())
+        return pref.to(self.device), ok.to(self.device)
+
+    def update(self, loss: torch.Tensor) -> float:
+        """Backward, clip, step; with several processes the gradients are averaged."""
+        if self.accelerator is not None:
+            self.accelerator.backward(loss)
+        else:
+            loss.backward()
+        return C.clip_and_step(self.policy, self.opt, self.config)
+
+    # ---- after each step ---------------------------------------------------------------
+    def end_step(self, step: int, parts: LossParts | None, *, anchor: dict[str, torch.Tensor] | None = None,
+                 refresh_anchor: bool = False, **values) -> None:
+        """Log step `step` (0-based; logged as step+1 = completed steps), evaluate, save."""
+        cfg = self.config
+        done = step + 1
+        row = {"step": done, **self.counters.to_json()}
+        if parts is not None:
+            row.update(loss=float(parts.loss.detach()), pg=parts.pg, kl_ref=parts.kl_ref, kl_target=parts.kl_target)
+        row.update({k: (float(v) if isinstance(v, (int, float, torch.Tensor)) else v) for k, v in values.items()})
+        if self.known is not None:
+            row["kl_to_nash"] = C.kl_to_nash(self.policy.model, self.policy, self.known, self.device)
+        if cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps):
+            if anchor is None:
+                anchor = self.extra.setdefault("anchor", self.policy.ref_params or {})
+            row["win_rate_vs_target"] = self.win_rate(step, anchor)
+            row["eval_judge_queries"] = self.counters.eval_judge_queries
+            if refresh_anchor:
+                self.extra["anchor"] = self.policy.copy_trainable()
+        row["seconds"] = round(time.time() - self.counters.started, 3)
+        if self.metrics is not None:
+            self.metrics.log(row)
+        if cfg.save_every and done % cfg.save_every == 0 and done < cfg.steps and self.rank == 0:
+            C.save_state(self.work, done, self.policy, self.opt, self.extra, self.counters.to_json(), cfg)
+        if self.progress is not None:
+            self.progress(done, row)
+
+    @torch.no_grad()
+    def win_rate(self, step: int, anchor: dict[str, torch.Tensor]) -> float | None:
+        """Mean judged P(policy ≻ anchor) on a fresh prompt batch (extra judge queries)."""
+        cfg = self.config
+        prompts = C.prompt_batch(self.prompts, cfg.eval_batch, seed=cfg.seed + 7919, step=step)[self.eval_rows]
+        ids, mask = self.encode(prompts)
+        y = self.sample(self.policy.model, ids, mask, self.uniforms(step, 8, rows=self.eval_rows))
+        other = self.policy.view(anchor) if anchor else (self.policy.reference())
+        y2 = self.sample(other, ids, mask, self.uniforms(step, 9, rows=self.eval_rows))
+        pref, ok = C.judge_pairs(self.judge, prompts, self.texts(y), self.texts(y2), labels="soft",
+                                 gen=C.generator(cfg.seed, step, 10))
+        self.counters.eval_judge_queries += len(prompts)
+        if not bool(ok.any()):
+            return None
+        return float(pref[ok].mean())
+
+    def finish(self, summary: dict | None = None) -> Path:
+        if self.accelerator is not None:
+            self.accelerator.wait_for_everyone()
+            if self.rank != 0:
+                return self.out
+        return C.finish(self.policy, self.work, self.out, self.algorithm, self.config, summary or {})
