@@ -160,6 +160,8 @@ def run_comparison(game: Game, config: LabConfig, *, nash: RegularizedNash | Non
         raise InputError(f"unknown algorithm(s) {', '.join(unknown)}; choose from {', '.join(ALGORITHMS)}")
     if config.steps < 1:
         raise InputError(f"steps must be >= 1; got {config.steps}")
+    if not (np.isfinite(config.beta) and config.beta > 0):
+        raise InputError(f"beta must be a finite number > 0; got {config.beta}")
     eta = 2.0 * config.beta if config.eta is None else float(config.eta)
     if not (np.isfinite(eta) and eta > 0):
         raise InputError(f"eta must be a finite number > 0; got {eta}")
