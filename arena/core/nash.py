@@ -51,6 +51,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import lu_factor, lu_solve
 from scipy.optimize import linprog
 
 from arena.errors import InputError, SolverError
@@ -61,6 +62,10 @@ __all__ = ["NashEquilibrium", "max_entropy_nash", "nash_from_preferences"]
 BEST_REPLY_TOL = 1e-9
 #: upper bound on sum(x) in the maximal-support LP (keeps its feasible set bounded)
 SUPPORT_LP_SCALE = 1e8
+#: the interior point method stops when the duality measure mu = pᵀw / n falls below this
+IPM_MU_TOL = 1e-16
+#: fraction of the distance to the boundary taken by one interior point step
+IPM_STEP = 0.99
 #: Newton stops when the Newton decrement (squared) falls below this
 NEWTON_DECREMENT_TOL = 1e-22
 #: fraction of the distance to the boundary p > 0 that one Newton step may travel
@@ -111,10 +116,84 @@ def _svd_split(M: np.ndarray):
     return U[:, :r], sig[:r], Vt[:r], Vt[r:].T  # Z = Vt[r:].T spans the null space
 
 
-def _project_affine(M: np.ndarray, d: np.ndarray, p: np.ndarray) -> np.ndarray:
+def _project_affine(M: np.ndarray, d: np.ndarray, p: np.ndarray, split=None) -> np.ndarray:
     """Closest point to p on {x : M x = d} (least squares when the system is inconsistent)."""
-    U, sig, Vr, _ = _svd_split(M)
+    U, sig, Vr, _ = _svd_split(M) if split is None else split
     return p - Vr.T @ ((U.T @ (M @ p - d)) / sig)
+
+
+def _ipm_equilibrium(A: np.ndarray, *, max_iter: int = 100):
+    """Equilibrium near the analytic centre of E by a feasible primal-dual interior point method.
+
+    Central path of  min v  s.t.  w = v 1 - A p >= 0, 1ᵀp = 1, p >= 0,  p ∘ w = mu 1.
+    Started feasible (p uniform, v = max(A p) + 1), Newton steps keep the linear equalities;
+    pᵀw = v because pᵀ A p = 0, so mu = v / n. Each step factors K = A - diag(w / p) once
+    (negative definite: xᵀ K x = -xᵀ diag(w/p) x, so always invertible) and solves twice
+    (Mehrotra predictor-corrector). Iterates approach the analytic centre of the optimal
+    face, which is strictly complementary: p_i >> w_i on the support S, w_i >> p_i off it.
+    Returns (p, w) or None when the iteration breaks down (then the LP path is used).
+    """
+    n = A.shape[0]
+    one = np.ones(n)
+    p = np.full(n, 1.0 / n)
+    v = float((A @ p).max()) + 1.0
+    w = v - A @ p
+    diag = np.diag_indices(n)
+    for _ in range(max_iter):
+        mu = float(p @ w) / n
+        if mu < IPM_MU_TOL:
+            return p, w
+        K = A.copy()
+        K[diag] -= w / p
+        try:
+            lu = lu_factor(K, check_finite=False)
+        except (ValueError, np.linalg.LinAlgError):  # pragma: no cover - defensive
+            return None
+        a = lu_solve(lu, one, check_finite=False)
+        sa = float(a.sum())
+        if not np.isfinite(sa) or sa == 0.0:
+            return None
+
+        def direction(r):
+            b = lu_solve(lu, r / p, check_finite=False)
+            dv = float(b.sum()) / sa
+            dp = dv * a - b
+            return dp, dv, dv - A @ dp  # dw from the linear equality, so it stays exact
+
+        def max_step(dp, dw):
+            ratios = np.concatenate([-p[dp < 0] / dp[dp < 0], -w[dw < 0] / dw[dw < 0], [np.inf]])
+            return float(ratios.min())
+
+        dp, dv, dw = direction(-p * w)  # predictor (affine scaling)
+        alpha = min(1.0, max_step(dp, dw))
+        mu_aff = float((p + alpha * dp) @ (w + alpha * dw)) / n
+        sigma = (mu_aff / mu) ** 3
+        dp, dv, dw = direction(sigma * mu - p * w - dp * dw)  # corrector
+        alpha = min(1.0, IPM_STEP * max_step(dp, dw))
+        if not np.isfinite(alpha) or alpha < 1e-12:
+            return p, w
+        p, v, w = p + alpha * dp, v + alpha * dv, w + alpha * dw
+    return p, w
+
+
+def _polished_equilibrium(A: np.ndarray):
+    """IPM point classified (S = {p > w}) and set to zero off S.
+
+    Returns an approximate relative-interior equilibrium p0 (exactly zero off S) or None
+    when it is not an equilibrium to BEST_REPLY_TOL (then the caller falls back to the LP)."""
+    found = _ipm_equilibrium(A)
+    if found is None:
+        return None
+    p, w = found
+    S = np.flatnonzero(p > w)
+    if S.size == 0:
+        return None
+    # p_T = 0; the exact projection onto the face happens once, in the entropy step
+    p0 = np.zeros(A.shape[0])
+    p0[S] = p[S] / p[S].sum()
+    if (A @ p0).max() > BEST_REPLY_TOL:
+        return None
+    return p0
 
 
 def _lp_equilibrium(A: np.ndarray) -> np.ndarray:
@@ -178,11 +257,12 @@ def _max_entropy_on_face(C, d, G, p, *, max_newton=200):
     for _outer in range(2 * G.shape[0] + 5):
         M = np.vstack([C, G[active]])
         dM = np.concatenate([d, np.zeros(int(active.sum()))])
-        p = _project_affine(M, dM, p)
+        split = _svd_split(M)
+        p = _project_affine(M, dM, p, split)
         if np.any(p <= 0):
             raise SolverError("entropy step lost positivity after projection; the game is too "
                               "degenerate at this precision (try rescaling A)")
-        Z = _svd_split(M)[3]
+        Z = split[3]
         inactive = np.flatnonzero(~active)
         hit = None
         for _ in range(max_newton):
@@ -253,32 +333,24 @@ def max_entropy_nash(A, *, tol: float = 1e-9) -> NashEquilibrium:
         return NashEquilibrium(p=p, scores=np.zeros(n), exploitability=0.0, entropy=_entropy(p))
     An = A / scale  # entries in [-1, 1]
 
-    p0 = _lp_equilibrium(An)
-    v0 = An @ p0
-    B = np.flatnonzero(v0 >= -BEST_REPLY_TOL)
+    p0 = _polished_equilibrium(An)
+    if p0 is None:
+        p0 = _lp_equilibrium(An)
+    B = np.flatnonzero(An @ p0 >= -BEST_REPLY_TOL)  # best replies to p0 contain the support S
     supp0 = np.flatnonzero(p0 > 0)
-    p = None
-    if np.array_equal(B, supp0):  # maybe unique: solve (A p)_B = 0, sum p = 1 on B
-        C = np.vstack([An[np.ix_(B, B)], np.ones((1, B.size))])
-        d = np.concatenate([np.zeros(B.size), [1.0]])
-        if _svd_split(C)[3].shape[1] == 0:
-            pB = _project_affine(C, d, p0[B])
-            if np.all(pB > 0):
-                p = np.zeros(n)
-                p[B] = pB
-    if p is None:
+    S, start = supp0, p0[supp0]
+    if not np.array_equal(B, supp0):  # p0 may not have maximal support: find S by LP
         found = _lp_max_support(An, B)
-        if found is None:  # keep the LP's own support: still certified, face maybe smaller
-            S, start = supp0, p0[supp0]
-        else:
+        if found is not None:
             in_S, x = found
             S, start = B[in_S], x[in_S]
-        T = np.setdiff1d(np.arange(n), S)
-        C = np.vstack([An[np.ix_(S, S)], np.ones((1, S.size))])
-        d = np.concatenate([np.zeros(S.size), [1.0]])
-        pS = _max_entropy_on_face(C, d, An[np.ix_(T, S)], start / start.sum())
-        p = np.zeros(n)
-        p[S] = pS
+        # else keep p0's own support: still certified, the face may be smaller
+    T = np.setdiff1d(np.arange(n), S)
+    C = np.vstack([An[np.ix_(S, S)], np.ones((1, S.size))])
+    d = np.concatenate([np.zeros(S.size), [1.0]])
+    pS = _max_entropy_on_face(C, d, An[np.ix_(T, S)], start / start.sum())
+    p = np.zeros(n)
+    p[S] = pS
 
     p = np.clip(p, 0.0, None)
     p = p / p.sum()
