@@ -216,7 +216,7 @@ def analyze_records(
 
     _check_options(rounds, level, prior, ci)
     W, N = pair_counts(records)
-    fit = fit_bradley_terry(W, prior=prior)
+    fit = fit_bradley_terry(W, prior=prior, models=records.models)
     if ci == "bootstrap":
         kwargs = {"rounds": int(rounds), "seed": seed, "level": level, "prior": prior}
         if progress is not None and _accepts(bootstrap_bradley_terry, "progress"):
@@ -278,7 +278,7 @@ def analyze_matrix(models: Sequence[str], P, *, prior: float = 0.0, significant:
         raise InputError("a preference matrix needs at least two models")
     off = ~np.eye(n, dtype=bool)
     W = np.where(off, Pm, 0.0)
-    fit = fit_bradley_terry(W, prior=prior)
+    fit = fit_bradley_terry(W, prior=prior, models=models)
     win_rate = (Pm.sum(axis=1) - 0.5) / (n - 1)
     result = _analyze(models, pm, fit, None, win_rate, significant=significant)
     result["settings"] = {

@@ -406,7 +406,7 @@ def _matrix_table(result: dict, width: int = 120):
     caption = "P(row ≻ column); " + ("* = interval excludes ½" if marks else "no counts, so no intervals")
     if len(order) > len(shown):
         caption += f"; top {len(shown)} of {len(order)} by Bradley–Terry (all in matrix.csv / --json)"
-    table = Table(title="Preference matrix (rows beat columns)", title_justify="left", caption=Text(caption),
+    table = Table(title="Preference matrix", title_justify="left", caption=Text(caption),
                   caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("", style="bold", no_wrap=True)
     for k in range(len(shown)):
