@@ -117,6 +117,12 @@ def _order(result: dict) -> list[int]:
     return sorted(range(len(models)), key=key)
 
 
+def _unplayed(result: dict, i: int, j: int) -> bool:
+    """True when the counts say i and j never met (their P = ½ is a placeholder)."""
+    n = result["preference"].get("n")
+    return n is not None and _is_num(n[i][j]) and n[i][j] <= 0
+
+
 def _significant(result: dict, i: int, j: int) -> int:
     """+1 if P[i, j] is significantly above ½, −1 if below, 0 otherwise (counts needed)."""
     pref = result["preference"]
@@ -219,7 +225,7 @@ def plain_reading(result: dict) -> str:
             f"{'' if n_tri == 1 else f', {n_tri} cyclic triangles in all'}), so the "
             f"order among those models depends on who they are compared against, and a single score "
             f"cannot express it.{share_txt}"
-        )
+        ) + _noise_note(result, triangles)
     # No Condorcet winner: the top strongly connected component has several models.
     beaters = sorted(
         (m for m in models if m != top and _is_num(P[idx[m]][idx[top]]) and P[idx[m]][idx[top]] > 0.5),
@@ -403,7 +409,7 @@ def _matrix_table(result: dict, width: int = 120):
     fit = max(2, (width - label_w - 3) // 7)  # each column: 4 characters, a mark, 2 of padding
     shown = order[: min(MAX_MATRIX, fit)]
     marks = result["preference"].get("n") is not None
-    caption = "P(row ≻ column); " + ("* = interval excludes ½" if marks else "no counts, so no intervals")
+    caption = "P(row ≻ column); " + ("* = interval excludes ½; – = never compared" if marks else "no counts, so no intervals")
     if len(order) > len(shown):
         caption += f"; top {len(shown)} of {len(order)} by Bradley–Terry (all in matrix.csv / --json)"
     table = Table(title="Preference matrix", title_justify="left", caption=Text(caption),
@@ -418,8 +424,8 @@ def _matrix_table(result: dict, width: int = 120):
                 cells.append(Text("  · ", style="dim"))
                 continue
             p = P[i][j]
-            if not _is_num(p):
-                cells.append(Text("  ? "))
+            if not _is_num(p) or _unplayed(result, i, j):
+                cells.append(Text("  – ", style="dim"))
                 continue
             mark = "*" if _significant(result, i, j) else " "
             r, g, b = _rgb(p)
@@ -535,7 +541,11 @@ def _heatmap_png(result: dict, path: Path) -> None:
     size = min(4.0 + 0.45 * n, 16.0)
     fig = Figure(figsize=(size + 1.2, size), dpi=100)
     ax = fig.subplots()
-    im = ax.imshow(P, cmap="RdYlGn", vmin=0.0, vmax=1.0)
+    unplayed = np.array([[_unplayed(result, i, j) for j in order] for i in order], dtype=bool)
+    import matplotlib
+
+    cmap = matplotlib.colormaps["RdYlGn"].with_extremes(bad="#d9d9d9")  # never compared: grey
+    im = ax.imshow(np.ma.masked_array(P, mask=unplayed), cmap=cmap, vmin=0.0, vmax=1.0)
     ax.set_xticks(range(n), labels=names, rotation=60, ha="right", fontsize=8 if n > 20 else 10)
     ax.set_yticks(range(n), labels=names, fontsize=8 if n > 20 else 10)
     ax.set_xlabel("column")
@@ -544,7 +554,7 @@ def _heatmap_png(result: dict, path: Path) -> None:
     if n <= 15:
         for i in range(n):
             for j in range(n):
-                if i != j:
+                if i != j and not unplayed[i, j]:
                     mark = "*" if _significant(result, order[i], order[j]) else ""
                     ax.text(j, i, f"{P[i, j]:.2f}{mark}", ha="center", va="center", fontsize=8)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
@@ -696,8 +706,8 @@ def render_html(result: dict, images: dict[str, bytes] | None = None) -> str:
                 cells.append('<td class="dim">·</td>')
                 continue
             p = P[i][j]
-            if not _is_num(p):
-                cells.append("<td>?</td>")
+            if not _is_num(p) or _unplayed(result, i, j):
+                cells.append('<td class="dim">–</td>')
                 continue
             r, g, b = _rgb(p)
             mark = "*" if _significant(result, i, j) else ""
@@ -707,7 +717,7 @@ def render_html(result: dict, images: dict[str, bytes] | None = None) -> str:
     parts.append(
         f'<h2>Preference matrix P(row ≻ column)</h2><table class="matrix"><tr><th></th>{head}</tr>'
         f"{''.join(body)}</table><p class='dim'>"
-        + ("* = interval excludes ½" if marks else "matrix input: no counts, so no intervals")
+        + ("* = interval excludes ½; – = never compared" if marks else "matrix input: no counts, so no intervals")
         + "</p>"
     )
     if "heatmap.png" in images:

@@ -35,7 +35,7 @@ def cyclic_result() -> dict:
             "gamma": {"bt": 0.27, "elo": 1046.9, "bt_ci": [0.17, 0.37], "elo_ci": [1029.5, 1064.3], "win_rate": 0.563},
             "delta": {"bt": -0.92, "elo": 840.2, "bt_ci": [-1.05, -0.8], "elo_ci": [817.6, 861.0], "win_rate": 0.173},
         },
-        "preference": {"models": list(MODELS), "P": P, "n": [[0, 400, 400, 400]] * 4, "lo": lo, "hi": hi},
+        "preference": {"models": list(MODELS), "P": P, "n": [[0 if i == j else 400 for j in range(4)] for i in range(4)], "lo": lo, "hi": hi},
         "cycles": {
             "triangles": [["alpha", "beta", "gamma"]],
             "condorcet_winner": None,
@@ -108,8 +108,19 @@ def test_terminal_significance_marks_only_where_interval_excludes_half():
 def test_matrix_fits_the_console_width():
     r = cyclic_result()
     wide, narrow = _text(r, width=120), _text(r, width=30)
-    assert "top 4 of 4" not in wide and "top 2 of 4" in narrow
+    assert "top 4 of 4" not in wide and "top 2 of 4" in " ".join(narrow.split())
     assert all(len(line) <= 30 for line in narrow[narrow.index("Preference"):narrow.index("Cycles")].splitlines())
+
+
+def test_never_compared_pairs_are_shown_as_such():
+    r = cyclic_result()
+    r["preference"]["n"][1][3] = r["preference"]["n"][3][1] = 0  # beta and delta never met
+    r["preference"]["P"][1][3] = r["preference"]["P"][3][1] = 0.5
+    text = _text(r)
+    row_beta = next(line for line in text.splitlines() if "2 beta" in line)
+    assert row_beta.split()[-1] == "–" and "never compared" in text
+    row_alpha = next(line for line in text.splitlines() if "1 alpha" in line)
+    assert row_alpha.split()[-1] == ".84*"
 
 
 def test_terminal_nash_bars_sorted_by_weight_and_zero_weight_listed():
