@@ -412,8 +412,7 @@ def _matrix_table(result: dict, width: int = 120):
     caption = "P(row ≻ column); " + ("* = interval excludes ½; – = never compared" if marks else "no counts, so no intervals")
     if len(order) > len(shown):
         caption += f"; top {len(shown)} of {len(order)} by Bradley–Terry (all in matrix.csv / --json)"
-    table = Table(title="Preference matrix", title_justify="left", caption=Text(caption),
-                  caption_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    table = Table(title="Preference matrix", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("", style="bold", no_wrap=True)
     for k in range(len(shown)):
         table.add_column(str(k + 1), justify="center", no_wrap=True, min_width=4)
@@ -431,7 +430,7 @@ def _matrix_table(result: dict, width: int = 120):
             r, g, b = _rgb(p)
             cells.append(Text(f"{_cell(p)}{mark}", style=f"black on rgb({r},{g},{b})"))
         table.add_row(Text(f"{k + 1} {_short(models[i])}"), *cells)
-    return table
+    return table, Text(caption, style="dim")  # the caption is printed below, at full width
 
 
 def _cycles_text(result: dict):
@@ -515,7 +514,9 @@ def render_terminal(result: dict, console) -> None:
     _render_run(result, console)
     console.print(_ratings_table(result))
     console.print()
-    console.print(_matrix_table(result, console.width))
+    matrix, caption = _matrix_table(result, console.width)
+    console.print(matrix)
+    console.print(caption)
     console.print()
     console.print(_cycles_text(result))
     console.print(_nash_text(result))
