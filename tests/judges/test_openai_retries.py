@@ -88,25 +88,22 @@ def server():
                 s.requests.append(("POST", self.path, dict(self.headers), body))
                 s.in_flight += 1
                 s.max_in_flight = max(s.max_in_flight, s.in_flight)
-            try:
-                if s.delay:
-                    time.sleep(s.delay)
-                step = s.next()
-                if step == "ok":
-                    return self._send(200, s.reply(body))
-                if step == "drop":  # close the connection without an answer
-                    self.close_connection = True
-                    self.connection.shutdown(2)
-                    return
-                if step == "slow":
-                    time.sleep(0.5)
-                    return self._send(200, s.reply(body))
-                if step == 429:
-                    return self._send(429, {"error": "slow down"}, headers=[("Retry-After", "0.01")])
-                return self._send(int(step), {"error": f"status {step}"})
-            finally:
-                with s.lock:
-                    s.in_flight -= 1
+            if s.delay:
+                time.sleep(s.delay)
+            step = s.next()
+            if step == "slow":
+                time.sleep(0.5)
+            with s.lock:  # done before answering: the client may send its next request at once
+                s.in_flight -= 1
+            if step in ("ok", "slow"):
+                return self._send(200, s.reply(body))
+            if step == "drop":  # close the connection without an answer
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            if step == 429:
+                return self._send(429, {"error": "slow down"}, headers=[("Retry-After", "0.01")])
+            return self._send(int(step), {"error": f"status {step}"})
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
