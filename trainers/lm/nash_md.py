@@ -1,0 +1,45 @@
+"""Nash-MD-PG (Munos et al. 2024, "Nash learning from human feedback", arXiv 2312.00886).
+
+Nash-MD steps π_{t+1} = argmax_π η P(π ≻ π_t^m) − KL(π‖π_t^m) against the geometric
+mixture π_t^m ∝ π_t^{1−m} π_ref^m. The policy-gradient version samples y ~ π_θ and the
+opponent y' from the mixture, token by token with both models' key-value caches
+(`trainers.mixture.generate`), judges P(y ≻ y') once, and follows
+∇log π_θ(y)·(P(y ≻ y') − ½) − β ∇KL(π_θ‖π_ref) (`trainers.losses.nash_md_loss`).
+The coefficient m is constant or scheduled (`TrainConfig.mixture`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from trainers.lm.common import TrainConfig
+from trainers.lm.run import Run
+from trainers.losses import nash_md_loss
+
+
+def train(config: TrainConfig, *, overwrite: bool = False, progress=None, accelerator=None) -> Path:
+    run = Run("nash-md", config, overwrite=overwrite, progress=progress, accelerator=accelerator)
+    policy = run.policy
+    for step in range(run.start, config.steps):
+        # sample: y from the policy, y' from the geometric mixture of policy and reference
+        prompts = run.batch(step)
+        ids, mask = run.encode(prompts)
+        m = config.mixture(step)
+        y = run.sample(run.model, ids, mask, run.uniforms(step, 1))
+        y_mix = run.sample(run.model, ids, mask, run.uniforms(step, 2), ref=policy.reference(), m=m)
+        # judge
+        pref, ok = run.judge_pairs(prompts, run.texts(y), run.texts(y_mix), step)
+        if not bool(ok.any()):
+            run.end_step(step, None, refresh_anchor=True, skipped=1)
+            continue
+        # loss and update
+        logp = run.logprobs(run.model, ids, mask, y)
+        with torch.no_grad():
+            ref = run.logprobs(policy.reference(), ids, mask, y)
+        parts = nash_md_loss(logp[ok], ref[ok], pref[ok], beta=config.beta)
+        grad_norm = run.update(parts.loss)
+        run.end_step(step, parts, refresh_anchor=True, grad_norm=grad_norm, mixture=m,
+                     pref_mean=float(pref[ok].mean()))
+    return run.finish()

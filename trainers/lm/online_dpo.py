@@ -1,0 +1,44 @@
+"""Online DPO and Online IPO (Guo et al. 2024, "Direct language model alignment from online
+AI feedback", arXiv 2402.04792; IPO: Azar et al. 2023, arXiv 2310.12036).
+
+Two responses per prompt from the current policy, the judge's P(y ≻ y') as a soft label
+(or a sampled 0/1 label with `labels="sample"`), and the DPO loss −log σ(β h) or the IPO
+loss (h − 1/(2β))² on the log-ratio margin h (`trainers.losses`). These optimise a
+Bradley–Terry-style surrogate, not the preference game: with non-transitive preferences
+they do not converge to the regularised Nash π*_β.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from trainers.lm.common import TrainConfig
+from trainers.lm.run import Run
+from trainers.losses import online_dpo_loss, online_ipo_loss
+
+
+def train(config: TrainConfig, *, algorithm: str = "online-dpo", overwrite: bool = False, progress=None,
+          accelerator=None) -> Path:
+    loss_fn = {"online-dpo": online_dpo_loss, "online-ipo": online_ipo_loss}[algorithm]
+    run = Run(algorithm, config, overwrite=overwrite, progress=progress, accelerator=accelerator)
+    policy = run.policy
+    for step in range(run.start, config.steps):
+        prompts = run.batch(step)
+        ids, mask = run.encode(prompts)
+        ids2, mask2 = torch.cat([ids, ids]), torch.cat([mask, mask])
+        gen = run.sample(run.model, ids2, mask2, run.uniforms(step, 1, copies=2))
+        texts = run.texts(gen)
+        n = len(prompts)
+        pref, ok = run.judge_pairs(prompts, texts[:n], texts[n:], step)
+        if not bool(ok.any()):
+            run.end_step(step, None, refresh_anchor=True, skipped=1)
+            continue
+        logp = run.logprobs(run.model, ids2, mask2, gen)
+        with torch.no_grad():
+            ref = run.logprobs(policy.reference(), ids2, mask2, gen)
+        parts = loss_fn(logp[:n][ok], logp[n:][ok], ref[:n][ok], ref[n:][ok], pref[ok], beta=config.beta)
+        grad_norm = run.update(parts.loss)
+        run.end_step(step, parts, refresh_anchor=True, grad_norm=grad_norm, pref_mean=float(pref[ok].mean()))
+    return run.finish()
