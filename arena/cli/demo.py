@@ -1,1 +1,104 @@
-"""`arena demo` (placeholder until its issue lands)."""
+"""`arena demo`: the embedded default, on a CPU, with no download.
+
+1. build the raters world (three response styles, a panel of rater types whose tastes
+   cycle, one checkpoint per style and a skewed SFT reference);
+2. run the round-robin tournament: the style checkpoints come out in a cycle, the Nash
+   mixture spreads over them, BT still prints a total order;
+3. train Nash-MP, Nash-MD and Online DPO from the SFT checkpoint into the same `ckpts/`;
+4. rerun the tournament: old generations and judgments are reused, only the new pairs are
+   judged; show where Nash-MP stands against the Nash mixture of the others.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from arena.cli._app import app, err, out
+
+
+@app.command("demo")
+def demo(
+    out_dir: Path = typer.Option(Path("demo-run"), "--out", help="Demo directory (reused by later runs)."),
+    steps: int = typer.Option(60, "--steps", help="Training steps per algorithm."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the world, sampling, training and bootstrap."),
+    rounds: int = typer.Option(1000, "--rounds", help="Bootstrap rounds for the rating intervals."),
+    no_train: bool = typer.Option(False, "--no-train", help="Only build the world and run the first tournament."),
+    json_out: bool = typer.Option(False, "--json", help="Print the final result as one JSON object."),
+) -> None:
+    """Raters world -> tournament -> train Nash-MP, Nash-MD, Online DPO -> tournament again."""
+    from arena.demo import DEMO_ALGORITHMS, nash_mp_summary
+    from arena.report import render_terminal
+    from arena.tournament import TournamentConfig, run_tournament
+    from arena.worlds.raters import build_raters_world
+
+    world, run_dir = out_dir / "world", out_dir / "run"
+    ckpts, prompts = world / "ckpts", world / "prompts.jsonl"
+    if not (world / "judge.txt").exists():
+        err.rule("[bold]1. Building the raters world")
+        build_raters_world(world, seed=seed, progress=lambda msg: err.print(f"  {msg}", markup=False))
+    else:
+        err.print(f"reusing the world in {world}", markup=False)
+    spec = (world / "judge.txt").read_text().strip()
+
+    def tournament(title: str) -> dict:
+        err.rule(f"[bold]{title}")
+        config = TournamentConfig(ckpts_dir=ckpts, prompts=prompts, judge=spec, out=run_dir,
+                                  seed=seed, rounds=rounds)
+        return run_tournament(config, console=err)
+
+    result = tournament("2. Tournament between the world's checkpoints")
+    if not json_out:
+        render_terminal(result, out)
+    if no_train:
+        if json_out:
+            print(json.dumps(result, allow_nan=False))
+        return
+
+    from trainers.lm import TrainConfig, train
+
+    err.rule("[bold]3. Training from ckpts/sft")
+    for algorithm in DEMO_ALGORITHMS:
+        target = ckpts / algorithm
+        if target.exists():
+            err.print(f"  {algorithm}: reusing {target}", markup=False)
+            continue
+        config = TrainConfig(policy=str(ckpts / "sft"), judge=spec, prompts=str(prompts),
+                             out=str(target), steps=steps, seed=seed)
+        with _progress(err) as bar:
+            task = bar.add_task(algorithm, total=steps)
+            train(algorithm, config, progress=lambda step, row: bar.update(task, completed=step + 1))
+    result = tournament("4. Tournament again: only the new checkpoints' work is new")
+    summary = nash_mp_summary(result)
+    if json_out:
+        print(json.dumps({**result, "demo": summary}, allow_nan=False))
+        return
+    render_terminal(result, out)
+    if summary is not None:
+        _render_summary(summary)
+
+
+def _progress(console):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("  {task.description:<11}"), BarColumn(), MofNCompleteColumn(),
+                    TimeRemainingColumn(), console=console, transient=False)
+
+
+def _render_summary(s: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title="Each checkpoint against the Nash mixture of the others: P(i ≻ p*₋ᵢ) − ½",
+                  title_justify="left")
+    table.add_column("checkpoint")
+    table.add_column("score", justify="right")
+    for name, score in sorted(s["score_vs_nash_of_others"].items(), key=lambda kv: -kv[1]):
+        table.add_row(f"[bold]{name}[/]" if name == s["model"] else name, f"{score:+.3f}")
+    out.print(table)
+    ci = s["win_rate_vs_sft_ci"]
+    ci_text = f" (95% interval {ci[0]:.2f}–{ci[1]:.2f})" if ci else ""
+    verdict = "at least as good as every other checkpoint" if s["best_vs_nash_of_others"] else "not the best"
+    out.print(f"nash-mp: {verdict} against the others' Nash mixture; Nash-averaged score "
+              f"{s['nash_averaged_score']:+.3f}; win rate against sft {s['win_rate_vs_sft']:.2f}{ci_text}")
