@@ -1,1 +1,93 @@
-"""`arena train` (placeholder until its issue lands)."""
+"""`arena train ALGO --policy DIR --judge SPEC --prompts FILE --out ckpts/NAME`.
+
+One command per algorithm (nash-mp, nash-md, online-dpo, online-ipo, self-play, rlhf), all
+with the same options; each builds a `trainers.lm.TrainConfig` and calls
+`trainers.lm.train`. The output is a normal `save_pretrained` directory with
+`arena_card.json` and `metrics.jsonl`; an interrupted run resumes when started again with
+the same options.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from arena.cli._app import err, out, train_app
+
+HELP = {
+    "nash-mp": "Nash-MP (Mirror Prox, practical): EMA target, KL to reference and target, symmetrised PG.",
+    "nash-md": "Nash-MD-PG: opponent sampled from the geometric mixture of policy and reference (KV cache).",
+    "online-dpo": "Online DPO: two policy samples, judge label, DPO loss (a Bradley–Terry surrogate).",
+    "online-ipo": "Online IPO: two policy samples, judge label, IPO loss.",
+    "self-play": "Regularised self-play: Nash-MP with κ = 1 (the target is the current policy).",
+    "rlhf": "RLHF: Bradley–Terry reward fitted on in-group judgments, optimised by RLOO.",
+}
+
+
+def _command(algorithm: str):
+    def command(
+        policy: Path = typer.Option(..., "--policy", help="Initial policy checkpoint (also the reference)."),
+        judge: str = typer.Option(..., "--judge", help="Judge spec, e.g. python:arena.worlds.lowrank:judge."),
+        prompts: Path = typer.Option(..., "--prompts", help="Prompts: JSONL (prompt field) or one per line."),
+        out_dir: Path = typer.Option(..., "--out", help="Output checkpoint directory, e.g. ckpts/nash-mp."),
+        steps: int = typer.Option(50, "--steps", help="Optimiser steps."),
+        batch_size: int = typer.Option(8, "--batch-size", help="Prompts per step (two responses each)."),
+        lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
+        beta: float = typer.Option(0.1, "--beta", help="KL-to-reference regularisation β."),
+        eta: float = typer.Option(1.0, "--eta", help="Nash-MP: KL to the target has weight β/η."),
+        kappa: str = typer.Option("0.1", "--kappa", help="Nash-MP target EMA rate: a number or harmonic:C (C/(k+C))."),
+        mixture: str = typer.Option("0.125", "--mixture", help="Nash-MD mixture coefficient: a number or harmonic:C."),
+        rloo_k: int = typer.Option(4, "--rloo-k", help="RLHF: responses per prompt."),
+        labels: str = typer.Option("soft", "--labels", help="soft: use P(y ≻ y'); sample: 0/1 labels drawn from it."),
+        max_new_tokens: int = typer.Option(16, "--max-new-tokens", help="Longest sampled response."),
+        seed: int = typer.Option(0, "--seed", help="Seed of batches, sampling and labels."),
+        lora: bool = typer.Option(False, "--lora", help="Train LoRA adapters (peft) instead of all weights."),
+        lora_r: int = typer.Option(8, "--lora-r", help="LoRA rank."),
+        eval_every: int = typer.Option(10, "--eval-every", help="Steps between win-rate evaluations against the previous target."),
+        save_every: int = typer.Option(25, "--save-every", help="Steps between resume states (0: never)."),
+        nash: Optional[Path] = typer.Option(None, "--nash", help="nash.json of a world with a known solution."),
+        device: str = typer.Option("cpu", "--device", help="Torch device."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
+        json_out: bool = typer.Option(False, "--json", help="Print the final metrics as one JSON object."),
+    ) -> None:
+        from trainers.lm import TrainConfig, train
+
+        config = TrainConfig(
+            policy=str(policy), judge=judge, prompts=str(prompts), out=str(out_dir), steps=steps,
+            batch_size=batch_size, lr=lr, beta=beta, eta=eta, kappa=kappa, mixture=mixture, rloo_k=rloo_k,
+            labels=labels, max_new_tokens=max_new_tokens, seed=seed, lora=lora, lora_r=lora_r,
+            eval_every=eval_every, save_every=save_every, nash=str(nash) if nash else None, device=device,
+        )
+        last: dict = {}
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=err,
+                      disable=json_out) as bar:
+            task = bar.add_task(algorithm, total=steps, info="")
+
+            def progress(step: int, row: dict) -> None:
+                last.clear()
+                last.update(row)
+                info = " ".join(f"{k}={row[k]:.4f}" for k in ("kl_ref", "kl_to_nash", "win_rate_vs_target")
+                                if isinstance(row.get(k), float))
+                bar.update(task, completed=step, info=info)
+
+            path = train(algorithm, config, overwrite=overwrite, progress=progress)
+        if json_out:
+            print(json.dumps({"out": str(path), "metrics": last}))
+            return
+        out.print(f"wrote {path} ({algorithm}, {last.get('step', steps)} steps, "
+                  f"{last.get('judge_queries', 0)} judge queries)", markup=False)
+        if "kl_to_nash" in last:
+            out.print(f"exact KL(π*_β ‖ π_θ) = {last['kl_to_nash']:.4g}", markup=False)
+
+    command.__doc__ = HELP[algorithm]
+    return command
+
+
+for _name in HELP:
+    train_app.command(_name, help=HELP[_name])(_command(_name))
