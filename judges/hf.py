@@ -24,8 +24,9 @@ from pathlib import Path
 from arena.errors import ConfigError
 from arena.fingerprint import fingerprint_obj, fingerprint_path
 from judges.base import Comparison, Failure
-from judges.options import Option, coerce_options
-from judges.templates import TEMPLATE_OPTIONS, prepare_template, render
+from judges.options import Option, check_template, coerce_options
+from judges.templates import (DEFAULT_ANSWER_PREFIX, DEFAULT_LABELS, DEFAULT_TEMPLATE, FIELDS, OPTIONAL_FIELDS,
+                              TEMPLATE_OPTIONS, prepare_template, render)
 
 OPTIONS: dict[str, Option] = {
     **TEMPLATE_OPTIONS,
@@ -82,8 +83,13 @@ def prompt_texts(tokenizer, comparisons: Sequence[Comparison], *, template: str,
 class HFJudge:
     """Logprob judge over a loaded causal LM and its tokenizer."""
 
-    def __init__(self, model, tokenizer, *, fingerprint: str, template: str, answer_prefix: str,
-                 labels: tuple[str, str], chat: bool, batch_size: int = 8, min_label_mass: float = 0.0):
+    def __init__(self, model, tokenizer, *, fingerprint: str, template: str = DEFAULT_TEMPLATE,
+                 answer_prefix: str = DEFAULT_ANSWER_PREFIX, labels: tuple[str, str] = DEFAULT_LABELS,
+                 chat: bool | None = None, batch_size: int = 8, min_label_mass: float = 0.0):
+        """Wrap an in-memory model; `chat=None` uses the tokenizer's chat template when it has one."""
+        if chat is None:
+            chat = use_chat_template(tokenizer, "auto")
+        check_template(template, FIELDS, "hf", optional=OPTIONAL_FIELDS)
         self.model = model
         self.tokenizer = tokenizer
         self.fingerprint = fingerprint

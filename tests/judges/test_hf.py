@@ -135,3 +135,14 @@ def test_missing_or_empty_model_dirs(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(CheckpointError):
         load_judge(f"hf:{tmp_path / 'empty'}")
+
+
+def test_in_memory_judge_matches_loaded_one(tiny_lm_dir, hf_judge, comparisons):
+    from arena.loading import load_causal_lm
+    from judges.hf import HFJudge
+
+    model, tok = load_causal_lm(tiny_lm_dir)
+    judge = HFJudge(model, tok, fingerprint="in-memory", batch_size=4)
+    assert judge.judge(comparisons) == pytest.approx(hf_judge.judge(comparisons), abs=1e-5)
+    with pytest.raises(ConfigError):
+        HFJudge(model, tok, fingerprint="x", labels=("A", "Yes please"))
