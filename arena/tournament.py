@@ -82,6 +82,8 @@ class TournamentConfig:
     """Bootstrap rounds for the rating intervals."""
     level: float = 0.95
     """Confidence level of the intervals."""
+    prior: float = 0.0
+    """Bradley–Terry prior (needed when --pairs leaves the comparison graph disconnected)."""
     retry_failures: bool = False
     """Judge again the comparisons stored as failures (e.g. after a server outage)."""
     write_reports: bool = True
@@ -240,7 +242,8 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
     fps = [c.fingerprint for c in ckpts]
     phash = [p.hash for p in prompts]
     S = range(config.samples)
-    gen_keys = [(c, p, s) for c in range(len(ckpts)) for p in range(len(prompts)) for s in S]
+    playing = sorted({i for pair in pairs for i in pair})  # with --pairs, only the checkpoints in a pair
+    gen_keys = [(c, p, s) for c in playing for p in range(len(prompts)) for s in S]
     gen_todo = [k for k in gen_keys if (fps[k[0]], phash[k[1]], k[2]) not in gens_done]
     cmp_keys = [(a, b, p, s) for a, b in pairs for p in range(len(prompts)) for s in S]
 
@@ -280,6 +283,7 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
                     store.put_generations((fps[ci], phash[todo[i][1]], todo[i][2], pkey, reqs[i].seed, text)
                                           for i, text in batch)
                     bar.advance(task, len(batch))
+            bar.update(task, description="generating")
         t_gen = time.perf_counter() - t_gen
         texts = store.generations(pkey)
         missing = [k for k in gen_keys if (fps[k[0]], phash[k[1]], k[2]) not in texts]
@@ -330,6 +334,7 @@ def analyse(ckpts, prompts, plan: Plan, judged: dict, phash, fps, *, config: Tou
     from arena.core.records import make_records
     from arena.store import lookup
 
+    playing = sorted({i for pair in plan.pairs for i in pair})
     names = [c.name for c in ckpts]
     a_names, b_names, scores, clusters, verdicts = [], [], [], [], []
     for a, b, p, s in plan.cmp_keys:
@@ -346,14 +351,14 @@ def analyse(ckpts, prompts, plan: Plan, judged: dict, phash, fps, *, config: Tou
     if not scores:
         example = next(v.error for v in verdicts if v.error)
         raise InputError(f"every judgment failed (e.g. {example}); fix the judge and rerun (add --retry-failures)")
-    records = make_records(a_names, b_names, scores, cluster=clusters, models=names)
-    result = analyze_records(records, rounds=config.rounds, seed=config.seed, level=config.level)
+    records = make_records(a_names, b_names, scores, cluster=clusters, models=[names[i] for i in playing])
+    result = analyze_records(records, rounds=config.rounds, seed=config.seed, level=config.level, prior=config.prior)
     report = judges.position_report(verdicts)
     result["run"] = {"generations": len(plan.gen_keys), "judgments": 2 * len(plan.cmp_keys),
                      "comparisons": len(plan.cmp_keys), "failures": failures}
     result["judge"] = {"position_consistency": report["consistency"],
                        "first_position_rate": report["first_position_rate"], "failures": failures}
-    result["checkpoints"] = {c.name: _card(c) for c in ckpts}
+    result["checkpoints"] = {ckpts[i].name: _card(ckpts[i]) for i in playing}
     return result
 
 

@@ -1,1 +1,92 @@
-"""`arena tournament` (placeholder until its issue lands)."""
+"""`arena tournament CKPTS_DIR`: generate, judge round-robin, analyse; resumable and incremental.
+
+Thin layer: parse the options into a `TournamentConfig`, call `run_tournament`, render the
+result (`arena.report.render_terminal`) or print it as one JSON object (`--json`). Notes
+and progress bars go to stderr. The run directory defaults to CKPTS_DIR/../arena-run.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from arena.cli._app import app, err, out
+
+
+class EngineName(str, Enum):
+    hf = "hf"
+    vllm = "vllm"
+    openai = "openai"
+
+
+@app.command("tournament")
+def tournament(
+    ckpts_dir: Path = typer.Argument(..., help="Directory of checkpoints: HF model dirs, PEFT adapters, .gguf files."),
+    prompts: Optional[Path] = typer.Option(None, "--prompts", help="Prompts: JSONL/CSV/text file or a saved datasets dir (default: built-in set)."),
+    judge: Optional[str] = typer.Option(None, "--judge", help="Judge spec, e.g. python:mod:fn, hf:PATH, openai:URL#MODEL (default: CKPTS_DIR/../judge.txt)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Run directory: store + reports (default: CKPTS_DIR/../arena-run)."),
+    samples: int = typer.Option(1, "--samples", help="Responses per (checkpoint, prompt)."),
+    max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="Generation length limit."),
+    temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature (0 = greedy)."),
+    top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling mass."),
+    seed: int = typer.Option(0, "--seed", help="Seed for sampling and the bootstrap."),
+    engine: EngineName = typer.Option(EngineName.hf, "--engine", help="Generation engine."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="Server for --engine openai (else OPENAI_BASE_URL)."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Generation batch size (results do not depend on it)."),
+    pairs: Optional[str] = typer.Option(None, "--pairs", help="Only these pairs: a:b,c:d (default: every pair)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan, its cost and what is already done; write nothing."),
+    json_out: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
+    allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Allow pickle weights (*.bin): they can run code."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run code shipped with checkpoints."),
+    rounds: int = typer.Option(1000, "--rounds", help="Bootstrap rounds (clustered by prompt)."),
+    prior: float = typer.Option(0.0, "--prior", help="Bradley–Terry prior (for a disconnected --pairs graph)."),
+    judge_batch_size: int = typer.Option(32, "--judge-batch-size", help="Comparisons per judge call and per store transaction."),
+    retry_failures: bool = typer.Option(False, "--retry-failures", help="Judge again the comparisons stored as failures."),
+) -> None:
+    """Round-robin tournament between checkpoints: preference matrix, cycles, Nash mixture, BT/Elo."""
+    from arena.tournament import TournamentConfig, parse_pairs, run_tournament
+
+    config = TournamentConfig(
+        ckpts_dir=ckpts_dir, prompts=prompts, judge=judge, out=out_dir, samples=samples,
+        max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
+        engine=engine.value, base_url=base_url, batch_size=batch_size, pairs=parse_pairs(pairs),
+        dry_run=dry_run, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, rounds=rounds,
+        retry_failures=retry_failures, prior=prior, judge_batch_size=judge_batch_size,
+    )
+    result = run_tournament(config, console=err)
+    if json_out:
+        print(json.dumps(result, allow_nan=False))
+    elif dry_run:
+        _render_plan(result)
+    else:
+        from arena.report import render_terminal
+
+        render_terminal(result, out)
+
+
+def _render_plan(result: dict) -> None:
+    from rich.table import Table
+
+    plan = result["plan"]
+    table = Table(title=f"Plan ({plan['checkpoints']} checkpoints, {plan['pairs']} pairs; run dir {result['out']})",
+                  title_justify="left")
+    for col in ("work", "total", "already done", "to do"):
+        table.add_column(col, justify="right" if col != "work" else "left")
+    for key, label in (("generations", "generations"), ("comparisons", "comparisons (pair × prompt × sample)"),
+                       ("judgments", "judge calls (2 positions each)")):
+        row = plan[key]
+        table.add_row(label, str(row["total"]), str(row["done"]), str(row["todo"]))
+    out.print(table)
+    ck = Table(title="Checkpoints", title_justify="left")
+    for col in ("checkpoint", "kind", "fingerprint", "generations to do"):
+        ck.add_column(col)
+    for name, c in result["checkpoints"].items():
+        ck.add_row(name, c["kind"], c["fingerprint"], str(c["generations_todo"]))
+    out.print(ck)
+    for name, reason in result.get("skipped", {}).items():
+        out.print(f"not a checkpoint: {name} ({reason})", markup=False)
+    out.print(f"judge: {result['judge']['spec']} ({result['judge']['fingerprint']})", markup=False)

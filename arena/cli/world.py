@@ -1,1 +1,34 @@
-"""`arena world` (placeholder until its issue lands)."""
+"""`arena world raters --out DIR`: write the raters world (prompts, checkpoints, judge spec)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from arena.cli._app import err, out, world_app
+
+
+@world_app.command("raters")
+def raters(
+    out_dir: Path = typer.Option(..., "--out", help="New directory for the world (must not exist or be empty)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for data, initialisation and training."),
+    prompts: int = typer.Option(32, "--prompts", help="Questions written to prompts.jsonl (1..100)."),
+    steps: int = typer.Option(300, "--steps", help="SFT steps per checkpoint."),
+    json_out: bool = typer.Option(False, "--json", help="Print the world's layout as one JSON object."),
+) -> None:
+    """Three rater types with cycling tastes: style checkpoints that beat each other in a cycle."""
+    from arena.worlds.raters import build_raters_world
+
+    path = build_raters_world(out_dir, seed=seed, n_prompts=prompts, steps=steps,
+                              progress=lambda msg: err.print(msg, markup=False))
+    layout = {"dir": str(path), "ckpts": str(path / "ckpts"), "prompts": str(path / "prompts.jsonl"),
+              "judge": (path / "judge.txt").read_text().strip(),
+              "checkpoints": sorted(p.name for p in (path / "ckpts").iterdir())}
+    if json_out:
+        print(json.dumps(layout))
+        return
+    out.print(f"wrote the raters world to {path}", markup=False)
+    out.print(f"run:  arena tournament {path}/ckpts --prompts {path}/prompts.jsonl --judge \"$(cat {path}/judge.txt)\"",
+              markup=False)
