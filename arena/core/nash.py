@@ -66,6 +66,13 @@ SUPPORT_LP_SCALE = 1e8
 IPM_MU_TOL = 1e-16
 #: fraction of the distance to the boundary taken by one interior point step
 IPM_STEP = 0.99
+#: games at least this large are first solved on a subgame of candidate strategies
+SUBGAME_MIN_N = 200
+#: a subgame larger than this share of the game is not worth it: solve the whole game
+SUBGAME_MAX_SHARE = 0.8
+#: regret-matching steps, and the score margin in units of their exploitability, for candidates
+CANDIDATE_ITERS = 100
+CANDIDATE_MARGIN = 10.0
 #: Newton stops when the Newton decrement (squared) falls below this
 NEWTON_DECREMENT_TOL = 1e-22
 #: fraction of the distance to the boundary p > 0 that one Newton step may travel
@@ -176,24 +183,68 @@ def _ipm_equilibrium(A: np.ndarray, *, max_iter: int = 100):
     return p, w
 
 
-def _polished_equilibrium(A: np.ndarray):
-    """IPM point classified (S = {p > w}) and set to zero off S.
+def _candidate_strategies(A: np.ndarray) -> np.ndarray:
+    """Strategies likely to be in (or near) the support, from a cheap first-order estimate.
 
-    Returns an approximate relative-interior equilibrium p0 (exactly zero off S) or None
-    when it is not an equilibrium to BEST_REPLY_TOL (then the caller falls back to the LP)."""
-    found = _ipm_equilibrium(A)
-    if found is None:
-        return None
-    p, w = found
-    S = np.flatnonzero(p > w)
-    if S.size == 0:
-        return None
-    # p_T = 0; the exact projection onto the face happens once, in the entropy step
-    p0 = np.zeros(A.shape[0])
-    p0[S] = p[S] / p[S].sum()
-    if (A @ p0).max() > BEST_REPLY_TOL:
-        return None
-    return p0
+    Predictive regret matching+ (Farina, Kroer, Sandholm 2021, arXiv 2007.14358) in self-play
+    for CANDIDATE_ITERS steps gives a mixture pbar with exploitability eps; strategies scoring
+    within CANDIDATE_MARGIN * eps of the best are kept. Only a starting point: the double
+    oracle loop in `_polished_equilibrium` adds every strategy that beats the subgame answer.
+    """
+    n = A.shape[0]
+    Q = np.zeros(n)
+    m = np.zeros(n)
+    avg = np.zeros(n)
+    for t in range(1, CANDIDATE_ITERS + 1):
+        Qp = np.maximum(Q + m, 0.0)
+        s = Qp.sum()
+        p = Qp / s if s > 0 else np.full(n, 1.0 / n)
+        u = A @ p
+        r = u - p @ u
+        Q = np.maximum(Q + r, 0.0)
+        m = r
+        avg += t * p
+    scores = A @ (avg / avg.sum())
+    eps = max(float(scores.max()), 1e-12)
+    return np.flatnonzero(scores >= -CANDIDATE_MARGIN * eps)
+
+
+def _polished_equilibrium(A: np.ndarray):
+    """Equilibrium near the analytic centre of E, by the IPM on a growing subgame.
+
+    For large n the IPM runs on candidate strategies K first (double oracle, McMahan, Gordon,
+    Blum 2003): the subgame answer extended by zeros is an equilibrium of the whole game
+    unless some strategy outside K beats it; those join K and the subgame is solved again.
+    The IPM point is classified (S = {p > w}) and set to zero off S. Returns an approximate
+    relative-interior equilibrium p0 of A (exactly zero off S), or None when that fails
+    (then the caller falls back to the LP).
+    """
+    n = A.shape[0]
+    K = np.arange(n)
+    if n >= SUBGAME_MIN_N:
+        K = _candidate_strategies(A)
+        if K.size > SUBGAME_MAX_SHARE * n or K.size == 0:
+            K = np.arange(n)
+    while True:
+        found = _ipm_equilibrium(A[np.ix_(K, K)])
+        if found is None:
+            return None
+        p, w = found
+        S = K[p > w]
+        if S.size == 0:
+            return None
+        # p_T = 0; the exact projection onto the face happens once, in the entropy step
+        p0 = np.zeros(n)
+        p0[S] = p[p > w] / p[p > w].sum()
+        scores = A @ p0
+        if scores.max() <= BEST_REPLY_TOL:
+            return p0
+        if K.size == n:
+            return None
+        beaters = np.flatnonzero(scores > 0)
+        K = np.union1d(K, beaters)
+        if K.size > SUBGAME_MAX_SHARE * n:
+            K = np.arange(n)
 
 
 def _lp_equilibrium(A: np.ndarray) -> np.ndarray:

@@ -193,6 +193,30 @@ def test_lp_fallback_path_gives_same_answer(monkeypatch):
     np.testing.assert_allclose(max_entropy_nash(A[np.ix_(idx, idx)]).p, p_star[idx] / [2, 1, 2, 2, 2], atol=1e-10)
 
 
+def test_subgame_double_oracle_matches_full_solve(monkeypatch):
+    """n >= SUBGAME_MIN_N goes through candidate subgames; a poor candidate set must still
+    grow to the same answer as the IPM on the whole game."""
+    rng = np.random.default_rng(11)
+    n = 240
+    G = rng.standard_normal((n, n))
+    A = np.triu(G, 1) - np.triu(G, 1).T
+    idx = np.r_[np.arange(n), rng.integers(0, n, size=30)]
+    A = A[np.ix_(idx, idx)]
+    assert A.shape[0] >= nash_mod.SUBGAME_MIN_N
+    eq = max_entropy_nash(A)
+    certified(eq, A)
+    support = np.flatnonzero(eq.p > 0)
+    assert 0.2 * A.shape[0] < support.size < 0.8 * A.shape[0]
+    for i, j in zip(range(n, A.shape[0]), idx[n:]):  # copies share mass
+        assert eq.p[i] == pytest.approx(eq.p[j], abs=1e-12)
+    with monkeypatch.context() as m:
+        m.setattr(nash_mod, "SUBGAME_MIN_N", 10**9)
+        np.testing.assert_allclose(max_entropy_nash(A).p, eq.p, atol=1e-10)
+    with monkeypatch.context() as m:
+        m.setattr(nash_mod, "_candidate_strategies", lambda A: np.arange(5))
+        np.testing.assert_allclose(max_entropy_nash(A).p, eq.p, atol=1e-10)
+
+
 antisym = st.integers(min_value=2, max_value=12).flatmap(
     lambda n: st.tuples(
         st.just(n),
