@@ -28,22 +28,27 @@ So E = {p >= 0, p_T = 0, sum p = 1, (A p)_S = 0, (A p)_T <= 0} with T the comple
 Balduzzi et al. report the unique maximiser of the Shannon entropy H(p) = -sum p log p
 over E, which has full support on S and splits mass evenly between duplicated checkpoints.
 
-Algorithm (`max_entropy_nash`).
+Algorithm (`max_entropy_nash`), on A / max|A| (entries in [-1, 1]).
 
-1. An equilibrium p0 from the linear program min v s.t. A p <= v 1, p in simplex
-   (HiGHS), status checked. Its best replies B = {i : (A p0)_i = 0} contain S.
-2. If S = supp(p0) = B and the linear system (A p)_B = 0, sum p = 1 has a unique solution
-   on B, the equilibrium is unique (the generic case): solve that system exactly.
-   Otherwise find S with a second LP restricted to the columns B (maximal support:
-   max sum t_i + sum s_i with t_i <= x_i, s_i <= -(A x)_i, t, s in [0, 1], x >= 0 in the
-   cone A x <= 0: the optimum is |B|, t = 1 exactly on S).
+1. An equilibrium p0 near the analytic centre of E: a feasible primal-dual interior point
+   method on  min v s.t. A p <= v 1, p in simplex  (Mehrotra predictor-corrector; one LU
+   of A - diag(w/p) per step). Its limit is strictly complementary, so p_i > w_i = v - (A p)_i
+   identifies the support S. For n >= SUBGAME_MIN_N it runs on a subgame of candidate
+   strategies from a few predictive-regret-matching+ steps and grows it by double oracle
+   until no strategy outside beats the answer. Fallback if anything breaks down: HiGHS
+   LP (status checked) for a vertex p0.
+2. S is confirmed by the best replies B = {i : (A p0)_i >= -BEST_REPLY_TOL}, which contain
+   S: if B = supp(p0) then S = B. Otherwise S comes from a maximal-support LP on the
+   columns B (max sum t_i + sum s_i with t_i <= x_i, s_i <= -(A x)_i, t, s in [0, 1], x >= 0
+   in the cone A x <= 0: the optimum is |B|, t = 1 exactly on S).
 3. Maximise H on the face: Newton's method on the affine set {(A p)_S = 0, sum p = 1}
-   (null-space coordinates), started at a relative-interior point, with an active set for
-   the rows (A p)_T <= 0 (added when a step hits them, released when their multiplier has
-   the wrong sign).
+   (null-space coordinates from one SVD; for a unique equilibrium the null space is empty
+   and this is an exact linear solve), started at the relative-interior point, with an
+   active set for the rows (A p)_T <= 0 (added when a step hits them, released when their
+   multiplier has the wrong sign).
 4. Certify: p >= 0 and sum p = 1 by construction, exploitability max_i (A p)_i checked
    against `tol * max|A|`; a failed certificate raises `SolverError`. Nothing uncertified
-   is ever returned.
+   is ever returned (the entropy optimality is checked in the tests against cvxpy).
 """
 
 from __future__ import annotations
@@ -412,15 +417,18 @@ def max_entropy_nash(A, *, tol: float = 1e-9) -> NashEquilibrium:
             f"Nash certificate failed: exploitability {exploitability:.3e} > tol {tol * scale:.3e} "
             "(tol * max|A|); the game may be too ill-conditioned, try a larger tol"
         )
+    p.setflags(write=False)
+    scores.setflags(write=False)
     return NashEquilibrium(p=p, scores=scores, exploitability=exploitability, entropy=_entropy(p))
 
 
 def nash_from_preferences(P, *, tol: float = 1e-9) -> NashEquilibrium:
     """Maximum-entropy Nash of the preference game: A = (P - Pᵀ)/2 (= P - ½ when P + Pᵀ = 1).
 
-    P[i, j] = probability that i beats j, in [0, 1]. Scores are P(i ≻ p*) - ½.
+    P[i, j] = probability that i beats j, in [0, 1] (an array, or a PreferenceMatrix from
+    arena.core.matrix). Scores are P(i ≻ p*) - ½.
     """
-    P = _check_square_finite(P, "P")
+    P = _check_square_finite(getattr(P, "P", P), "P")
     if P.min() < 0.0 or P.max() > 1.0:
         raise InputError(
             f"P must hold probabilities in [0, 1]; got range [{P.min():.4g}, {P.max():.4g}] "
