@@ -82,6 +82,8 @@ CANDIDATE_MARGIN = 10.0
 NEWTON_DECREMENT_TOL = 1e-22
 #: fraction of the distance to the boundary p > 0 that one Newton step may travel
 FRACTION_TO_BOUNDARY = 0.95
+#: a weight the entropy step drives below this leaves the support (face thinner than precision)
+COLLAPSE_TOL = 1e-14
 #: a multiplier of an active row (A p)_j <= 0 below -this releases the row
 MULTIPLIER_TOL = 1e-10
 
@@ -302,31 +304,43 @@ def _lp_max_support(A: np.ndarray, B: np.ndarray):
     return in_S, x / x.sum()
 
 
-def _max_entropy_on_face(C, d, G, p, *, max_newton=200):
-    """Minimise sum p log p over {C p = d, G p <= 0, p > 0}, from a feasible p with p > 0.
+def _max_entropy_on_face(A: np.ndarray, S: np.ndarray, pS: np.ndarray, *, max_newton: int = 200):
+    """Minimise sum p log p over {p_T = 0, (A p)_S = 0, 1ᵀp = 1, (A p)_T <= 0, p_S > 0}.
 
-    Newton's method in null-space coordinates of the equality rows plus the active rows of
-    G; rows of G join the active set when a step hits them and leave it when their
-    Lagrange multiplier is negative (primal active-set method).
+    Starts from a feasible pS > 0. Newton's method in null-space coordinates of the equality
+    rows plus the active rows of (A p)_T <= 0; a row joins the active set when a step hits it
+    and leaves it when its Lagrange multiplier is negative (primal active-set method). A
+    weight that the optimum drives below COLLAPSE_TOL (the face is that thin in its
+    direction: the true optimum is below double precision) leaves S. Returns (S, p_S).
     """
-    active = np.zeros(G.shape[0], dtype=bool)
-    for _outer in range(2 * G.shape[0] + 5):
-        M = np.vstack([C, G[active]])
-        dM = np.concatenate([d, np.zeros(int(active.sum()))])
+    n = A.shape[0]
+    S = np.asarray(S)
+    active: set[int] = set()
+    for _outer in range(2 * n + 5):
+        T = np.setdiff1d(np.arange(n), S)
+        C = np.vstack([A[np.ix_(S, S)], np.ones((1, S.size))])
+        G = A[np.ix_(T, S)]
+        act = np.isin(T, list(active))
+        M = np.vstack([C, G[act]])
+        dM = np.concatenate([np.zeros(S.size), [1.0], np.zeros(int(act.sum()))])
         split = _svd_split(M)
-        p = _project_affine(M, dM, p, split)
+        p = _project_affine(M, dM, pS / pS.sum(), split)
         if np.any(p <= 0):
             raise SolverError("entropy step lost positivity after projection; the game is too "
                               "degenerate at this precision (try rescaling A)")
         Z = split[3]
-        inactive = np.flatnonzero(~active)
+        inactive = np.flatnonzero(~act)
         hit = None
+        collapsed = False
         for _ in range(max_newton):
             if Z.shape[1] == 0:
                 break
             g = Z.T @ (np.log(p) + 1.0)
             H = (Z.T / p) @ Z
-            u = -np.linalg.solve(H, g)
+            try:
+                u = -np.linalg.solve(H, g)
+            except np.linalg.LinAlgError:
+                u = -np.linalg.lstsq(H, g, rcond=None)[0]
             decrement = float(-g @ u)
             if decrement < NEWTON_DECREMENT_TOL:
                 break
@@ -344,7 +358,7 @@ def _max_entropy_on_face(C, d, G, p, *, max_newton=200):
                     ratios = -Gp[up] / Gd[up]
                     k = int(np.argmin(ratios))
                     if ratios[k] < alpha:
-                        alpha, hit = max(float(ratios[k]), 0.0), int(inactive[np.flatnonzero(up)[k]])
+                        alpha, hit = max(float(ratios[k]), 0.0), int(T[inactive[np.flatnonzero(up)[k]]])
             f0 = float(p @ np.log(p))
             while True:  # Armijo backtracking on f = sum p log p
                 q = p + alpha * dp
@@ -355,17 +369,24 @@ def _max_entropy_on_face(C, d, G, p, *, max_newton=200):
             p = q
             if hit is not None:
                 break
-        if hit is not None:
-            active[hit] = True
+            if p.min() < COLLAPSE_TOL:
+                collapsed = True
+                break
+        pS = p
+        if collapsed:
+            keep = p >= COLLAPSE_TOL
+            S, pS = S[keep], p[keep] / p[keep].sum()
             continue
-        if not active.any():
-            return p
+        if hit is not None:
+            active.add(hit)
+            continue
+        if not act.any():
+            return S, p
         # multipliers of the active rows: grad f + Mᵀ w = 0, rows of G need w >= 0
         w = np.linalg.lstsq(M.T, -(np.log(p) + 1.0), rcond=None)[0][C.shape[0]:]
-        rows = np.flatnonzero(active)
         if w.min() >= -MULTIPLIER_TOL:
-            return p
-        active[rows[int(np.argmin(w))]] = False
+            return S, p
+        active.discard(int(T[np.flatnonzero(act)[int(np.argmin(w))]]))
     raise SolverError("maximum-entropy active set did not settle; the equilibrium face is "
                       "too degenerate at this precision")
 
@@ -401,10 +422,7 @@ def max_entropy_nash(A, *, tol: float = 1e-9) -> NashEquilibrium:
             in_S, x = found
             S, start = B[in_S], x[in_S]
         # else keep p0's own support: still certified, the face may be smaller
-    T = np.setdiff1d(np.arange(n), S)
-    C = np.vstack([An[np.ix_(S, S)], np.ones((1, S.size))])
-    d = np.concatenate([np.zeros(S.size), [1.0]])
-    pS = _max_entropy_on_face(C, d, An[np.ix_(T, S)], start / start.sum())
+    S, pS = _max_entropy_on_face(An, S, start / start.sum())
     p = np.zeros(n)
     p[S] = pS
 

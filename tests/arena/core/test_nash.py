@@ -177,7 +177,7 @@ def test_bad_input_is_input_error():
 def test_failed_certificate_raises(monkeypatch):
     A, _ = weighted_rps()
     # a broken inner solver (returns the uniform mixture) must not slip through
-    monkeypatch.setattr(nash_mod, "_max_entropy_on_face", lambda C, d, G, p: np.full(C.shape[1], 1 / C.shape[1]))
+    monkeypatch.setattr(nash_mod, "_max_entropy_on_face", lambda A, S, p: (S, np.full(S.size, 1 / S.size)))
     with pytest.raises(SolverError, match="certificate"):
         max_entropy_nash(A)
 
