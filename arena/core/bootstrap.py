@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 from scipy.sparse.csgraph import connected_components
-from scipy.special import ndtri
+from scipy.special import ndtri, pdtr
 
 from arena.core.bradley_terry import (
     DEFAULT_TOL,
@@ -57,6 +57,8 @@ FALLBACK_PRIOR = 1e-3
 _CHUNK_ELEMENTS = 5_000_000
 # Chord (simplified Newton) iterations per round before falling back to full Newton.
 _CHORD_ITER = 60
+# Poisson rates above this are drawn by numpy's sampler instead of a tabulated inverse CDF.
+_TABLE_MAX_RATE = 1e5
 
 
 @dataclass(frozen=True)
@@ -139,52 +141,144 @@ def _unit_tables(records: Records) -> tuple[sparse.csr_matrix, np.ndarray, np.nd
     return U, np.ones(n_clusters), cells, "cluster"
 
 
-def _multinomial(rng: np.random.Generator, total: int, prob: np.ndarray, rounds: int) -> np.ndarray:
-    """Exact Multinomial(total, prob) draws, (rounds, K), in O(K + √total) per round.
+def _guided_table(cdf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Guide table (Chen & Asau 1974) for inverting a discrete CDF F(0..L-1) with one uniform.
 
-    Poissonisation: counts X_k ~ Poisson(λ prob_k) with λ = total − 3√total are the category
-    counts of the first S ~ Poisson(λ) i.i.d. draws from ``prob``; if S <= total, adding the
-    categories of total − S further i.i.d. draws gives exactly Multinomial(total, prob); a round
-    with S > total (probability ≈ 0.1%) is redrawn. numpy's own sampler needs one binomial per
-    category, a few times slower for large tables.
+    Returns (cdf with +inf appended, guide) where guide[t] = first index with F > t/G: a uniform
+    in [t/G, (t+1)/G) starts its search there and rarely needs a step (G = 4L).
     """
-    k = prob.size
-    lam = max(0.0, total - 3.0 * np.sqrt(total))
-    counts = rng.poisson(lam * prob, size=(rounds, k))
-    sums = counts.sum(axis=1)
-    while (over := sums > total).any():
-        counts[over] = rng.poisson(lam * prob, size=(int(over.sum()), k))
-        sums = counts.sum(axis=1)
-    extra = total - sums  # (rounds,)
-    cdf = np.cumsum(prob)
-    cdf /= cdf[-1]
-    cat = np.minimum(np.searchsorted(cdf, rng.random(int(extra.sum())), side="right"), k - 1)
-    row = np.repeat(np.arange(rounds), extra)
-    counts += np.bincount(row * k + cat, minlength=rounds * k).reshape(rounds, k)
-    return counts
+    g = 4 * cdf.size
+    return np.append(cdf, np.inf), np.searchsorted(cdf, np.arange(g) / g, side="right")
+
+
+def _invert(cdf_ext: np.ndarray, guide: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Smallest index x with F(x) > u, for a flat array of uniforms u (exact, like searchsorted)."""
+    x = guide[(u * guide.size).astype(np.intp)]
+    step = np.flatnonzero(cdf_ext[x] <= u)
+    while step.size:
+        x[step] += 1
+        step = step[cdf_ext[x[step]] <= u[step]]
+    return x
+
+
+def _multinomial_sampler(total: int, size: np.ndarray):
+    """Exact Multinomial(total, size/Σsize) sampler; returns draw(rng, rounds) -> (K, rounds).
+
+    Poissonisation: X_k ~ Poisson(λ p_k) with λ = total − 2√total are the category counts of
+    the first S ~ Poisson(λ) of a stream of i.i.d. draws from p; if S <= total, adding the
+    categories of total − S further i.i.d. draws gives exactly Multinomial(total, p) (a round with
+    S > total, probability ≈ 2%, is redrawn). The Poisson draws are by inversion of the Poisson
+    CDF, tabulated once per distinct rate (the rates are counts times one factor, so there are
+    few) on a window of ±10 standard deviations (the mass outside is below 1e-20), with one
+    uniform per draw and a guide table: several times faster than numpy's multinomial (one
+    binomial per category) or its Poisson sampler. O(K + √total) per round.
+    """
+    size = np.asarray(size, dtype=np.float64)
+    k = size.size
+    prob = size / size.sum()
+    lam = max(0.0, total - 2.0 * np.sqrt(total))
+    rates = lam * prob
+    order = np.argsort(rates, kind="stable")
+    sorted_rates = rates[order]
+    values, starts = np.unique(sorted_rates, return_index=True)
+    ends = np.append(starts[1:], k)
+    groups = []
+    for v, s, e in zip(values, starts, ends):
+        if v > _TABLE_MAX_RATE:
+            groups.append((order[s:e], v, 0, None, None))
+            continue
+        lo = max(0, int(np.floor(v - 10.0 * np.sqrt(v) - 10.0)))
+        hi = int(np.ceil(v + 10.0 * np.sqrt(v) + 30.0))
+        cdf_ext, guide = _guided_table(pdtr(np.arange(lo, hi + 1), v))  # F(lo), ..., F(hi)
+        groups.append((order[s:e], v, lo, cdf_ext, guide))
+    contiguous = bool(np.all(order == np.arange(k)))
+    cdf_units = np.cumsum(prob)
+    cdf_units /= cdf_units[-1]
+    units_ext, units_guide = _guided_table(cdf_units)
+
+    def poisson_block(rng: np.random.Generator, rounds: int) -> np.ndarray:
+        u = rng.random((k, rounds))
+        out = np.empty((k, rounds), dtype=np.int64)
+        for (idx, v, lo, cdf, guide), s, e in zip(groups, starts, ends):
+            rows = slice(s, e) if contiguous else idx
+            if cdf is None:
+                out[rows] = rng.poisson(v, size=(e - s, rounds))
+                continue
+            out[rows] = lo + _invert(cdf, guide, u[rows].reshape(-1)).reshape(e - s, rounds)
+        return out
+
+    def draw(rng: np.random.Generator, rounds: int) -> np.ndarray:
+        counts = poisson_block(rng, rounds)
+        sums = counts.sum(axis=0)
+        while (over := np.flatnonzero(sums > total)).size:
+            counts[:, over] = poisson_block(rng, over.size)
+            sums = counts.sum(axis=0)
+        extra = (total - sums).astype(np.int64)  # (rounds,)
+        cat = np.minimum(_invert(units_ext, units_guide, rng.random(int(extra.sum()))), k - 1)
+        col = np.repeat(np.arange(rounds), extra)
+        counts += np.bincount(cat * rounds + col, minlength=k * rounds).reshape(k, rounds)
+        return counts
+
+    return draw
 
 
 def _wins_from_pairs(wins_low: np.ndarray, games: np.ndarray, cells: np.ndarray, n: int) -> np.ndarray:
-    """(r, pairs) lower-index wins and games -> (r, n, n) win tables."""
-    r = wins_low.shape[0]
+    """(pairs, r) lower-index wins and games -> (r, n, n) win tables."""
+    r = wins_low.shape[1]
     i, j = np.divmod(cells, n)
     W = np.zeros((r, n, n))
-    W[:, i, j] = wins_low
-    W[:, j, i] = games - wins_low
+    W[:, i, j] = wins_low.T
+    W[:, j, i] = np.maximum(games - wins_low, 0.0).T
     return W
 
 
-def _strongly_connected(wins_low: np.ndarray, games: np.ndarray, i: np.ndarray, j: np.ndarray, n: int) -> bool:
-    """Is one round's win graph (edge i → j when i beat j at least partly) strongly connected?"""
-    fwd = wins_low > 0
-    bwd = games - wins_low > 0
-    if i.size == n * (n - 1) // 2 and fwd.all() and bwd.all():
-        return True  # every pair won both ways: the complete digraph
+def _edge_structure(wins_low: np.ndarray, games: np.ndarray, i: np.ndarray, j: np.ndarray, n: int):
+    """CSR skeleton of the full-data win graph, to test resampled graphs without rebuilding it.
+
+    Edges: i → j for pairs where the lower index won something, j → i where the higher did.
+    Returns (src, indices, indptr): ``src`` maps each CSR entry (edge) to a row of the
+    per-round presence mask [wins_low > 0; games − wins_low > 0] (2·pairs rows).
+    """
+    p = i.size
+    fwd = np.flatnonzero(wins_low > 0)
+    bwd = np.flatnonzero(games - wins_low > 0)
     rows = np.concatenate([i[fwd], j[bwd]])
     cols = np.concatenate([j[fwd], i[bwd]])
-    graph = sparse.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n))
-    k, _ = connected_components(graph, directed=True, connection="strong")
-    return k == 1
+    src = np.concatenate([fwd, p + bwd])
+    order = np.lexsort((cols, rows))
+    indptr = np.searchsorted(rows[order], np.arange(n + 1)).astype(np.int32)
+    return src[order], cols[order].astype(np.int32), indptr
+
+
+def _connected_rounds(wins_low: np.ndarray, games: np.ndarray, structure, n: int) -> np.ndarray:
+    """(r,) bool: is each round's win graph strongly connected (Hunter 2004, Assumption 1)?
+
+    A resampled graph is a subgraph of the full-data graph, which is strongly connected. A
+    round that keeps every edge is; so is one where every lost edge u → v still has a path
+    u → w → v (then every path of the full graph survives). Other rounds get a full test.
+    """
+    src, indices, indptr = structure
+    present = np.concatenate([wins_low > 0, games - wins_low > 0], axis=0)[src]  # (edges, r)
+    ok = present.all(axis=0)
+    bad = np.flatnonzero(~ok)
+    if bad.size == 0:
+        return ok
+    rows = np.repeat(np.arange(n), np.diff(indptr))
+    A = np.zeros((bad.size, n * n), dtype=bool)
+    A[:, rows * n + indices] = present[:, bad].T
+    A = A.reshape(bad.size, n, n)
+    edge, which = np.nonzero(~present[:, bad])  # lost edge e in round bad[which]
+    u, v = rows[edge], indices[edge]
+    bridged = (A[which, u, :] & A[which, :, v]).any(axis=1)
+    unbridged = np.zeros(bad.size, dtype=bool)
+    unbridged[which[~bridged]] = True
+    ok[bad[~unbridged]] = True
+    for k in bad[unbridged]:
+        # Copies: eliminate_zeros works in place and the skeleton serves every round.
+        graph = sparse.csr_matrix((present[:, k].astype(np.float64), indices.copy(), indptr.copy()), shape=(n, n))
+        graph.eliminate_zeros()  # csgraph counts explicit zeros as edges
+        ok[k] = connected_components(graph, directed=True, connection="strong")[0] == 1
+    return ok
 
 
 def _laplacian(C: np.ndarray) -> np.ndarray:
@@ -204,7 +298,7 @@ def _inverse_information(N: np.ndarray, theta: np.ndarray, prior: float) -> np.n
 def _chord_fits(
     wins_low: np.ndarray,
     games: np.ndarray,
-    E: sparse.csr_matrix,
+    ET: sparse.csr_matrix,
     i: np.ndarray,
     j: np.ndarray,
     theta0: np.ndarray,
@@ -213,39 +307,45 @@ def _chord_fits(
     tol: float,
     max_iter: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Simplified Newton (chord) iterations θ ← θ − ∇f(θ) H₀⁻¹ for r resampled tables at once.
+    """Simplified Newton (chord) iterations θ ← θ − H₀⁻¹ ∇f(θ) for r resampled tables at once.
 
-    H₀ is the full-data Hessian, inverted once; a resampled Hessian differs from it by
-    O(1/√games), so the iteration contracts fast, at the cost of one gradient per step
-    (O(r · pairs)). Returns (theta (r, n), converged (r,) bool); a round that stalls is
-    reported unconverged (the caller refits it by full Newton).
+    wins_low, games: (pairs, r); ET: (n, pairs) incidence, +1 at the lower index i and −1 at
+    j, so that ∇ℓ = ET · residuals. H₀ is the full-data Hessian, inverted once; a resampled
+    Hessian differs from it by O(1/√games), so the iteration contracts fast at the cost of
+    one gradient per step, O(pairs · r). σ(θ_i − θ_j) = e_i / (e_i + e_j) with e = exp(θ − max θ)
+    avoids a transcendental per pair. Returns (theta (n, r), converged (r,) bool); a round
+    that stalls is reported unconverged (the caller refits it by full Newton).
     """
-    r, n = wins_low.shape[0], theta0.shape[0]
-    theta = np.broadcast_to(theta0, (r, n)).copy()
-    scale = np.maximum(1.0, games.sum(axis=1))  # (r,) games per round
-    active = np.ones(r, dtype=bool)
+    n, r = theta0.shape[0], wins_low.shape[1]
+    theta = np.repeat(theta0[:, None], r, axis=1)  # (n, r)
     converged = np.zeros(r, dtype=bool)
+    cols = np.arange(r)  # rounds still iterating, and their data
+    wl, gm, th = wins_low, games, theta.copy()
+    scale = np.maximum(1.0, games.sum(axis=0))
     last = np.full(r, np.inf)
-    ET = E.T.tocsr()  # (n, pairs)
     for _ in range(max_iter):
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
+        if cols.size == 0:
             break
-        th = theta[idx]
-        D = th[:, i] - th[:, j]  # (r, pairs)
-        resid = wins_low[idx] - games[idx] * (0.5 * (1.0 + np.tanh(0.5 * D)))
-        g = prior * th - np.asarray(ET @ resid.T).T  # ∇ of the negative log-posterior (r, n)
-        gnorm = np.linalg.norm(g, axis=1) / scale[idx]
+        e = np.exp(th - th.max(axis=0))  # (n, a)
+        ei = e[i]  # (pairs, a)
+        resid = e[j]
+        resid += ei
+        np.divide(ei, resid, out=resid)  # σ(θ_i − θ_j)
+        resid *= gm
+        np.subtract(wl, resid, out=resid)
+        g = prior * th - ET @ resid  # ∇ of the negative log-posterior (n, a)
+        gnorm = np.linalg.norm(g, axis=0) / scale[cols]
         done = gnorm <= tol
-        # A contraction shrinks the gradient by a constant factor; anything slower is a stall.
-        stalled = ~done & (gnorm > 0.5 * last[idx])
-        converged[idx[done]] = True
-        active[idx[done | stalled]] = False
-        last[idx] = gnorm
-        go = ~(done | stalled)
-        step = g[go] @ Hinv  # Hinv symmetric
-        step -= step.mean(axis=1, keepdims=True)
-        theta[idx[go]] = th[go] - step
+        # A contraction shrinks the gradient by a constant factor; slower (or NaN) is a stall.
+        stalled = ~done & ~(gnorm <= 0.5 * last[cols])
+        last[cols] = gnorm
+        theta[:, cols] = th
+        converged[cols[done]] = True
+        keep = ~(done | stalled)
+        if not keep.all():
+            cols, wl, gm, th, g = cols[keep], wl[:, keep], gm[:, keep], th[:, keep], g[:, keep]
+        step = Hinv @ g  # (n, a)
+        th = th - (step - step.mean(axis=0))
     return theta, converged
 
 
@@ -286,17 +386,17 @@ def bootstrap_bradley_terry(
 
     U, size, cells, method = _unit_tables(records)
     UT = U.T.tocsr()  # (2·pairs, units)
-    total = int(round(size.sum()))
-    prob = size / size.sum()
+    draw = _multinomial_sampler(int(round(size.sum())), size)
     p = cells.size
     pi, pj = np.divmod(cells, n)
-    # Incidence (pairs × n): +1 at the lower index, −1 at the higher; ∇ℓ = Eᵀ residuals.
-    E = sparse.csr_matrix(
+    # Incidence (n × pairs): +1 at the lower index, −1 at the higher; ∇ℓ = ET · residuals.
+    ET = sparse.csr_matrix(
         (np.concatenate([np.ones(p), -np.ones(p)]),
-         (np.concatenate([np.arange(p), np.arange(p)]), np.concatenate([pi, pj]))),
-        shape=(p, n),
+         (np.concatenate([pi, pj]), np.concatenate([np.arange(p), np.arange(p)]))),
+        shape=(n, p),
     )
     Hinv = _inverse_information(N_full, full.theta, full.prior)
+    structure = _edge_structure(W_full[pi, pj], N_full[pi, pj], pi, pj, n)
     rng = np.random.default_rng(seed)
     if chunk is None:
         chunk = max(1, min(rounds, _CHUNK_ELEMENTS // max(p, U.shape[0])))
@@ -304,28 +404,29 @@ def bootstrap_bradley_terry(
     degenerate = 0
     for start in range(0, rounds, chunk):
         r = min(chunk, rounds - start)
-        weights = _multinomial(rng, total, prob, r).astype(np.float64)  # (r, units)
-        pair_sums = np.asarray(UT @ weights.T).T  # (r, 2·pairs)
-        wins_low, games = pair_sums[:, :p], pair_sums[:, p:]
+        weights = draw(rng, r).astype(np.float64)  # (units, r)
+        pair_sums = UT @ weights  # (2·pairs, r)
+        wins_low, games = pair_sums[:p], pair_sums[p:]
         if prior == 0.0:
-            ok = np.array([_strongly_connected(wins_low[k], games[k], pi, pj, n) for k in range(r)])
+            ok = _connected_rounds(wins_low, games, structure, n)
         else:
             ok = np.ones(r, dtype=bool)
-        theta = np.empty((r, n))
+        theta = np.empty((n, r))
         if ok.any():
-            th, conv = _chord_fits(wins_low[ok], games[ok], E, pi, pj, full.theta, Hinv, prior, tol, _CHORD_ITER)
+            th, conv = _chord_fits(wins_low[:, ok], games[:, ok], ET, pi, pj, full.theta, Hinv, prior, tol, _CHORD_ITER)
             if not conv.all():
                 # The chord iteration stalled (a round far from the full data): full Newton.
-                W = _wins_from_pairs(wins_low[ok][~conv], games[ok][~conv], cells, n)
-                th[~conv], _, _ = fit_bradley_terry_batch(W, prior=prior, init=full.theta, tol=tol)
-            theta[ok] = th
+                sel = np.flatnonzero(ok)[~conv]
+                W = _wins_from_pairs(wins_low[:, sel], games[:, sel], cells, n)
+                th[:, ~conv] = fit_bradley_terry_batch(W, prior=prior, init=full.theta, tol=tol)[0].T
+            theta[:, ok] = th
         if not ok.all():
             degenerate += int((~ok).sum())
-            W = _wins_from_pairs(wins_low[~ok], games[~ok], cells, n)
-            theta[~ok], _, _ = fit_bradley_terry_batch(
+            W = _wins_from_pairs(wins_low[:, ~ok], games[:, ~ok], cells, n)
+            theta[:, ~ok] = fit_bradley_terry_batch(
                 W, prior=FALLBACK_PRIOR, init=full.theta, tol=tol, max_iter=200
-            )
-        samples[start:start + r] = theta
+            )[0].T
+        samples[start:start + r] = theta.T
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(samples, [alpha, 1.0 - alpha], axis=0)
     return BTIntervals(

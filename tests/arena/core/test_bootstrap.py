@@ -6,7 +6,7 @@ import pytest
 from arena.core.bootstrap import (
     _chord_fits,
     _inverse_information,
-    _multinomial,
+    _multinomial_sampler,
     analytic_bradley_terry_intervals,
     bootstrap_bradley_terry,
 )
@@ -166,31 +166,58 @@ def test_chord_iteration_reaches_the_exact_fit():
     full = fit_bradley_terry(W)
     rng = np.random.default_rng(0)
     i, j = np.triu_indices(7, 1)
-    games = np.stack([rng.poisson(N[i, j]) for _ in range(3)]).astype(float)
+    games = np.stack([rng.poisson(N[i, j]) for _ in range(3)]).astype(float)  # (3, pairs)
     frac = W[i, j] / N[i, j]
     wins_low = rng.binomial(games.astype(int), frac).astype(float)
-    E = np.zeros((i.size, 7))
-    E[np.arange(i.size), i] = 1
-    E[np.arange(i.size), j] = -1
+    E = np.zeros((7, i.size))
+    E[i, np.arange(i.size)] = 1
+    E[j, np.arange(i.size)] = -1
     from scipy import sparse
 
     Hinv = _inverse_information(N, full.theta, 0.0)
-    theta, conv = _chord_fits(wins_low, games, sparse.csr_matrix(E), i, j, full.theta, Hinv, 0.0, 1e-10, 60)
+    theta, conv = _chord_fits(wins_low.T, games.T, sparse.csr_matrix(E), i, j, full.theta, Hinv, 0.0, 1e-10, 60)
     assert conv.all()
     Wr = np.zeros((3, 7, 7))
     Wr[:, i, j] = wins_low
     Wr[:, j, i] = games - wins_low
     exact, _, _ = fit_bradley_terry_batch(Wr)
-    np.testing.assert_allclose(theta, exact, atol=1e-8)
+    np.testing.assert_allclose(theta.T, exact, atol=1e-8)
 
 
 def test_multinomial_sampler_is_exact_in_moments():
     rng = np.random.default_rng(0)
     p = np.array([0.55, 0.25, 0.15, 0.05])
-    for total in (3, 400):
-        x = _multinomial(rng, total, p, 40_000)
+    for total in (3, 400, 10_000):
+        x = _multinomial_sampler(total, total * p)(rng, 40_000).T  # (rounds, K)
         assert (x.sum(axis=1) == total).all()
         np.testing.assert_allclose(x.mean(axis=0), total * p, rtol=0.03)
         np.testing.assert_allclose(x.var(axis=0), total * p * (1 - p), rtol=0.06)
         cov01 = np.cov(x[:, 0], x[:, 1])[0, 1]
         assert cov01 == pytest.approx(-total * p[0] * p[1], rel=0.08)
+
+
+def test_round_connectivity_check_matches_a_direct_check():
+    from scipy import sparse
+    from scipy.sparse.csgraph import connected_components
+
+    from arena.core.bootstrap import _connected_rounds, _edge_structure, _unit_tables, _wins_from_pairs
+
+    # Sparse data: many resampled rounds lose strong connectivity, many keep it.
+    rng = np.random.default_rng(0)
+    n, m = 12, 70
+    a = rng.integers(0, n, m)
+    b = (a + rng.integers(1, n, m)) % n
+    rec = Records(models=tuple(map(str, range(n))), a=a, b=b, score=(rng.random(m) < 0.5).astype(float))
+    W, N = pair_counts(rec)
+    U, size, cells, _ = _unit_tables(rec)
+    i, j = np.divmod(cells, n)
+    p = cells.size
+    weights = _multinomial_sampler(int(size.sum()), size)(rng, 300).astype(float)
+    sums = U.T.tocsr() @ weights  # (2·pairs, rounds)
+    ok = _connected_rounds(sums[:p], sums[p:], _edge_structure(W[i, j], N[i, j], i, j, n), n)
+    tables = _wins_from_pairs(sums[:p], sums[p:], cells, n)
+    direct = np.array([
+        connected_components(sparse.csr_matrix(t > 0), directed=True, connection="strong")[0] == 1 for t in tables
+    ])
+    assert 30 < direct.sum() < 290  # both kinds occur
+    np.testing.assert_array_equal(ok, direct)
