@@ -265,3 +265,39 @@ def test_matrix_bad_input():
         analyze_matrix(["a", "a"], [[0.5, 0.7], [0.3, 0.5]])
     with pytest.raises(InputError, match="significant"):
         analyze_matrix(["a", "b"], [[0.5, 0.7], [0.3, 0.5]], significant=True)
+
+
+# --------------------------------------------------------------------------- the example data
+
+
+def test_cyclic_example_data_shape_and_determinism(tmp_path):
+    from arena.examples import write_cyclic_example
+
+    a = cyclic_example_pairs(n_prompts=50, seed=3)
+    assert list(a.columns) == ["model_a", "model_b", "winner", "prompt_id"]
+    assert len(a) == 50 * 6 and a.groupby("prompt_id").size().eq(6).all()
+    assert set(a["winner"]) <= {"model_a", "model_b", "tie"}
+    assert (a["model_a"] != a["model_b"]).all()
+    assert a.equals(cyclic_example_pairs(n_prompts=50, seed=3))
+    assert not a.equals(cyclic_example_pairs(n_prompts=50, seed=4))
+    path = write_cyclic_example(tmp_path / "ex.jsonl", n_prompts=50, seed=3)
+    import pandas as pd
+
+    back = pd.read_json(path, lines=True, dtype={"prompt_id": str})
+    assert back[["model_a", "model_b", "winner"]].equals(a[["model_a", "model_b", "winner"]])
+    with pytest.raises(ValueError, match="tie_rate"):
+        cyclic_example_pairs(tie_rate=1.5)
+
+
+def test_cyclic_example_without_noise_follows_the_rater_orders():
+    # q = weak_q = 1, no ties: every battle goes to the rater type's preferred model, so the
+    # share of prompts on which alpha beats beta is exactly the share of types 1 and 3.
+    f = cyclic_example_pairs(n_prompts=300, seed=1, q=1.0, weak_q=1.0, tie_rate=0.0)
+    r = analyze_records(_records(f), ci="analytic", prior=0.1)  # delta never wins: needs the prior
+    i = {m: k for k, m in enumerate(r["models"])}
+    P = _P(r)
+    assert (P[i["delta"], [i["alpha"], i["beta"], i["gamma"]]] == 0.0).all()
+    pair = f[((f.model_a == "alpha") & (f.model_b == "beta")) | ((f.model_a == "beta") & (f.model_b == "alpha"))]
+    alpha_wins = ((pair.model_a == "alpha") == (pair.winner == "model_a")).mean()
+    assert P[i["alpha"], i["beta"]] == pytest.approx(alpha_wins, abs=1e-9)
+    assert 0.55 < alpha_wins < 0.75  # types 1 + 3 hold 65% of the prompts in expectation
