@@ -115,6 +115,10 @@ def classify(entry: Path) -> str:
 def _make(entry: Path, kind: str, ckpts_dir: Path, *, allow_pickle: bool) -> Checkpoint:
     card = read_card(entry) if entry.is_dir() else None
     if kind == "gguf":
+        with entry.open("rb") as fh:
+            magic = fh.read(4)
+        if magic != b"GGUF":
+            raise CheckpointError(f"{entry} is not a GGUF file (no GGUF magic); re-download it or move it out of the folder")
         return Checkpoint(entry.stem, entry, "gguf", fingerprint_path(entry), card)
     if kind == "hf":
         check_checkpoint_dir(entry, allow_pickle=allow_pickle)
@@ -207,6 +211,9 @@ def check_tokenizer(ckpt: Checkpoint, *, trust_remote_code: bool = False) -> Non
     from arena.loading import load_tokenizer
 
     if ckpt.kind == "gguf":
-        return  # the tokenizer lives inside the GGUF file; transformers reads it with the weights
+        from arena.errors import require
+
+        require("gguf", "gguf")  # transformers reads GGUF (tokenizer included) through this package
+        return
     where = ckpt.path if ckpt.kind == "hf" or any((ckpt.path / f).exists() for f in TOKENIZER_FILES) else ckpt.base
     load_tokenizer(where, trust_remote_code=trust_remote_code)

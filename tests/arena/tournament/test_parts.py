@@ -85,6 +85,15 @@ def test_discovery_lists_everything(tmp_path):
         "stuff": "no config.json or adapter_config.json (not a Hugging Face model directory)"}
 
 
+def test_gguf_files_are_found_and_checked(tmp_path):
+    (tmp_path / "tiny.gguf").write_bytes(b"GGUF" + b"\0" * 60)
+    d = discover_checkpoints(tmp_path)
+    assert [(c.name, c.kind) for c in d.checkpoints] == [("tiny", "gguf")]
+    (tmp_path / "broken.gguf").write_bytes(b"<html>not found</html>")
+    with pytest.raises(CheckpointError, match="GGUF magic"):
+        discover_checkpoints(tmp_path)
+
+
 def test_fingerprint_follows_content_not_name(tmp_path):
     import shutil
 
