@@ -409,7 +409,9 @@ def _matrix_table(result: dict, width: int = 120):
     fit = max(2, (width - label_w - 3) // 7)  # each column: 4 characters, a mark, 2 of padding
     shown = order[: min(MAX_MATRIX, fit)]
     marks = result["preference"].get("n") is not None
-    caption = "P(row ≻ column); " + ("* = interval excludes ½; – = never compared" if marks else "no counts, so no intervals")
+    caption = "P(row ≻ column); " + ("* = interval excludes ½" if marks else "no counts, so no intervals")
+    if any(_unplayed(result, i, j) for i in shown for j in shown if i != j):
+        caption += "; – = never compared"
     if len(order) > len(shown):
         caption += f"; top {len(shown)} of {len(order)} by Bradley–Terry (all in matrix.csv / --json)"
     table = Table(title="Preference matrix", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
@@ -718,7 +720,8 @@ def render_html(result: dict, images: dict[str, bytes] | None = None) -> str:
     parts.append(
         f'<h2>Preference matrix P(row ≻ column)</h2><table class="matrix"><tr><th></th>{head}</tr>'
         f"{''.join(body)}</table><p class='dim'>"
-        + ("* = interval excludes ½; – = never compared" if marks else "matrix input: no counts, so no intervals")
+        + ("* = interval excludes ½" if marks else "matrix input: no counts, so no intervals")
+        + ("; – = never compared" if any(_unplayed(result, i, j) for i in order for j in order if i != j) else "")
         + "</p>"
     )
     if "heatmap.png" in images:
