@@ -165,6 +165,17 @@ def _positive(weights: dict, models: list[str]) -> list[str]:
     return sorted(on, key=lambda m: (-weights[m], m))
 
 
+def _plain(value) -> str:
+    """A short one-line rendering of a section value (numbers, strings, small dicts/lists)."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_plain(v)}" for k, v in value.items()) or "none"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_plain(v) for v in value[:8]) + (f" (+{len(value) - 8} more)" if len(value) > 8 else "") or "none"
+    if isinstance(value, float) and _is_num(value):
+        return f"{value:.4g}"
+    return "—" if value is None else str(value)
+
+
 def _names(names: list[str], limit: int = 6) -> str:
     if len(names) <= limit:
         return ", ".join(names)
@@ -303,10 +314,10 @@ def _render_run(result: dict, console) -> None:
         table.add_column(justify="right")
         for key in ("generations", "judgments", "reused", "failures"):
             if key in run:
-                table.add_row(T(key), T(str(run[key])))
+                table.add_row(T(key), T(_plain(run[key])))
         for key, value in run.items():
-            if key not in ("generations", "judgments", "reused", "failures") and not isinstance(value, (dict, list)):
-                table.add_row(T(key), T(str(value)))
+            if key not in ("generations", "judgments", "reused", "failures"):
+                table.add_row(T(key.replace("_", " ")), T(_plain(value)))
         console.print(table)
         console.print()
     judge = result.get("judge")
@@ -324,11 +335,11 @@ def _render_run(result: dict, console) -> None:
         for key, label in labels.items():
             if key in judge:
                 value = judge[key]
-                text = f"{value:.1%}" if key.endswith(("consistency", "rate")) and _is_num(value) else str(value)
+                text = f"{value:.1%}" if key.endswith(("consistency", "rate")) and _is_num(value) else _plain(value)
                 table.add_row(T(label), T(text))
         for key, value in judge.items():
-            if key not in labels and not isinstance(value, (dict, list)):
-                table.add_row(T(key.replace("_", " ")), T(str(value)))
+            if key not in labels:
+                table.add_row(T(key.replace("_", " ")), T(_plain(value)))
         console.print(table)
         console.print()
     ckpts = result.get("checkpoints")
@@ -655,9 +666,8 @@ def render_html(result: dict, images: dict[str, bytes] | None = None) -> str:
         part = result.get(key)
         if isinstance(part, dict) and part:
             rows = "".join(
-                f'<tr><td class="name">{esc(str(k).replace("_", " "))}</td><td>{esc(str(v))}</td></tr>'
+                f'<tr><td class="name">{esc(str(k).replace("_", " "))}</td><td>{esc(_plain(v))}</td></tr>'
                 for k, v in part.items()
-                if not isinstance(v, (dict, list))
             )
             parts.append(f"<h2>{key.title()}</h2><table>{rows}</table>")
     ckpts = result.get("checkpoints")

@@ -172,14 +172,15 @@ def test_terminal_renders_optional_sections_only_when_present():
     plain = _text(cyclic_result())
     assert "Run" not in plain.split("Bradley–Terry")[0]
     r = cyclic_result()
-    r["run"] = {"generations": 120, "judgments": 600, "reused": 48, "failures": 2}
+    r["run"] = {"generations": 120, "judgments": 600, "reused": 48, "failures": {"timeout": 2, "parse": 1}}
     r["judge"] = {"spec": "python:pkg.mod:fn", "fingerprint": "abc123", "position_consistency": 0.931,
                   "first_position_rate": 0.52, "failures": 2}
     r["checkpoints"] = {"alpha": {"algorithm": "sft", "parent": None},
                         "beta": {"algorithm": "nash-mp", "parent": "alpha", "config": {"beta": 0.1}}}
     text = _text(r)
     head = text.split("Bradley–Terry")[0]
-    for needle in ("generations", "600", "reused", "48", "python:pkg.mod:fn", "93.1%", "52.0%", "nash-mp"):
+    for needle in ("generations", "600", "reused", "48", "timeout: 2, parse: 1", "python:pkg.mod:fn", "93.1%",
+                   "52.0%", "nash-mp"):
         assert needle in head, needle
 
 
