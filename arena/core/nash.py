@@ -43,9 +43,8 @@ Algorithm (`max_entropy_nash`), on A / max|A| (entries in [-1, 1]).
    in the cone A x <= 0: the optimum is |B|, t = 1 exactly on S).
 3. Maximise H on the face: Newton's method on the affine set {(A p)_S = 0, sum p = 1}
    (null-space coordinates from one SVD; for a unique equilibrium the null space is empty
-   and this is an exact linear solve), started at the relative-interior point, with an
-   active set for the rows (A p)_T <= 0 (added when a step hits them, released when their
-   multiplier has the wrong sign).
+   and this is an exact linear solve), started at the relative-interior point, with a
+   logarithmic barrier for the rows (A p)_T <= 0 followed down to tau = 1e-16.
 4. Certify: p >= 0 and sum p = 1 by construction, exploitability max_i (A p)_i checked
    against `tol * max|A|`; a failed certificate raises `SolverError`. Nothing uncertified
    is ever returned (the entropy optimality is checked in the tests against cvxpy).
@@ -84,8 +83,12 @@ NEWTON_DECREMENT_TOL = 1e-22
 FRACTION_TO_BOUNDARY = 0.95
 #: a weight the entropy step drives below this leaves the support (face thinner than precision)
 COLLAPSE_TOL = 1e-14
-#: a multiplier of an active row (A p)_j <= 0 below -this releases the row
-MULTIPLIER_TOL = 1e-10
+#: barrier weight for the rows outside the support: start, shrink factor, end
+BARRIER_TAU0 = 1e-3
+BARRIER_SHRINK = 0.1
+BARRIER_TAU_MIN = 1e-16
+#: a row outside the support with slack below this at the relative-interior start is an equality
+SLACK_TOL = 1e-12
 
 
 @dataclass(frozen=True)
@@ -304,91 +307,82 @@ def _lp_max_support(A: np.ndarray, B: np.ndarray):
     return in_S, x / x.sum()
 
 
-def _max_entropy_on_face(A: np.ndarray, S: np.ndarray, pS: np.ndarray, *, max_newton: int = 200):
+def _max_entropy_on_face(A: np.ndarray, S: np.ndarray, pS: np.ndarray, *, max_newton: int = 60):
     """Minimise sum p log p over {p_T = 0, (A p)_S = 0, 1ᵀp = 1, (A p)_T <= 0, p_S > 0}.
 
-    Starts from a feasible pS > 0. Newton's method in null-space coordinates of the equality
-    rows plus the active rows of (A p)_T <= 0; a row joins the active set when a step hits it
-    and leaves it when its Lagrange multiplier is negative (primal active-set method). A
-    weight that the optimum drives below COLLAPSE_TOL (the face is that thin in its
-    direction: the true optimum is below double precision) leaves S. Returns (S, p_S).
+    From a relative-interior pS. Newton's method in null-space coordinates of the equality
+    rows, with a logarithmic barrier -tau sum_T log(-(A p)_j) for the rows outside S that
+    is followed down to tau = BARRIER_TAU_MIN (rows that the optimum makes active keep a
+    slack of order tau, so the answer stays strictly feasible). A row whose slack is
+    already below SLACK_TOL at the start is an equality in all but name and joins them.
+    A weight the optimum drives below COLLAPSE_TOL (the face is that thin in its direction;
+    its optimal value is below double precision) leaves S while its row stays an equality.
+    Returns (S, p_S).
     """
     n = A.shape[0]
     S = np.asarray(S)
-    active: set[int] = set()
-    for _outer in range(2 * n + 5):
-        T = np.setdiff1d(np.arange(n), S)
-        C = np.vstack([A[np.ix_(S, S)], np.ones((1, S.size))])
-        G = A[np.ix_(T, S)]
-        act = np.isin(T, list(active))
-        M = np.vstack([C, G[act]])
-        dM = np.concatenate([np.zeros(S.size), [1.0], np.zeros(int(act.sum()))])
-        split = _svd_split(M)
-        p = _project_affine(M, dM, pS / pS.sum(), split)
+    R = S.copy()  # rows with (A p)_R = 0 on the whole face
+    for _restart in range(2 * n + 2):
+        T = np.setdiff1d(np.arange(n), R)
+        C = np.vstack([A[np.ix_(R, S)], np.ones((1, S.size))])
+        d = np.concatenate([np.zeros(R.size), [1.0]])
+        split = _svd_split(C)
+        p = _project_affine(C, d, pS / pS.sum(), split)
         if np.any(p <= 0):
             raise SolverError("entropy step lost positivity after projection; the game is too "
                               "degenerate at this precision (try rescaling A)")
         Z = split[3]
-        inactive = np.flatnonzero(~act)
-        hit = None
+        if Z.shape[1] == 0:  # a unique equilibrium on S: the linear solve is the answer
+            return S, p
+        G = A[np.ix_(T, S)]
+        slack = -(G @ p)
+        if np.any(slack <= SLACK_TOL):
+            R = np.union1d(R, T[slack <= SLACK_TOL])
+            pS = p
+            continue
+        GZ = G @ Z
+        tau = BARRIER_TAU0 if T.size else 0.0
         collapsed = False
-        for _ in range(max_newton):
-            if Z.shape[1] == 0:
-                break
-            g = Z.T @ (np.log(p) + 1.0)
-            H = (Z.T / p) @ Z
-            try:
-                u = -np.linalg.solve(H, g)
-            except np.linalg.LinAlgError:
-                u = -np.linalg.lstsq(H, g, rcond=None)[0]
-            decrement = float(-g @ u)
-            if decrement < NEWTON_DECREMENT_TOL:
-                break
-            dp = Z @ u
-            neg = dp < 0
-            alpha = 1.0
-            if np.any(neg):
-                alpha = min(1.0, FRACTION_TO_BOUNDARY * float(np.min(-p[neg] / dp[neg])))
-            hit = None
-            if inactive.size:
-                Gd = G[inactive] @ dp
-                Gp = G[inactive] @ p
-                up = Gd > 0
-                if np.any(up):
-                    ratios = -Gp[up] / Gd[up]
-                    k = int(np.argmin(ratios))
-                    if ratios[k] < alpha:
-                        alpha, hit = max(float(ratios[k]), 0.0), int(T[inactive[np.flatnonzero(up)[k]]])
-            f0 = float(p @ np.log(p))
-            while True:  # Armijo backtracking on f = sum p log p
-                q = p + alpha * dp
-                if float(q @ np.log(q)) <= f0 - 1e-4 * alpha * decrement or alpha < 1e-12:
+        while not collapsed:
+            for _ in range(max_newton):
+                inv_s = 1.0 / slack
+                g = Z.T @ (np.log(p) + 1.0) + tau * (GZ.T @ inv_s)
+                H = (Z.T / p) @ Z + tau * (GZ.T * inv_s**2) @ GZ
+                try:
+                    u = -np.linalg.solve(H, g)
+                except np.linalg.LinAlgError:
+                    u = -np.linalg.lstsq(H, g, rcond=None)[0]
+                decrement = float(-g @ u)
+                if not decrement > NEWTON_DECREMENT_TOL:
                     break
-                alpha *= 0.5
-                hit = None
-            p = q
-            if hit is not None:
+                dp, ds = Z @ u, -(GZ @ u)
+                ratios = np.concatenate([-p[dp < 0] / dp[dp < 0], -slack[ds < 0] / ds[ds < 0], [np.inf]])
+                alpha = min(1.0, FRACTION_TO_BOUNDARY * float(ratios.min()))
+
+                def f(q, sq):
+                    return float(q @ np.log(q)) - tau * float(np.log(sq).sum())
+
+                f0 = f(p, slack)
+                while alpha > 1e-12:  # Armijo backtracking
+                    q, sq = p + alpha * dp, slack + alpha * ds
+                    if f(q, sq) <= f0 - 1e-4 * alpha * decrement:
+                        break
+                    alpha *= 0.5
+                else:
+                    break
+                p, slack = q, sq
+                if p.min() < COLLAPSE_TOL:
+                    collapsed = True
+                    break
+            if collapsed or tau <= BARRIER_TAU_MIN:
                 break
-            if p.min() < COLLAPSE_TOL:
-                collapsed = True
-                break
-        pS = p
-        if collapsed:
-            keep = p >= COLLAPSE_TOL
-            S, pS = S[keep], p[keep] / p[keep].sum()
-            continue
-        if hit is not None:
-            active.add(hit)
-            continue
-        if not act.any():
+            tau *= BARRIER_SHRINK
+        if not collapsed:
             return S, p
-        # multipliers of the active rows: grad f + Mᵀ w = 0, rows of G need w >= 0
-        w = np.linalg.lstsq(M.T, -(np.log(p) + 1.0), rcond=None)[0][C.shape[0]:]
-        if w.min() >= -MULTIPLIER_TOL:
-            return S, p
-        active.discard(int(T[np.flatnonzero(act)[int(np.argmin(w))]]))
-    raise SolverError("maximum-entropy active set did not settle; the equilibrium face is "
-                      "too degenerate at this precision")
+        keep = p >= COLLAPSE_TOL
+        S, pS = S[keep], p[keep]
+    raise SolverError("maximum-entropy step did not settle; the equilibrium face is too "
+                      "degenerate at this precision")
 
 
 def max_entropy_nash(A, *, tol: float = 1e-9) -> NashEquilibrium:

@@ -144,6 +144,31 @@ def test_degenerate_integer_games_match_cvxpy(seed):
     assert eq.entropy >= -(ref[ref > 0] * np.log(ref[ref > 0])).sum() - 1e-6
 
 
+@pytest.mark.parametrize("seed", [0, 14, 59])
+def test_sparse_games_thin_faces(seed):
+    """Sparse games (most pairs tie) have thin faces: some strategy can carry mass in an
+    equilibrium (exact LP) while the maximum-entropy weight on it is below 1e-10. Every
+    weight we report must be playable, and the answer must match cvxpy's entr solution."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(10, 50))
+    density = rng.choice([0.05, 0.1, 0.2])
+    G = rng.standard_normal((n, n)) * (rng.random((n, n)) < density)
+    if rng.random() < 0.3:
+        G = np.round(G)
+    A = np.triu(G, 1) - np.triu(G, 1).T
+    eq = max_entropy_nash(A)
+    certified(eq, A)
+    can_play = np.zeros(n, dtype=bool)
+    for i in range(n):
+        res = linprog(-np.eye(n)[i], A_ub=A, b_ub=np.zeros(n), A_eq=np.ones((1, n)), b_eq=[1.0],
+                      bounds=[(0, None)] * n, method="highs")
+        assert res.status == 0
+        can_play[i] = -res.fun > 1e-9
+    assert np.all(can_play[eq.p > 1e-12])
+    ref = cvxpy_max_entropy(A / np.abs(A).max())
+    np.testing.assert_allclose(eq.p, ref, atol=1e-6)
+
+
 def test_soccer_real_data_certified_and_cross_checked():
     if not SOCCER.exists():
         pytest.skip(f"OpenSpiel soccer matrix not found at {SOCCER} (shared data absent)")
