@@ -221,3 +221,22 @@ def test_round_connectivity_check_matches_a_direct_check():
     ])
     assert 30 < direct.sum() < 290  # both kinds occur
     np.testing.assert_array_equal(ok, direct)
+
+
+def test_unused_cluster_ids_are_not_resampled_as_empty_prompts():
+    rec, _ = _synthetic(4, 300, seed=9, copies=3)
+    spread = Records(models=rec.models, a=rec.a, b=rec.b, score=rec.score, cluster=rec.cluster * 7 + 1000)
+    x = bootstrap_bradley_terry(rec, rounds=40, seed=2)
+    y = bootstrap_bradley_terry(spread, rounds=40, seed=2)
+    np.testing.assert_allclose(x.samples, y.samples)
+
+
+def test_analytic_with_prior_on_a_disconnected_graph():
+    W = np.array([[0, 3, 2], [0, 0, 1], [0, 1, 0.0]])  # model 0 never loses
+    fit = fit_bradley_terry(W, prior=0.5)
+    ci = analytic_bradley_terry_intervals(W, W + W.T, fit)
+    assert np.isfinite(ci.se).all() and (ci.se > 0).all()
+    # The prior's precision bounds the variance: se <= 1/sqrt(prior).
+    assert (ci.se <= 1 / np.sqrt(0.5) + 1e-12).all()
+    with pytest.raises(InputError, match="level"):
+        analytic_bradley_terry_intervals(W, W + W.T, fit, level=0)

@@ -100,3 +100,34 @@ def test_alpacaeval_leaderboard_win_rates():
     for name in on_board:
         ours = 100 * rates[r.models.index(name)]
         assert ours == pytest.approx(lb.loc[name, "win_rate"], abs=1e-6), name
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.integers(0, 4), st.integers(1, 4), st.sampled_from([0.0, 0.5, 1.0, 0.3, 0.9])),
+        min_size=1, max_size=40,
+    )
+)
+def test_counts_invariants(rows):
+    names = ["m0", "m1", "m2", "m3", "m4"]
+    a = [names[i] for i, _, _ in rows]
+    b = [names[(i + d) % 5] for i, d, _ in rows]
+    s = [x for _, _, x in rows]
+    r = make_records(a, b, s, models=names)
+    W, N = pair_counts(r)
+    np.testing.assert_allclose(W + W.T, N)
+    assert np.trace(N) == 0 and N.sum() == pytest.approx(2 * len(rows))
+    # Swapping the sides of every record (with score 1 − s) states the same comparisons;
+    # flipping the scores alone transposes W.
+    swapped = make_records(b, a, [1 - x for x in s], models=names)
+    np.testing.assert_allclose(pair_counts(swapped)[0], W)
+    flipped = make_records(a, b, [1 - x for x in s], models=names)
+    np.testing.assert_allclose(pair_counts(flipped)[0], W.T)
+    played = N.sum(axis=1) > 0
+    rates = W.sum(axis=1)[played] / N.sum(axis=1)[played]
+    assert ((rates >= 0) & (rates <= 1)).all()
