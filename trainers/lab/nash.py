@@ -12,8 +12,9 @@ whose unique symmetric Nash equilibrium π*_β is the fixed point
 We solve it in log space by damped Newton on R(z) = z − log π_ref − P softmax(z)/β
 (R constant along each row at the solution). The Jacobian is J = I − P S/β with
 S = diag(π) − ππᵀ; since P = ½ 11ᵀ + A with A antisymmetric and 1ᵀS = 0, J = I − A S/β has
-eigenvalues 1 − iλ/β (λ real) and is always invertible. A continuation in β (from β = 1 down)
-gives every Newton stage a warm start inside its quadratic region.
+eigenvalues 1 − iλ/β (λ real) and is always invertible. Newton starts from π_ref; when that
+does not reach the round-off zone within DIRECT_NEWTON iterations (small β), a continuation in
+β (from β ≥ 1 down, halving) gives every Newton stage a warm start inside its quadratic region.
 
 Certificate: the duality gap of the symmetric profile (π, π),
 
@@ -33,11 +34,16 @@ from scipy.special import log_softmax, logsumexp
 from arena.errors import InputError, SolverError
 from trainers.lab.games import Game, preference_against
 
-# Newton stops when the fixed-point residual (max abs, log space) is below tol, or when it has
-# stopped improving for 3 iterations (the round-off floor, about eps · max|P π/β|). The answer is rejected above REJECT_RESIDUAL.
+# Newton stops when the fixed-point residual (max abs, log space) is below tol, or, once below
+# ROUNDOFF_ZONE, when it has stopped improving for 3 iterations (the round-off floor, about
+# eps · max|P π/β|). The answer is rejected above REJECT_RESIDUAL.
 REJECT_RESIDUAL = 1e-8
 MAX_NEWTON = 100
 MAX_HALVINGS = 40
+DIRECT_NEWTON = 25
+CONTINUATION = 2.0
+STAGE_TOL = 1e-6
+ROUNDOFF_ZONE = 1e-9  # below this residual, three iterations without 10% progress = round-off floor
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,7 @@ def _centred_residual(P: np.ndarray, log_ref: np.ndarray, z: np.ndarray, beta: f
     return R - R.mean(axis=1, keepdims=True)
 
 
-def _newton(game: Game, z: np.ndarray, beta: float, tol: float) -> tuple[np.ndarray, int]:
+def _newton(game: Game, z: np.ndarray, beta: float, tol: float, *, max_iter: int = MAX_NEWTON) -> tuple[np.ndarray, int]:
     """Damped Newton on the centred residual, vectorised over contexts (batched solves)."""
     X, Y = z.shape
     eye = np.eye(Y)
@@ -119,7 +125,7 @@ def _newton(game: Game, z: np.ndarray, beta: float, tol: float) -> tuple[np.ndar
     merit = np.einsum("xy,xy->x", R, R)
     best = np.inf
     stalled = 0
-    for it in range(1, MAX_NEWTON + 1):
+    for it in range(1, max_iter + 1):
         pi = np.exp(z)
         Ppi = preference_against(P, pi)
         PS = P * pi[:, None, :] - Ppi[:, :, None] * pi[:, None, :]  # P (diag π − ππᵀ): (X, Y, Y)
@@ -146,13 +152,13 @@ def _newton(game: Game, z: np.ndarray, beta: float, tol: float) -> tuple[np.ndar
         res = fixed_point_residual(game, z, beta)
         if res <= tol:
             return z, it
-        if res < best * 0.9:
-            best, stalled = res, 0
+        if res < best * 0.9 or res > ROUNDOFF_ZONE:
+            best, stalled = min(res, best), 0
         else:
             stalled += 1
             if stalled >= 3:
                 return z, it
-    return z, MAX_NEWTON
+    return z, max_iter
 
 
 def regularized_nash(game: Game, beta: float, *, tol: float = 1e-13) -> RegularizedNash:
@@ -162,19 +168,24 @@ def regularized_nash(game: Game, beta: float, *, tol: float = 1e-13) -> Regulari
     """
     if not (np.isfinite(beta) and beta > 0):
         raise InputError(f"beta must be a finite number > 0; got {beta}")
-    # Continuation β_0 = 1 > β_1 = β_0/2 > ... > β: each stage starts close to its solution.
+    # Continuation β_0 ≥ 1 > ... > β (factor CONTINUATION per stage): each stage starts close
+    # to its solution; intermediate stages only need a warm start, not full precision.
     betas = [beta]
     while betas[-1] < 1.0:
-        betas.append(betas[-1] * 2.0)
+        betas.append(betas[-1] * CONTINUATION)
     betas = betas[::-1]
-    z = game.log_pi_ref - logsumexp(game.log_pi_ref, axis=1, keepdims=True)
-    iterations = 0
-    for b in betas[:-1]:
-        z, it = _newton(game, z, b, 1e-10)
-        iterations += it
-    z, it = _newton(game, z, beta, tol)
-    iterations += it
+    z0 = game.log_pi_ref - logsumexp(game.log_pi_ref, axis=1, keepdims=True)
+    # First try Newton straight from π_ref (enough for moderate β); continue in β only if needed.
+    z, iterations = _newton(game, z0, beta, tol, max_iter=DIRECT_NEWTON)
     residual = fixed_point_residual(game, z, beta)
+    if not residual <= ROUNDOFF_ZONE:
+        z = z0
+        for b in betas[:-1]:
+            z, it = _newton(game, z, b, STAGE_TOL)
+            iterations += it
+        z, it = _newton(game, z, beta, tol)
+        iterations += it
+        residual = fixed_point_residual(game, z, beta)
     if not residual <= REJECT_RESIDUAL:
         raise SolverError(
             f"regularised Nash did not converge (fixed-point residual {residual:.3g} at beta={beta}); "

@@ -10,6 +10,11 @@ from trainers.lab.run import Comparison
 
 # KL values at this level are round-off (π*_β is exact to ~1e-15 in log space): clip them for the log axis.
 PLOT_FLOOR = 1e-30
+STYLE = {  # fixed colour/line per algorithm, so that figures compare across runs
+    "nash-mp": ("C0", "-"), "nash-md": ("C1", "-."), "nash-md-decay": ("C2", "-"), "md": ("C3", "--"),
+    "mpo": ("C4", ":"), "egpo": ("C5", "--"), "online-ipo": ("C6", "-"), "online-dpo": ("C7", "-"),
+    "self-play": ("C8", "-"), "nash-mp-ema": ("C0", "-"), "nash-mp-ema-const": ("C9", "-"),
+}
 
 
 def plot_convergence(comp: Comparison, path: str | Path, *, title: str = "") -> Path:
@@ -20,16 +25,20 @@ def plot_convergence(comp: Comparison, path: str | Path, *, title: str = "") -> 
     import matplotlib.pyplot as plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    lo, hi = np.inf, 0.0
     for name, tr in comp.traces.items():
         y = np.maximum(tr.kl, PLOT_FLOOR)
-        ls = "--" if name in ("online-ipo", "online-dpo", "self-play") or name.startswith("nash-mp-ema") else "-"
-        ax1.plot(np.arange(len(y)), y, ls, label=name, lw=1.4)
-        ax2.plot(tr.queries, y, ls, label=name, lw=1.4)
+        lo, hi = min(lo, y.min()), max(hi, y.max())
+        color, ls = STYLE.get(name, ("k", "-"))
+        ax1.plot(np.arange(len(y)), y, ls, color=color, label=name, lw=1.4)
+        ax2.plot(tr.queries, y, ls, color=color, label=name, lw=1.4)
     beta = comp.config.beta
-    T = np.arange(comp.config.steps + 1)
-    bound = (1 + 2 * beta) ** (-T.astype(float)) / (2 * beta)
-    ax1.plot(T, np.maximum(bound, PLOT_FLOOR), ":", color="k", lw=1, label="(1+2β)^-T/(2β)")
+    if "nash-mp" in comp.traces:
+        T = np.arange(comp.config.steps + 1)
+        bound = (1 + 2 * beta) ** (-T.astype(float)) / (2 * beta)
+        ax1.plot(T, np.maximum(bound, PLOT_FLOOR), ":", color="k", lw=1, label="bound (1+2β)^-T/(2β)")
     for ax in (ax1, ax2):
+        ax.set_ylim(lo / 3, hi * 3)
         ax.set_yscale("log")
         ax.axhline(1e-6, color="grey", lw=0.6)
         ax.grid(True, which="major", alpha=0.3)
