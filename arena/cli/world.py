@@ -14,7 +14,7 @@ from arena.cli._app import err, out, world_app
 def raters(
     out_dir: Path = typer.Option(..., "--out", help="New directory for the world (must not exist or be empty)."),
     seed: int = typer.Option(0, "--seed", help="Seed for data, initialisation and training."),
-    prompts: int = typer.Option(32, "--prompts", help="Questions written to prompts.jsonl (1..100)."),
+    prompts: int = typer.Option(100, "--prompts", help="Questions written to prompts.jsonl (1..100; 100 makes the cycle significant)."),
     steps: int = typer.Option(300, "--steps", help="SFT steps per checkpoint."),
     json_out: bool = typer.Option(False, "--json", help="Print the world's layout as one JSON object."),
 ) -> None:
@@ -29,6 +29,6 @@ def raters(
     if json_out:
         print(json.dumps(layout))
         return
-    out.print(f"wrote the raters world to {path}", markup=False)
+    out.print(f"wrote the raters world to {path}", markup=False, soft_wrap=True)
     out.print(f"run:  arena tournament {path}/ckpts --prompts {path}/prompts.jsonl --judge \"$(cat {path}/judge.txt)\"",
-              markup=False)
+              markup=False, soft_wrap=True)

@@ -123,7 +123,7 @@ def _examples(rng: np.random.Generator, *, mix, wrong: float, copies: int) -> li
     return out
 
 
-def build_raters_world(out_dir: str | Path, *, seed: int = 0, n_prompts: int = 32, steps: int = 300,
+def build_raters_world(out_dir: str | Path, *, seed: int = 0, n_prompts: int = 100, steps: int = 300,
                        progress=None) -> Path:
     """Write the raters world into `out_dir` (must not exist or be empty); returns it.
 
