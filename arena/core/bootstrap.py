@@ -35,6 +35,7 @@ or, with prompt ids, the cluster-robust B = Σ_c g_c g_cᵀ, g_c = Σ_{k ∈ c} 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -367,6 +368,7 @@ def bootstrap_bradley_terry(
     prior: float = 0.0,
     chunk: int | None = None,
     tol: float = DEFAULT_TOL,
+    progress: Callable[[int, int], None] | None = None,
 ) -> BTIntervals:
     """Percentile bootstrap intervals for the Bradley–Terry fit of ``records``.
 
@@ -382,6 +384,7 @@ def bootstrap_bradley_terry(
       prior: Gaussian prior precision of every fit (see `fit_bradley_terry`).
       chunk: rounds fitted together (default: bounded by memory).
       tol: gradient-norm certificate per game that every round's fit must reach.
+      progress: optional callback progress(done_rounds, rounds), called after each chunk.
 
     Raises InputError for bad arguments or a full-data graph without an MLE (prior == 0).
     """
@@ -436,6 +439,8 @@ def bootstrap_bradley_terry(
                 W, prior=FALLBACK_PRIOR, init=full.theta, tol=tol, max_iter=200
             )[0].T
         samples[start:start + r] = theta.T
+        if progress is not None:
+            progress(start + r, rounds)
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(samples, [alpha, 1.0 - alpha], axis=0)
     return BTIntervals(

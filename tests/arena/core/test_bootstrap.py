@@ -240,3 +240,10 @@ def test_analytic_with_prior_on_a_disconnected_graph():
     assert (ci.se <= 1 / np.sqrt(0.5) + 1e-12).all()
     with pytest.raises(InputError, match="level"):
         analytic_bradley_terry_intervals(W, W + W.T, fit, level=0)
+
+
+def test_progress_callback_reports_every_chunk():
+    rec, _ = _synthetic(4, 200, seed=3)
+    seen = []
+    bootstrap_bradley_terry(rec, rounds=25, seed=0, chunk=10, progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(10, 25), (20, 25), (25, 25)]
