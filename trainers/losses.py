@@ -16,9 +16,17 @@ diagnostics. The gradient estimators follow the papers:
 - RLOO (Ahmadian et al. 2024, arXiv 2402.14740): REINFORCE with a leave-one-out baseline
   and the KL to the reference folded into the reward.
 
-A KL term KL(π_θ‖π_0) is estimated on samples y ~ π_θ by the score-function form
-∇KL = E[∇log π_θ(y) · (log π_θ(y) − log π_0(y))] (the E[∇log π_θ] term is zero), i.e. the
-surrogate `logp * stopgrad(logp - logp_0)`.
+A KL term KL(π_θ‖π_0) enters a loss as a `KLTerm`: a per-sample surrogate whose expected
+gradient is ∇KL, plus the detached value of the estimate. Two estimators:
+
+- `sequence_kl`: the score-function form ∇KL = E[∇log π_θ(y) · (log π_θ(y) − log π_0(y))]
+  (the E[∇log π_θ] term is zero): surrogate `logp * sg(logp − logp_0)`. One number per
+  sequence, high variance.
+- `token_kl`: the exact per-token KL over the whole vocabulary along the sampled prefix,
+  KL_t = Σ_v π_θ(v|y_<t) log(π_θ(v|y_<t)/π_0(v|y_<t)), so KL(π_θ‖π_0) = E_y Σ_t KL_t; its
+  gradient is Σ_t ∇KL_t (analytic) + Σ_s ∇log π_θ(y_s) · Σ_{t>s} KL_t (the prefix's
+  score-function part, with the KL still to come as the return). Unbiased and much lower
+  variance; the default of the trainers.
 """
 
 from __future__ import annotations
@@ -43,6 +51,46 @@ class LossParts:
     """Sample estimate of KL(π_θ‖π_target) (0 when the loss has no target term)."""
 
 
+@dataclass(frozen=True)
+class KLTerm:
+    """A per-sample KL estimate: `surrogate` carries the gradient, `value` the number."""
+
+    surrogate: torch.Tensor
+    """(B,) with grad; E[∇surrogate] = ∇KL(π_θ‖π_0)."""
+    value: torch.Tensor
+    """(B,) detached estimate of KL(π_θ‖π_0) for each sample's sequence."""
+
+
+def sequence_kl(logp: torch.Tensor, logp0: torch.Tensor) -> KLTerm:
+    """Score-function KL term from sequence log-probs (B,): surrogate logp · sg(logp − logp0)."""
+    ratio = (logp - logp0).detach()
+    return KLTerm(surrogate=logp * ratio, value=ratio)
+
+
+def token_kl(logprobs: torch.Tensor, logprobs0: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> KLTerm:
+    """Per-token analytic KL term along sampled sequences.
+
+    logprobs: (B, T, V) log π_θ(· | y_<t) with grad; logprobs0: (B, T, V) log π_0(· | y_<t);
+    tokens: (B, T) the sampled y_t; mask: (B, T) 1 on response tokens.
+    surrogate = Σ_t KL_t + Σ_s log π_θ(y_s) · sg(Σ_{t>s} KL_t); value = Σ_t KL_t.
+    """
+    if logprobs.shape != logprobs0.shape or logprobs.dim() != 3:
+        raise ValueError(f"token_kl: logprobs and logprobs0 must both be (B, T, V); got "
+                         f"{tuple(logprobs.shape)} and {tuple(logprobs0.shape)}")
+    if tokens.shape != logprobs.shape[:2] or mask.shape != tokens.shape:
+        raise ValueError(f"token_kl: tokens and mask must be (B, T) = {tuple(logprobs.shape[:2])}")
+    m = mask.to(logprobs.dtype)
+    p = logprobs.exp()
+    # 0·(−inf − −inf) would be NaN on banned tokens: only count entries with p > 0
+    diff = torch.where(p > 0, logprobs - logprobs0.detach(), torch.zeros_like(logprobs))
+    kl_t = (p * diff).sum(-1) * m                                               # (B, T)
+    after = kl_t.detach().flip(-1).cumsum(-1).flip(-1) - kl_t.detach()         # (B, T) Σ_{t>s} KL_t
+    tok_logp = logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)            # (B, T)
+    tok_logp = torch.where(mask.bool(), tok_logp, torch.zeros_like(tok_logp))
+    surrogate = kl_t.sum(-1) + (tok_logp * after * m).sum(-1)
+    return KLTerm(surrogate=surrogate, value=kl_t.detach().sum(-1))
+
+
 def _check(name: str, *tensors: torch.Tensor) -> None:
     shape = tensors[0].shape
     if tensors[0].dim() != 1:
@@ -52,55 +100,50 @@ def _check(name: str, *tensors: torch.Tensor) -> None:
             raise ValueError(f"{name}: all inputs must have shape {tuple(shape)}; got {tuple(t.shape)}")
 
 
+def _check_pair(name: str, logp: torch.Tensor, *terms: KLTerm) -> None:
+    for term in terms:
+        if term.surrogate.shape != (2 * logp.shape[0],):
+            raise ValueError(f"{name}: KL terms cover the 2B samples [y; y'], shape ({2 * logp.shape[0]},); "
+                             f"got {tuple(term.surrogate.shape)}")
+
+
 def _check_rate(name: str, value: float) -> None:
     if not value > 0:
         raise ValueError(f"{name} must be > 0; got {value}")
 
 
-def nash_mp_loss(logp: torch.Tensor, logp_prime: torch.Tensor, ref_logp: torch.Tensor,
-                 ref_logp_prime: torch.Tensor, target_logp: torch.Tensor, target_logp_prime: torch.Tensor,
-                 pref: torch.Tensor, *, beta: float, eta: float) -> LossParts:
-    """Nash-MP (practical) surrogate with the symmetrisation trick; all inputs (B,).
+def nash_mp_loss(logp: torch.Tensor, logp_prime: torch.Tensor, pref: torch.Tensor, kl_ref: KLTerm,
+                 kl_target: KLTerm, *, beta: float, eta: float) -> LossParts:
+    """Nash-MP (practical) surrogate with the symmetrisation trick.
 
-    y and y' are both sampled from π_θ and judged once, pref = P(y ≻ y'). Each sample is
-    the player once, with the other as its opponent, so the surrogate averages
-        −(pref − ½)·log π_θ(y) − (½ − pref)·log π_θ(y')
-        + Σ_{s ∈ {y, y'}} log π_θ(s) · sg[β (log π_θ(s) − log π_ref(s)) + (β/η)(log π_θ(s) − log π_target(s))]
-    over the two samples (factor ½) and the batch. Its gradient is the estimator of
-    ∇{−P(π_θ ≻ π_θ^{sg}) + β KL(π_θ‖π_ref) + (β/η) KL(π_θ‖π_target)}.
+    logp, logp_prime, pref: (B,) — y and y' both sampled from π_θ and judged once,
+    pref = P(y ≻ y'). kl_ref, kl_target: KL terms of the 2B samples [y; y'] to π_ref and to
+    π_target. Each sample is the player once, with the other as its opponent:
+        L = ½ mean_B[ (½ − pref)·(log π_θ(y) − log π_θ(y')) ]
+            + β mean_2B[KL_ref surrogate] + (β/η) mean_2B[KL_target surrogate],
+    the estimator of ∇{−P(π_θ ≻ sg π_θ) + β KL(π_θ‖π_ref) + (β/η) KL(π_θ‖π_target)}.
     """
-    _check("nash_mp_loss", logp, logp_prime, ref_logp, ref_logp_prime, target_logp, target_logp_prime, pref)
+    _check("nash_mp_loss", logp, logp_prime, pref)
+    _check_pair("nash_mp_loss", logp, kl_ref, kl_target)
     _check_rate("beta", beta)
     _check_rate("eta", eta)
     adv = (pref - 0.5).detach()                                              # (B,)
     pg = -(adv * logp) - ((-adv) * logp_prime)                                # (B,)  = (½ − P)(logp − logp')
-    ratio_ref = (logp - ref_logp).detach()                                    # (B,)
-    ratio_ref_p = (logp_prime - ref_logp_prime).detach()
-    ratio_tgt = (logp - target_logp).detach()
-    ratio_tgt_p = (logp_prime - target_logp_prime).detach()
-    kl = (beta * ratio_ref + beta / eta * ratio_tgt) * logp \
-        + (beta * ratio_ref_p + beta / eta * ratio_tgt_p) * logp_prime       # (B,)
-    loss = 0.5 * (pg + kl).mean()
-    return LossParts(
-        loss=loss,
-        pg=float(0.5 * pg.detach().mean()),
-        kl_ref=float(0.5 * (ratio_ref + ratio_ref_p).mean()),
-        kl_target=float(0.5 * (ratio_tgt + ratio_tgt_p).mean()),
-    )
+    loss = 0.5 * pg.mean() + beta * kl_ref.surrogate.mean() + beta / eta * kl_target.surrogate.mean()
+    return LossParts(loss=loss, pg=float(0.5 * pg.detach().mean()), kl_ref=float(kl_ref.value.mean()),
+                     kl_target=float(kl_target.value.mean()))
 
 
-def nash_md_loss(logp: torch.Tensor, ref_logp: torch.Tensor, pref: torch.Tensor, *, beta: float) -> LossParts:
+def nash_md_loss(logp: torch.Tensor, pref: torch.Tensor, kl_ref: KLTerm, *, beta: float) -> LossParts:
     """Nash-MD-PG surrogate; y ~ π_θ, y' ~ mixture, pref = P(y ≻ y'); inputs (B,).
 
-        mean[ −(pref − ½)·log π_θ(y) + β · sg[log π_θ(y) − log π_ref(y)] · log π_θ(y) ]
+        mean[ −(pref − ½)·log π_θ(y) + β · KL_ref surrogate(y) ]
     """
-    _check("nash_md_loss", logp, ref_logp, pref)
+    _check("nash_md_loss", logp, pref, kl_ref.surrogate)
     _check_rate("beta", beta)
-    adv = (pref - 0.5).detach()
-    ratio = (logp - ref_logp).detach()
-    pg = -(adv * logp)
-    loss = (pg + beta * ratio * logp).mean()
-    return LossParts(loss=loss, pg=float(pg.detach().mean()), kl_ref=float(ratio.mean()))
+    pg = -((pref - 0.5).detach() * logp)
+    loss = (pg + beta * kl_ref.surrogate).mean()
+    return LossParts(loss=loss, pg=float(pg.detach().mean()), kl_ref=float(kl_ref.value.mean()))
 
 
 def _margin(logp, logp_prime, ref_logp, ref_logp_prime):

@@ -6,6 +6,7 @@ algorithm is one readable loop in `trainers/lm/<algo>.py`.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from trainers.lm.common import ALGORITHMS, Schedule, TrainConfig
@@ -22,6 +23,11 @@ def train(algorithm: str, config: TrainConfig, *, overwrite: bool = False, progr
     """
     from arena.errors import ConfigError
 
+    if accelerator is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # started by `accelerate launch` (or torchrun) with several processes: data parallel
+        from accelerate import Accelerator
+
+        accelerator = Accelerator(cpu=config.device == "cpu")
     kw = dict(overwrite=overwrite, progress=progress, accelerator=accelerator)
     if algorithm == "nash-mp":
         from trainers.lm import nash_mp

@@ -102,6 +102,8 @@ class TrainConfig:
     """Nash-MD geometric-mixture coefficient m (0: policy, 1: reference)."""
     rloo_k: int = 4
     """RLHF: responses per prompt for the leave-one-out baseline."""
+    kl_estimator: str = "token"
+    """token: exact per-token KL along the samples (low variance); sequence: score-function log-ratio."""
     labels: str = "soft"
     """soft: use P(y ≻ y') as given; sample: draw a 0/1 label with that probability."""
     max_new_tokens: int = 16
@@ -136,6 +138,8 @@ class TrainConfig:
                 raise ConfigError(f"--{name} must be > 0; got {getattr(self, name)}")
         if self.rloo_k < 2:
             raise ConfigError(f"--rloo-k must be >= 2 (leave-one-out needs two samples); got {self.rloo_k}")
+        if self.kl_estimator not in ("token", "sequence"):
+            raise ConfigError(f"--kl-estimator must be token or sequence; got {self.kl_estimator!r}")
         if self.labels not in LABELS:
             raise ConfigError(f"--labels must be one of {', '.join(LABELS)}; got {self.labels!r}")
         if self.kappa.kind == "constant" and self.kappa.value > 1:
@@ -289,11 +293,12 @@ def sample(model, policy: Policy, ids: torch.Tensor, mask: torch.Tensor, uniform
                     ref=ref, m=m, banned=policy.banned)
 
 
-def sequence_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, gen: Generation,
-                      banned: tuple[int, ...] = ()) -> torch.Tensor:
-    """log π(y | x) summed over the response tokens (end-of-sequence included): (B,).
+def token_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, gen: Generation,
+                   banned: tuple[int, ...] = ()) -> torch.Tensor:
+    """Next-token log-probabilities along the sampled responses: (B, T, V).
 
-    ids, mask: (B, L) left-padded prompts; gen.tokens, gen.mask: (B, T).
+    ids, mask: (B, L) left-padded prompts; gen.tokens, gen.mask: (B, T). Entry [b, t] is
+    log π(· | x_b, y_b,<t), banned tokens at −inf (as when sampling).
     """
     from trainers.mixture import mask_logits
 
@@ -302,10 +307,30 @@ def sequence_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, gen: Generat
     pos = (attn.cumsum(-1) - 1).clamp(min=0)
     logits = model(input_ids=full, attention_mask=attn, position_ids=pos, use_cache=False).logits
     L = ids.shape[1]
-    logits = mask_logits(logits[:, L - 1:-1, :].float(), banned)             # (B, T, V) predicts y_t
-    logp = torch.log_softmax(logits, dim=-1).gather(-1, gen.tokens.to(ids.device).unsqueeze(-1)).squeeze(-1)
+    return torch.log_softmax(mask_logits(logits[:, L - 1:-1, :].float(), banned), dim=-1)   # (B, T, V)
+
+
+def sequence_logprob(logprobs: torch.Tensor, gen: Generation) -> torch.Tensor:
+    """log π(y | x) summed over the response tokens (end-of-sequence included): (B,)."""
+    tokens = gen.tokens.to(logprobs.device)
+    logp = logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)               # (B, T)
     # Padding after the end of sequence is a banned token (log-prob −inf): select, never multiply.
-    return torch.where(gen.mask.to(logp.device).bool(), logp, torch.zeros_like(logp)).sum(-1)   # (B,)
+    return torch.where(gen.mask.to(logp.device).bool(), logp, torch.zeros_like(logp)).sum(-1)
+
+
+def sequence_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, gen: Generation,
+                      banned: tuple[int, ...] = ()) -> torch.Tensor:
+    """log π(y | x) of sampled responses: (B,)."""
+    return sequence_logprob(token_logprobs(model, ids, mask, gen, banned), gen)
+
+
+def kl_term(logprobs: torch.Tensor, logprobs0: torch.Tensor, gen: Generation, estimator: str):
+    """The KL(π_θ‖π_0) term of the loss for these samples (trainers.losses.token_kl / sequence_kl)."""
+    from trainers.losses import sequence_kl, token_kl
+
+    if estimator == "token":
+        return token_kl(logprobs, logprobs0, gen.tokens.to(logprobs.device), gen.mask.to(logprobs.device))
+    return sequence_kl(sequence_logprob(logprobs, gen), sequence_logprob(logprobs0, gen))
 
 
 def decode(tokenizer, gen: Generation) -> list[str]:
@@ -511,12 +536,14 @@ def finish(policy: Policy, work: Path, out: Path, algorithm: str, config: TrainC
     return out
 
 
-def prepare_out(config: TrainConfig, *, overwrite: bool = False) -> tuple[Path, Path]:
+def prepare_out(config: TrainConfig, *, overwrite: bool = False, create: bool = True) -> tuple[Path, Path]:
+    """(output dir, work dir); refuses an existing output unless `overwrite`."""
     out = Path(config.out)
     if out.exists() and not overwrite:
         raise ConfigError(f"{out} already exists; choose another --out or pass --overwrite")
     work = partial_dir(out)
-    work.mkdir(parents=True, exist_ok=True)
+    if create:
+        work.mkdir(parents=True, exist_ok=True)
     return out, work
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from trainers.lm.common import TrainConfig
+from trainers.lm.common import TrainConfig, sequence_logprob
+from trainers.mixture import Generation
 from trainers.lm.run import Run
 from trainers.losses import nash_md_loss
 
@@ -27,18 +28,19 @@ def train(config: TrainConfig, *, overwrite: bool = False, progress=None, accele
         prompts = run.batch(step)
         ids, mask = run.encode(prompts)
         m = config.mixture(step)
-        y = run.sample(run.model, ids, mask, run.uniforms(step, 1))
-        y_mix = run.sample(run.model, ids, mask, run.uniforms(step, 2), ref=policy.reference(), m=m)
+        y = run.sample(policy.model, ids, mask, run.uniforms(step, 1))
+        y_mix = run.sample(policy.model, ids, mask, run.uniforms(step, 2), ref=policy.reference(), m=m)
         # judge
         pref, ok = run.judge_pairs(prompts, run.texts(y), run.texts(y_mix), step)
         if not bool(ok.any()):
             run.end_step(step, None, refresh_anchor=True, skipped=1)
             continue
         # loss and update
-        logp = run.logprobs(run.model, ids, mask, y)
+        lp = run.token_logprobs(run.model, ids, mask, y)[ok]                          # (B', T, V)
         with torch.no_grad():
-            ref = run.logprobs(policy.reference(), ids, mask, y)
-        parts = nash_md_loss(logp[ok], ref[ok], pref[ok], beta=config.beta)
+            lp_ref = run.token_logprobs(policy.reference(), ids, mask, y)[ok]
+        kept = Generation(tokens=y.tokens[ok], mask=y.mask[ok])
+        parts = nash_md_loss(sequence_logprob(lp, kept), pref[ok], run.kl_term(lp, lp_ref, kept), beta=config.beta)
         grad_norm = run.update(parts.loss)
         run.end_step(step, parts, refresh_anchor=True, grad_norm=grad_norm, mixture=m,
                      pref_mean=float(pref[ok].mean()))

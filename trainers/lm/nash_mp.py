@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from trainers.lm.common import TrainConfig, ema_
+from trainers.lm.common import TrainConfig, ema_, sequence_logprob
+from trainers.mixture import Generation
 from trainers.lm.run import Run
 from trainers.losses import nash_mp_loss
 
@@ -32,7 +33,7 @@ def train(config: TrainConfig, *, overwrite: bool = False, progress=None, accele
         # sample: two responses per prompt from the current policy
         prompts = run.batch(step)
         ids, mask = run.encode(prompts)
-        gen = run.sample(run.model, torch.cat([ids, ids]), torch.cat([mask, mask]), run.uniforms(step, 1, copies=2))
+        gen = run.sample(policy.model, torch.cat([ids, ids]), torch.cat([mask, mask]), run.uniforms(step, 1, copies=2))
         texts = run.texts(gen)
         n = len(prompts)
         # judge: one query per pair
@@ -41,13 +42,17 @@ def train(config: TrainConfig, *, overwrite: bool = False, progress=None, accele
             run.end_step(step, None, anchor=target, skipped=1)
             continue
         # loss: log-probs of both samples under θ (with grad), π_ref and π_target
-        logp = run.logprobs(run.model, torch.cat([ids, ids]), torch.cat([mask, mask]), gen)   # (2B,)
+        ids2, mask2 = torch.cat([ids, ids]), torch.cat([mask, mask])
+        keep = torch.cat([ok, ok])
+        lp = run.token_logprobs(run.model, ids2, mask2, gen)[keep]                    # (2B', T, V)
         with torch.no_grad():
-            ref = run.logprobs(policy.reference(), torch.cat([ids, ids]), torch.cat([mask, mask]), gen)
-            tgt = logp.detach() if self_play else \
-                run.logprobs(policy.view(target), torch.cat([ids, ids]), torch.cat([mask, mask]), gen)
-        parts = nash_mp_loss(logp[:n][ok], logp[n:][ok], ref[:n][ok], ref[n:][ok], tgt[:n][ok], tgt[n:][ok],
-                             pref[ok], beta=config.beta, eta=config.eta)
+            lp_ref = run.token_logprobs(policy.reference(), ids2, mask2, gen)[keep]
+            lp_tgt = lp.detach() if self_play else run.token_logprobs(policy.view(target), ids2, mask2, gen)[keep]
+        kept = Generation(tokens=gen.tokens[keep], mask=gen.mask[keep])
+        logp = sequence_logprob(lp, kept)                                             # (2B',)
+        m = int(ok.sum())
+        parts = nash_mp_loss(logp[:m], logp[m:], pref[ok], run.kl_term(lp, lp_ref, kept),
+                             run.kl_term(lp, lp_tgt, kept), beta=config.beta, eta=config.eta)
         # update, then move the target
         grad_norm = run.update(parts.loss)
         kappa = 1.0 if self_play else config.kappa(step)

@@ -28,7 +28,7 @@ def train(config: TrainConfig, *, algorithm: str = "online-dpo", overwrite: bool
         prompts = run.batch(step)
         ids, mask = run.encode(prompts)
         ids2, mask2 = torch.cat([ids, ids]), torch.cat([mask, mask])
-        gen = run.sample(run.model, ids2, mask2, run.uniforms(step, 1, copies=2))
+        gen = run.sample(policy.model, ids2, mask2, run.uniforms(step, 1, copies=2))
         texts = run.texts(gen)
         n = len(prompts)
         pref, ok = run.judge_pairs(prompts, texts[:n], texts[n:], step)

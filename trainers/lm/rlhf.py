@@ -55,7 +55,7 @@ def train(config: TrainConfig, *, overwrite: bool = False, progress=None, accele
         ids, mask = run.encode(prompts)
         n = len(prompts)
         idsK, maskK = ids.repeat(K, 1), mask.repeat(K, 1)                    # rows k*n + b
-        gen = run.sample(run.model, idsK, maskK, run.uniforms(step, 1, copies=K))
+        gen = run.sample(policy.model, idsK, maskK, run.uniforms(step, 1, copies=K))
         texts = run.texts(gen)
         # judge every pair within each prompt's group; fit the BT reward per group
         qp, qa, qb = [], [], []

@@ -30,11 +30,9 @@ class Run:
         self.rank = accelerator.process_index if accelerator is not None else 0
         self.world = accelerator.num_processes if accelerator is not None else 1
         self.rows = C.shard(config.batch_size, self.rank, self.world)
-        self.eval_rows = C.shard(config.eval_batch * self.world if config.eval_batch % self.world else config.eval_batch,
-                                 self.rank, self.world)
         self.prompts = C.read_prompts(config.prompts)
         self.judge = load_judge(config.judge)            # checks the spec before any work
-        self.out, self.work = C.prepare_out(config, overwrite=overwrite) if self.rank == 0 else (Path(config.out), C.partial_dir(Path(config.out)))
+        self.out, self.work = C.prepare_out(config, overwrite=overwrite, create=self.rank == 0)
         self.policy = C.load_policy(config)
         self.known = C.load_known_nash(config, self.policy.tokenizer)
         self.opt = C.optimizer(self.policy, config)
@@ -61,12 +59,12 @@ class Run:
         """This process's prompts for `step`."""
         return C.prompt_batch(self.prompts, self.config.batch_size, seed=self.config.seed, step=step)[self.rows]
 
-    def uniforms(self, step: int, purpose: int, copies: int = 1, rows: slice | None = None) -> torch.Tensor:
-        """Uniforms for `copies` responses per prompt of this process: (copies·B_local, T)."""
-        rows = self.rows if rows is None else rows
-        n = self.config.batch_size if rows is self.rows else self.config.eval_batch
-        u = torch.rand((copies, n, self.config.max_new_tokens), generator=C.generator(self.config.seed, step, purpose))
-        return u[:, rows].reshape(-1, self.config.max_new_tokens)
+    def uniforms(self, step: int, purpose: int, copies: int = 1, n: int | None = None) -> torch.Tensor:
+        """Uniforms for `copies` responses per prompt: (copies·B_local, T), drawn for the global
+        batch and cut to this process's rows (n given: all n rows, for rank-0-only evaluation)."""
+        T = self.config.max_new_tokens
+        u = torch.rand((copies, n or self.config.batch_size, T), generator=C.generator(self.config.seed, step, purpose))
+        return (u if n else u[:, self.rows]).reshape(-1, T)
 
     def encode(self, prompts):
         return C.encode(self.policy.tokenizer, prompts, self.device)
@@ -75,7 +73,15 @@ class Run:
         return C.sample(model, self.policy, ids, mask, u, **kw)
 
     def logprobs(self, model, ids, mask, gen):
+        """Sequence log-probs (B,)."""
         return C.sequence_logprobs(model, ids, mask, gen, self.policy.banned)
+
+    def token_logprobs(self, model, ids, mask, gen):
+        """Next-token log-probs along the samples (B, T, V)."""
+        return C.token_logprobs(model, ids, mask, gen, self.policy.banned)
+
+    def kl_term(self, logprobs, logprobs0, gen):
+        return C.kl_term(logprobs, logprobs0, gen, self.config.kl_estimator)
 
     def texts(self, gen):
         return C.decode(self.policy.tokenizer, gen)
@@ -83,7 +89,8 @@ class Run:
     def judge_pairs(self, prompts, a, b, step: int, *, purpose: int = 3):
         pref, ok = C.judge_pairs(self.judge, prompts, a, b, labels=self.config.labels,
                                  gen=C.generator(self.config.seed, step, purpose))
-        self.counters.judge_queries += len(prompts)
+        # every process judges its own equal share of the global batch
+        self.counters.judge_queries += len(prompts) * self.world
         self.counters.judge_failures += int((~ok).sum())
         return pref.to(self.device), ok.to(self.device)
 
@@ -107,7 +114,7 @@ class Run:
         row.update({k: (float(v) if isinstance(v, (int, float, torch.Tensor)) else v) for k, v in values.items()})
         if self.known is not None:
             row["kl_to_nash"] = C.kl_to_nash(self.policy.model, self.policy, self.known, self.device)
-        if cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps):
+        if cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps) and self.rank == 0:
             if anchor is None:
                 anchor = self.extra.setdefault("anchor", self.policy.ref_params or {})
             row["win_rate_vs_target"] = self.win_rate(step, anchor)
@@ -126,14 +133,14 @@ class Run:
     def win_rate(self, step: int, anchor: dict[str, torch.Tensor]) -> float | None:
         """Mean judged P(policy ≻ anchor) on a fresh prompt batch (extra judge queries)."""
         cfg = self.config
-        prompts = C.prompt_batch(self.prompts, cfg.eval_batch, seed=cfg.seed + 7919, step=step)[self.eval_rows]
+        prompts = C.prompt_batch(self.prompts, cfg.eval_batch, seed=cfg.seed + 7919, step=step)
         ids, mask = self.encode(prompts)
-        y = self.sample(self.policy.model, ids, mask, self.uniforms(step, 8, rows=self.eval_rows))
-        other = self.policy.view(anchor) if anchor else (self.policy.reference())
-        y2 = self.sample(other, ids, mask, self.uniforms(step, 9, rows=self.eval_rows))
+        y = self.sample(self.policy.model, ids, mask, self.uniforms(step, 8, n=cfg.eval_batch))
+        other = self.policy.view(anchor) if anchor else self.policy.reference()
+        y2 = self.sample(other, ids, mask, self.uniforms(step, 9, n=cfg.eval_batch))
         pref, ok = C.judge_pairs(self.judge, prompts, self.texts(y), self.texts(y2), labels="soft",
                                  gen=C.generator(cfg.seed, step, 10))
-        self.counters.eval_judge_queries += len(prompts)
+        self.counters.eval_judge_queries += len(prompts)   # rank 0 only
         if not bool(ok.any()):
             return None
         return float(pref[ok].mean())

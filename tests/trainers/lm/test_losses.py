@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from trainers.losses import nash_md_loss, nash_mp_loss, online_dpo_loss, online_ipo_loss, rloo_loss
+from trainers.losses import (nash_md_loss, nash_mp_loss, online_dpo_loss, online_ipo_loss, rloo_loss,
+                             sequence_kl, token_kl)
 
 
 def leaf(*values):
@@ -18,8 +19,9 @@ def const(*values):
 
 def test_nash_mp_gradient_matches_hand_computation():
     logp, logp_p = leaf(-1.0), leaf(-2.0)
-    parts = nash_mp_loss(logp, logp_p, const(-1.5), const(-1.0), const(-0.5), const(-2.5), const(0.8),
-                         beta=0.1, eta=0.5)
+    both = torch.cat([logp, logp_p])
+    parts = nash_mp_loss(logp, logp_p, const(0.8), sequence_kl(both, const(-1.5, -1.0)),
+                         sequence_kl(both, const(-0.5, -2.5)), beta=0.1, eta=0.5)
     parts.loss.backward()
     # ½[(½ − P) + β(logp − ref) + (β/η)(logp − tgt)] = ½[−0.3 + 0.05 − 0.1]
     assert logp.grad.item() == pytest.approx(-0.175)
@@ -32,16 +34,16 @@ def test_nash_mp_gradient_matches_hand_computation():
 
 
 def test_nash_mp_symmetric_in_the_two_samples():
-    a = nash_mp_loss(const(-1.0), const(-2.0), const(-1.5), const(-1.0), const(-0.5), const(-2.5), const(0.8),
-                     beta=0.1, eta=0.5)
-    b = nash_mp_loss(const(-2.0), const(-1.0), const(-1.0), const(-1.5), const(-2.5), const(-0.5), const(0.2),
-                     beta=0.1, eta=0.5)
+    a = nash_mp_loss(const(-1.0), const(-2.0), const(0.8), sequence_kl(const(-1.0, -2.0), const(-1.5, -1.0)),
+                     sequence_kl(const(-1.0, -2.0), const(-0.5, -2.5)), beta=0.1, eta=0.5)
+    b = nash_mp_loss(const(-2.0), const(-1.0), const(0.2), sequence_kl(const(-2.0, -1.0), const(-1.0, -1.5)),
+                     sequence_kl(const(-2.0, -1.0), const(-2.5, -0.5)), beta=0.1, eta=0.5)
     assert a.loss.item() == pytest.approx(b.loss.item())
 
 
 def test_nash_md_gradient():
     logp = leaf(-1.0, -3.0)
-    nash_md_loss(logp, const(-1.5, -2.0), const(0.8, 0.3), beta=0.1).loss.backward()
+    nash_md_loss(logp, const(0.8, 0.3), sequence_kl(logp, const(-1.5, -2.0)), beta=0.1).loss.backward()
     # (1/B)[(½ − P) + β(logp − ref)]
     assert logp.grad.tolist() == pytest.approx([0.5 * (-0.3 + 0.05), 0.5 * (0.2 - 0.1)])
 
@@ -73,8 +75,49 @@ def test_rloo_leave_one_out_advantages():
 
 def test_bad_shapes_and_rates_are_refused():
     with pytest.raises(ValueError, match="shape"):
-        nash_md_loss(const(1.0, 2.0), const(1.0), const(0.5, 0.5), beta=0.1)
+        nash_md_loss(const(1.0, 2.0), const(0.5), sequence_kl(const(1.0, 2.0), const(1.0, 1.0)), beta=0.1)
     with pytest.raises(ValueError, match="beta"):
-        nash_md_loss(const(1.0), const(1.0), const(0.5), beta=0.0)
+        nash_md_loss(const(1.0), const(0.5), sequence_kl(const(1.0), const(1.0)), beta=0.0)
+    with pytest.raises(ValueError, match="2B samples"):
+        nash_mp_loss(const(1.0), const(1.0), const(0.5), sequence_kl(const(1.0), const(1.0)),
+                     sequence_kl(const(1.0), const(1.0)), beta=0.1, eta=1.0)
     with pytest.raises(ValueError, match="K >= 2"):
         rloo_loss(const(1.0).unsqueeze(0), const(1.0).unsqueeze(0), const(1.0).unsqueeze(0), beta=0.1)
+
+
+def test_token_kl_expected_gradient_is_the_exact_sequence_kl_gradient():
+    """Two-token sequences over V = 3 symbols, enumerated: E_y[∇ surrogate(y)] = ∇ KL(π‖π_0)."""
+    V = 3
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(V, generator=g, dtype=torch.float64, requires_grad=True)        # first-token logits
+    b = torch.randn(V, V, generator=g, dtype=torch.float64, requires_grad=True)     # second token | first
+    a0, b0 = torch.randn(V, generator=g, dtype=torch.float64), torch.randn(V, V, generator=g, dtype=torch.float64)
+    la, lb = torch.log_softmax(a, -1), torch.log_softmax(b, -1)
+    la0, lb0 = torch.log_softmax(a0, -1), torch.log_softmax(b0, -1)
+    seqs = [(i, j) for i in range(V) for j in range(V)]
+    # exact sequence KL
+    exact = sum(torch.exp(la[i] + lb[i, j]) * (la[i] + lb[i, j] - la0[i] - lb0[i, j]) for i, j in seqs)
+    want = torch.autograd.grad(exact, (a, b), retain_graph=True)
+    # the estimator, weighted by the (detached) probability of each sequence
+    lp = torch.stack([torch.stack([la, lb[i]]) for i, _ in seqs])                    # (9, 2, V)
+    lp0 = torch.stack([torch.stack([la0, lb0[i]]) for i, _ in seqs])
+    tokens = torch.tensor(seqs)
+    term = token_kl(lp, lp0, tokens, torch.ones(9, 2, dtype=torch.long))
+    w = torch.stack([torch.exp(la[i] + lb[i, j]) for i, j in seqs]).detach()
+    got = torch.autograd.grad((w * term.surrogate).sum(), (a, b), retain_graph=True)
+    assert torch.allclose(got[0], want[0], atol=1e-12) and torch.allclose(got[1], want[1], atol=1e-12)
+    assert float((w * term.value).sum()) == pytest.approx(float(exact))
+    # the sequence (score-function) estimator has the same expectation
+    seq = sequence_kl(lp.gather(-1, tokens.unsqueeze(-1)).squeeze(-1).sum(-1),
+                      lp0.gather(-1, tokens.unsqueeze(-1)).squeeze(-1).sum(-1))
+    got_seq = torch.autograd.grad((w * seq.surrogate).sum(), (a, b))
+    assert torch.allclose(got_seq[0], want[0], atol=1e-12) and torch.allclose(got_seq[1], want[1], atol=1e-12)
+
+
+def test_token_kl_ignores_padding():
+    lp = torch.log_softmax(torch.randn(1, 3, 4, dtype=torch.float64), -1)
+    lp0 = torch.log_softmax(torch.randn(1, 3, 4, dtype=torch.float64), -1)
+    full = token_kl(lp, lp0, torch.tensor([[1, 2, 0]]), torch.tensor([[1, 1, 0]]))
+    short = token_kl(lp[:, :2], lp0[:, :2], torch.tensor([[1, 2]]), torch.tensor([[1, 1]]))
+    assert full.value.item() == pytest.approx(short.value.item())
+    assert full.surrogate.item() == pytest.approx(short.surrogate.item())
