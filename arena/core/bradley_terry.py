@@ -238,11 +238,13 @@ def fit_bradley_terry_batch(
             active[idx[pending]] = False
         theta[idx] = new_theta - new_theta.mean(axis=1, keepdims=True)
         f[idx] = new_f
-    if np.any(gnorm > tol) and np.any(active):
+    if np.any(gnorm > tol):
+        # Out of iterations, or a line search that found no decrease away from the optimum:
+        # never return an uncertified fit.
         worst = float(gnorm.max())
         raise SolverError(
-            f"Bradley–Terry Newton did not converge in {max_iter} iterations (gradient {worst:.2e} "
-            f"> tol {tol:.0e}): the win graph is probably not strongly connected; add a prior"
+            f"Bradley–Terry Newton stopped after {it} iterations with gradient {worst:.2e} per game "
+            f"> tol {tol:.0e}: the win graph is probably not strongly connected; add a prior"
         )
     return theta, gnorm, it
 

@@ -194,3 +194,11 @@ def test_transposed_wins_negate_the_fit(seed, n):
     W, _ = _random_wins(n, seed=seed, games=4)
     W += 0.05
     np.testing.assert_allclose(fit_bradley_terry(W.T).theta, -fit_bradley_terry(W).theta, atol=1e-8)
+
+
+def test_batch_refuses_an_uncertified_fit():
+    from arena.errors import SolverError
+
+    W = np.array([[0, 3, 2], [0, 0, 1], [0, 1, 0.0]])  # model 0 never loses: no MLE
+    with pytest.raises(SolverError, match="not strongly connected"):
+        fit_bradley_terry_batch(W[None], max_iter=20)
