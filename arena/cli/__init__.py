@@ -6,7 +6,14 @@ code here, in one place.
 
 from __future__ import annotations
 
+import os
 import sys
+
+# transformers' own progress bars and advisory warnings would drown the arena's output;
+# a user who wants them back sets these variables.
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from arena.errors import ArenaError
 from arena.cli._app import app, err
