@@ -752,7 +752,15 @@ def render_html(result: dict, images: dict[str, bytes] | None = None) -> str:
     triangles = _ranked_triangles(result)
     n_tri = _n_triangles(result)
     items.append(f"<li>{n_tri} cyclic triangle{'s' if n_tri != 1 else ''}, strongest first</li>")
-    tri = "".join(f'<li class="cycle">{esc(f"{a} ≻ {b} ≻ {c} ≻ {a}")}</li>' for a, b, c in triangles[:100])
+    idx = {m: i for i, m in enumerate(models)}
+
+    def _edge_ps(a, b, c):
+        ps = [P[idx[x]][idx[y]] for x, y in ((a, b), (b, c), (c, a))]
+        return f' <span class="dim">(P = {", ".join(f"{p:.2f}" for p in ps)})</span>' if all(map(_is_num, ps)) else ""
+
+    tri = "".join(
+        f'<li class="cycle">{esc(f"{a} ≻ {b} ≻ {c} ≻ {a}")}{_edge_ps(a, b, c)}</li>' for a, b, c in triangles[:100]
+    )
     more = f"<li class='dim'>… and {len(triangles) - 100} more</li>" if len(triangles) > 100 else ""
     parts.append(f"<h2>Cycles</h2><ul>{''.join(items)}</ul><ul>{tri}{more}</ul>")
 

@@ -83,7 +83,7 @@ def rate(
     prior: float = typer.Option(0.0, "--prior", help="Bradley–Terry prior strength (needed when the comparison graph is not connected)."),
     ci: CI = typer.Option(CI.bootstrap, "--ci", help="Interval method for the ratings."),
     significant: bool = typer.Option(False, "--significant", help="Count only majority edges whose interval excludes ½ in the cycles."),
-    example: bool = typer.Option(False, "--example", help="Analyse the built-in cyclic example (three rater types, a Condorcet cycle) instead of FILE."),
+    example: bool = typer.Option(False, "--example", help="Analyse the built-in cyclic example (three rater types, a Condorcet cycle; drawn with --seed) instead of FILE."),
 ) -> None:
     """Bradley–Terry/Elo with intervals, preference matrix, cycles and the Nash mixture of FILE."""
     if example and file is not None:
@@ -117,8 +117,9 @@ def rate(
     else:
         result = _analyze_pairs(data, rounds=rounds, seed=seed, level=level, prior=prior, ci=ci.value,
                                 significant=significant, quiet=False)
-    if file is not None:
-        result["settings"]["file"] = str(file)
+    result["settings"]["file"] = str(file) if file is not None else None
+    if example:
+        result["settings"]["example"] = f"arena.examples.cyclic_example_pairs(seed={seed})"
 
     if out_dir is not None:
         from arena.report import write_outputs
