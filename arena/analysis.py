@@ -144,7 +144,9 @@ def _analyze(models, pm, fit, intervals, win_rate, *, significant: bool) -> dict
     P_lo, P_hi = _interval_matrix(np.asarray(pm.lo), np.asarray(pm.hi))
     counts = None
     if pm.N is not None:
-        counts = [[_num(x) for x in row] for row in np.asarray(pm.N, dtype=np.float64)]
+        N = np.asarray(pm.N, dtype=np.float64)
+        whole = np.all(np.abs(N - np.round(N)) <= 1e-9)  # game counts print as integers
+        counts = [[int(round(x)) if whole else _num(x) for x in row] for row in N]
     return {
         "schema": SCHEMA_VERSION,
         "models": list(models),
