@@ -119,7 +119,13 @@ def main(argv: list[str] | None = None) -> int:
     records, truth = synthetic_battles(args.models, args.battles, args.ties, args.seed)
     print(f"data: {args.models} models, {args.battles:,} battles, "
           f"{np.mean(records.score == 0.5):.1%} ties, seed {args.seed}")
-    print(f"machine: {platform.machine()} {platform.processor() or ''}, {os.cpu_count()} CPUs, "
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    print(f"machine: {cpu}, {os.cpu_count()} CPUs, "
           f"Python {sys.version.split()[0]}, numpy {np.__version__}, "
           f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
 
@@ -132,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     (b_theta, b_lo, b_hi, _), t_base, c_base = timed(
         lambda: baseline_fastchat(records, args.baseline_rounds, args.seed))
     rows = [("ours: exact fit + multinomial bootstrap", args.rounds, t_ours, c_ours),
-            ("baseline: FastChat-style L-BFGS per round", args.baseline_rounds, t_base, c_base)]
+            ("baseline: FastChat compute_bootstrap_bt (L-BFGS from 0)", args.baseline_rounds, t_base, c_base)]
     t_cluster = None
     if args.prompts:
         clustered = Records(models=records.models, a=records.a, b=records.b, score=records.score,

@@ -333,15 +333,20 @@ def _chord_fits(
     wl, gm, th = wins_low, games, theta.copy()
     scale = np.maximum(1.0, games.sum(axis=0))
     last = np.full(r, np.inf)
-    for _ in range(max_iter):
+    D0 = theta0[i] - theta0[j]
+    sigma0 = (0.5 * (1.0 + np.tanh(0.5 * D0)))[:, None]  # every round starts at theta0
+    for it in range(max_iter):
         if cols.size == 0:
             break
-        e = np.exp(th - th.max(axis=0))  # (n, a)
-        ei = e[i]  # (pairs, a)
-        resid = e[j]
-        resid += ei
-        np.divide(ei, resid, out=resid)  # σ(θ_i − θ_j)
-        resid *= gm
+        if it == 0:
+            resid = gm * sigma0
+        else:
+            e = np.exp(th - th.max(axis=0))  # (n, a)
+            ei = e[i]  # (pairs, a)
+            resid = e[j]
+            resid += ei
+            np.divide(ei, resid, out=resid)  # σ(θ_i − θ_j)
+            resid *= gm
         np.subtract(wl, resid, out=resid)
         g = prior * th - ET @ resid  # ∇ of the negative log-posterior (n, a)
         gnorm = np.linalg.norm(g, axis=0) / scale[cols]
