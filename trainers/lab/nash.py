@@ -69,12 +69,16 @@ class RegularizedNash:
 def kl_from_logs(log_p: np.ndarray, log_q: np.ndarray) -> np.ndarray:
     """Rowwise KL(p‖q) from log-probabilities (rows normalised): (..., Y) -> (...).
 
-    Written as Σ p (δ + e^{−δ} − 1), δ = log p − log q, which equals Σ p δ when both rows are
-    normalised but has non-negative terms, so tiny divergences (1e-14) keep their digits.
+    Written as Σ_{p>0} p (δ + e^{−δ} − 1) + Σ_{p=0} q, δ = log p − log q: equal to Σ p δ when
+    both rows are normalised (Σ_{p>0} p e^{−δ} = Σ_{p>0} q), but every term is non-negative,
+    so tiny divergences (1e-14) keep their digits.
     """
-    delta = log_p - log_q
     p = np.exp(log_p)
-    terms = np.where(p > 0, p * (delta + np.expm1(-delta)), 0.0)
+    q = np.exp(log_q)
+    on = p > 0
+    with np.errstate(invalid="ignore"):
+        delta = np.where(on, log_p - log_q, 0.0)
+    terms = np.where(on, p * (delta + np.expm1(-delta)), q)
     return terms.sum(axis=-1)
 
 

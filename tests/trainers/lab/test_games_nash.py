@@ -105,3 +105,13 @@ def test_small_beta_approaches_max_entropy_nash():
     sol = regularized_nash(matrix_game(P), 1e-6)
     assert sol.pi[0, 0] == pytest.approx(sol.pi[0, 1], abs=1e-9)
     assert np.allclose(sol.pi[0], [1 / 9, 1 / 9, 4 / 9, 3 / 9], atol=1e-5)
+
+
+def test_kl_support_mismatch_and_zeros():
+    p = np.array([[0.5, 0.5, 0.0], [0.2, 0.8, 0.0]])
+    q = np.array([[1.0, 0.0, 0.0], [0.3, 0.3, 0.4]])
+    out = kl(p, q)
+    assert out[0] == np.inf
+    assert out[1] == pytest.approx(0.2 * np.log(0.2 / 0.3) + 0.8 * np.log(0.8 / 0.3), rel=1e-13)
+    with pytest.raises(InputError, match="same shape"):
+        kl(p, q[:1])
