@@ -310,7 +310,11 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
         store.close()
 
     # ---- 5. analyse ----------------------------------------------------------------------
-    result = analyse(ckpts, prompts, plan, judged, phash, fps, config=config)
+    with _progress(console) as bar:
+        task = bar.add_task("bootstrap", total=config.rounds)
+        result = analyse(ckpts, prompts, plan, judged, phash, fps, config=config,
+                         progress=lambda done, total: bar.update(task, completed=done, total=total))
+        bar.update(task, completed=config.rounds)
     run = result["run"]
     run["new"] = {"generations": len(gen_todo), "judgments": 2 * len(cmp_todo)}
     run["reused"] = {"generations": len(gen_keys) - len(gen_todo), "judgments": 2 * (len(cmp_keys) - len(cmp_todo))}
@@ -327,7 +331,7 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
     return result
 
 
-def analyse(ckpts, prompts, plan: Plan, judged: dict, phash, fps, *, config: TournamentConfig) -> dict:
+def analyse(ckpts, prompts, plan: Plan, judged: dict, phash, fps, *, config: TournamentConfig, progress=None) -> dict:
     """Records from the plan's comparisons (failures left out), then `arena.analysis`."""
     import judges
     from arena.analysis import analyze_records
@@ -352,7 +356,8 @@ def analyse(ckpts, prompts, plan: Plan, judged: dict, phash, fps, *, config: Tou
         example = next(v.error for v in verdicts if v.error)
         raise InputError(f"every judgment failed (e.g. {example}); fix the judge and rerun (add --retry-failures)")
     records = make_records(a_names, b_names, scores, cluster=clusters, models=[names[i] for i in playing])
-    result = analyze_records(records, rounds=config.rounds, seed=config.seed, level=config.level, prior=config.prior)
+    result = analyze_records(records, rounds=config.rounds, seed=config.seed, level=config.level, prior=config.prior,
+                             progress=progress)
     report = judges.position_report(verdicts)
     result["run"] = {"generations": len(plan.gen_keys), "judgments": 2 * len(plan.cmp_keys),
                      "comparisons": len(plan.cmp_keys), "failures": failures}

@@ -38,9 +38,12 @@ class HFEngine:
         self.allow_pickle = allow_pickle
 
     def load(self, ckpt):
-        """(model, tokenizer) for a discovered checkpoint (hf, peft or gguf)."""
+        """(model, tokenizer) for a discovered checkpoint (hf, peft or gguf); on the GPU when there is one."""
+        import torch
+
+        device = self.device or ("cuda" if torch.cuda.is_available() else None)
         return load_policy(ckpt, allow_pickle=self.allow_pickle, trust_remote_code=self.trust_remote_code,
-                           device=self.device)
+                           device=device)
 
     def generate(self, ckpt, requests: Sequence[Request], params: SamplingParams) -> Iterator[list[tuple[int, str]]]:
         import torch

@@ -294,3 +294,21 @@ def test_default_run_dir_and_judge_txt(base, tmp_path):
     assert (world / "arena-run" / "arena.sqlite").exists() and (world / "arena-run" / "results.json").exists()
     with pytest.raises(ConfigError, match="no judge given"):
         run_tournament(TournamentConfig(ckpts_dir=base["ckpts"], prompts=base["prompts"], out=tmp_path / "x"))
+
+
+def test_failures_are_kept_until_retried(base, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    spec = "python:tournament_helpers:outage_judge"
+    monkeypatch.setenv("ARENA_TEST_OUTAGE", "1")
+    r1 = run_tournament(_config(base, out, judge=spec))
+    failed = r1["run"]["failures"]
+    assert failed > 0
+    monkeypatch.delenv("ARENA_TEST_OUTAGE")
+    r2 = run_tournament(_config(base, out, judge=spec))
+    assert r2["run"]["failures"] == failed and r2["run"]["new"]["judgments"] == 0  # stored failures are kept
+    r3 = run_tournament(_config(base, out, judge=spec, retry_failures=True))
+    assert r3["run"]["failures"] == 0 and r3["run"]["new"]["judgments"] == 2 * failed
+    reference = run_tournament(_config(base, tmp_path / "clean", judge=spec))
+    assert _stable(r3) == _stable(reference)
+    con = sqlite3.connect(out / "arena.sqlite")
+    assert con.execute("select count(*) from judgments").fetchone()[0] == 15

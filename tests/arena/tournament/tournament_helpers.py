@@ -84,3 +84,12 @@ def raters_world(tmp_path_factory):
         _CACHE["world"] = build_raters_world(tmp_path_factory.mktemp("raters") / "world", seed=0, n_prompts=32,
                                              steps=150)
     return _CACHE["world"]
+
+
+def outage_judge(prompt: str, a: str, b: str) -> float:
+    """Fails on a subset while ARENA_TEST_OUTAGE is set (a transient server problem)."""
+    import os
+
+    if os.environ.get("ARENA_TEST_OUTAGE") and _score(prompt + a + b) < 0.3:
+        raise ConnectionError("server unavailable")
+    return judge(prompt, a, b)
