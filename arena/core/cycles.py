@@ -141,7 +141,9 @@ def analyze_cycles(
     P = (P + 1.0 - P.T) / 2.0  # P + Pᵀ = 1 by construction
     if significant:
         if lo is None or hi is None:
-            raise InputError("significant=True needs the interval bounds lo and hi (from preference_matrix_from_counts)")
+            raise InputError(
+                "significant=True needs the interval bounds lo and hi (from preference_matrix_from_counts)"
+            )
         lo = np.asarray(lo, dtype=np.float64)
         hi = np.asarray(hi, dtype=np.float64)
         if lo.shape != P.shape or hi.shape != P.shape:

@@ -73,7 +73,9 @@ def test_triangles_brute_force_and_cap():
     c = analyze_cycles(P)
     M = P > 0.5
     brute = sorted(
-        (i, j, k) for i, j, k in itertools.permutations(range(n), 3) if i < j and i < k and M[i, j] and M[j, k] and M[k, i]
+        (i, j, k)
+        for i, j, k in itertools.permutations(range(n), 3)
+        if i < j and i < k and M[i, j] and M[j, k] and M[k, i]
     )
     assert c.triangles == brute and c.n_triangles == len(brute) > 5
     capped = analyze_cycles(P, max_triangles=5)
