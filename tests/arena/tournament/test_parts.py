@@ -190,6 +190,18 @@ def test_generation_does_not_depend_on_batching(tmp_path):
     assert reseeded != one
 
 
+def test_chat_template_is_applied_when_present():
+    from arena.engines.hf import format_prompt
+
+    tok = h.tokenizer()
+    assert format_prompt(tok, "Hi") == "Hi"
+    import copy
+
+    t2 = copy.deepcopy(tok)  # keep the shared tokenizer untouched
+    t2.chat_template = "{% for m in messages %}<user>{{ m['content'] }}</user>{% endfor %}<bot>"
+    assert format_prompt(t2, "Hi") == "<user>Hi</user><bot>"
+
+
 def test_sampling_params_are_checked_and_keyed():
     with pytest.raises(ConfigError, match="top_p"):
         SamplingParams(top_p=0.0)

@@ -312,3 +312,16 @@ def test_failures_are_kept_until_retried(base, tmp_path, monkeypatch):
     assert _stable(r3) == _stable(reference)
     con = sqlite3.connect(out / "arena.sqlite")
     assert con.execute("select count(*) from judgments").fetchone()[0] == 15
+
+
+def test_samples_multiply_the_work(base, tmp_path):
+    r = run_tournament(_config(base, tmp_path / "run", samples=2))
+    assert r["run"]["generations"] == 30 and r["run"]["comparisons"] == 30 and r["run"]["judgments"] == 60
+    assert r["settings"]["clusters"] == 5  # the bootstrap resamples prompts, not samples
+    con = sqlite3.connect(tmp_path / "run" / "arena.sqlite")
+    assert sorted(s for (s,) in con.execute("select distinct sample from judgments")) == [0, 1]
+    # Sample s has its own seed, so fewer samples reuse the first ones: samples extend, never reshuffle.
+    one = run_tournament(_config(base, tmp_path / "run", samples=1))
+    assert one["run"]["new"] == {"generations": 0, "judgments": 0}
+    three = run_tournament(_config(base, tmp_path / "run", samples=3))
+    assert three["run"]["new"] == {"generations": 15, "judgments": 30}
