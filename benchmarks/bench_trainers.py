@@ -2,6 +2,12 @@
 
     .venv/bin/python benchmarks/bench_trainers.py mixture   # geometric-mixture sampling, KV cache vs none
     .venv/bin/python benchmarks/bench_trainers.py memory    # peak memory of Nash-MP, LoRA vs full fine-tuning
+    .venv/bin/python benchmarks/bench_trainers.py curves    # exact KL(π*_β‖π_θ) on the lowrank world, per algorithm
+
+curves: builds the lowrank world (`arena world lowrank` defaults), trains Nash-MP, Nash-MD
+and Online DPO from its SFT checkpoint with the same steps, batch and judge (so the same
+number of judge queries), and plots the exact KL(π*_β ‖ π_θ) of the transformer's class
+distribution against judge queries (docs/img/trainers_lowrank.png; --out to change).
 
 mixture: the same tiny GPT-2 policy and reference, the same uniforms, 128 and 512 new tokens
 (end-of-sequence banned so every row runs to the full length); `trainers.mixture.generate`
@@ -104,6 +110,59 @@ def bench_memory() -> list[dict]:
              "full_over_lora": round(full / max(lora, 1e-9), 2)}]
 
 
+CURVE_ALGOS = ("nash-mp", "nash-md", "online-dpo")
+
+
+def bench_curves(*, steps: int = 300, batch: int = 32, lr: float = 1e-3, seed: int = 0,
+                 png: Path = ROOT / "docs" / "img" / "trainers_lowrank.png", work: Path | None = None) -> list[dict]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    from arena.worlds.lowrank import JUDGE_SPEC, LowrankWorld, build_lowrank_world
+    from trainers.lm import TrainConfig, train
+
+    torch.set_num_threads(1)
+    tmp = tempfile.TemporaryDirectory() if work is None else None
+    root = Path(tmp.name) if tmp else Path(work)
+    world = root / "lowrank"
+    if not (world / "nash.json").is_file():
+        build_lowrank_world(world, LowrankWorld(seed=seed), overwrite=True)
+    nash = json.loads((world / "nash.json").read_text())
+    curves, rows = {}, []
+    for algo in CURVE_ALGOS:
+        t0 = time.perf_counter()
+        out = train(algo, TrainConfig(policy=str(world / "ckpts" / "sft"), judge=JUDGE_SPEC,
+                                      prompts=str(world / "prompts.jsonl"), out=str(root / "runs" / algo),
+                                      steps=steps, batch_size=batch, lr=lr, beta=nash["beta"], seed=seed,
+                                      max_new_tokens=4, eval_every=50, save_every=0), overwrite=True)
+        seconds = time.perf_counter() - t0
+        m = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+        curves[algo] = m
+        tail = [r["kl_to_nash"] for r in m[-max(1, steps // 10):]]
+        rows.append({"algorithm": algo, "steps": steps, "judge_queries": m[-1]["judge_queries"],
+                     "kl_to_nash_start": round(m[0]["kl_to_nash"], 4), "kl_to_nash_end": round(m[-1]["kl_to_nash"], 4),
+                     "kl_to_nash_last10pct_mean": round(sum(tail) / len(tail), 4),
+                     "kl_to_nash_min": round(min(r["kl_to_nash"] for r in m), 4), "seconds": round(seconds, 1)})
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for algo, m in curves.items():
+        ax.plot([r["judge_queries"] for r in m], [r["kl_to_nash"] for r in m], label=algo)
+    ax.axhline(nash["kl_star_ref"], color="grey", ls=":", label="SFT reference")
+    ax.set_yscale("log")
+    ax.set_xlabel("judge queries")
+    ax.set_ylabel("exact KL(π*_β ‖ π_θ)")
+    ax.set_title(f"lowrank world (β = {nash['beta']:g}, batch {batch}, lr {lr:g}, seed {seed})")
+    ax.legend()
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    if tmp:
+        tmp.cleanup()
+    return rows
+
+
 def _table(rows: list[dict]) -> str:
     keys = list(rows[0])
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
@@ -113,10 +172,20 @@ def _table(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", nargs="*", default=["mixture", "memory"], choices=["mixture", "memory"])
+    ap.add_argument("which", nargs="*", default=["mixture", "memory"], choices=["mixture", "memory", "curves"])
+    ap.add_argument("--steps", type=int, default=300, help="curves: training steps per algorithm")
+    ap.add_argument("--batch", type=int, default=32, help="curves: prompts per step")
+    ap.add_argument("--lr", type=float, default=1e-3, help="curves: learning rate")
+    ap.add_argument("--seed", type=int, default=0, help="curves: world and training seed")
+    ap.add_argument("--work", type=Path, default=None, help="curves: keep the world and runs here")
+    ap.add_argument("--png", type=Path, default=ROOT / "docs" / "img" / "trainers_lowrank.png")
     args = ap.parse_args(argv)
     for which in args.which:
-        rows = bench_mixture() if which == "mixture" else bench_memory()
+        if which == "curves":
+            rows = bench_curves(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, png=args.png,
+                                work=args.work)
+        else:
+            rows = bench_mixture() if which == "mixture" else bench_memory()
         print(f"## {which}\n\n{_table(rows)}\n", flush=True)
     return 0
 

@@ -36,6 +36,8 @@ def _command(algorithm: str):
         steps: int = typer.Option(50, "--steps", help="Optimiser steps."),
         batch_size: int = typer.Option(8, "--batch-size", help="Prompts per step (two responses each)."),
         lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
+        lr_schedule: str = typer.Option("constant", "--lr-schedule", help="constant, or linear decay to 0."),
+        kl_estimator: str = typer.Option("token", "--kl-estimator", help="token (exact per-token KL) or sequence (log-ratio)."),
         beta: float = typer.Option(0.1, "--beta", help="KL-to-reference regularisation β."),
         eta: float = typer.Option(1.0, "--eta", help="Nash-MP: KL to the target has weight β/η."),
         kappa: str = typer.Option("0.1", "--kappa", help="Nash-MP target EMA rate: a number or harmonic:C (C/(k+C))."),
@@ -57,7 +59,7 @@ def _command(algorithm: str):
 
         config = TrainConfig(
             policy=str(policy), judge=judge, prompts=str(prompts), out=str(out_dir), steps=steps,
-            batch_size=batch_size, lr=lr, beta=beta, eta=eta, kappa=kappa, mixture=mixture, rloo_k=rloo_k,
+            batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, kl_estimator=kl_estimator, beta=beta, eta=eta, kappa=kappa, mixture=mixture, rloo_k=rloo_k,
             labels=labels, max_new_tokens=max_new_tokens, seed=seed, lora=lora, lora_r=lora_r,
             eval_every=eval_every, save_every=save_every, nash=str(nash) if nash else None, device=device,
         )

@@ -92,6 +92,8 @@ class TrainConfig:
     """Prompts per step (global, over all processes); each prompt gets two responses."""
     lr: float = 1e-3
     """Adam learning rate."""
+    lr_schedule: str = "constant"
+    """constant, or linear: decay from lr to 0 over the run (lower noise floor at the end)."""
     beta: float = 0.1
     """KL(π‖π_ref) regularisation β (DPO/IPO: their β)."""
     eta: float = 1.0
@@ -138,6 +140,8 @@ class TrainConfig:
                 raise ConfigError(f"--{name} must be > 0; got {getattr(self, name)}")
         if self.rloo_k < 2:
             raise ConfigError(f"--rloo-k must be >= 2 (leave-one-out needs two samples); got {self.rloo_k}")
+        if self.lr_schedule not in ("constant", "linear"):
+            raise ConfigError(f"--lr-schedule must be constant or linear; got {self.lr_schedule!r}")
         if self.kl_estimator not in ("token", "sequence"):
             raise ConfigError(f"--kl-estimator must be token or sequence; got {self.kl_estimator!r}")
         if self.labels not in LABELS:
@@ -439,7 +443,16 @@ def optimizer(policy: Policy, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.Adam(list(policy.trainable().values()), lr=config.lr)
 
 
-def clip_and_step(policy: Policy, opt: torch.optim.Optimizer, config: TrainConfig) -> float:
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """The learning rate of step `step` (0-based): a pure function of the step, so resume is exact."""
+    if config.lr_schedule == "linear":
+        return config.lr * (1.0 - step / config.steps)
+    return config.lr
+
+
+def clip_and_step(policy: Policy, opt: torch.optim.Optimizer, config: TrainConfig, step: int) -> float:
+    for group in opt.param_groups:
+        group["lr"] = learning_rate(config, step)
     params = list(policy.trainable().values())
     norm = torch.nn.utils.clip_grad_norm_(params, config.grad_clip if config.grad_clip > 0 else float("inf"))
     opt.step()

@@ -41,7 +41,7 @@ def train(config: TrainConfig, *, overwrite: bool = False, progress=None, accele
             lp_ref = run.token_logprobs(policy.reference(), ids, mask, y)[ok]
         kept = Generation(tokens=y.tokens[ok], mask=y.mask[ok])
         parts = nash_md_loss(sequence_logprob(lp, kept), pref[ok], run.kl_term(lp, lp_ref, kept), beta=config.beta)
-        grad_norm = run.update(parts.loss)
+        grad_norm = run.update(parts.loss, step)
         run.end_step(step, parts, refresh_anchor=True, grad_norm=grad_norm, mixture=m,
                      pref_mean=float(pref[ok].mean()))
     return run.finish()

@@ -54,7 +54,7 @@ def train(config: TrainConfig, *, overwrite: bool = False, progress=None, accele
         parts = nash_mp_loss(logp[:m], logp[m:], pref[ok], run.kl_term(lp, lp_ref, kept),
                              run.kl_term(lp, lp_tgt, kept), beta=config.beta, eta=config.eta)
         # update, then move the target
-        grad_norm = run.update(parts.loss)
+        grad_norm = run.update(parts.loss, step)
         kappa = 1.0 if self_play else config.kappa(step)
         ema_(target, policy, kappa)
         run.end_step(step, parts, anchor=target, grad_norm=grad_norm, kappa=kappa,

@@ -39,6 +39,6 @@ def train(config: TrainConfig, *, algorithm: str = "online-dpo", overwrite: bool
         with torch.no_grad():
             ref = run.logprobs(policy.reference(), ids2, mask2, gen)
         parts = loss_fn(logp[:n][ok], logp[n:][ok], ref[:n][ok], ref[n:][ok], pref[ok], beta=config.beta)
-        grad_norm = run.update(parts.loss)
+        grad_norm = run.update(parts.loss, step)
         run.end_step(step, parts, refresh_anchor=True, grad_norm=grad_norm, pref_mean=float(pref[ok].mean()))
     return run.finish()

@@ -75,6 +75,6 @@ def train(config: TrainConfig, *, overwrite: bool = False, progress=None, accele
         with torch.no_grad():
             ref = run.logprobs(policy.reference(), idsK, maskK, gen).view(K, n).T
         parts = rloo_loss(logp, ref, reward, beta=config.beta)
-        grad_norm = run.update(parts.loss)
+        grad_norm = run.update(parts.loss, step)
         run.end_step(step, parts, refresh_anchor=True, grad_norm=grad_norm, reward_std=float(reward.std()))
     return run.finish()

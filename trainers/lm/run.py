@@ -94,13 +94,13 @@ class Run:
         self.counters.judge_failures += int((~ok).sum())
         return pref.to(self.device), ok.to(self.device)
 
-    def update(self, loss: torch.Tensor) -> float:
+    def update(self, loss: torch.Tensor, step: int) -> float:
         """Backward, clip, step; with several processes the gradients are averaged."""
         if self.accelerator is not None:
             self.accelerator.backward(loss)
         else:
             loss.backward()
-        return C.clip_and_step(self.policy, self.opt, self.config)
+        return C.clip_and_step(self.policy, self.opt, self.config, step)
 
     # ---- after each step ---------------------------------------------------------------
     def end_step(self, step: int, parts: LossParts | None, *, anchor: dict[str, torch.Tensor] | None = None,
