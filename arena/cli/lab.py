@@ -118,7 +118,7 @@ def game_cmd(
     algorithms: str = typer.Option(
         "nash-mp,nash-md,nash-md-decay,md,mpo,egpo", "--algorithms",
         help="Comma list, or 'all', or 'sampled'. Exact: nash-mp, nash-md, nash-md-decay, md, mpo, egpo; "
-             "sampled: online-ipo, online-dpo, self-play, nash-mp-ema, nash-mp-ema-const."),
+             "sampled: online-ipo, online-dpo, self-play, nash-mp-ema, nash-mp-ema-const, nash-md-pg."),
     seed: int = typer.Option(0, "--seed", help="Seed of the game and of the sampled pairs."),
     batch: int = typer.Option(16, "--batch", help="Sampled algorithms: judged pairs per context per step."),
     lr: float = typer.Option(1.0, "--lr", help="Sampled algorithms: SGD learning rate on the logits."),

@@ -24,7 +24,8 @@ from trainers.lab.games import Game
 from trainers.lab.nash import RegularizedNash, duality_gap, kl_from_logs, regularized_nash
 
 EXACT = ("nash-mp", "nash-md", "nash-md-decay", "md", "mpo", "egpo")
-SAMPLED = ("online-ipo", "online-dpo", "self-play", "nash-mp-ema", "nash-mp-ema-const")
+SAMPLED = ("online-ipo", "online-dpo", "self-play", "nash-mp-ema", "nash-mp-ema-const", "nash-md-pg")
+# Order matters: an algorithm's index seeds its random stream, so new names go at the end.
 ALGORITHMS = EXACT + SAMPLED
 THRESHOLDS = (1e-3, 1e-6)
 
@@ -121,6 +122,17 @@ def _runner(name: str, game: Game, cfg: LabConfig, eta: float, rng: np.random.Ge
             return update(theta, pairs, game=game, beta=beta, lr=cfg.lr)
 
         return pref, (lambda th: log_softmax(th, axis=1)), B, log0.copy()
+    if name == "nash-md-pg":
+        if eta >= 1.0:
+            raise InputError(f"nash-md-pg mixes with weight eta < 1; got eta={eta}: lower --eta")
+
+        def md_pg(t, theta):
+            log_pi = log_softmax(theta, axis=1)
+            mix = np.exp(alg.geometric_mixture(log_pi, game.log_pi_ref, eta))
+            pairs = smp.judge_pairs(game, np.exp(log_pi), B, rng, pi_opponent=mix)
+            return smp.nash_md_pg_step(theta, pairs, game=game, beta=beta, lr=cfg.lr)
+
+        return md_pg, (lambda th: log_softmax(th, axis=1)), B, log0.copy()
     if name in ("self-play", "nash-mp-ema", "nash-mp-ema-const"):
         def kappa(t):
             return {"self-play": 1.0, "nash-mp-ema": smp.kappa_schedule(t), "nash-mp-ema-const": cfg.kappa}[name]

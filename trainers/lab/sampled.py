@@ -9,6 +9,8 @@ takes one SGD step on the logits θ (X, Y). Everything is vectorised over contex
   h = log(π(y_w)/π_ref(y_w)) − log(π(y_l)/π_ref(y_l)); its stationary point is π*_β.
 - Online DPO (Guo et al. 2024, arXiv 2402.04792): loss −log σ(β h); its stationary point is
   not π*_β in general (a logistic, Bradley–Terry-like fit).
+- Nash-MD-PG (Munos et al. 2024, arXiv 2312.00886): y ~ π_θ, y' ~ π^μ ∝ π_θ^{1−w} π_ref^{w},
+  REINFORCE on P(y ≻ y') − ½ and on the sampled KL to π_ref.
 - Practical Nash-MP / Nash Prox (Tiapkin et al. 2025, arXiv 2505.19731) with an EMA target:
       L(θ) = E_{y,y'~π_θ}[ −P(y ≻ y') + β log(π_θ(y)/π_ref(y)) + (β/η) log(π_θ(y)/π_target(y)) ],
   gradient estimated with the symmetrisation trick (one judgment serves both samples, baseline ½):
@@ -51,12 +53,13 @@ def sample_actions(pi: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarr
     return np.minimum(idx, pi.shape[1] - 1)
 
 
-def judge_pairs(game: Game, pi: np.ndarray, batch: int, rng: np.random.Generator) -> Pairs:
-    """Draw y, y' ~ π per context and a Bernoulli(P(y ≻ y'|x)) label for each pair."""
+def judge_pairs(game: Game, pi: np.ndarray, batch: int, rng: np.random.Generator, *,
+                pi_opponent: np.ndarray | None = None) -> Pairs:
+    """Draw y ~ π, y' ~ π_opponent (default π) per context, and a Bernoulli(P(y ≻ y'|x)) label each."""
     if batch < 1:
         raise InputError(f"batch (pairs per context per step) must be >= 1; got {batch}")
     y = sample_actions(pi, batch, rng)
-    y2 = sample_actions(pi, batch, rng)
+    y2 = sample_actions(pi if pi_opponent is None else pi_opponent, batch, rng)
     xs = np.arange(pi.shape[0])[:, None]
     p = game.P[xs, y, y2]  # (X, B)
     o = (rng.random(p.shape) < p).astype(np.int64)
@@ -130,6 +133,22 @@ def nash_mp_ema_step(theta: np.ndarray, theta_target: np.ndarray, pairs: Pairs, 
         raise InputError(f"kappa (EMA weight of the online policy) must lie in (0, 1]; got {kappa}")
     theta = theta - lr * nash_mp_ema_grad(theta, theta_target, pairs, game=game, beta=beta, eta=eta)
     return theta, kappa * theta + (1.0 - kappa) * theta_target
+
+
+def nash_md_pg_step(theta: np.ndarray, pairs: Pairs, *, game: Game, beta: float, lr: float) -> np.ndarray:
+    """One Nash-MD-PG ascent step (Munos et al. 2024): y ~ π_θ, y' ~ π^μ (the geometric mixture),
+
+        θ ← θ + lr · mean_b [ (o_b − ½) ∇log π_θ(y_b) − β log(π_θ(y_b)/π_ref(y_b)) ∇log π_θ(y_b) ],
+
+    an unbiased estimate of ∇_θ [P(π_θ ≻ π^μ) − β KL(π_θ‖π_ref)] (baseline ½; the caller draws
+    y' from the mixture with `judge_pairs(..., pi_opponent=π^μ)`).
+    """
+    X, Y = theta.shape
+    B = pairs.y.shape[1]
+    log_pi = log_softmax(theta, axis=1)
+    xs = np.arange(X)[:, None]
+    coef = ((pairs.o - 0.5) - beta * (log_pi - game.log_pi_ref)[xs, pairs.y]) / B  # (X, B)
+    return theta + lr * _score_grad(X, Y, pairs.y, coef, np.exp(log_pi))
 
 
 def kappa_schedule(k: int) -> float:

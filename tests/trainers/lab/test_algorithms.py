@@ -158,3 +158,34 @@ def test_kappa_one_is_self_play_and_schedule():
 
 def test_sampled_names_and_exact_names_partition():
     assert set(EXACT) | set(SAMPLED) == set(ALGORITHMS) and not set(EXACT) & set(SAMPLED)
+
+
+def test_regularised_nash_is_a_fixed_point_of_the_unbiased_updates_only():
+    """π*_β is left in place by Nash-MP, MD and EGPO; constant-step Nash-MD moves it (its bias)."""
+    g = lowrank_game(5, 8, 3, 4.0, 9, reference="random")
+    beta, eta = 0.2, 0.3
+    sol = regularized_nash(g, beta)
+    for out in (alg.nash_mp_step(sol.log_pi, game=g, beta=beta, eta=eta),
+                alg.mirror_descent_step(sol.log_pi, game=g, beta=beta, eta=eta),
+                alg.egpo_step(sol.log_pi, game=g, beta=beta, step=eta / beta)):
+        assert np.max(np.abs(out - sol.log_pi)) < 1e-12
+    moved = alg.nash_md_step(sol.log_pi, game=g, beta=beta, eta=eta / beta)
+    assert np.max(np.abs(moved - sol.log_pi)) > 1e-4
+
+
+def test_nash_md_pg_gradient_is_unbiased():
+    """E[step]/lr = S (P π^μ − β log(π/π_ref)), y ~ π, y' ~ π^μ."""
+    g = random_game(1, 4, seed=12, reference="random", ref_scale=2.0)
+    rng = np.random.default_rng(0)
+    theta = 2.0 * rng.standard_normal((1, 4))
+    beta, w = 0.3, 0.8
+    lp = log_softmax(theta, axis=1)
+    mix = np.exp(alg.geometric_mixture(lp, g.log_pi_ref, w))
+    pairs = smp.judge_pairs(g, np.exp(lp), 400_000, rng, pi_opponent=mix)
+    est = (smp.nash_md_pg_step(theta, pairs, game=g, beta=beta, lr=1.0) - theta)[0]
+    pi = np.exp(lp[0])
+    S = np.diag(pi) - np.outer(pi, pi)
+    expected = S @ (g.P[0] @ mix[0] - beta * (lp[0] - g.log_pi_ref[0]))
+    assert np.allclose(est, expected, atol=4e-3) and np.linalg.norm(expected) > 0.05
+    # the opponent really is the mixture: against π itself the mean differs
+    assert np.max(np.abs(expected - S @ (g.P[0] @ pi - beta * (lp[0] - g.log_pi_ref[0])))) > 0.02
