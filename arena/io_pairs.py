@@ -279,10 +279,10 @@ def detect_format(path: str | Path) -> str:
             f"{path}: cannot tell the format from the extension {path.suffix!r}: name it .csv, .jsonl "
             "or .parquet, or give the kind (--format pairs|matrix)"
         )
-    df = _read_csv(path, dtype=str, keep_default_na=False)
-    header = [str(c).strip() for c in df.columns]
+    header = [str(c).strip() for c in _read_csv(path, nrows=0).columns]  # header only: cheap
     if "model_a" in header and "model_b" in header:
         return "pairs"
+    df = _read_csv(path, dtype=str, keep_default_na=False)
     first = [str(x).strip() for x in df.iloc[:, 0]] if len(header) > 0 and len(df) > 0 else []
     if first and set(header[1:]) == set(first):
         return "matrix"
