@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from arena.engines import Request, SamplingParams
-from arena.errors import CheckpointError, ConfigError, require
+from arena.errors import CheckpointError, ConfigError, InputError, require
 
 
 class HFEngine:
@@ -166,7 +166,15 @@ def sample_batch(model, tok, texts: list[str], seeds: list[int], params: Samplin
     tokens: list[list[int]] = [[] for _ in range(B)]
     cur, cur_pos, past = ids, pos, None
     cache_arg = _cache_argument(model)
-    for _ in range(params.max_new_tokens):
+    steps = params.max_new_tokens
+    n_ctx = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", None)
+    if n_ctx:  # a response stops at the context window, as it would in any server
+        longest = int(attn.sum(-1).max())
+        if longest >= n_ctx:
+            raise InputError(f"a prompt of {longest} tokens does not fit the {n_ctx}-token context of this "
+                             "checkpoint; shorten the prompts")
+        steps = min(steps, n_ctx - longest)
+    for _ in range(steps):
         out = model(input_ids=cur, attention_mask=attn, position_ids=cur_pos, use_cache=True, **{cache_arg: past})
         past = getattr(out, cache_arg, None)
         logits = out.logits[:, -1, :].double().cpu().numpy()  # (B, V)

@@ -284,3 +284,20 @@ def test_pairs_parsing():
     assert select_pairs(["a", "b", "c"], (("c", "a"), ("a", "c"))) == [(0, 2)]
     with pytest.raises(InputError, match="compared with itself"):
         select_pairs(["a", "b"], (("a", "a"),))
+
+
+def test_generation_stops_at_the_context_window(tmp_path):
+    h.make_ckpt(tmp_path / "ckpts" / "m", 3)  # n_positions = 128
+    ckpt = discover_checkpoints(tmp_path / "ckpts").checkpoints[0]
+    engine = get_engine("hf", batch_size=2)
+    tok = h.tokenizer()
+    long = "cats " * 60
+    n = len(tok(long)["input_ids"])
+    params = SamplingParams(max_new_tokens=200, temperature=1.0, seed=0)
+    assert n < 128
+    # Without the cap, position 128 would index past GPT-2's position table (IndexError).
+    (_, text), = next(engine.generate(ckpt, [Request(long, 1)], params))
+    widest = max(len(tok.decode([i]).encode()) for i in range(len(tok)))
+    assert len(text.encode()) <= widest * (128 - n)  # at most 128 - n tokens
+    with pytest.raises(InputError, match="does not fit"):
+        list(engine.generate(ckpt, [Request("cats " * 200, 1)], params))
