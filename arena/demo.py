@@ -16,6 +16,8 @@ from arena.core.nash import max_entropy_nash
 
 #: Algorithms the demo trains from the world's SFT checkpoint.
 DEMO_ALGORITHMS = ("nash-mp", "nash-md", "online-dpo")
+#: Prompts in the demo world: enough for the style cycle to be significant at the 95% level.
+DEMO_PROMPTS = 100
 
 
 @dataclass(frozen=True, kw_only=True)

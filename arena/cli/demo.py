@@ -29,7 +29,7 @@ def demo(
     json_out: bool = typer.Option(False, "--json", help="Print the final result as one JSON object."),
 ) -> None:
     """Raters world -> tournament -> train Nash-MP, Nash-MD, Online DPO -> tournament again."""
-    from arena.demo import DEMO_ALGORITHMS, nash_mp_summary
+    from arena.demo import DEMO_ALGORITHMS, DEMO_PROMPTS, nash_mp_summary
     from arena.report import render_terminal
     from arena.tournament import TournamentConfig, run_tournament
     from arena.worlds.raters import build_raters_world
@@ -38,7 +38,7 @@ def demo(
     ckpts, prompts = world / "ckpts", world / "prompts.jsonl"
     if not (world / "judge.txt").exists():
         err.rule("[bold]1. Building the raters world")
-        build_raters_world(world, seed=seed, progress=lambda msg: err.print(f"  {msg}", markup=False))
+        build_raters_world(world, seed=seed, n_prompts=DEMO_PROMPTS, progress=lambda msg: err.print(f"  {msg}", markup=False))
     else:
         err.print(f"reusing the world in {world}", markup=False)
     spec = (world / "judge.txt").read_text().strip()
