@@ -44,7 +44,10 @@ Algorithm (`max_entropy_nash`), on A / max|A| (entries in [-1, 1]).
 3. Maximise H on the face: Newton's method on the affine set {(A p)_S = 0, sum p = 1}
    (null-space coordinates from one SVD; for a unique equilibrium the null space is empty
    and this is an exact linear solve), started at the relative-interior point, with a
-   logarithmic barrier for the rows (A p)_T <= 0 followed down to tau = 1e-16.
+   logarithmic barrier for the rows (A p)_T <= 0 followed down to tau = 1e-16. On a
+   "thin" face the optimal weight of a playable strategy can be below double precision
+   (seen in sparse games: an LP can give it 1% while the entropy optimum gives < 1e-10);
+   such a weight (< COLLAPSE_TOL) is reported as 0.
 4. Certify: p >= 0 and sum p = 1 by construction, exploitability max_i (A p)_i checked
    against `tol * max|A|`; a failed certificate raises `SolverError`. Nothing uncertified
    is ever returned (the entropy optimality is checked in the tests against cvxpy).
