@@ -16,6 +16,7 @@ from arena.errors import InputError, SolverError
 
 DATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "data"
 SOCCER = DATA / "openspiel" / "response_graph_ucb_soccer.txt"
+RRPS = DATA / "openspiel" / "pbe_rrps_bot_table_file.txt"
 
 
 def weighted_rps(a=1.0, b=2.0, c=3.0):
@@ -186,6 +187,31 @@ def test_soccer_real_data_certified_and_cross_checked():
     np.testing.assert_allclose(eq.p, cvxpy_max_entropy(A), atol=1e-6)
     np.testing.assert_allclose(eq.p, res.x[:n], atol=1e-7)  # the equilibrium is unique here
     assert (eq.p > 0).sum() >= 2  # a genuine mixture, not a single agent
+
+
+def test_rrps_bot_population_real_data():
+    """43 repeated-RPS bots (Lanctot et al. 2023, arXiv 2303.03196): expected returns, not
+    exactly antisymmetric (cells estimated separately); the game is their antisymmetric part."""
+    if not RRPS.exists():
+        pytest.skip(f"OpenSpiel RRPS bot table not found at {RRPS} (shared data absent)")
+    import ast
+
+    rows = [ast.literal_eval(line) for line in RRPS.read_text().splitlines() if line.strip()]
+    names = sorted({r[0] for r in rows} | {r[1] for r in rows})
+    index = {name: i for i, name in enumerate(names)}
+    M = np.zeros((len(names), len(names)))
+    for a, b, value in rows:
+        M[index[a], index[b]] = value
+    assert M.shape == (43, 43) and np.abs(M + M.T).max() > 1.0  # really not antisymmetric
+    eq = max_entropy_nash(M)
+    certified(eq, M)
+    A = (M - M.T) / 2 / 1000.0
+    np.testing.assert_allclose(eq.p, cvxpy_max_entropy(A), atol=1e-6)
+    # the uniformly random bot cannot be exploited (its row is 0 up to estimation noise):
+    # the equilibrium plays it, so its Nash-averaged score is exactly 0
+    assert eq.p[index["randbot"]] > 0
+    assert eq.scores[index["randbot"]] == pytest.approx(0.0, abs=1e-9 * np.abs(M).max())
+    assert np.abs(M[index["randbot"]]).max() < 0.05 * np.abs(M).max()
 
 
 def test_bad_input_is_input_error():
