@@ -13,7 +13,7 @@ class ArenaError(Exception):
     exit_code: int = 2
 
 
-class InputError(ArenaError):
+class InputError(ArenaError, ValueError):
     """Bad input data or arguments (missing columns, NaN scores, empty files, ...)."""
 
 
