@@ -6,9 +6,18 @@ import sys
 from arena.cli import main
 
 
-def test_cli_help_exits_zero(capsys):
+def test_cli_help_lists_every_command(capsys):
     assert main(["--help"]) == 0
-    assert "tournament" in capsys.readouterr().out or True  # commands register as issues land
+    text = capsys.readouterr().out
+    for command in ("rate", "tournament", "judge", "train", "lab", "world", "demo", "report"):
+        assert command in text, command
+
+
+def test_library_error_is_one_line_and_exit_code_2(tmp_path, capsys):
+    missing = tmp_path / "nope.csv"
+    assert main(["rate", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err
 
 
 def test_arena_core_imports_no_torch_rich_judges_trainers():
