@@ -12,8 +12,11 @@ distribution against judge queries (docs/img/trainers_lowrank.png; --out to chan
 mixture: the same tiny GPT-2 policy and reference, the same uniforms, 128 and 512 new tokens
 (end-of-sequence banned so every row runs to the full length); `trainers.mixture.generate`
 with both models' key-value caches against the same loop re-encoding the whole prefix at
-every token (`use_cache=False`, what a cache-less implementation does). The two must
-produce identical tokens; the table shows seconds and the ratio.
+every token (`use_cache=False`, what a cache-less implementation does). The table shows
+seconds, the ratio, and how many rows came out token-for-token identical: in float32 a row
+can split where a uniform falls within rounding distance (~1e-7) of a CDF boundary, after
+which it continues differently; in float64 all rows agree (checked by hand, and the default
+tests check cache = no cache on short responses).
 
 memory: each configuration runs in a fresh subprocess (peak resident set size, ru_maxrss)
 for 3 Nash-MP steps on a wider GPT-2 (about 19M parameters, so the weights dominate the
@@ -63,7 +66,7 @@ def bench_mixture(tokens=(128, 512), batch: int = 8, repeats: int = 2) -> list[d
             times[use_cache], outs[use_cache] = best, g.tokens
         rows.append({"new_tokens": T, "batch": batch, "cache_s": round(times[True], 3),
                      "no_cache_s": round(times[False], 3), "speedup": round(times[False] / times[True], 2),
-                     "identical_tokens": bool(torch.equal(outs[True], outs[False]))})
+                     "rows_identical": f"{int((outs[True] == outs[False]).all(1).sum())}/{batch}"})
     return rows
 
 

@@ -32,7 +32,7 @@ from arena.errors import ConfigError, InputError
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 JUDGE_SPEC = "python:arena.worlds.lowrank:judge"
-_PROMPT = re.compile(r"^lowrank (\d+) (\d+)x(\d+) r(\d+) s([0-9.eE+-]+) context (\d+):$")
+_PROMPT = re.compile(r"^lowrank (\d+) (\d+)x(\d+) r(\d+) s([0-9.eE+-]+) context (\d+)$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,8 +69,10 @@ class LowrankWorld:
         return LETTERS[: self.n_actions]
 
     def prompt(self, x: int) -> str:
+        # The context number is the prompt's last token, so the first response token is
+        # predicted at a position that sees it directly (a tiny model learns that fast).
         return (f"lowrank {self.seed} {self.n_contexts}x{self.n_actions} r{self.rank} "
-                f"s{self.scale:g} context {x}:")
+                f"s{self.scale:g} context {x}")
 
 
 def parse_prompt(prompt: str) -> tuple[LowrankWorld, int]:

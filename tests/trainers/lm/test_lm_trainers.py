@@ -119,7 +119,7 @@ def test_lora_reference_is_the_base_and_target_holds_adapters_only(world, tmp_pa
         for n, p in policy.model.named_parameters():
             if "lora_B" in n:
                 p.add_(0.5)                    # adapters now change the output
-    ids, mask = C.encode(policy.tokenizer, ["lowrank 0 4x4 r2 s3 context 1:"])
+    ids, mask = C.encode(policy.tokenizer, ["lowrank 0 4x4 r2 s3 context 1"])
     from arena.loading import load_causal_lm
     base, _ = load_causal_lm(world / "ckpts" / "sft")
     with torch.no_grad():
