@@ -80,3 +80,17 @@ def test_cli_against_server(tmp_path, capsys):
     obj = json.loads(capsys.readouterr().out)
     assert len(obj["rows"]) == len(PAIRS) and all(r["error"] is None for r in obj["rows"])
     assert obj["judge"]["label_mass_mean"] > 0
+
+
+def test_server_logprobs_agree_with_the_hf_judge_on_the_same_model():
+    """Two implementations, one model: llama.cpp on the Q4_K_M GGUF vs transformers on its
+    dequantised weights (benchmarks/bench_judges.py converts it once). Quantised activations
+    in llama.cpp make them differ slightly, not by a swapped label or a lost position."""
+    from pathlib import Path
+
+    gemma = Path(os.environ.get("ARENA_GEMMA_DIR", Path.home() / ".cache" / "nash-arena" / "gemma-3-270m"))
+    if not (gemma / "config.json").exists():
+        pytest.skip(f"no converted Gemma checkpoint at {gemma}; run benchmarks/bench_judges.py once")
+    server = load_judge(SPEC, mode="completions", timeout=120).judge(PAIRS + [c.swapped() for c in PAIRS])
+    local = load_judge(f"hf:{gemma}", device="cpu").judge(PAIRS + [c.swapped() for c in PAIRS])
+    assert server == pytest.approx(local, abs=0.05)
