@@ -166,9 +166,10 @@ class OpenAIJudge:
                 text = choice.get("text") or ""
                 tokens = _completion_tokens(choice.get("logprobs"))
                 prefix = self.values["answer_prefix"]
-        except (KeyError, IndexError, TypeError, AttributeError) as error:
+            from_logprobs = verdict_from_logprobs(tokens, self.labels, prefix=prefix)
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as error:
+            # A malformed answer fails this comparison only, never the whole batch.
             return Failure(f"unexpected response shape ({type(error).__name__}: {error}): {str(answer)[:200]}"), None, None
-        from_logprobs = verdict_from_logprobs(tokens, self.labels, prefix=prefix)
         if from_logprobs is not None:
             p, mass = from_logprobs
             return p, mass, "logprobs"

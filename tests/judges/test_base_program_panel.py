@@ -156,3 +156,33 @@ def test_not_callable_and_unknown_option(judge_module):
     with pytest.raises(ConfigError, match="no member"):
         load_judge(f"panel:python:{judge_module}:constant_03", batch_size=4)
 
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_value = st.one_of(st.floats(0, 1), st.floats(allow_nan=True), st.sampled_from([-1, 2, None, "A", True]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_value, _value), min_size=1, max_size=6))
+def test_both_orders_properties(values):
+    """For any raw answers: p in [0, 1] exactly when both orders are valid probabilities;
+    judging the swapped comparisons mirrors every field; failures are never numbers."""
+    table, comparisons = {}, []
+    for i, (first, second) in enumerate(values):
+        table[(f"a{i}", f"b{i}")] = first
+        table[(f"b{i}", f"a{i}")] = second
+        comparisons.append(Comparison("p", f"a{i}", f"b{i}"))
+    judge = Recorder(table)
+    straight = judge_both_orders(judge, comparisons)
+    swapped = judge_both_orders(judge, [c.swapped() for c in comparisons])
+    for (first, second), s, w in zip(values, straight, swapped):
+        ok1, ok2 = not isinstance(as_verdict(first), Failure), not isinstance(as_verdict(second), Failure)
+        assert (s.p is not None) == (ok1 and ok2) == (s.error is None)
+        if s.p is not None:
+            assert 0.0 <= s.p <= 1.0 and w.p == pytest.approx(1 - s.p)
+        assert (s.p_ab is None) == (not ok1) and (s.p_ba is None) == (not ok2)
+        assert (w.p_ab is None) == (s.p_ba is None) and (w.p_ba is None) == (s.p_ab is None)
+    r = position_report(straight)
+    assert r["failures"] == sum(v.p is None for v in straight)
+    assert r["first_position_rate"] is None or 0.0 <= r["first_position_rate"] <= 1.0

@@ -248,3 +248,15 @@ def test_fingerprint_depends_on_model_and_mode(server):
     assert a == load_judge(f"openai:{url}#m1", **FAST).fingerprint
     assert a != load_judge(f"openai:{url}#m2", **FAST).fingerprint
     assert a != load_judge(f"openai:{url}#m1?mode=completions", **FAST).fingerprint
+
+
+@pytest.mark.parametrize("reply", [
+    {"choices": []},
+    {"choices": [{"message": None}]},
+    {"choices": [{"message": {"content": "[[A]]"}, "logprobs": {"content": [{"no_token": 1}]}}]},
+    {"unexpected": True},
+])
+def test_malformed_answers_fail_that_comparison_only(server, reply):
+    url, _ = server(reply=lambda body: reply)
+    out = load_judge(f"openai:{url}#judge-model", **FAST).judge([C, C])
+    assert all(isinstance(x, Failure) and "unexpected response shape" in x.reason for x in out)
