@@ -45,7 +45,10 @@ class VLLMJudge:
         self.values, self.chat = values, chat
         self.labels = tuple(values["labels"])
         self.label_ids = label_token_ids(tokenizer, self.labels)
-        self.max_length = llm.llm_engine.model_config.max_model_len
+        try:  # where vLLM keeps it has moved between versions
+            self.max_length = int(llm.llm_engine.model_config.max_model_len)
+        except AttributeError:
+            self.max_length = int(values["max_model_len"] or getattr(tokenizer, "model_max_length", 1 << 30))
         self.label_mass: list[float | None] = []
 
     def judge(self, comparisons: Sequence[Comparison]) -> list[float | Failure]:
