@@ -9,7 +9,8 @@ twice, once ending in each label, with `prompt_logprobs=0`, and the last positio
 
 NOT exercised in CI (no GPU there): the code path is written against vLLM's documented
 `LLM.generate` / `SamplingParams(prompt_logprobs=...)` API; the option checks, label
-validation and the missing-dependency error are tested on CPU.
+validation and the missing-dependency error are tested on CPU, and the judge's own logic
+against a stand-in engine over transformers (it must equal the hf judge).
 """
 
 from __future__ import annotations
