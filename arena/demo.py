@@ -18,6 +18,8 @@ from arena.core.nash import max_entropy_nash
 DEMO_ALGORITHMS = ("nash-mp", "nash-md", "online-dpo")
 #: Prompts in the demo world: enough for the style cycle to be significant at the 95% level.
 DEMO_PROMPTS = 100
+#: Scores within this of each other count as equal (they come from rounded probabilities).
+SCORE_TOL = 1e-6
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,20 +36,19 @@ class DemoConfig:
     """Train the algorithms and rerun the tournament (False: first tournament only)."""
 
 
-def score_against_others(P: np.ndarray) -> np.ndarray:
-    """For every model i: P(i ≻ p*_{-i}) − ½, where p*_{-i} is the max-entropy Nash of the others.
+def score_against_nash_of_others(P: np.ndarray, i: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every model against one fixed opponent: the max-entropy Nash mixture of all models but i.
 
-    A model that is at least as good as every other against the others' equilibrium has the
-    largest value; a model that the others' equilibrium beats scores below zero.
+    Returns (scores, p) with scores[c] = P(c ≻ p*₋ᵢ) − ½ and p*₋ᵢ over the models other than i
+    (zero weight at i). The others' own scores are ≤ 0 (= 0 on the support), because p*₋ᵢ is
+    their equilibrium; model i is "at least as good as every other checkpoint against the
+    Nash mixture of the others" when its score is ≥ 0, i.e. it would enter the support.
     """
     P = np.asarray(P, dtype=float)
-    n = P.shape[0]
-    out = np.empty(n)
-    for i in range(n):
-        rest = np.delete(np.arange(n), i)
-        p = max_entropy_nash(P[np.ix_(rest, rest)] - 0.5).p
-        out[i] = P[i, rest] @ p - 0.5
-    return out
+    rest = np.delete(np.arange(P.shape[0]), i)
+    p = np.zeros(P.shape[0])
+    p[rest] = max_entropy_nash(P[np.ix_(rest, rest)] - 0.5).p
+    return P @ p - 0.5, p
 
 
 def nash_mp_summary(result: dict, *, name: str = "nash-mp", reference: str = "sft") -> dict | None:
@@ -56,13 +57,15 @@ def nash_mp_summary(result: dict, *, name: str = "nash-mp", reference: str = "sf
     if name not in models or reference not in models:
         return None
     P = np.asarray(result["preference"]["P"], dtype=float)
-    scores = score_against_others(P)
     i, j = models.index(name), models.index(reference)
+    scores, p = score_against_nash_of_others(P, i)
     lo, hi = result["preference"].get("lo"), result["preference"].get("hi")
+    others = np.delete(scores, i)
     return {
         "model": name,
+        "nash_of_others": {m: float(w) for m, w in zip(models, p) if m != name},
         "score_vs_nash_of_others": {m: float(s) for m, s in zip(models, scores)},
-        "best_vs_nash_of_others": bool(scores[i] >= scores.max() - 1e-9),
+        "best_vs_nash_of_others": bool(scores[i] >= others.max() - SCORE_TOL),
         "nash_averaged_score": result["nash"]["scores"][name],
         "win_rate_vs_sft": float(P[i, j]),
         "win_rate_vs_sft_ci": [float(lo[i][j]), float(hi[i][j])] if lo and hi else None,

@@ -90,8 +90,10 @@ def _progress(console):
 def _render_summary(s: dict) -> None:
     from rich.table import Table
 
-    table = Table(title="Each checkpoint against the Nash mixture of the others: P(i ≻ p*₋ᵢ) − ½",
-                  title_justify="left")
+    weights = ", ".join(f"{m} {w:.2f}" for m, w in s["nash_of_others"].items() if w > 0)
+    out.print(f"[bold]Against the Nash mixture of the checkpoints other than {s['model']}[/] ({weights}):"
+              " P(c ≻ mixture) − ½", soft_wrap=True)
+    table = Table()
     table.add_column("checkpoint")
     table.add_column("score", justify="right")
     for name, score in sorted(s["score_vs_nash_of_others"].items(), key=lambda kv: -kv[1]):
