@@ -116,7 +116,7 @@ def bench_memory() -> list[dict]:
 CURVE_ALGOS = ("nash-mp", "nash-md", "online-dpo")
 
 
-def bench_curves(*, steps: int = 300, batch: int = 32, lr: float = 1e-3, seed: int = 0,
+def bench_curves(*, steps: int = 300, batch: int = 64, lr: float = 1e-3, lr_schedule: str = "linear", seed: int = 0,
                  png: Path = ROOT / "docs" / "img" / "trainers_lowrank.png", work: Path | None = None) -> list[dict]:
     import matplotlib
 
@@ -139,7 +139,8 @@ def bench_curves(*, steps: int = 300, batch: int = 32, lr: float = 1e-3, seed: i
         t0 = time.perf_counter()
         out = train(algo, TrainConfig(policy=str(world / "ckpts" / "sft"), judge=JUDGE_SPEC,
                                       prompts=str(world / "prompts.jsonl"), out=str(root / "runs" / algo),
-                                      steps=steps, batch_size=batch, lr=lr, beta=nash["beta"], seed=seed,
+                                      steps=steps, batch_size=batch, lr=lr, lr_schedule=lr_schedule,
+                                      beta=nash["beta"], seed=seed,
                                       max_new_tokens=4, eval_every=50, save_every=0), overwrite=True)
         seconds = time.perf_counter() - t0
         m = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
@@ -156,7 +157,8 @@ def bench_curves(*, steps: int = 300, batch: int = 32, lr: float = 1e-3, seed: i
     ax.set_yscale("log")
     ax.set_xlabel("judge queries")
     ax.set_ylabel("exact KL(π*_β ‖ π_θ)")
-    ax.set_title(f"lowrank world (β = {nash['beta']:g}, batch {batch}, lr {lr:g}, seed {seed})")
+    ax.set_title(f"lowrank world: β = {nash['beta']:g}, batch {batch}, lr {lr:g} ({lr_schedule}), seed {seed}",
+                 fontsize=9)
     ax.legend()
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
@@ -177,7 +179,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", nargs="*", default=["mixture", "memory"], choices=["mixture", "memory", "curves"])
     ap.add_argument("--steps", type=int, default=300, help="curves: training steps per algorithm")
-    ap.add_argument("--batch", type=int, default=32, help="curves: prompts per step")
+    ap.add_argument("--batch", type=int, default=64, help="curves: prompts per step")
     ap.add_argument("--lr", type=float, default=1e-3, help="curves: learning rate")
     ap.add_argument("--seed", type=int, default=0, help="curves: world and training seed")
     ap.add_argument("--work", type=Path, default=None, help="curves: keep the world and runs here")
