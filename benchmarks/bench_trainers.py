@@ -3,6 +3,13 @@
     .venv/bin/python benchmarks/bench_trainers.py mixture   # geometric-mixture sampling, KV cache vs none
     .venv/bin/python benchmarks/bench_trainers.py memory    # peak memory of Nash-MP, LoRA vs full fine-tuning
     .venv/bin/python benchmarks/bench_trainers.py curves    # exact KL(π*_β‖π_θ) on the lowrank world, per algorithm
+    .venv/bin/python benchmarks/bench_trainers.py trl       # steps/s vs trl 1.13.0 NashMDTrainer (separate venv)
+
+trl: installs trl==1.13.0 (no dependencies: it reuses this environment's torch/transformers
+through a .pth file) into .bench-envs/trl113 (gitignored), then runs its NashMDTrainer and
+our nash-md on the same tiny GPT-2 policy, the same tiny GPT-2 reward model (ours judges
+with σ(r_a − r_b) through a python judge), batch, learning rate, β and mixture coefficient;
+wall time of the training loop (ours includes loading and saving the checkpoint).
 
 curves: builds the lowrank world (`arena world lowrank` defaults), trains Nash-MP, Nash-MD
 and Online DPO from its SFT checkpoint with the same steps, batch and judge (so the same
@@ -113,6 +120,112 @@ def bench_memory() -> list[dict]:
              "full_over_lora": round(full / max(lora, 1e-9), 2)}]
 
 
+TRL_VERSION = "1.13.0"
+TRL_ENV = ROOT / ".bench-envs" / "trl113"
+
+_TRL_CHILD = r"""
+import json, sys, time, os, tempfile
+os.environ["TRL_EXPERIMENTAL_SILENCE"] = "1"
+import torch
+torch.set_num_threads(1)
+from datasets import Dataset
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+from trl.experimental.nash_md import NashMDConfig, NashMDTrainer
+ckpt, rm, steps, batch, T = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+prompts = json.loads(sys.argv[6])
+tok = AutoTokenizer.from_pretrained(ckpt)
+model = AutoModelForCausalLM.from_pretrained(ckpt)
+ref = AutoModelForCausalLM.from_pretrained(ckpt)
+reward = AutoModelForSequenceClassification.from_pretrained(rm)
+with tempfile.TemporaryDirectory() as out:
+    args = NashMDConfig(output_dir=out, per_device_train_batch_size=batch, max_steps=steps, learning_rate=1e-3,
+                        max_new_tokens=T, beta=[0.1], mixture_coef=[0.125], missing_eos_penalty=None,
+                        report_to=[], save_strategy="no", logging_steps=10**6, use_cpu=True,
+                        dataloader_num_workers=0, seed=0, temperature=1.0)
+    trainer = NashMDTrainer(model=model, ref_model=ref, reward_funcs=reward, args=args,
+                            train_dataset=Dataset.from_dict({"prompt": prompts}), processing_class=tok)
+    t0 = time.perf_counter()
+    trainer.train()
+    print(json.dumps({"seconds": time.perf_counter() - t0}))
+"""
+
+
+def reward_judge(prompt: str, response_a: str, response_b: str) -> float:
+    """P(a ≻ b) = σ(r(x, a) − r(x, b)) with the benchmark's reward model (BENCH_REWARD_MODEL)."""
+    import torch
+
+    global _REWARD
+    if "_REWARD" not in globals():
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        path = os.environ["BENCH_REWARD_MODEL"]
+        _REWARD = (AutoModelForSequenceClassification.from_pretrained(path).eval(), AutoTokenizer.from_pretrained(path))
+    model, tok = _REWARD
+    with torch.no_grad():
+        enc = tok([prompt + response_a, prompt + response_b], return_tensors="pt", padding=True)
+        r = model(**enc).logits[:, 0]
+    return float(torch.sigmoid(r[0] - r[1]))
+
+
+def ensure_trl_env() -> Path:
+    """A separate venv with trl==1.13.0 (no deps) on top of this project's environment."""
+    py = TRL_ENV / "bin" / "python"
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(TRL_ENV)], check=True)
+        site = subprocess.run([sys.executable, "-c", "import site; print(site.getsitepackages()[0])"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        child_site = subprocess.run([str(py), "-c", "import site; print(site.getsitepackages()[0])"],
+                                    capture_output=True, text=True, check=True).stdout.strip()
+        Path(child_site, "_project_env.pth").write_text(site + "\n")   # torch, transformers, ... shared
+    probe = subprocess.run([str(py), "-c", "import trl; print(trl.__version__)"], capture_output=True, text=True)
+    if probe.stdout.strip() != TRL_VERSION:
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", f"trl=={TRL_VERSION}"], check=True)
+    return py
+
+
+def bench_trl(*, steps: int = 20, batch: int = 8, new_tokens: int = 16) -> list[dict]:
+    """Steps/second: trl 1.13.0 NashMDTrainer vs `trainers.lm` nash-md, same tiny model, reward, batch."""
+    import torch
+    from transformers import GPT2Config, GPT2ForSequenceClassification
+
+    from trainers.lm import TrainConfig, train
+    from trainers.tiny import build_model, build_tokenizer, save_checkpoint
+
+    py = ensure_trl_env()
+    prompts = [f"Write about topic {i}: " for i in range(64)]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        tok = build_tokenizer(prompts + ["the quick brown fox jumps over the lazy dog"], vocab_size=320)
+        save_checkpoint(build_model(tok, seed=0), tok, tmp / "policy")
+        torch.manual_seed(1)
+        rm = GPT2ForSequenceClassification(GPT2Config(vocab_size=len(tok), n_embd=64, n_layer=2, n_head=2,
+                                                      n_positions=256, num_labels=1, pad_token_id=tok.pad_token_id,
+                                                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id))
+        save_checkpoint(rm, tok, tmp / "reward")
+        (tmp / "prompts.jsonl").write_text("".join(json.dumps({"prompt": p}) + "\n" for p in prompts))
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "BENCH_REWARD_MODEL": str(tmp / "reward")}
+        proc = subprocess.run([str(py), "-c", _TRL_CHILD, str(tmp / "policy"), str(tmp / "reward"), str(steps),
+                               str(batch), str(new_tokens), json.dumps(prompts)], capture_output=True, text=True, env=env)
+        if proc.returncode != 0:
+            raise RuntimeError("trl run failed:\n" + proc.stderr[-3000:])
+        trl_s = json.loads(proc.stdout.strip().splitlines()[-1])["seconds"]
+        os.environ["BENCH_REWARD_MODEL"] = str(tmp / "reward")
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        config = TrainConfig(policy=str(tmp / "policy"), judge="python:bench_trainers:reward_judge",
+                             prompts=str(tmp / "prompts.jsonl"), out=str(tmp / "ours"), steps=steps,
+                             batch_size=batch, lr=1e-3, beta=0.1, mixture=0.125, max_new_tokens=new_tokens,
+                             eval_every=0, save_every=0)
+        t0 = time.perf_counter()
+        train("nash-md", config)
+        ours_s = time.perf_counter() - t0
+    rows.append({"trainer": f"trl {TRL_VERSION} NashMDTrainer", "steps": steps, "batch": batch,
+                 "new_tokens": new_tokens, "seconds": round(trl_s, 2), "steps_per_s": round(steps / trl_s, 2)})
+    rows.append({"trainer": "trainers.lm nash-md", "steps": steps, "batch": batch, "new_tokens": new_tokens,
+                 "seconds": round(ours_s, 2), "steps_per_s": round(steps / ours_s, 2)})
+    return rows
+
+
 CURVE_ALGOS = ("nash-mp", "nash-md", "online-dpo")
 
 
@@ -177,7 +290,7 @@ def _table(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", nargs="*", default=["mixture", "memory"], choices=["mixture", "memory", "curves"])
+    ap.add_argument("which", nargs="*", default=["mixture", "memory"], choices=["mixture", "memory", "curves", "trl"])
     ap.add_argument("--steps", type=int, default=300, help="curves: training steps per algorithm")
     ap.add_argument("--batch", type=int, default=64, help="curves: prompts per step")
     ap.add_argument("--lr", type=float, default=1e-3, help="curves: learning rate")
@@ -186,7 +299,9 @@ def main(argv=None) -> int:
     ap.add_argument("--png", type=Path, default=ROOT / "docs" / "img" / "trainers_lowrank.png")
     args = ap.parse_args(argv)
     for which in args.which:
-        if which == "curves":
+        if which == "trl":
+            rows = bench_trl(new_tokens=16) + bench_trl(new_tokens=64)
+        elif which == "curves":
             rows = bench_curves(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, png=args.png,
                                 work=args.work)
         else:
