@@ -536,10 +536,12 @@ def finish(policy: Policy, work: Path, out: Path, algorithm: str, config: TrainC
     card = {
         "algorithm": algorithm,
         "config": config.to_json(),
-        "parent": {"path": str(config.policy), "fingerprint": fingerprint_path(config.policy)},
+        "parent": str(config.policy),
         "seed": config.seed,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "summary": summary,
+        # scalar extras (the tournament's checkpoint table shows scalar card fields)
+        "parent_fingerprint": fingerprint_path(config.policy),
+        **summary,
     }
     (work / "arena_card.json").write_text(json.dumps(card, indent=2) + "\n")
     shutil.rmtree(work / ".resume", ignore_errors=True)

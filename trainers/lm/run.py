@@ -51,7 +51,6 @@ class Run:
         else:
             self.model = self.policy.model
         self.metrics = C.Metrics(self.work / "metrics.jsonl", self.start) if self.rank == 0 else None
-        self.last_time = time.time()
         self.device = config.device
 
     # ---- pieces the loops call -------------------------------------------------------
@@ -124,6 +123,7 @@ class Run:
         row["seconds"] = round(time.time() - self.counters.started, 3)
         if self.metrics is not None:
             self.metrics.log(row)
+        self.last_row = row
         if cfg.save_every and done % cfg.save_every == 0 and done < cfg.steps and self.rank == 0:
             C.save_state(self.work, done, self.policy, self.opt, self.extra, self.counters.to_json(), cfg)
         if self.progress is not None:
@@ -150,4 +150,8 @@ class Run:
             self.accelerator.wait_for_everyone()
             if self.rank != 0:
                 return self.out
-        return C.finish(self.policy, self.work, self.out, self.algorithm, self.config, summary or {})
+        last = getattr(self, "last_row", {})
+        summary = {k: last[k] for k in ("step", "judge_queries", "kl_to_nash") if k in last} | (summary or {})
+        if "step" in summary:
+            summary["steps_done"] = summary.pop("step")
+        return C.finish(self.policy, self.work, self.out, self.algorithm, self.config, summary)

@@ -59,7 +59,8 @@ def test_nash_mp_writes_checkpoint_card_and_metrics(world, tmp_path):
     assert out == tmp_path / "ckpts" / "nmp"
     card = json.loads((out / "arena_card.json").read_text())
     assert card["algorithm"] == "nash-mp" and card["seed"] == 0 and card["config"]["kappa"] == "0.1"
-    assert card["parent"]["path"].endswith("sft")
+    assert card["parent"].endswith("sft") and len(card["parent_fingerprint"]) == 16
+    assert card["steps_done"] == 3 and card["judge_queries"] == 12 and card["kl_to_nash"] > 0
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3]
     assert [r["judge_queries"] for r in rows] == [4, 8, 12]
@@ -150,3 +151,22 @@ def test_cli_train_and_exit_codes(world, tmp_path, capsys):
     assert result["metrics"]["step"] == 2 and "kl_to_nash" in result["metrics"]
     assert main(args) == 2                           # --out exists
     assert "already exists" in capsys.readouterr().err
+
+
+def test_nash_md_with_lora_samples_the_mixture_through_the_disabled_adapters(world, tmp_path):
+    out = train("nash-md", cfg(world, tmp_path / "md-lora", lora=True, steps=2, batch_size=2))
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["judge_queries"] == 4 and np.isfinite(rows[-1]["loss"])
+
+
+def test_bt_scores_of_the_rlhf_reward():
+    from trainers.lm.rlhf import bt_scores
+    W = torch.tensor([[[0.0, 3.0, 2.0], [1.0, 0.0, 1.0], [2.0, 1.0, 0.0]]])
+    s = bt_scores(W, prior=1e-9)[0]
+    # MLE optimality: wins of i = Σ_j N_ij σ(s_i − s_j) for every i, scores centred
+    N = W[0] + W[0].T
+    P = torch.sigmoid(s[:, None] - s[None, :]).float()
+    assert torch.allclose((N * P).sum(1), W[0].sum(1), atol=1e-6)
+    assert abs(float(s.sum())) < 1e-9 and s[0] > s[2] > s[1]
+    two = bt_scores(torch.tensor([[[0.0, 3.0], [1.0, 0.0]]]), prior=1e-9)[0]
+    assert float(two[0] - two[1]) == pytest.approx(np.log(3), abs=1e-6)
