@@ -52,7 +52,7 @@ def mixture_logprobs(logits_policy: torch.Tensor, logits_ref: torch.Tensor, m: f
 def sample_tokens(logprobs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
     """Inverse-CDF sample one token per row: logprobs (B, V), uniforms (B,) in [0, 1) -> (B,) int64."""
     cdf = torch.cumsum(logprobs.float().exp(), dim=-1)                      # (B, V)
-    u = uniforms.to(cdf.dtype).unsqueeze(-1) * cdf[:, -1:]                  # (B, 1) scaled to the total mass
+    u = uniforms.to(device=cdf.device, dtype=cdf.dtype).unsqueeze(-1) * cdf[:, -1:]                  # (B, 1) scaled to the total mass
     idx = torch.searchsorted(cdf, u, right=True).squeeze(-1)               # (B,)
     # Never return a zero-probability token, even at the float edge of the CDF.
     return idx.clamp(max=logprobs.shape[-1] - 1)
@@ -106,14 +106,16 @@ def generate(policy: Model, input_ids: torch.Tensor, attention_mask: torch.Tenso
         raise ValueError(f"uniforms must be (B, max_new_tokens) with B = {input_ids.shape[0]}; got {tuple(uniforms.shape)}")
     models = [policy] if ref is None else [policy, ref]
     B, T = uniforms.shape
+    device = input_ids.device
+    uniforms = uniforms.to(device)
     mask = attention_mask.long()
     ids = input_ids
     pasts: list[object] = [None] * len(models)
     cache_kw = [cache_argument(model) for model in models]
     step_ids, step_pos = ids, _positions(mask)
-    tokens = torch.full((B, T), pad_token_id, dtype=torch.long)
-    out_mask = torch.zeros((B, T), dtype=torch.long)
-    done = torch.zeros(B, dtype=torch.bool)
+    tokens = torch.full((B, T), pad_token_id, dtype=torch.long, device=device)
+    out_mask = torch.zeros((B, T), dtype=torch.long, device=device)
+    done = torch.zeros(B, dtype=torch.bool, device=device)
     for t in range(T):
         logits = []
         for i, model in enumerate(models):
@@ -137,7 +139,7 @@ def generate(policy: Model, input_ids: torch.Tensor, attention_mask: torch.Tenso
             tokens, out_mask = tokens[:, : t + 1], out_mask[:, : t + 1]
             break
         step_pos = mask.sum(-1, keepdim=True)                                  # (B, 1) next position
-        mask = torch.cat([mask, torch.ones((B, 1), dtype=mask.dtype)], dim=1)
+        mask = torch.cat([mask, torch.ones((B, 1), dtype=mask.dtype, device=device)], dim=1)
         ids = torch.cat([ids, nxt.unsqueeze(-1)], dim=1)
         step_ids = nxt.unsqueeze(-1)
     return Generation(tokens=tokens, mask=out_mask)

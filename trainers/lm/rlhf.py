@@ -30,14 +30,14 @@ def bt_scores(W: torch.Tensor, *, prior: float = BT_PRIOR, iters: int = 50) -> t
     Newton's method on the concave log-likelihood Σ W_ij log σ(s_i − s_j) − prior/2 ‖s‖².
     """
     G, K, _ = W.shape
-    s = torch.zeros((G, K), dtype=torch.float64)
+    s = torch.zeros((G, K), dtype=torch.float64, device=W.device)
     W = W.double()
     N = W + W.transpose(1, 2)
     for _ in range(iters):
         p = torch.sigmoid(s.unsqueeze(2) - s.unsqueeze(1))                     # (G, K, K) P(i ≻ j)
         grad = (W - N * p).sum(2) - prior * s                                 # (G, K)
         M = N * p * (1 - p)                                                   # (G, K, K)
-        H = M - torch.diag_embed(M.sum(2)) - prior * torch.eye(K, dtype=s.dtype)   # Hessian, negative definite
+        H = M - torch.diag_embed(M.sum(2)) - prior * torch.eye(K, dtype=s.dtype, device=s.device)   # Hessian, negative definite
         step = torch.linalg.solve(H, grad.unsqueeze(-1)).squeeze(-1)
         s = s - step
         if float(step.abs().max()) < 1e-10:
@@ -64,7 +64,7 @@ def train(config: TrainConfig, *, overwrite: bool = False, progress=None, accele
             qa += texts[i * n:(i + 1) * n]
             qb += texts[j * n:(j + 1) * n]
         pref, ok = run.judge_pairs(qp, qa, qb, step)
-        W = torch.zeros((n, K, K))
+        W = torch.zeros((n, K, K), device=pref.device)
         for c, (i, j) in enumerate(pairs):
             got = ok[c * n:(c + 1) * n].float()
             p = pref[c * n:(c + 1) * n] * got

@@ -170,3 +170,23 @@ def test_bt_scores_of_the_rlhf_reward():
     assert abs(float(s.sum())) < 1e-9 and s[0] > s[2] > s[1]
     two = bt_scores(torch.tensor([[[0.0, 3.0], [1.0, 0.0]]]), prior=1e-9)[0]
     assert float(two[0] - two[1]) == pytest.approx(np.log(3), abs=1e-6)
+
+
+def test_judge_pairs_masks_failures_and_samples_labels():
+    from judges import Failure
+
+    class Fake:
+        fingerprint = "fake"
+
+        def judge(self, comparisons):
+            return [0.8, Failure("unparseable"), 0.3, 1.0][: len(comparisons)]
+
+    args = (["p"] * 4, ["a"] * 4, ["b"] * 4)
+    pref, ok = C.judge_pairs(Fake(), *args, labels="soft", gen=torch.Generator().manual_seed(0))
+    assert ok.tolist() == [True, False, True, True]
+    assert pref[ok].tolist() == pytest.approx([0.8, 0.3, 1.0])
+    draws = torch.stack([C.judge_pairs(Fake(), *args, labels="sample", gen=torch.Generator().manual_seed(s))[0]
+                         for s in range(400)])
+    assert set(draws.unique().tolist()) <= {0.0, 1.0}
+    assert draws[:, 0].mean().item() == pytest.approx(0.8, abs=0.07)
+    assert draws[:, 3].mean().item() == 1.0
