@@ -32,9 +32,11 @@ class Run:
         self.rows = C.shard(config.batch_size, self.rank, self.world)
         self.prompts = C.read_prompts(config.prompts)
         self.judge = load_judge(config.judge)            # checks the spec before any work
-        self.out, self.work = C.prepare_out(config, overwrite=overwrite, create=self.rank == 0)
+        self.out, self.work = C.prepare_out(config, overwrite=overwrite, create=False)
         self.policy = C.load_policy(config)
         self.known = C.load_known_nash(config, self.policy.tokenizer)
+        if self.rank == 0:  # only after every input loaded: bad input writes nothing
+            self.work.mkdir(parents=True, exist_ok=True)
         self.opt = C.optimizer(self.policy, config)
         self.counters = C.Counters()
         self.extra: dict[str, dict[str, torch.Tensor]] = {}

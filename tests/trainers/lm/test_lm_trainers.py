@@ -136,6 +136,12 @@ def test_bad_inputs(world, tmp_path):
         train("ppo", cfg(world, tmp_path / "x"))
     with pytest.raises(InputError, match="does not exist"):
         train("nash-mp", cfg(world, tmp_path / "x", prompts=str(tmp_path / "none.jsonl")))
+    from arena.errors import CheckpointError
+    with pytest.raises(CheckpointError):
+        train("nash-mp", cfg(world, tmp_path / "x", policy=str(tmp_path)))
+    with pytest.raises(ConfigError):
+        train("nash-mp", cfg(world, tmp_path / "x", judge="nosuch:thing"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == []           # bad input wrote nothing
     with pytest.raises(ConfigError, match="kappa"):
         cfg(world, tmp_path / "x", kappa="1.5")
     assert C.Schedule.parse("harmonic:10")(5) == pytest.approx(10 / 15)
