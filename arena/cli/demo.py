@@ -22,14 +22,14 @@ from arena.cli._app import app, err, out
 @app.command("demo")
 def demo(
     out_dir: Path = typer.Option(Path("demo-run"), "--out", help="Demo directory (reused by later runs)."),
-    steps: int = typer.Option(60, "--steps", help="Training steps per algorithm."),
+    steps: int = typer.Option(300, "--steps", help="Training steps per algorithm."),
     seed: int = typer.Option(0, "--seed", help="Seed of the world, sampling, training and bootstrap."),
     rounds: int = typer.Option(1000, "--rounds", help="Bootstrap rounds for the rating intervals."),
     no_train: bool = typer.Option(False, "--no-train", help="Only build the world and run the first tournament."),
     json_out: bool = typer.Option(False, "--json", help="Print the final result as one JSON object."),
 ) -> None:
     """Raters world -> tournament -> train Nash-MP, Nash-MD, Online DPO -> tournament again."""
-    from arena.demo import DEMO_ALGORITHMS, DEMO_PROMPTS, nash_mp_summary
+    from arena.demo import DEMO_ALGORITHMS, DEMO_PROMPTS, DEMO_TRAIN, nash_mp_summary
     from arena.report import render_terminal
     from arena.tournament import TournamentConfig, run_tournament
     from arena.worlds.raters import build_raters_world
@@ -66,7 +66,7 @@ def demo(
             err.print(f"  {algorithm}: reusing {target}", markup=False)
             continue
         config = TrainConfig(policy=str(ckpts / "sft"), judge=spec, prompts=str(prompts),
-                             out=str(target), steps=steps, seed=seed)
+                             out=str(target), seed=seed, **{**DEMO_TRAIN, "steps": steps})
         with _progress(err) as bar:
             task = bar.add_task(algorithm, total=steps)
             train(algorithm, config, progress=lambda step, row: bar.update(task, completed=step + 1))

@@ -150,7 +150,9 @@ def build_raters_world(out_dir: str | Path, *, seed: int = 0, n_prompts: int = 1
             if progress is not None:
                 progress(f"training {name} on {len(rows)} examples")
             model = build_model(tok, seed=seed)
-            config = SFTConfig(steps=steps, seed=seed + k)
+            # Same number of passes over the data for every checkpoint: `steps` is for one
+            # example per number; the SFT mix has four per number and gets four times the steps.
+            config = SFTConfig(steps=steps * len(rows) // N_NUMBERS, seed=seed + k)
             sft(model, tok, rows, config)
             path = save_checkpoint(model, tok, tmp / "ckpts" / name)
             card = {"algorithm": "sft", "config": {"steps": config.steps, "batch_size": config.batch_size,

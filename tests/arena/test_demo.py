@@ -1,0 +1,47 @@
+"""The demo's verdict on Nash-MP: every checkpoint against the Nash mixture of the others."""
+
+import numpy as np
+import pytest
+
+from arena.demo import nash_mp_summary, score_against_nash_of_others
+
+# Rock-paper-scissors between three experts (row beats column with 2/3), plus a fourth
+# model that beats rock with 0.8, ties paper and loses to scissors with 0.4.
+P = np.array([
+    [0.5, 1 / 3, 2 / 3, 0.2],
+    [2 / 3, 0.5, 1 / 3, 0.5],
+    [1 / 3, 2 / 3, 0.5, 0.6],
+    [0.8, 0.5, 0.4, 0.5],
+])
+
+
+def test_scores_against_the_others_equilibrium_closed_form():
+    scores, p = score_against_nash_of_others(P, 3)
+    np.testing.assert_allclose(p, [1 / 3, 1 / 3, 1 / 3, 0.0], atol=1e-9)
+    # The experts are the others' equilibrium: each scores exactly 0 against it.
+    np.testing.assert_allclose(scores[:3], 0.0, atol=1e-9)
+    # The fourth: (0.8 + 0.5 + 0.4) / 3 - 1/2 = 1/15 > 0, so it would enter the support.
+    assert scores[3] == pytest.approx(1 / 15, abs=1e-9)
+
+
+def test_summary_names_the_best_and_reads_the_interval():
+    models = ["rock", "paper", "scissors", "nash-mp"]
+    result = {
+        "preference": {"models": models, "P": P.tolist(), "lo": (P - 0.1).tolist(), "hi": (P + 0.1).tolist()},
+        "nash": {"scores": {m: 0.0 for m in models}},
+    }
+    s = nash_mp_summary(result, reference="rock")
+    assert s["best_vs_nash_of_others"] is True
+    assert s["win_rate_vs_sft"] == pytest.approx(0.8)
+    assert s["win_rate_vs_sft_ci"] == pytest.approx([0.7, 0.9])
+    assert set(s["nash_of_others"]) == {"rock", "paper", "scissors"}
+
+    worse = P.copy()
+    worse[3, :3], worse[:3, 3] = [0.4, 0.5, 0.4], [0.6, 0.5, 0.6]
+    result["preference"]["P"] = worse.tolist()
+    assert nash_mp_summary(result, reference="rock")["best_vs_nash_of_others"] is False
+
+
+def test_summary_is_none_without_the_models():
+    result = {"preference": {"models": ["a", "b"], "P": [[0.5, 0.5], [0.5, 0.5]]}, "nash": {"scores": {}}}
+    assert nash_mp_summary(result) is None
