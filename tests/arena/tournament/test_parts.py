@@ -1,9 +1,7 @@
 """The tournament's parts: prompt loading, checkpoint discovery, store keys and orientation,
 per-request seeded sampling (independent of batching), the openai engine over a mock server."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,17 +16,7 @@ from arena.store import Judgment, Store, flip, lookup
 from arena.tournament import parse_pairs, select_pairs
 
 
-def _helpers():
-    name = "tournament_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("tournament_helpers.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-h = _helpers()
+import tournament_helpers as h  # registered by conftest.py
 
 
 # ---- prompts -------------------------------------------------------------------------------

@@ -1,9 +1,7 @@
 """The raters world: the panel's tastes cycle, and a tournament on the world's checkpoints
 shows the cycle, a Nash mixture spread over the style checkpoints, and a BT total order."""
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,17 +11,7 @@ from arena.errors import InputError
 from arena.worlds import raters
 
 
-def _helpers():
-    name = "tournament_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("tournament_helpers.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-h = _helpers()
+import tournament_helpers as h  # registered by conftest.py
 Q = raters.question(47)
 TERSE, SENTENCE, LIST = (raters.render(47, s) for s in range(3))
 

@@ -1,7 +1,6 @@
 """A run killed with SIGKILL resumes: it finishes, no judgment is lost or duplicated, and the
 result equals that of an uninterrupted run with the same seed."""
 
-import importlib.util
 import json
 import os
 import signal
@@ -16,17 +15,7 @@ import pytest
 from arena.tournament import TournamentConfig, run_tournament
 
 
-def _helpers():
-    name = "tournament_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("tournament_helpers.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-h = _helpers()
+import tournament_helpers as h  # registered by conftest.py
 ARENA = Path(sys.executable).with_name("arena")
 JUDGE = "python:tournament_helpers:slow_judge"
 

@@ -1,10 +1,8 @@
 """Tournament runs: determinism, incremental work with exact counts, stale-cache protection,
 failures kept apart from ties, bad input stopped before any work, dry runs that write nothing."""
 
-import importlib.util
 import json
 import sqlite3
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,17 +12,7 @@ from arena.errors import ArenaError, CheckpointError, ConfigError, InputError
 from arena.tournament import TournamentConfig, run_tournament
 
 
-def _helpers():
-    name = "tournament_helpers"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("tournament_helpers.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-h = _helpers()
+import tournament_helpers as h  # registered by conftest.py
 JUDGE = "python:tournament_helpers:judge"
 FAST = dict(max_new_tokens=6, rounds=50, batch_size=4, judge_batch_size=8)
 

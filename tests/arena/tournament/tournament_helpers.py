@@ -1,8 +1,8 @@
-"""Shared helpers for the tournament tests (not a conftest: imported by path, see `load`).
+"""Shared helpers for the tournament tests (registered as `tournament_helpers` by conftest.py).
 
 Tiny random-init checkpoints (instant to build), judges importable as
 `python:tournament_helpers:<name>` (this directory goes on PYTHONPATH for subprocesses; in
-process the module is registered under that name by `load`), and a session cache for the
+process conftest.py registers the module under that name), and a session cache for the
 raters world so it is built once per test session.
 """
 
