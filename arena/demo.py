@@ -19,6 +19,9 @@ DEMO_ALGORITHMS = ("nash-mp", "nash-md", "online-dpo")
 DEMO_TRAIN = dict(steps=300, batch_size=16, beta=0.05, lr=2e-3, max_new_tokens=24)
 #: Prompts in the demo world: enough for the style cycle to be significant at the 95% level.
 DEMO_PROMPTS = 100
+#: Responses per (checkpoint, prompt): the trained policies differ by a few points of
+#: correctness, which one sample per prompt cannot resolve.
+DEMO_SAMPLES = 8
 #: Scores within this of each other count as equal (they come from rounded probabilities).
 SCORE_TOL = 1e-6
 

@@ -29,7 +29,7 @@ def demo(
     json_out: bool = typer.Option(False, "--json", help="Print the final result as one JSON object."),
 ) -> None:
     """Raters world -> tournament -> train Nash-MP, Nash-MD, Online DPO -> tournament again."""
-    from arena.demo import DEMO_ALGORITHMS, DEMO_PROMPTS, DEMO_TRAIN, nash_mp_summary
+    from arena.demo import DEMO_ALGORITHMS, DEMO_PROMPTS, DEMO_SAMPLES, DEMO_TRAIN, nash_mp_summary
     from arena.report import render_terminal
     from arena.tournament import TournamentConfig, run_tournament
     from arena.worlds.raters import build_raters_world
@@ -46,7 +46,7 @@ def demo(
     def tournament(title: str) -> dict:
         err.rule(f"[bold]{title}")
         config = TournamentConfig(ckpts_dir=ckpts, prompts=prompts, judge=spec, out=run_dir,
-                                  seed=seed, rounds=rounds)
+                                  samples=DEMO_SAMPLES, seed=seed, rounds=rounds)
         return run_tournament(config, console=err)
 
     result = tournament("2. Tournament between the world's checkpoints")
@@ -97,7 +97,8 @@ def _render_summary(s: dict) -> None:
     table.add_column("checkpoint")
     table.add_column("score", justify="right")
     for name, score in sorted(s["score_vs_nash_of_others"].items(), key=lambda kv: -kv[1]):
-        table.add_row(f"[bold]{name}[/]" if name == s["model"] else name, f"{score:+.3f}")
+        shown = round(score, 3) + 0.0  # no "-0.000"
+        table.add_row(f"[bold]{name}[/]" if name == s["model"] else name, f"{shown:+.3f}")
     out.print(table)
     ci = s["win_rate_vs_sft_ci"]
     ci_text = f" (95% interval {ci[0]:.2f}–{ci[1]:.2f})" if ci else ""
