@@ -47,7 +47,8 @@ class TournamentConfig:
     ckpts_dir: Path
     """Directory holding the checkpoints (one sub-directory per model, PEFT adapters, .gguf files)."""
     prompts: Path | None = None
-    """Prompt file (JSONL/CSV/text) or saved `datasets` directory; None = the built-in set."""
+    """Prompt file (JSONL/CSV/text) or saved `datasets` directory; None = CKPTS_DIR/../prompts.jsonl
+    when it exists, else the built-in set."""
     judge: str | None = None
     """Judge spec (`judges.load_judge`); None = the text of CKPTS_DIR/../judge.txt when it exists."""
     out: Path | None = None
@@ -127,6 +128,14 @@ def resolve_judge_spec(config: TournamentConfig) -> str:
         return candidate.read_text().strip()
     raise ConfigError("no judge given: pass --judge SPEC (e.g. python:module:function, hf:PATH, "
                       "openai:URL#MODEL), or put the spec in CKPTS_DIR/../judge.txt")
+
+
+def resolve_prompts_path(config: TournamentConfig) -> Path | None:
+    """--prompts, else CKPTS_DIR/../prompts.jsonl when it exists (a world's layout), else None (built-in set)."""
+    if config.prompts is not None:
+        return Path(config.prompts)
+    candidate = Path(config.ckpts_dir).resolve().parent / "prompts.jsonl"
+    return candidate if candidate.is_file() else None
 
 
 def select_pairs(names: list[str], pairs) -> list[tuple[int, int]]:
@@ -214,7 +223,7 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
                          f"{len(ckpts)} ({', '.join(c.name for c in ckpts)}): add another model directory")
     names = [c.name for c in ckpts]
     pairs = select_pairs(names, config.pairs)
-    prompts = load_prompts(config.prompts)
+    prompts = load_prompts(resolve_prompts_path(config))
     spec = resolve_judge_spec(config)
     judge = judges.load_judge(spec)
     if config.engine != "openai":

@@ -26,7 +26,7 @@ class EngineName(str, Enum):
 @app.command("tournament")
 def tournament(
     ckpts_dir: Path = typer.Argument(..., help="Directory of checkpoints: HF model dirs, PEFT adapters, .gguf files."),
-    prompts: Optional[Path] = typer.Option(None, "--prompts", help="Prompts: JSONL/CSV/text file or a saved datasets dir (default: built-in set)."),
+    prompts: Optional[Path] = typer.Option(None, "--prompts", help="Prompts: JSONL/CSV/text file or a saved datasets dir (default: CKPTS_DIR/../prompts.jsonl, else a built-in set)."),
     judge: Optional[str] = typer.Option(None, "--judge", help="Judge spec, e.g. python:mod:fn, hf:PATH, openai:URL#MODEL (default: CKPTS_DIR/../judge.txt)."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Run directory: store + reports (default: CKPTS_DIR/../arena-run)."),
     samples: int = typer.Option(1, "--samples", help="Responses per (checkpoint, prompt)."),

@@ -284,6 +284,21 @@ def test_default_run_dir_and_judge_txt(base, tmp_path):
         run_tournament(TournamentConfig(ckpts_dir=base["ckpts"], prompts=base["prompts"], out=tmp_path / "x"))
 
 
+def test_prompts_default_to_the_world_layout(base, tmp_path):
+    import shutil
+
+    world = tmp_path / "w"
+    shutil.copytree(base["ckpts"], world / "ckpts")
+    (world / "judge.txt").write_text(JUDGE + "\n")
+    plan = run_tournament(TournamentConfig(ckpts_dir=world / "ckpts", dry_run=True))["plan"]
+    n_builtin = plan["generations"]["total"] // plan["checkpoints"]
+    texts = ["First world prompt.", "Second world prompt.", "Third world prompt."]
+    assert n_builtin != len(texts)
+    (world / "prompts.jsonl").write_text("".join(json.dumps({"prompt": t}) + "\n" for t in texts))
+    plan = run_tournament(TournamentConfig(ckpts_dir=world / "ckpts", dry_run=True))["plan"]
+    assert plan["generations"]["total"] == len(texts) * plan["checkpoints"]
+
+
 def test_failures_are_kept_until_retried(base, tmp_path, monkeypatch):
     out = tmp_path / "run"
     spec = "python:tournament_helpers:outage_judge"
