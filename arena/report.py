@@ -189,6 +189,35 @@ def _n_triangles(result: dict) -> int:
     return max(total, listed) if isinstance(total, int) else listed
 
 
+def _unanimous_pairs(result: dict) -> int:
+    """Compared pairs whose stored P is 0 or 1 to within LOG_ODDS_EPS (infinite log-odds)."""
+    from arena.core.cycles import LOG_ODDS_EPS
+
+    P = result["preference"]["P"]
+    n = len(P)
+    return sum(
+        1
+        for i in range(n)
+        for j in range(i + 1, n)
+        if _is_num(P[i][j]) and not _unplayed(result, i, j)
+        and (P[i][j] <= LOG_ODDS_EPS or P[i][j] >= 1.0 - LOG_ODDS_EPS)
+    )
+
+
+def _share_caveat(result: dict) -> str:
+    """How HodgeRank read the unanimous pairs, so a reader can weigh the cyclic share."""
+    from arena.core.cycles import LOG_ODDS_EPS
+
+    k = _unanimous_pairs(result)
+    if k == 0:
+        return ""
+    y_max = math.log((1.0 - LOG_ODDS_EPS) / LOG_ODDS_EPS)
+    return (
+        f"{k} unanimous pair{'s' if k != 1 else ''} (P = 0 or 1) {'enter' if k != 1 else 'enters'} "
+        f"as log-odds of at least {y_max:.1f}, so unanimity alone adds no cyclic share"
+    )
+
+
 def _ranked_triangles(result: dict) -> list:
     """Cyclic triangles, strongest first (by their weakest edge P), for display."""
     idx = {m: i for i, m in enumerate(result["models"])}
@@ -220,7 +249,12 @@ def plain_reading(result: dict) -> str:
     share = cycles.get("cyclic_share")
     support = _positive(weights, models)
     zero = [m for m in models if m not in support]
-    share_txt = f" {share:.0%} of the log-odds flow between models is cyclic (HodgeRank)." if _is_num(share) else ""
+    caveat = _share_caveat(result)
+    share_txt = (
+        f" {share:.0%} of the log-odds flow between models is cyclic (HodgeRank"
+        + (f"; {caveat})." if caveat else ").")
+        if _is_num(share) else ""
+    )
 
     if winner is not None and not triangles:
         return (
@@ -469,6 +503,9 @@ def _cycles_text(result: dict):
     share = cycles.get("cyclic_share")
     if _is_num(share):
         out.append(f"  cyclic share of the log-odds flow (HodgeRank): {share:.1%}\n")
+        caveat = _share_caveat(result)
+        if caveat:
+            out.append(f"    {caveat}\n", style="dim")
     if not triangles:
         out.append("  no cyclic triangles: the majority preferences are transitive\n")
         return out
@@ -748,7 +785,12 @@ def render_html(result: dict, images: dict[str, bytes] | None = None) -> str:
         items.append(f"<li>Condorcet winner: none: the top component has {len(top)} models ({esc(', '.join(top))})</li>")
     share = cycles.get("cyclic_share")
     if _is_num(share):
-        items.append(f"<li>cyclic share of the log-odds flow (HodgeRank): {share:.1%}</li>")
+        caveat = _share_caveat(result)
+        items.append(
+            f"<li>cyclic share of the log-odds flow (HodgeRank): {share:.1%}"
+            + (f' <span class="dim">({esc(caveat)})</span>' if caveat else "")
+            + "</li>"
+        )
     triangles = _ranked_triangles(result)
     n_tri = _n_triangles(result)
     items.append(f"<li>{n_tri} cyclic triangle{'s' if n_tri != 1 else ''}, strongest first</li>")

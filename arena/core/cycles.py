@@ -12,6 +12,22 @@ comparison graph splits orthogonally (in the weighted inner product <X, Y>_w = s
 into a gradient flow s_i - s_j, found by weighted least squares (the graph Laplacian system
 L s = div Y), and a cyclic remainder. The cyclic share ‖Y - grad s‖²_w / ‖Y‖²_w is 0 for a
 Bradley–Terry-consistent matrix and 1 for rock-paper-scissors.
+
+Saturated pairs. A unanimous pair (P_ij = 1, e.g. a 10-0 record) has infinite log-odds, so P
+is clipped to [eps, 1 - eps] (eps = LOG_ODDS_EPS, |Y| <= Y_MAX = log((1 - eps)/eps) ≈ 13.8).
+Plain clipping would give every unanimous pair the same flow Y_MAX, which no gradient can
+match: a perfectly transitive 0/1 matrix of 3, 4, 8 models would report a cyclic share of
+11%, 17%, 25%, and a Bradley–Terry matrix with gaps beyond Y_MAX a positive one. So a
+saturated edge is treated as censored: it says only that the log-odds are at least Y_MAX,
+and its residual is the shortfall max(0, Y_MAX - (s_i - s_j)). The gradient part is then
+
+    s* = argmin_s  Σ_{uncensored} w_ij (Y_ij - s_i + s_j)² + Σ_{censored i ≻ j} w_ij max(0, Y_MAX - s_i + s_j)²,
+
+a convex piecewise-quadratic problem solved exactly by an active-set Newton method (each step
+a weighted least-squares fit on the active edges; it stops when the active set repeats, where
+the KKT conditions hold exactly), and the cyclic share is that minimum over ‖Y‖²_w with Y
+clipped. Without saturated pairs this is plain HodgeRank; a Bradley–Terry-consistent matrix,
+saturated or not, has share 0; a unanimous cycle (0/1 rock-paper-scissors) has share 1.
 """
 
 from __future__ import annotations
@@ -23,14 +39,20 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from arena.errors import InputError
+from arena.errors import InputError, SolverError
 
-__all__ = ["Cycles", "analyze_cycles", "MAJORITY_MARGIN", "LOG_ODDS_EPS", "MAX_TRIANGLES"]
+__all__ = ["Cycles", "analyze_cycles", "MAJORITY_MARGIN", "LOG_ODDS_EPS", "MAX_TRIANGLES", "HODGE_MAX_ITER",
+           "HODGE_DECREASE_TOL"]
 
 #: P[i, j] must exceed ½ by more than this for an edge i -> j (floating-point ties are no edge)
 MAJORITY_MARGIN = 1e-12
-#: P is clipped to [eps, 1 - eps] before taking log-odds (a 1-0 record has infinite log-odds)
+#: P is clipped to [eps, 1 - eps] before taking log-odds (a 1-0 record has infinite log-odds);
+#: a clipped (saturated) pair is a censored edge of the HodgeRank fit, see the module docstring
 LOG_ODDS_EPS = 1e-6
+#: active-set Newton iterations allowed for the censored HodgeRank fit (it usually needs 1-3)
+HODGE_MAX_ITER = 100
+#: the censored fit stops when a step lowers the residual by less than this share of ‖Y‖²_w
+HODGE_DECREASE_TOL = 1e-15
 #: default cap on the number of triangles listed (the total is always counted)
 MAX_TRIANGLES = 10_000
 
@@ -41,7 +63,8 @@ class Cycles:
     top first, each sorted. condorcet_winner: index or None. triangles: (i, j, k) meaning
     i ≻ j ≻ k ≻ i, each cycle once with i its smallest index, at most max_triangles of them
     in lexicographic order; n_triangles: total number of cyclic triangles. cyclic_share: the
-    HodgeRank cyclic share of the log-odds flow, in [0, 1]."""
+    HodgeRank cyclic share of the log-odds flow, in [0, 1], unanimous pairs counted as censored
+    log-odds >= log((1 - LOG_ODDS_EPS)/LOG_ODDS_EPS) (module docstring)."""
 
     majority: np.ndarray
     components: list[list[int]]
@@ -96,21 +119,64 @@ def _triangles(M: np.ndarray, cap: int) -> tuple[list[tuple[int, int, int]], int
     return out, total
 
 
+def _laplacian_step(i, j, sign, w, r, n) -> np.ndarray:
+    """argmin_d Σ_e w_e (r_e - sign_e (d_i - d_j))²: the weighted graph Laplacian system L d = div r."""
+    L = np.zeros((n, n))
+    np.add.at(L, (i, j), -w)
+    np.add.at(L, (j, i), -w)
+    L[np.diag_indices(n)] = -L.sum(axis=1)
+    div = np.bincount(i, weights=w * sign * r, minlength=n) - np.bincount(j, weights=w * sign * r, minlength=n)
+    return np.linalg.lstsq(L, div, rcond=None)[0]
+
+
 def _cyclic_share(P: np.ndarray, weights: np.ndarray) -> float:
+    """HodgeRank cyclic share of the clipped log-odds flow, unanimous pairs censored."""
     n = P.shape[0]
-    Pc = np.clip(P, LOG_ODDS_EPS, 1.0 - LOG_ODDS_EPS)
-    Y = np.log(Pc) - np.log(Pc.T)  # antisymmetric edge flow
-    w = np.triu(weights, 1)
-    w = w + w.T  # symmetric weights, zero diagonal
-    norm2 = float((w * Y * Y).sum()) / 2.0
+    i, j = np.triu_indices(n, 1)
+    edge = weights[i, j] > 0  # pairs with N = 0 are not edges
+    i, j = i[edge], j[edge]
+    w, p = weights[i, j], P[i, j]
+    pc = np.clip(p, LOG_ODDS_EPS, 1.0 - LOG_ODDS_EPS)
+    # Orient every edge so that a unanimous one reads "winner ≻ loser, log-odds >= y_max".
+    sign = np.where(p <= LOG_ODDS_EPS, -1.0, 1.0)
+    y = sign * (np.log(pc) - np.log1p(-pc))  # (e,) oriented clipped log-odds
+    censored = (p <= LOG_ODDS_EPS) | (p >= 1.0 - LOG_ODDS_EPS)
+    norm2 = float((w * y * y).sum())
     if norm2 <= 0.0:
         return 0.0
-    L = np.diag(w.sum(axis=1)) - w
-    div = (w * Y).sum(axis=1)
-    s = np.linalg.lstsq(L, div, rcond=None)[0]
-    R = Y - (s[:, None] - s[None, :])
-    share = float((w * R * R).sum()) / 2.0 / norm2
-    return min(max(share, 0.0), 1.0)
+
+    def residual(s: np.ndarray) -> np.ndarray:  # (e,) y - oriented gradient of s
+        return y - sign * (s[i] - s[j])
+
+    def loss(s: np.ndarray) -> float:
+        r = residual(s)
+        r = np.where(censored, np.maximum(r, 0.0), r)
+        return float((w * r * r).sum())
+
+    s = _laplacian_step(i, j, sign, w, y, n)  # plain HodgeRank: final when nothing is censored
+    f = loss(s)
+    for _ in range(HODGE_MAX_ITER):
+        if not censored.any():
+            break
+        # Newton step of the piecewise quadratic: least squares on the edges whose residual
+        # counts here (uncensored, or censored and short of y_max); f is convex, so backtrack
+        # until it decreases. No decrease left (to round-off) means s is the minimiser.
+        r = residual(s)
+        on = ~censored | (r > 0)
+        step = _laplacian_step(i[on], j[on], sign[on], w[on], r[on], n)
+        t = 1.0
+        while t > 1e-12 and loss(s + t * step) >= f:
+            t *= 0.5
+        f_new = loss(s + t * step)
+        if not f - f_new > HODGE_DECREASE_TOL * norm2:
+            break
+        s, f = s + t * step, f_new
+    else:
+        raise SolverError(
+            f"censored HodgeRank fit still improving after {HODGE_MAX_ITER} active-set steps; "
+            "please report the preference matrix"
+        )
+    return min(max(f / norm2, 0.0), 1.0)
 
 
 def analyze_cycles(
@@ -128,7 +194,9 @@ def analyze_cycles(
 
     significant=True draws i -> j only when lo[i, j] > ½ (needs lo and hi, e.g. from
     `preference_matrix_from_counts`). N: game counts used as HodgeRank edge weights (pairs
-    with N = 0 are not edges); None weighs every pair 1.
+    with N = 0 are not edges); None weighs every pair 1. A unanimous pair (P within
+    LOG_ODDS_EPS of 0 or 1) is a censored edge of the HodgeRank fit, so a perfectly
+    transitive 0/1 matrix has cyclic share 0 (see the module docstring).
     """
     P = np.asarray(P, dtype=np.float64)
     if P.ndim != 2 or P.shape[0] != P.shape[1] or P.shape[0] == 0:

@@ -301,3 +301,35 @@ def test_cyclic_example_without_noise_follows_the_rater_orders():
     alpha_wins = ((pair.model_a == "alpha") == (pair.winner == "model_a")).mean()
     assert P[i["alpha"], i["beta"]] == pytest.approx(alpha_wins, abs=1e-9)
     assert 0.55 < alpha_wins < 0.75  # types 1 + 3 hold 65% of the prompts in expectation
+
+
+def test_bradley_terry_is_fitted_once_per_analysis(frame, cyclic, monkeypatch):
+    # analyze_records hands its fit to the bootstrap instead of fitting the same table twice;
+    # the result is unchanged (same seed, same numbers as the module fixture).
+    import arena.core.bootstrap as bootstrap
+    import arena.core.bradley_terry as bradley_terry
+
+    calls = []
+    real = bradley_terry.fit_bradley_terry
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(bradley_terry, "fit_bradley_terry", counting)
+    monkeypatch.setattr(bootstrap, "fit_bradley_terry", counting)
+    assert analyze_records(_records(frame), rounds=200, seed=0) == cyclic
+    assert len(calls) == 1
+
+
+def test_unanimous_transitive_records_are_not_reported_as_cyclic():
+    # Every pair decided 10-0 along a > b > c > d: the HodgeRank share must be 0, not the
+    # 17% that clipping every log-odds at the same level gives.
+    names = ["a", "b", "c", "d"]
+    rows = [(x, y, 1.0) for k, x in enumerate(names) for y in names[k + 1:] for _ in range(10)]
+    records = make_records(*zip(*rows))
+    r = analyze_records(records, ci="analytic", prior=0.1)  # nobody beats a: needs the prior
+    _check_schema(r)
+    assert r["cycles"]["cyclic_share"] == pytest.approx(0.0, abs=1e-9)
+    assert r["cycles"]["condorcet_winner"] == "a" and r["cycles"]["triangles"] == []
+    assert r["nash"]["weights"]["a"] == pytest.approx(1.0, abs=1e-9)

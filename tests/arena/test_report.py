@@ -328,3 +328,17 @@ def test_load_result_round_trip_and_errors(tmp_path):
         load_result(tmp_path)
     write_outputs(transitive_result(), tmp_path / "run")
     assert load_result(tmp_path / "run") == transitive_result()
+
+
+def test_cyclic_share_says_how_unanimous_pairs_were_read():
+    r = cyclic_result()
+    assert "unanimous" not in _text(r) and "unanimous" not in plain_reading(r)
+    P = r["preference"]["P"]
+    P[0][3], P[3][0] = 1.0, 0.0  # alpha won every game against delta
+    P[1][3], P[3][1] = 1.0, 0.0
+    text = " ".join(_text(r).split())
+    assert "cyclic share of the log-odds flow (HodgeRank): 21.0%" in text
+    assert "2 unanimous pairs (P = 0 or 1) enter as log-odds of at least 13.8" in text
+    assert "2 unanimous pairs" in plain_reading(r)
+    r["preference"]["n"][0][3] = r["preference"]["n"][3][0] = 0  # never compared: not unanimous
+    assert "1 unanimous pair (P = 0 or 1) enters" in " ".join(_text(r).split())

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from arena.core.cycles import analyze_cycles
+from arena.core.cycles import LOG_ODDS_EPS, analyze_cycles
 from arena.core.matrix import preference_matrix_from_counts
 from arena.errors import InputError
 
@@ -137,3 +137,109 @@ def test_property_bt_matrices_are_acyclic_with_a_winner(n, seed):
         assert c.condorcet_winner == int(np.argmax(theta))
     assert c.n_triangles == 0 and c.cyclic_share < 1e-12
     assert sorted(sum(c.components, [])) == list(range(n))
+
+
+# --------------------------------------------------------------------------- saturated pairs
+
+
+def _censored_share_by_bounded_least_squares(P, N):
+    """Independent solution of the censored HodgeRank problem: scipy's bounded least squares.
+
+    Variables (s, t >= 0): an uncensored edge asks s_i - s_j = y_ij, a unanimous edge i ≻ j
+    asks s_i - s_j = y_max + t_e, so its residual is the shortfall max(0, y_max - s_i + s_j).
+    """
+    from scipy.optimize import lsq_linear
+
+    eps = LOG_ODDS_EPS
+    y_max = np.log((1 - eps) / eps)
+    n = P.shape[0]
+    rows, rhs, censored = [], [], []
+    for i in range(n):
+        for j in range(n):
+            if i == j or N[i, j] <= 0:
+                continue
+            if P[i, j] >= 1 - eps:  # i ≻ j unanimously: one censored edge, oriented i -> j
+                rows.append((i, j, N[i, j]))
+                rhs.append(y_max)
+                censored.append(True)
+            elif i < j and P[i, j] > eps:
+                rows.append((i, j, N[i, j]))
+                rhs.append(np.log(P[i, j] / P[j, i]))
+                censored.append(False)
+    c = sum(censored)
+    A = np.zeros((len(rows), n + c))
+    k = 0
+    for e, ((i, j, w), cen) in enumerate(zip(rows, censored)):
+        A[e, i], A[e, j] = np.sqrt(w), -np.sqrt(w)
+        if cen:
+            A[e, n + k] = -np.sqrt(w)
+            k += 1
+    b = np.array(rhs) * np.sqrt([w for _, _, w in rows])
+    lb = np.concatenate([np.full(n, -np.inf), np.zeros(c)])
+    res = lsq_linear(A, b, bounds=(lb, np.inf), method="bvls", tol=1e-14)
+    assert res.status > 0
+    return float(((A @ res.x - b) ** 2).sum() / (b**2).sum())
+
+
+@pytest.mark.parametrize("n", [3, 4, 5, 8])
+def test_unanimous_transitive_order_has_zero_cyclic_share(n):
+    # Every pair decided unanimously along one order (a 10-0 record on each pair): clipping
+    # the log-odds at one level used to report 11% (n = 3) to 25% (n = 8) of it as cyclic.
+    order = np.random.default_rng(n).permutation(n)
+    rank = np.argsort(order)
+    P = np.where(rank[:, None] < rank[None, :], 1.0, 0.0)
+    np.fill_diagonal(P, 0.5)
+    c = analyze_cycles(P)
+    assert c.cyclic_share == pytest.approx(0.0, abs=1e-12)
+    assert c.condorcet_winner == order[0] and c.n_triangles == 0
+    N = np.full((n, n), 10.0) + np.arange(n)[:, None] + np.arange(n)[None, :]  # uneven games
+    np.fill_diagonal(N, 0.0)
+    assert analyze_cycles(P, N=N).cyclic_share == pytest.approx(0.0, abs=1e-12)
+
+
+def test_bradley_terry_matrix_beyond_the_clip_stays_acyclic():
+    theta = np.array([0.0, 7.5, 15.0, 22.5, 3.0])  # gaps far beyond log((1 - eps)/eps) ≈ 13.8
+    c = analyze_cycles(bt_matrix(theta))
+    assert c.cyclic_share == pytest.approx(0.0, abs=1e-12)
+
+
+def test_unanimous_cycle_is_fully_cyclic():
+    P = rps(1.0)
+    assert analyze_cycles(P).cyclic_share == pytest.approx(1.0, abs=1e-12)
+    # a unanimous cycle under a unanimous winner: the winner's edges fit, the cycle does not
+    Q = np.full((4, 4), 1.0)
+    Q[1:, 1:] = rps(1.0)
+    Q[1:, 0] = 0.0
+    Q[0, 0] = 0.5
+    share = analyze_cycles(Q).cyclic_share
+    assert share == pytest.approx(0.5, abs=1e-12)  # 3 cyclic edges of 6, all |Y| = y_max
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_censored_share_matches_bounded_least_squares(seed):
+    # A noisy Bradley–Terry order whose widely separated pairs are unanimous, plus one
+    # unanimous upset: the censored edges matter (a plain clipped fit is more cyclic).
+    rng = np.random.default_rng(seed)
+    n = 6
+    theta = np.sort(rng.normal(size=n) * 12.0)
+    D = theta[:, None] - theta[None, :] + np.triu(rng.normal(size=(n, n)), 1)
+    G = 1 / (1 + np.exp(-D))
+    G[np.abs(D) > 8.0] = np.round(G[np.abs(D) > 8.0])
+    G[0, 1] = 1.0  # an upset: the weakest beats the next one every time
+    P = np.triu(G, 1) + np.tril(1 - G.T, -1)
+    np.fill_diagonal(P, 0.5)
+    N = np.triu(rng.integers(1, 30, size=(n, n)).astype(float), 1)
+    N = N + N.T
+    expected = _censored_share_by_bounded_least_squares(P, N)
+    assert analyze_cycles(P, N=N).cyclic_share == pytest.approx(expected, abs=1e-9)
+    # censoring only removes residual: never more cyclic than plain clipped HodgeRank
+    assert 0.0 < expected < _plain_clipped_share(P, N) - 1e-6
+
+
+def _plain_clipped_share(P, N):
+    Pc = np.clip(P, LOG_ODDS_EPS, 1 - LOG_ODDS_EPS)
+    Y = np.log(Pc / Pc.T)
+    L = np.diag(N.sum(axis=1)) - N
+    s = np.linalg.lstsq(L, (N * Y).sum(axis=1), rcond=None)[0]
+    R = Y - (s[:, None] - s[None, :])
+    return float((N * R * R).sum() / (N * Y * Y).sum())
