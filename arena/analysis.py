@@ -88,7 +88,7 @@ def _cycles_part(models: Sequence[str], cycles) -> dict:
     return {
         "triangles": [[names[i] for i in tri] for tri in cycles.triangles],
         # The core lists at most a capped number of triangles; this is the full count.
-        "n_triangles": int(getattr(cycles, "n_triangles", len(cycles.triangles))),
+        "n_triangles": int(cycles.n_triangles),
         "condorcet_winner": None if winner is None else names[int(winner)],
         "cyclic_share": _num(cycles.cyclic_share),
         "components": [[names[i] for i in comp] for comp in cycles.components],
@@ -167,17 +167,6 @@ def _analyze(models, pm, fit, intervals, win_rate, *, significant: bool) -> dict
     }
 
 
-def _accepts(func: Callable, name: str) -> bool:
-    """Whether `func` takes a keyword argument `name` (the core may add a progress hook)."""
-    import inspect
-
-    try:
-        params = inspect.signature(func).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-
-
 def _check_options(rounds: int, level: float, prior: float, ci: str) -> None:
     if ci not in CI_METHODS:
         raise InputError(f"unknown interval method {ci!r}: use one of {', '.join(CI_METHODS)}")
@@ -205,11 +194,14 @@ def analyze_records(
 ) -> dict:
     """Analyse comparison records (`arena.core.records.Records`) into the result dict.
 
-    Bradley–Terry on the count table (prior `prior`), intervals by bootstrap (`rounds`
-    rounds, over prompts when `records.cluster` exists, `seed`) or analytic; preference
-    matrix with `level` intervals; cycles (only significant majority edges when
-    `significant`); maximum-entropy Nash of A = P − ½. `progress(done, total)` is called
-    by the bootstrap when the core supports it.
+    Estimators: Bradley–Terry maximum likelihood on the soft-win table W (MAP with a
+    N(0, 1/prior) prior when prior > 0), fitted once; `level` intervals for θ by percentile
+    bootstrap (`rounds` rounds from `seed`, whole prompts resampled when `records.cluster`
+    exists) or analytic (sandwich, cluster-robust with prompt ids); the preference matrix
+    P = W / N with Wilson score intervals at `level`; cycles of P (only majority edges whose
+    interval excludes ½ when `significant`), HodgeRank weighted by N; the maximum-entropy
+    Nash mixture of A = P − ½ with its exploitability. `progress(done, total)` is called
+    after each chunk of bootstrap rounds.
     """
     from arena.core.bootstrap import analytic_bradley_terry_intervals, bootstrap_bradley_terry
     from arena.core.bradley_terry import fit_bradley_terry
@@ -220,10 +212,9 @@ def analyze_records(
     W, N = pair_counts(records)
     fit = fit_bradley_terry(W, prior=prior, models=records.models)
     if ci == "bootstrap":
-        kwargs = {"rounds": int(rounds), "seed": seed, "level": level, "prior": prior}
-        if progress is not None and _accepts(bootstrap_bradley_terry, "progress"):
-            kwargs["progress"] = progress
-        intervals = bootstrap_bradley_terry(records, **kwargs)
+        intervals = bootstrap_bradley_terry(
+            records, rounds=int(rounds), seed=seed, level=level, prior=prior, progress=progress, fit=fit
+        )
         method = f"bootstrap ({intervals.method})"
     else:
         # With the records the core gives the sandwich interval (cluster-robust with prompt
@@ -244,7 +235,7 @@ def analyze_records(
         "level": float(level),
         "prior": float(prior),
         "ci": method,
-        "degenerate_rounds": int(getattr(intervals, "degenerate", 0)) if ci == "bootstrap" else None,
+        "degenerate_rounds": int(intervals.degenerate) if ci == "bootstrap" else None,
         "significant": bool(significant),
     }
     return result
@@ -292,6 +283,7 @@ def analyze_matrix(models: Sequence[str], P, *, prior: float = 0.0, significant:
         "level": None,
         "prior": float(prior),
         "ci": "none (a matrix has no counts; Bradley–Terry fitted to P with unit weight per pair)",
+        "degenerate_rounds": None,
         "significant": bool(significant),
     }
     return result

@@ -374,6 +374,7 @@ def bootstrap_bradley_terry(
     chunk: int | None = None,
     tol: float = DEFAULT_TOL,
     progress: Callable[[int, int], None] | None = None,
+    fit: BTFit | None = None,
 ) -> BTIntervals:
     """Percentile bootstrap intervals for the Bradley–Terry fit of ``records``.
 
@@ -390,8 +391,12 @@ def bootstrap_bradley_terry(
       chunk: rounds fitted together (default: bounded by memory).
       tol: gradient-norm certificate per game that every round's fit must reach.
       progress: optional callback progress(done_rounds, rounds), called after each chunk.
+      fit: the full-data fit of ``records`` with this ``prior`` (`fit_bradley_terry` on
+        ``pair_counts(records)``), when the caller has it already; it is used as the estimate
+        and the warm start instead of fitting again. Its certificate must meet ``tol``.
 
-    Raises InputError for bad arguments or a full-data graph without an MLE (prior == 0).
+    Raises InputError for bad arguments, a ``fit`` that does not match, or a full-data graph
+    without an MLE (prior == 0).
     """
     level = _check_level(level)
     if int(rounds) < 1:
@@ -399,7 +404,16 @@ def bootstrap_bradley_terry(
     rounds = int(rounds)
     n = records.n_models
     W_full, N_full = pair_counts(records)
-    full = fit_bradley_terry(W_full, prior=prior, models=records.models, tol=tol)
+    if fit is None:
+        full = fit_bradley_terry(W_full, prior=prior, models=records.models, tol=tol)
+    else:
+        if np.shape(fit.theta) != (n,) or fit.prior != float(prior) or not fit.grad_norm <= tol:
+            raise InputError(
+                f"fit does not match: give the fit of these records with prior={prior} and a gradient "
+                f"certificate <= tol {tol:.0e} (got {np.shape(fit.theta)} strengths, prior={fit.prior}, "
+                f"grad_norm={fit.grad_norm:.1e}), or leave fit out"
+            )
+        full = fit
 
     U, size, cells, method = _unit_tables(records)
     UT = U.T.tocsr()  # (2·pairs, units)

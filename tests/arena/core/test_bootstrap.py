@@ -247,3 +247,23 @@ def test_progress_callback_reports_every_chunk():
     seen = []
     bootstrap_bradley_terry(rec, rounds=25, seed=0, chunk=10, progress=lambda d, t: seen.append((d, t)))
     assert seen == [(10, 25), (20, 25), (25, 25)]
+
+
+def test_given_full_fit_is_reused_with_identical_results(monkeypatch):
+    rec, _ = _synthetic(5, 500, seed=6, p_tie=0.2)
+    W, _ = pair_counts(rec)
+    fit = fit_bradley_terry(W, prior=0.3)
+    fresh = bootstrap_bradley_terry(rec, rounds=30, seed=2, prior=0.3)
+    import arena.core.bootstrap as bootstrap
+
+    def no_refit(*args, **kwargs):
+        raise AssertionError("the full-data fit was passed in: it must not be fitted again")
+
+    monkeypatch.setattr(bootstrap, "fit_bradley_terry", no_refit)
+    reused = bootstrap_bradley_terry(rec, rounds=30, seed=2, prior=0.3, fit=fit)
+    np.testing.assert_array_equal(reused.samples, fresh.samples)
+    np.testing.assert_array_equal(reused.theta, fresh.theta)
+    with pytest.raises(InputError, match="prior"):
+        bootstrap_bradley_terry(rec, rounds=3, prior=0.0, fit=fit)  # fit made with another prior
+    with pytest.raises(InputError, match="fit does not match"):
+        bootstrap_bradley_terry(rec, rounds=3, prior=0.3, fit=fit_bradley_terry(W[:4, :4], prior=0.3))
