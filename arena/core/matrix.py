@@ -77,7 +77,8 @@ def preference_matrix_from_counts(W, N, *, level: float = 0.95, method: str = "w
 
     W[i, j]: wins of i over j (ties half, soft scores allowed); N[i, j] = N[j, i]: games
     between i and j; W + Wᵀ = N off the diagonal (within COUNT_TOL). The point estimate is
-    symmetrised as P = (W/N + 1 - Wᵀ/N)/2 so that P + Pᵀ = 1 exactly. method: "wilson"
+    symmetrised as P = (W/N + 1 - Wᵀ/N)/2 and the lower triangle set to 1 - upper, so that
+    P + Pᵀ = 1 holds exactly in floating point. method: "wilson"
     (score interval) or "jeffreys" (Beta(w + ½, n - w + ½) quantiles) at `level`.
     Cells with N = 0 get P = ½ and [0, 1].
     """
@@ -109,6 +110,8 @@ def preference_matrix_from_counts(W, N, *, level: float = 0.95, method: str = "w
     Nsafe = np.where(played, N, 1.0)
     P = np.where(played, (W / Nsafe + 1.0 - W.T / Nsafe) / 2.0, 0.5)
     P = np.clip(P, 0.0, 1.0)
+    iu = np.triu_indices(n, 1)
+    P[iu[1], iu[0]] = 1.0 - P[iu]  # the symmetrised halves differ by rounding; mirror them
     np.fill_diagonal(P, 0.5)
     wins = P * Nsafe  # symmetrised soft wins
     if method == "wilson":
@@ -118,7 +121,6 @@ def preference_matrix_from_counts(W, N, *, level: float = 0.95, method: str = "w
     lo = np.where(played, lo, 0.0)
     hi = np.where(played, hi, 1.0)
     # mirror the upper triangle so that lo[j, i] = 1 - hi[i, j] exactly
-    iu = np.triu_indices(n, 1)
     lo_t, hi_t = lo[iu], hi[iu]
     lo[iu[1], iu[0]] = 1.0 - hi_t
     hi[iu[1], iu[0]] = 1.0 - lo_t

@@ -109,3 +109,18 @@ def test_property_counts_give_valid_matrix(n, seed, method):
     np.testing.assert_allclose(m.P + m.P.T, 1.0, atol=1e-12)
     assert np.all((m.lo >= 0) & (m.hi <= 1) & (m.lo <= m.P + 1e-12) & (m.P <= m.hi + 1e-12))
     np.testing.assert_allclose(m.lo, 1 - m.hi.T, atol=1e-12)
+
+
+def test_soft_counts_give_exactly_complementary_matrix():
+    # (W/N + 1 - Wᵀ/N)/2 and its mirror can differ from 1 - each other by one rounding;
+    # the lower triangle is built as 1 - upper, so P + Pᵀ = 1 holds with ==, not approx.
+    rng = np.random.default_rng(0)
+    n = 8
+    for _ in range(50):
+        N = np.triu(rng.integers(1, 50, size=(n, n)).astype(float), 1)
+        N = N + N.T
+        W = np.triu(rng.random((n, n)) * N, 1)  # soft scores: arbitrary fractional wins
+        W = W + np.tril(N - W.T, -1)
+        m = preference_matrix_from_counts(W, N)
+        assert np.array_equal(m.P + m.P.T, np.ones((n, n)))
+        assert np.array_equal(m.lo + m.hi.T, np.ones((n, n)))
