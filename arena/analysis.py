@@ -32,6 +32,7 @@ __all__ = ["analyze_records", "analyze_matrix", "SCHEMA_VERSION"]
 SCHEMA_VERSION = 1
 SIG_DIGITS = 8  # significant digits kept for ratings, scores, shares
 P_DECIMALS = 9  # decimals kept for probabilities (P, lo, hi, weights)
+COUNT_INTEGER_TOL = 1e-9  # game counts this close to integers are written as integers
 CI_METHODS = ("bootstrap", "analytic")
 
 
@@ -145,7 +146,7 @@ def _analyze(models, pm, fit, intervals, win_rate, *, significant: bool) -> dict
     counts = None
     if pm.N is not None:
         N = np.asarray(pm.N, dtype=np.float64)
-        whole = np.all(np.abs(N - np.round(N)) <= 1e-9)  # game counts print as integers
+        whole = np.all(np.abs(N - np.round(N)) <= COUNT_INTEGER_TOL)
         counts = [[int(round(x)) if whole else _num(x) for x in row] for row in N]
     return {
         "schema": SCHEMA_VERSION,

@@ -42,7 +42,7 @@ from scipy.sparse.csgraph import connected_components
 from arena.errors import InputError, SolverError
 
 __all__ = ["Cycles", "analyze_cycles", "MAJORITY_MARGIN", "LOG_ODDS_EPS", "MAX_TRIANGLES", "HODGE_MAX_ITER",
-           "HODGE_DECREASE_TOL"]
+           "HODGE_DECREASE_TOL", "HODGE_MIN_STEP"]
 
 #: P[i, j] must exceed ½ by more than this for an edge i -> j (floating-point ties are no edge)
 MAJORITY_MARGIN = 1e-12
@@ -53,6 +53,8 @@ LOG_ODDS_EPS = 1e-6
 HODGE_MAX_ITER = 100
 #: the censored fit stops when a step lowers the residual by less than this share of ‖Y‖²_w
 HODGE_DECREASE_TOL = 1e-15
+#: shortest step (as a fraction of the Newton step) the backtracking line search tries
+HODGE_MIN_STEP = 1e-12
 #: default cap on the number of triangles listed (the total is always counted)
 MAX_TRIANGLES = 10_000
 
@@ -165,7 +167,7 @@ def _cyclic_share(P: np.ndarray, weights: np.ndarray) -> float:
         on = ~censored | (r > 0)
         step = _laplacian_step(i[on], j[on], sign[on], w[on], r[on], n)
         t = 1.0
-        while t > 1e-12 and loss(s + t * step) >= f:
+        while t > HODGE_MIN_STEP and loss(s + t * step) >= f:
             t *= 0.5
         f_new = loss(s + t * step)
         if not f - f_new > HODGE_DECREASE_TOL * norm2:

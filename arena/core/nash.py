@@ -63,8 +63,10 @@ from scipy.optimize import linprog
 
 from arena.errors import InputError, SolverError
 
-__all__ = ["NashEquilibrium", "max_entropy_nash", "nash_from_preferences"]
+__all__ = ["NashEquilibrium", "max_entropy_nash", "nash_from_preferences", "EXPLOITABILITY_TOL"]
 
+#: default certificate: exploitability max_i (A p)_i must be <= EXPLOITABILITY_TOL * max|A|
+EXPLOITABILITY_TOL = 1e-9
 #: relative slack below which a strategy counts as a best reply in step 1
 BEST_REPLY_TOL = 1e-9
 #: upper bound on sum(x) in the maximal-support LP (keeps its feasible set bounded)
@@ -388,7 +390,7 @@ def _max_entropy_on_face(A: np.ndarray, S: np.ndarray, pS: np.ndarray, *, max_ne
                       "degenerate at this precision")
 
 
-def max_entropy_nash(A, *, tol: float = 1e-9) -> NashEquilibrium:
+def max_entropy_nash(A, *, tol: float = EXPLOITABILITY_TOL) -> NashEquilibrium:
     """Maximum-entropy Nash equilibrium of the antisymmetric game A (see the module docstring).
 
     Solves   max_p  -sum_i p_i log p_i   s.t.  A p <= 0,  sum p = 1,  p >= 0
@@ -437,7 +439,7 @@ def max_entropy_nash(A, *, tol: float = 1e-9) -> NashEquilibrium:
     return NashEquilibrium(p=p, scores=scores, exploitability=exploitability, entropy=_entropy(p))
 
 
-def nash_from_preferences(P, *, tol: float = 1e-9) -> NashEquilibrium:
+def nash_from_preferences(P, *, tol: float = EXPLOITABILITY_TOL) -> NashEquilibrium:
     """Maximum-entropy Nash of the preference game: A = (P - Pᵀ)/2 (= P - ½ when P + Pᵀ = 1).
 
     P[i, j] = probability that i beats j, in [0, 1] (an array, or a PreferenceMatrix from
