@@ -45,8 +45,14 @@ def mixture_logprobs(logits_policy: torch.Tensor, logits_ref: torch.Tensor, m: f
     if logits_policy.shape != logits_ref.shape:
         raise ValueError(f"policy and reference logits must share a shape (same vocabulary); "
                          f"got {tuple(logits_policy.shape)} and {tuple(logits_ref.shape)}")
-    mixed = (1.0 - m) * torch.log_softmax(logits_policy, dim=-1) + m * torch.log_softmax(logits_ref, dim=-1)
-    return torch.log_softmax(mixed, dim=-1)
+    log_p, log_q = torch.log_softmax(logits_policy, dim=-1), torch.log_softmax(logits_ref, dim=-1)
+    # At the endpoints one factor has exponent 0 (π^0 = 1 even where π = 0): drop it, since
+    # 0 · (−inf) on a banned token is NaN and would poison the whole row (harmonic:C gives m = 1 at step 0).
+    if m == 0.0:
+        return log_p
+    if m == 1.0:
+        return log_q
+    return torch.log_softmax((1.0 - m) * log_p + m * log_q, dim=-1)
 
 
 def sample_tokens(logprobs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:

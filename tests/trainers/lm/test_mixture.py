@@ -78,3 +78,29 @@ def test_banned_tokens_never_sampled(two_models):
     g = generate(pol, enc["input_ids"].expand(16, -1), enc["attention_mask"].expand(16, -1), uniforms=u,
                  eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, banned=(top,))
     assert top not in g.tokens[:, 0].tolist()
+
+
+def test_mixture_endpoints_with_banned_tokens_are_the_two_policies():
+    """m = 0 and m = 1 (harmonic:C gives m = 1 at step 0) with a banned token (−inf in both):
+    0 · (−inf) must not turn the row into NaN."""
+    g = torch.Generator().manual_seed(3)
+    lp = torch.randn(2, 5, generator=g, dtype=torch.float64)
+    lr = torch.randn(2, 5, generator=g, dtype=torch.float64)
+    lp[:, 1] = lr[:, 1] = float("-inf")
+    for m, want in ((0.0, lp), (1.0, lr)):
+        got = mixture_logprobs(lp, lr, m)
+        assert not torch.isnan(got).any()
+        assert torch.allclose(got.exp(), torch.softmax(want, -1), atol=1e-12)
+    mid = mixture_logprobs(lp, lr, 0.5)
+    assert torch.isinf(mid[:, 1]).all() and torch.isfinite(mid[:, [0, 2, 3, 4]]).all()
+
+
+def test_mixture_with_m_one_samples_the_reference(two_models):
+    tok, pol, ref = two_models
+    enc = tok(["hello world", "abc"], return_tensors="pt", padding=True)
+    u = torch.rand(2, 6, generator=torch.Generator().manual_seed(4))
+    kw = dict(uniforms=u, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, banned=(tok.pad_token_id,))
+    mixed = generate(pol, enc["input_ids"], enc["attention_mask"], ref=ref, m=1.0, **kw)
+    alone = generate(ref, enc["input_ids"], enc["attention_mask"], **kw)
+    assert torch.equal(mixed.tokens, alone.tokens)
+    assert not torch.equal(generate(pol, enc["input_ids"], enc["attention_mask"], **kw).tokens, alone.tokens)
