@@ -23,10 +23,10 @@ and its residual is the shortfall max(0, Y_MAX - (s_i - s_j)). The gradient part
 
     s* = argmin_s  Σ_{uncensored} w_ij (Y_ij - s_i + s_j)² + Σ_{censored i ≻ j} w_ij max(0, Y_MAX - s_i + s_j)²,
 
-a convex piecewise-quadratic problem solved exactly by an active-set Newton method (each step
-a weighted least-squares fit on the active edges; it stops when the active set repeats, where
-the KKT conditions hold exactly), and the cyclic share is that minimum over ‖Y‖²_w with Y
-clipped. Without saturated pairs this is plain HodgeRank; a Bradley–Terry-consistent matrix,
+a convex piecewise-quadratic problem solved by an active-set Newton method (each step a
+weighted least-squares fit on the edges whose residual counts, with backtracking) until its
+gradient vanishes to HODGE_GRAD_TOL, the certificate of the minimum (SolverError otherwise). The cyclic share is that minimum over
+‖Y‖²_w with Y clipped. Without saturated pairs this is plain HodgeRank; a Bradley–Terry-consistent matrix,
 saturated or not, has share 0; a unanimous cycle (0/1 rock-paper-scissors) has share 1.
 """
 
@@ -42,7 +42,7 @@ from scipy.sparse.csgraph import connected_components
 from arena.errors import InputError, SolverError
 
 __all__ = ["Cycles", "analyze_cycles", "MAJORITY_MARGIN", "LOG_ODDS_EPS", "MAX_TRIANGLES", "HODGE_MAX_ITER",
-           "HODGE_DECREASE_TOL", "HODGE_MIN_STEP"]
+           "HODGE_MIN_STEP", "HODGE_GRAD_TOL"]
 
 #: P[i, j] must exceed ½ by more than this for an edge i -> j (floating-point ties are no edge)
 MAJORITY_MARGIN = 1e-12
@@ -51,10 +51,11 @@ MAJORITY_MARGIN = 1e-12
 LOG_ODDS_EPS = 1e-6
 #: active-set Newton iterations allowed for the censored HodgeRank fit (it usually needs 1-3)
 HODGE_MAX_ITER = 100
-#: the censored fit stops when a step lowers the residual by less than this share of ‖Y‖²_w
-HODGE_DECREASE_TOL = 1e-15
 #: shortest step (as a fraction of the Newton step) the backtracking line search tries
 HODGE_MIN_STEP = 1e-12
+#: certificate: the fit's gradient norm must be below this times sqrt(‖Y‖²_w · Σ w)
+#: (an upper bound on it), else SolverError
+HODGE_GRAD_TOL = 1e-9
 #: default cap on the number of triangles listed (the total is always counted)
 MAX_TRIANGLES = 10_000
 
@@ -155,28 +156,35 @@ def _cyclic_share(P: np.ndarray, weights: np.ndarray) -> float:
         r = np.where(censored, np.maximum(r, 0.0), r)
         return float((w * r * r).sum())
 
+    def gradient(s: np.ndarray) -> np.ndarray:  # ∇ of the objective / (-2)
+        r = residual(s)
+        rho = w * sign * np.where(censored, np.maximum(r, 0.0), r)
+        return np.bincount(i, weights=rho, minlength=n) - np.bincount(j, weights=rho, minlength=n)
+
+    # Certificate scale: |gradient| <= sqrt(2 f Σw) <= sqrt(2 ‖Y‖²_w Σw) for any s.
+    scale = np.sqrt(norm2 * w.sum())
     s = _laplacian_step(i, j, sign, w, y, n)  # plain HodgeRank: final when nothing is censored
     f = loss(s)
     for _ in range(HODGE_MAX_ITER):
-        if not censored.any():
-            break
+        if np.linalg.norm(gradient(s)) <= HODGE_GRAD_TOL * scale:
+            break  # stationary point of a convex objective: the minimum
         # Newton step of the piecewise quadratic: least squares on the edges whose residual
-        # counts here (uncensored, or censored and short of y_max); f is convex, so backtrack
-        # until it decreases. No decrease left (to round-off) means s is the minimiser.
+        # counts here (uncensored, or censored and short of y_max); backtrack until f decreases.
         r = residual(s)
         on = ~censored | (r > 0)
         step = _laplacian_step(i[on], j[on], sign[on], w[on], r[on], n)
         t = 1.0
         while t > HODGE_MIN_STEP and loss(s + t * step) >= f:
             t *= 0.5
-        f_new = loss(s + t * step)
-        if not f - f_new > HODGE_DECREASE_TOL * norm2:
-            break
-        s, f = s + t * step, f_new
-    else:
+        if t <= HODGE_MIN_STEP:
+            break  # no decrease left: the certificate below decides
+        s = s + t * step
+        f = loss(s)
+    g = float(np.linalg.norm(gradient(s)))
+    if not g <= HODGE_GRAD_TOL * scale:
         raise SolverError(
-            f"censored HodgeRank fit still improving after {HODGE_MAX_ITER} active-set steps; "
-            "please report the preference matrix"
+            f"HodgeRank fit not certified: gradient {g:.1e} > {HODGE_GRAD_TOL:.0e} x {scale:.1e} "
+            "after the active-set Newton steps; please report the preference matrix"
         )
     return min(max(f / norm2, 0.0), 1.0)
 

@@ -243,3 +243,14 @@ def _plain_clipped_share(P, N):
     s = np.linalg.lstsq(L, (N * Y).sum(axis=1), rcond=None)[0]
     R = Y - (s[:, None] - s[None, :])
     return float((N * R * R).sum() / (N * Y * Y).sum())
+
+
+def test_hodgerank_fit_is_certified(monkeypatch):
+    # A fit that never moves (every step zero) must not be reported: the gradient check fails.
+    import arena.core.cycles as cycles
+    from arena.errors import SolverError
+
+    P = bt_matrix([0.0, 1.0, 3.0])
+    monkeypatch.setattr(cycles, "_laplacian_step", lambda i, j, sign, w, r, n: np.zeros(n))
+    with pytest.raises(SolverError, match="not certified"):
+        analyze_cycles(P)
