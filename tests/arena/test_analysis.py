@@ -55,9 +55,9 @@ def _check_schema(result):
     P = _P(result)
     n = len(models)
     assert P.shape == (n, n)
-    assert np.abs(P + P.T - 1.0).max() <= 1e-12  # complementary as stored
+    assert np.array_equal(P + P.T, np.ones((n, n)))  # complementary as stored, exactly
     lo, hi = np.array(result["preference"]["lo"]), np.array(result["preference"]["hi"])
-    assert np.abs(lo + hi.T - 1.0).max() <= 1e-12
+    assert np.array_equal(lo + hi.T, np.ones((n, n)))
     assert (lo <= P + 1e-12).all() and (P <= hi + 1e-12).all()
     assert sorted(m for comp in result["cycles"]["components"] for m in comp) == sorted(models)
 
