@@ -82,6 +82,8 @@ def test_other_algorithms_run(world, tmp_path, algorithm):
     per_step = {"rlhf": 2 * 3}.get(algorithm, 2)
     assert rows[-1]["judge_queries"] == 2 * per_step
     assert np.isfinite(rows[-1]["loss"]) and "kl_to_nash" in rows[-1]
+    if algorithm == "self-play":   # κ = 1: the target is the current policy, so its KL term is exactly 0
+        assert rows[-1]["kl_ref"] > 0 and all(r["kl_target"] == 0 for r in rows)
 
 
 def test_resume_gives_the_uninterrupted_result(world, tmp_path):
@@ -196,3 +198,133 @@ def test_judge_pairs_masks_failures_and_samples_labels():
     assert set(draws.unique().tolist()) <= {0.0, 1.0}
     assert draws[:, 0].mean().item() == pytest.approx(0.8, abs=0.07)
     assert draws[:, 3].mean().item() == 1.0
+
+
+@pytest.mark.parametrize("algorithm", ["nash-mp", "nash-md", "online-dpo", "online-ipo", "self-play", "rlhf"])
+def test_first_steps_raise_the_preference_against_the_reference(world, tmp_path, algorithm):
+    """A few steps from π_ref must move mass towards the classes that beat π_ref: the exact
+    advantage G(π_θ) = Σ_x ρ_x Σ_c π_θ(c|x) (P(c ≻ π_ref | x) − ½), 0 at π_ref, becomes clearly
+    positive. Swapping the two samples against their judgment (or the winner) makes it ≤ 0."""
+    config = cfg(world, tmp_path / algorithm, steps=3, batch_size=8, max_new_tokens=2, eval_every=0, lr=3e-3, rloo_k=3)
+    out = train(algorithm, config)
+    nash = json.loads((world / "nash.json").read_text())
+    P, pi_ref, weights = np.array(nash["P"]), np.array(nash["pi_ref"]), np.array(nash["weights"])
+    adv = np.einsum("xab,xb->xa", P, pi_ref) - 0.5                               # (X, Y)
+    trained = C.load_policy(cfg(world, tmp_path / "unused", policy=str(out)))
+    known = C.load_known_nash(config, trained.tokenizer)
+    pi = C.class_distribution(trained.model, trained, known.contexts, known.token_class, 4).numpy()
+    assert float(weights @ (pi_ref * adv).sum(1)) == pytest.approx(0.0, abs=1e-12)
+    assert float(weights @ (pi * adv).sum(1)) > 0.02      # about 0.045 here; ≤ 0 with the samples swapped
+
+
+def test_nash_mp_target_is_the_ema_of_the_policy_and_the_kl_terms_are_wired(world, tmp_path, monkeypatch):
+    """θ_target ← κ_k θ + (1 − κ_k) θ_target after each step with κ_k = 10/(k + 10) (k = 0, 1, ...);
+    κ_0 = 1 makes the target θ_1, so at step 2 the KL to the target is 0 while the KL to π_ref is not."""
+    from trainers.lm import nash_mp
+
+    calls = []
+    real = nash_mp.ema_
+
+    def spy(target, policy, kappa):
+        before = {k: v.clone() for k, v in target.items()}
+        theta = policy.copy_trainable()
+        real(target, policy, kappa)
+        calls.append((kappa, before, theta, {k: v.clone() for k, v in target.items()}))
+
+    monkeypatch.setattr(nash_mp, "ema_", spy)
+    out = train("nash-mp", cfg(world, tmp_path / "ema", kappa="harmonic:10", lr=1e-2))
+    assert [c[0] for c in calls] == pytest.approx([1.0, 10 / 11, 10 / 12])
+    for kappa, before, theta, after in calls:
+        assert before.keys() == theta.keys() == after.keys()
+        assert all(torch.allclose(after[k], kappa * theta[k] + (1 - kappa) * before[k], atol=1e-7) for k in theta)
+    assert any(not torch.equal(calls[2][1][k], calls[2][2][k]) for k in calls[2][2])   # target ≠ θ before step 3
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["kappa"] for r in rows] == pytest.approx([1.0, 10 / 11, 10 / 12])
+    assert abs(rows[1]["kl_target"]) < 1e-6 < rows[1]["kl_ref"]
+    assert rows[2]["kl_ref"] > rows[2]["kl_target"] > 1e-6
+
+
+def test_nash_md_plays_the_scheduled_mixture_with_the_reference(world, tmp_path, monkeypatch):
+    """The opponent is sampled from π_θ^{1−m_k} π_ref^{m_k} with m_k from --mixture (harmonic:2:
+    1, 2/3) and the reference view is the SFT model; m = 1 samples exactly the reference."""
+    from arena.loading import load_causal_lm
+
+    sft, _ = load_causal_lm(world / "ckpts" / "sft")
+    calls = []
+    real = C.generate
+
+    def spy(model, ids, mask, *, ref=None, m=0.0, **kw):
+        gen = real(model, ids, mask, ref=ref, m=m, **kw)
+        if ref is not None:
+            with torch.no_grad():
+                same = torch.allclose(ref(input_ids=ids, attention_mask=mask).logits,
+                                      sft(input_ids=ids, attention_mask=mask).logits, atol=1e-5)
+            plain = real(ref, ids, mask, **kw) if m == 1.0 else None
+            calls.append((m, same, plain is None or torch.equal(plain.tokens, gen.tokens)))
+        return gen
+
+    monkeypatch.setattr(C, "generate", spy)
+    train("nash-md", cfg(world, tmp_path / "md", mixture="harmonic:2", steps=2, eval_every=0))
+    assert [c[0] for c in calls] == pytest.approx([1.0, 2 / 3])
+    assert all(same and plain for _, same, plain in calls)
+
+
+def test_failed_judgments_are_skipped_not_counted_as_ties(world, tmp_path, monkeypatch):
+    """Failures are masked out of the loss (only judged pairs reach it, with their own P) and
+    counted; a step whose judgments all fail makes no update."""
+    import judges
+    from judges import Failure
+    from trainers.lm import nash_mp
+
+    class HalfFailing:
+        fingerprint = "half-failing"
+
+        def __init__(self, fail_all=False):
+            self.fail_all = fail_all
+            self.answers = []
+
+        def judge(self, comparisons):
+            out = [Failure("unparseable") if self.fail_all or i % 2 else judge(c.prompt, c.response_a, c.response_b)
+                   for i, c in enumerate(comparisons)]
+            self.answers.append(out)
+            return out
+
+    fake = HalfFailing()
+    monkeypatch.setattr(judges, "load_judge", lambda spec: fake)
+    seen = []
+    real = nash_mp.nash_mp_loss
+    monkeypatch.setattr(nash_mp, "nash_mp_loss", lambda logp, logp_prime, pref, *a, **k:
+                        seen.append((logp.shape[0], pref.tolist())) or real(logp, logp_prime, pref, *a, **k))
+    out = train("nash-mp", cfg(world, tmp_path / "half", steps=2, eval_every=0))
+    assert [n for n, _ in seen] == [2, 2]
+    assert [p for _, p in seen] == [pytest.approx([float(a) for a in ans if not isinstance(a, Failure)])
+                                    for ans in fake.answers]
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["judge_queries"], r["judge_failures"]) for r in rows] == [(4, 2), (8, 4)]
+
+    monkeypatch.setattr(judges, "load_judge", lambda spec: HalfFailing(fail_all=True))
+    out = train("nash-md", cfg(world, tmp_path / "none", steps=2, eval_every=0))
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["judge_failures"], "loss" in r) for r in rows] == [(4, False), (8, False)]
+    from safetensors.torch import load_file
+    a, b = load_file(out / "model.safetensors"), load_file(world / "ckpts" / "sft" / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in b)
+
+
+def test_full_fine_tuning_reference_and_target_views(world):
+    """Without LoRA the reference is the initial weights and a target view is its own copy of
+    the trainable tensors (tied embeddings included), whatever the live weights are."""
+    policy = C.load_policy(cfg(world, world / "unused"))
+    ids, mask = C.encode(policy.tokenizer, ["lowrank 0 4x4 r2 s3 context 1"])
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        start = policy.model(input_ids=ids, attention_mask=mask).logits
+        for p in policy.model.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=g))
+        moved = policy.model(input_ids=ids, attention_mask=mask).logits
+        snapshot = policy.copy_trainable()
+        for p in policy.model.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=g))
+        assert not torch.allclose(moved, start, atol=1e-2)
+        assert torch.allclose(policy.reference()(input_ids=ids, attention_mask=mask).logits, start, atol=1e-6)
+        assert torch.allclose(policy.view(snapshot)(input_ids=ids, attention_mask=mask).logits, moved, atol=1e-6)

@@ -121,3 +121,13 @@ def test_token_kl_ignores_padding():
     short = token_kl(lp[:, :2], lp0[:, :2], torch.tensor([[1, 2]]), torch.tensor([[1, 1]]))
     assert full.value.item() == pytest.approx(short.value.item())
     assert full.surrogate.item() == pytest.approx(short.surrogate.item())
+
+
+def test_token_kl_surrogate_of_one_sequence_by_hand():
+    """Per sample: Σ_t KL_t + Σ_s log π(y_s)·Σ_{t>s} KL_t; the KL still to come excludes step s itself."""
+    lp = torch.log_softmax(torch.tensor([[[0.3, -1.0, 2.0], [1.0, 0.0, -0.5]]], dtype=torch.float64), -1)
+    lp0 = torch.log_softmax(torch.tensor([[[0.0, 0.5, 0.1], [-1.0, 2.0, 0.3]]], dtype=torch.float64), -1)
+    kl = (lp.exp() * (lp - lp0)).sum(-1)[0]                                        # (T,) KL_1, KL_2
+    term = token_kl(lp, lp0, torch.tensor([[2, 0]]), torch.tensor([[1, 1]]))
+    assert term.value.item() == pytest.approx(float(kl.sum()))
+    assert term.surrogate.item() == pytest.approx(float(kl.sum() + lp[0, 0, 2] * kl[1]))
