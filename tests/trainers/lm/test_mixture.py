@@ -104,3 +104,27 @@ def test_mixture_with_m_one_samples_the_reference(two_models):
     alone = generate(ref, enc["input_ids"], enc["attention_mask"], **kw)
     assert torch.equal(mixed.tokens, alone.tokens)
     assert not torch.equal(generate(pol, enc["input_ids"], enc["attention_mask"], **kw).tokens, alone.tokens)
+
+
+def test_training_logprobs_are_the_sampling_distribution_under_left_padding(two_models):
+    """The log-probs the losses differentiate (one padded forward over prompt + response) are the
+    next-token distributions each row was sampled from, as if the row were alone and unpadded."""
+    from trainers.lm.common import token_logprobs
+
+    tok, pol, _ = two_models
+    prompts = ["hello world", "the quick brown fox the", "abc"]
+    enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    assert not bool(enc["attention_mask"].all())                                   # rows really are padded
+    banned = (tok.pad_token_id,)
+    u = torch.rand(3, 6, generator=torch.Generator().manual_seed(5))
+    g = generate(pol, enc["input_ids"], enc["attention_mask"], uniforms=u, eos_token_id=tok.eos_token_id,
+                 pad_token_id=tok.pad_token_id, banned=banned)
+    with torch.no_grad():
+        lp = token_logprobs(pol, enc["input_ids"], enc["attention_mask"], g, banned)   # (B, T, V)
+        for i, prompt in enumerate(prompts):
+            one = tok([prompt], return_tensors="pt", add_special_tokens=False)["input_ids"][0]
+            n = int(g.mask[i].sum())
+            logits = pol(input_ids=torch.cat([one, g.tokens[i, :n]]).unsqueeze(0)).logits[0].float()
+            want = torch.log_softmax(logits[:, [v for v in range(logits.shape[-1]) if v not in banned]], -1)
+            got = lp[i, :n][:, [v for v in range(logits.shape[-1]) if v not in banned]]
+            assert torch.allclose(got, want[len(one) - 1:-1], atol=1e-5)
