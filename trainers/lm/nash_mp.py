@@ -38,9 +38,10 @@ def train(config: TrainConfig, *, overwrite: bool = False, progress=None, accele
         n = len(prompts)
         # judge: one query per pair
         pref, ok = run.judge_pairs(prompts, texts[:n], texts[n:], step)
-        if not bool(ok.any()):
+        if run.judged == 0:                  # every judgment of the global batch failed: no step
             run.end_step(step, None, anchor=target, skipped=1)
             continue
+        ok, weight = run.loss_rows(ok)
         # loss: log-probs of both samples under θ (with grad), π_ref and π_target
         ids2, mask2 = torch.cat([ids, ids]), torch.cat([mask, mask])
         keep = torch.cat([ok, ok])
@@ -54,7 +55,7 @@ def train(config: TrainConfig, *, overwrite: bool = False, progress=None, accele
         parts = nash_mp_loss(logp[:m], logp[m:], pref[ok], run.kl_term(lp, lp_ref, kept),
                              run.kl_term(lp, lp_tgt, kept), beta=config.beta, eta=config.eta)
         # update, then move the target
-        grad_norm = run.update(parts.loss, step)
+        grad_norm = run.update(weight * parts.loss, step)
         kappa = 1.0 if self_play else config.kappa(step)
         ema_(target, policy, kappa)
         run.end_step(step, parts, anchor=target, grad_norm=grad_norm, kappa=kappa,

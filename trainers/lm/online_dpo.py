@@ -32,13 +32,14 @@ def train(config: TrainConfig, *, algorithm: str = "online-dpo", overwrite: bool
         texts = run.texts(gen)
         n = len(prompts)
         pref, ok = run.judge_pairs(prompts, texts[:n], texts[n:], step)
-        if not bool(ok.any()):
+        if run.judged == 0:                  # every judgment of the global batch failed: no step
             run.end_step(step, None, refresh_anchor=True, skipped=1)
             continue
+        ok, weight = run.loss_rows(ok)
         logp = run.logprobs(run.model, ids2, mask2, gen)
         with torch.no_grad():
             ref = run.logprobs(policy.reference(), ids2, mask2, gen)
         parts = loss_fn(logp[:n][ok], logp[n:][ok], ref[:n][ok], ref[n:][ok], pref[ok], beta=config.beta)
-        grad_norm = run.update(parts.loss, step)
+        grad_norm = run.update(weight * parts.loss, step)
         run.end_step(step, parts, refresh_anchor=True, grad_norm=grad_norm, pref_mean=float(pref[ok].mean()))
     return run.finish()

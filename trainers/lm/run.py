@@ -91,9 +91,24 @@ class Run:
         pref, ok = C.judge_pairs(self.judge, prompts, a, b, labels=self.config.labels,
                                  gen=C.generator(self.config.seed, step, purpose))
         # every process judges its own equal share of the global batch
+        failures = torch.tensor(int((~ok).sum()))
+        if self.accelerator is not None:   # count every process's failures, not only rank 0's
+            failures = self.accelerator.reduce(failures.to(self.accelerator.device), "sum").cpu()
         self.counters.judge_queries += len(prompts) * self.world
-        self.counters.judge_failures += int((~ok).sum())
+        self.counters.judge_failures += int(failures)
+        self.judged = len(prompts) * self.world - int(failures)
         return pref.to(self.device), ok.to(self.device)
+
+    def loss_rows(self, ok: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """Rows that enter the loss, and the weight of this process's loss.
+
+        Call only when some row of the global batch was judged (`self.judged > 0`, the same on
+        every process, so all of them step or none). A process whose own rows all failed still
+        joins the backward (data parallel needs every process) on all its rows, with weight 0.
+        """
+        if bool(ok.any()):
+            return ok, 1.0
+        return torch.ones_like(ok), 0.0
 
     def update(self, loss: torch.Tensor, step: int) -> float:
         """Backward, clip, step; with several processes the gradients are averaged."""

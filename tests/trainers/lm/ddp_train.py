@@ -1,12 +1,20 @@
 """Run by torchrun (2 CPU processes) from test_accelerate.py: train from a JSON config (argv[1]) with `arena`'s entry."""
 
 import json
+import os
 import sys
 
 from trainers.lm import TrainConfig, train
 
+
+def rank1_fails(prompt: str, response_a: str, response_b: str) -> float | None:
+    """The lowrank judge on rank 0; every judgment fails (None) on rank 1 (judge spec python:ddp_train:rank1_fails)."""
+    from arena.worlds.lowrank import judge
+
+    return None if os.environ.get("RANK") == "1" else judge(prompt, response_a, response_b)
+
+
 if __name__ == "__main__":
-    import os
     from pathlib import Path
 
     out = Path(json.loads(sys.argv[1])["out"])

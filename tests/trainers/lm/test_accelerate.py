@@ -36,9 +36,37 @@ def test_two_processes_match_one(tmp_path):
     sft = load_file(world / "ckpts" / "sft" / "model.safetensors")
     assert any(not torch.allclose(a[k], sft[k]) for k in a)          # training moved the weights
     # Adam's first steps are ~lr·sign(g): float-level differences in the all-reduced gradient
-    # move a weight by ~1e-5 where the update itself is ~lr = 1e-2
-    assert all(torch.allclose(a[k], b[k], atol=2e-4) for k in a)
+    # move a weight by ~1e-5 where the update itself is ~lr = 1e-2, a little more (2.7e-4 seen)
+    # where a gradient component is near 0 and Adam's normalisation amplifies the noise
+    assert all(torch.allclose(a[k], b[k], atol=1e-3) for k in a)
+    diff = sum(float(((a[k] - b[k]) ** 2).sum()) for k in a) ** 0.5
+    moved = sum(float(((a[k] - sft[k]) ** 2).sum()) for k in a) ** 0.5
+    assert diff < 1e-3 * moved
     rows_one = [json.loads(x) for x in (one / "metrics.jsonl").read_text().splitlines()]
     rows_two = [json.loads(x) for x in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
     assert rows_two[0]["grad_norm"] == pytest.approx(rows_one[0]["grad_norm"], rel=1e-5)   # the global gradient
     assert [r["judge_queries"] for r in rows_two] == [r["judge_queries"] for r in rows_one] == [4, 8]
+
+
+@pytest.mark.slow  # two launcher processes + a world build: about a minute on 2 shared cores
+@pytest.mark.parametrize("algorithm", ["nash-mp", "nash-md"])
+def test_a_process_whose_judgments_all_fail_still_steps_with_the_others(tmp_path, algorithm):
+    """Rank 1's judgments all fail, rank 0's do not: both processes must take the same step (a
+    process that skipped the backward alone would hang the gradient all-reduce), and the
+    failures of every process are counted."""
+    world = build_lowrank_world(tmp_path / "w", LowrankWorld(n_contexts=4, n_actions=4, sft_steps=20))
+    config = dict(policy=str(world / "ckpts" / "sft"), judge="python:ddp_train:rank1_fails",
+                  prompts=str(world / "prompts.jsonl"), out=str(tmp_path / "two"), steps=2, batch_size=4,
+                  max_new_tokens=3, eval_every=0, save_every=0, lr=1e-2)
+    launcher = Path(sys.executable).parent / "torchrun"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [str(launcher), "--nproc_per_node", "2", "--master_port", "29518", str(Path(__file__).with_name("ddp_train.py")),
+           json.dumps(config), algorithm]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [json.loads(x) for x in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["judge_queries"], r["judge_failures"]) for r in rows] == [(4, 2), (8, 4)]
+    assert all("loss" in r for r in rows)
+    from safetensors.torch import load_file
+    a, sft = load_file(tmp_path / "two" / "model.safetensors"), load_file(world / "ckpts" / "sft" / "model.safetensors")
+    assert any(not torch.allclose(a[k], sft[k]) for k in a)
