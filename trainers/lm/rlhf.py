@@ -64,6 +64,10 @@ def train(config: TrainConfig, *, overwrite: bool = False, progress=None, accele
             qa += texts[i * n:(i + 1) * n]
             qb += texts[j * n:(j + 1) * n]
         pref, ok = run.judge_pairs(qp, qa, qb, step)
+        if run.judged == 0:                  # every judgment of the global batch failed: no step
+            run.end_step(step, None, refresh_anchor=True, skipped=1)
+            continue
+        # a group without judged pairs gets reward 0 for all its responses (no preference signal)
         W = torch.zeros((n, K, K), device=pref.device)
         for c, (i, j) in enumerate(pairs):
             got = ok[c * n:(c + 1) * n].float()

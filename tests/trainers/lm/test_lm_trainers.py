@@ -303,12 +303,14 @@ def test_failed_judgments_are_skipped_not_counted_as_ties(world, tmp_path, monke
     assert [(r["judge_queries"], r["judge_failures"]) for r in rows] == [(4, 2), (8, 4)]
 
     monkeypatch.setattr(judges, "load_judge", lambda spec: HalfFailing(fail_all=True))
-    out = train("nash-md", cfg(world, tmp_path / "none", steps=2, eval_every=0))
-    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [(r["judge_failures"], "loss" in r) for r in rows] == [(4, False), (8, False)]
     from safetensors.torch import load_file
-    a, b = load_file(out / "model.safetensors"), load_file(world / "ckpts" / "sft" / "model.safetensors")
-    assert all(torch.equal(a[k], b[k]) for k in b)
+    b = load_file(world / "ckpts" / "sft" / "model.safetensors")
+    for algorithm, per_step in (("nash-md", 4), ("rlhf", 12)):
+        out = train(algorithm, cfg(world, tmp_path / algorithm, steps=2, eval_every=0, rloo_k=3))
+        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        assert [(r["judge_failures"], "loss" in r) for r in rows] == [(per_step, False), (2 * per_step, False)]
+        a = load_file(out / "model.safetensors")
+        assert all(torch.equal(a[k], b[k]) for k in b)
 
 
 def test_full_fine_tuning_reference_and_target_views(world):
