@@ -1,6 +1,6 @@
 """Read pairwise judgments and preference matrices from files (shell code: this module does I/O).
 
-Pairs files (CSV, JSONL or Parquet), one comparison per row, with columns
+Pairs files (CSV, JSONL, a .json array of objects, or Parquet), one comparison per row, with columns
 
 * ``model_a``, ``model_b``: the two models (names);
 * ``winner`` with Chatbot Arena's labels (Chiang et al. 2024, arXiv 2403.04132):
@@ -86,20 +86,33 @@ def _read_csv(path: Path, **kwargs):
 def _read_jsonl(path: Path):
     import pandas as pd
 
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark is not JSON
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 text ({err.reason}); re-save it as UTF-8") from None
+    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):  # one JSON array of objects
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}); fix the array") from None
+        bad = next((i for i, r in enumerate(rows, start=1) if not isinstance(r, dict)), None)
+        if bad is not None:
+            raise InputError(f"{path}: item {bad} is not a JSON object; give one object per comparison")
+        return pd.DataFrame(rows)
     rows = []
-    with path.open("r", encoding="utf-8") as fh:
-        for line_no, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputError(
-                    f"{path}: line {line_no} is not valid JSON ({err.msg}); give one JSON object per line"
-                ) from None
-            if not isinstance(obj, dict):
-                raise InputError(f"{path}: line {line_no} is not a JSON object; give one object per line")
-            rows.append(obj)
+    # split("\n"), not splitlines(): a JSON string may hold U+2028 and other line separators
+    for line_no, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(
+                f"{path}: line {line_no} is not valid JSON ({err.msg}); give one JSON object per line"
+            ) from None
+        if not isinstance(obj, dict):
+            raise InputError(f"{path}: line {line_no} is not a JSON object; give one object per line")
+        rows.append(obj)
     return pd.DataFrame(rows)
 
 

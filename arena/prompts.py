@@ -71,14 +71,19 @@ def load_prompts(path: str | Path | None = None, *, limit: int | None = None) ->
         path = Path(path)
         if not path.exists():
             raise InputError(f"prompt file {path} does not exist; pass --prompts with a JSONL/CSV/text file")
-        if path.is_dir():
-            prompts = _from_dataset_dir(path)
-        elif path.suffix.lower() in (".jsonl", ".json"):
-            prompts = _from_jsonl(path)
-        elif path.suffix.lower() == ".csv":
-            prompts = _from_csv(path)
-        else:
-            prompts = _from_text(path)
+        try:
+            if path.is_dir():
+                prompts = _from_dataset_dir(path)
+            elif path.suffix.lower() in (".jsonl", ".json"):
+                prompts = _from_jsonl(path)
+            elif path.suffix.lower() == ".csv":
+                prompts = _from_csv(path)
+            else:
+                prompts = _from_text(path)
+        except UnicodeDecodeError as error:
+            raise InputError(f"prompt file {path} is not UTF-8 text ({error.reason}); re-save it as UTF-8") from None
+        except csv.Error as error:
+            raise InputError(f"{path}: not a readable CSV ({error}); fix the file's quoting") from None
         if not prompts:
             raise InputError(f"{path} holds no prompts; put one prompt per line (or a 'prompt' field per JSONL row)")
     seen: set[str] = set()
@@ -101,9 +106,13 @@ def _pick(row: dict, fields: tuple[str, ...]):
 
 def _from_jsonl(path: Path) -> list[Prompt]:
     prompts = []
-    lines = path.read_text(encoding="utf-8").splitlines()
+    # -sig: a byte-order mark is not JSON; split("\n"): a JSON string may hold U+2028
+    lines = path.read_text(encoding="utf-8-sig").split("\n")
     if path.suffix.lower() == ".json" and lines and lines[0].lstrip().startswith("["):
-        rows = json.loads("\n".join(lines))
+        try:
+            rows = json.loads("\n".join(lines))
+        except json.JSONDecodeError as error:
+            raise InputError(f"{path}:{error.lineno} is not valid JSON ({error.msg}); fix the array") from None
         lines = [json.dumps(r) for r in rows]
     for n, line in enumerate(lines, start=1):
         if not line.strip():
@@ -125,9 +134,11 @@ def _from_jsonl(path: Path) -> list[Prompt]:
 
 
 def _from_csv(path: Path) -> list[Prompt]:
-    with path.open(newline="", encoding="utf-8") as fh:
+    with path.open(newline="", encoding="utf-8-sig") as fh:  # -sig: spreadsheets write a byte-order mark
         reader = csv.DictReader(fh)
         fields = reader.fieldnames or []
+        if not fields:
+            raise InputError(f"{path} is empty; give a header row with a 'prompt' column and one prompt per row")
         column = next((f for f in TEXT_FIELDS if f in fields), None)
         if column is None:
             raise InputError(f"{path} has no prompt column (looked for {', '.join(TEXT_FIELDS)}); add a 'prompt' header")

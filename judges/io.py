@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -12,9 +13,10 @@ COLUMNS = ("prompt", "response_a", "response_b")
 
 
 def read_comparisons(path: str | Path) -> list[Comparison]:
-    """Rows in file order; CSV (header row) or JSONL (one object per line), by extension.
+    """Rows in file order; CSV (header row), JSONL (one object per line) or a .json array, by extension.
 
-    Missing columns, non-string cells and empty files are InputErrors naming the row and fix.
+    Missing columns, non-string cells, empty files, non-UTF-8 text and unreadable CSV/JSON are
+    InputErrors naming the row and fix.
     """
     path = Path(path)
     if not path.exists():
@@ -22,12 +24,17 @@ def read_comparisons(path: str | Path) -> list[Comparison]:
     if path.is_dir():
         raise InputError(f"{path} is a directory; give a CSV or JSONL file with columns {', '.join(COLUMNS)}")
     suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        rows = _read_jsonl(path)
-    elif suffix in (".csv", ".tsv"):
-        rows = _read_csv(path, delimiter="\t" if suffix == ".tsv" else ",")
-    else:
+    if suffix not in (".jsonl", ".ndjson", ".json", ".csv", ".tsv"):
         raise InputError(f"{path}: unknown extension {suffix!r}; use .csv or .jsonl")
+    try:
+        if suffix in (".csv", ".tsv"):
+            rows = _read_csv(path, delimiter="\t" if suffix == ".tsv" else ",")
+        else:
+            rows = _read_jsonl(path)
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path} is not UTF-8 text ({error.reason}); re-save it as UTF-8") from None
+    except csv.Error as error:
+        raise InputError(f"{path}: not a readable CSV ({error}); fix the file's quoting") from None
     if not rows:
         raise InputError(f"{path} has no rows; add rows with columns {', '.join(COLUMNS)}")
     out = []
@@ -43,8 +50,19 @@ def read_comparisons(path: str | Path) -> list[Comparison]:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
+    if path.suffix.lower() == ".json":
+        text = path.read_text(encoding="utf-8-sig")
+        if text.lstrip().startswith("["):  # one JSON array of objects
+            try:
+                rows = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise InputError(f"{path} is not valid JSON ({error.msg} at line {error.lineno}); fix the array") from None
+            bad = next((i for i, r in enumerate(rows, start=1) if not isinstance(r, dict)), None)
+            if bad is not None:
+                raise InputError(f"{path} item {bad} is not a JSON object; write {{\"prompt\": ..., \"response_a\": ..., \"response_b\": ...}}")
+            return rows
     rows = []
-    with path.open(encoding="utf-8") as fh:
+    with path.open(encoding="utf-8-sig") as fh:  # -sig: a byte-order mark is not JSON
         for i, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
@@ -59,9 +77,7 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 
 def _read_csv(path: Path, delimiter: str) -> list[dict]:
-    import csv
-
-    with path.open(encoding="utf-8", newline="") as fh:
+    with path.open(encoding="utf-8-sig", newline="") as fh:  # -sig: spreadsheets write a byte-order mark
         reader = csv.DictReader(fh, delimiter=delimiter)
         if reader.fieldnames is None:
             return []

@@ -29,6 +29,14 @@ def demo(
     json_out: bool = typer.Option(False, "--json", help="Print the final result as one JSON object."),
 ) -> None:
     """Raters world -> tournament -> train Nash-MP, Nash-MD, Online DPO -> tournament again."""
+    from arena.cli._checks import at_least, not_a_file
+
+    # Checked here because the library would see them only after building the world and
+    # running the first tournament.
+    at_least("--steps", steps, 1, example=300)
+    at_least("--rounds", rounds, 1, example=1000)
+    not_a_file("--out", out_dir)
+
     from arena.demo import DEMO_ALGORITHMS, DEMO_PROMPTS, DEMO_SAMPLES, DEMO_TRAIN, nash_mp_summary
     from arena.report import render_terminal
     from arena.tournament import TournamentConfig, run_tournament

@@ -28,9 +28,12 @@ def judge_command(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Prompts per forward pass (hf, reward, pairmodel, vllm)."),
 ) -> None:
     """Judge every row in both orders; print P(a preferred) per row and a position-bias report."""
+    from arena.cli._checks import at_least
     from judges import judge_both_orders, load_judge, position_report
     from judges.io import read_comparisons
 
+    if batch_size is not None:
+        at_least("--batch-size", batch_size, 1, example=16)
     comparisons = read_comparisons(pairs_file)
     options = {} if batch_size is None else {"batch_size": batch_size}
     judge_obj = load_judge(judge, **options)

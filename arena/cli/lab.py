@@ -17,6 +17,7 @@ from typing import Optional
 import typer
 
 from arena.cli._app import err, lab_app, out
+from arena.cli._checks import finite_positive, not_a_file
 from arena.errors import InputError
 
 
@@ -39,8 +40,13 @@ def _read_matrix_csv(path: Path):
 
     if not path.exists():
         raise InputError(f"{path} not found: give a CSV file with the square matrix P[i, j] = P(i beats j)")
-    with open(path, newline="") as fh:
-        rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    if path.is_dir():
+        raise InputError(f"{path} is a directory: give a CSV file with the square matrix P(i beats j)")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = [r for r in csv.reader(fh) if r and any(c.strip() for c in r)]
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise InputError(f"{path}: not a readable UTF-8 CSV ({e}); write one comma-separated row of numbers per model") from None
     if not rows:
         raise InputError(f"{path} is empty: write one row of P(i beats j) per model")
 
@@ -55,6 +61,10 @@ def _read_matrix_csv(path: Path):
         rows = rows[1:]  # header row of names
     if rows and not numeric(rows[0][0]):
         rows = [r[1:] for r in rows]  # first column of names
+    ragged = [i for i, r in enumerate(rows, start=1) if len(r) != len(rows[0])]
+    if ragged:
+        raise InputError(f"{path}: data row {ragged[0]} has {len(rows[ragged[0] - 1])} cells but the first has "
+                         f"{len(rows[0])}; give every row one cell per model")
     try:
         P = np.array([[float(c) for c in r] for r in rows], dtype=np.float64)
     except ValueError as e:
@@ -135,6 +145,10 @@ def game_cmd(
     unknown = [a for a in names if a not in ALGORITHMS]
     if unknown or not names:
         raise InputError(f"unknown algorithm(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(ALGORITHMS)}, or all")
+    # The library does not check lr (a NaN would run to the end and print NaN), and an --out
+    # that is a file would fail only after the run.
+    finite_positive("--lr", lr, example=1.0)
+    not_a_file("--out", out_dir)
     g, info = _build_game(game, matrix, actions, contexts, rank, scale, reference, seed)
     cfg = LabConfig(beta=beta, eta=eta, steps=steps, algorithms=tuple(names), seed=seed, batch=batch, lr=lr,
                     kappa=kappa, refresh=refresh)

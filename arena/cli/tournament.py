@@ -48,7 +48,12 @@ def tournament(
     retry_failures: bool = typer.Option(False, "--retry-failures", help="Judge again the comparisons stored as failures."),
 ) -> None:
     """Round-robin tournament between checkpoints: preference matrix, cycles, Nash mixture, BT/Elo."""
+    from arena.cli._checks import at_least, finite_positive
     from arena.tournament import TournamentConfig, parse_pairs, run_tournament
+
+    # run_tournament checks these only when it analyses, after generating and judging.
+    at_least("--rounds", rounds, 1, example=1000)
+    finite_positive("--prior", prior, example=0.1, allow_zero=True)
 
     config = TournamentConfig(
         ckpts_dir=ckpts_dir, prompts=prompts, judge=judge, out=out_dir, samples=samples,

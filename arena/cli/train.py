@@ -16,6 +16,7 @@ from typing import Optional
 import typer
 
 from arena.cli._app import err, out, train_app
+from arena.errors import InputError
 
 HELP = {
     "nash-mp": "Nash-MP (Mirror Prox, practical): EMA target, KL to reference and target, symmetrised PG.",
@@ -57,6 +58,8 @@ def _command(algorithm: str):
     ) -> None:
         from trainers.lm import TrainConfig, train
 
+        _check_inputs(prompts=prompts, out_dir=out_dir, eval_every=eval_every,
+                      save_every=save_every, nash=nash, device=device)
         config = TrainConfig(
             policy=str(policy), judge=judge, prompts=str(prompts), out=str(out_dir), steps=steps,
             batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, kl_estimator=kl_estimator, beta=beta, eta=eta, kappa=kappa, mixture=mixture, rloo_k=rloo_k,
@@ -66,19 +69,26 @@ def _command(algorithm: str):
         last: dict = {}
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=err,
-                      disable=json_out) as bar:
-            task = bar.add_task(algorithm, total=steps, info="")
+        # The bar starts with the first step, after `train` has checked every input, so that
+        # a refused input prints only its one-line error.
+        bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                       TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=err, disable=json_out)
+        tasks: list = []
 
-            def progress(step: int, row: dict) -> None:
-                last.clear()
-                last.update(row)
-                info = " ".join(f"{k}={row[k]:.4f}" for k in ("kl_ref", "kl_to_nash", "win_rate_vs_target")
-                                if isinstance(row.get(k), float))
-                bar.update(task, completed=step, info=info)
+        def progress(step: int, row: dict) -> None:
+            if not tasks:
+                bar.start()
+                tasks.append(bar.add_task(algorithm, total=steps, info=""))
+            last.clear()
+            last.update(row)
+            info = " ".join(f"{k}={row[k]:.4f}" for k in ("kl_ref", "kl_to_nash", "win_rate_vs_target")
+                            if isinstance(row.get(k), float))
+            bar.update(tasks[0], completed=step, info=info)
 
+        try:
             path = train(algorithm, config, overwrite=overwrite, progress=progress)
+        finally:
+            bar.stop()
         if json_out:
             print(json.dumps({"out": str(path), "metrics": last}))
             return
@@ -89,6 +99,43 @@ def _command(algorithm: str):
 
     command.__doc__ = HELP[algorithm]
     return command
+
+
+def _check_inputs(*, prompts: Path, out_dir: Path, eval_every: int, save_every: int,
+                  nash: Path | None, device: str) -> None:
+    """What `trainers.lm.train` does not check, or checks only with a traceback."""
+    import torch
+
+    from arena.cli._checks import at_least
+
+    if not prompts.is_file():
+        what = "is a directory" if prompts.is_dir() else "does not exist"
+        raise InputError(f"--prompts {prompts} {what}; pass a JSONL file (prompt field) or a text file, one prompt per line")
+    try:
+        prompts.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(f"--prompts {prompts} is not UTF-8 text ({error.reason} at byte {error.start}); re-save it as UTF-8") from None
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir} is a file; give a directory path (--overwrite replaces only a directory)")
+    at_least("--eval-every", eval_every, 0, example=10)  # 0: never
+    at_least("--save-every", save_every, 0, example=25)  # 0: never
+    if nash is not None and nash.is_file():
+        try:
+            ok = isinstance(json.loads(nash.read_text(encoding="utf-8")), dict)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            ok = False
+        if not ok:
+            raise InputError(f"--nash {nash} is not a JSON object; pass the nash.json written by `arena world lowrank`")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise InputError(f"--device {device!r} is not a torch device; use cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {device}: torch sees no CUDA GPU here; use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise InputError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) visible; use cuda:0")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise InputError(f"--device {device}: MPS is not available here; use --device cpu")
 
 
 for _name in HELP:

@@ -24,10 +24,22 @@ def lowrank(
     json_out: bool = typer.Option(False, "--json", help="Print the world's layout as one JSON object."),
 ) -> None:
     """Contextual low-rank preference game lifted to sequences, with the exact π*_β (nash.json)."""
+    from arena.cli._checks import at_least, finite_positive
+    from arena.errors import InputError
     from arena.worlds.lowrank import LowrankWorld, build_lowrank_world
 
     world = LowrankWorld(n_contexts=contexts, n_actions=actions, rank=rank, scale=scale, seed=seed, beta=beta,
                          sft_steps=sft_steps)
+    # Checked here, before the note below and the SFT run: the library checks rank and scale
+    # only when it builds the game, and sft_steps not at all.
+    at_least("--sft-steps", sft_steps, 1, example=300)
+    if not 1 <= rank <= actions:
+        raise InputError(f"--rank must be in 1..--actions ({actions}); got {rank}")
+    finite_positive("--scale", scale, example=3.0, allow_zero=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir} is a file: give a new directory path (--overwrite replaces only a directory)")
+    if out_dir.exists() and not overwrite:
+        raise InputError(f"{out_dir} already exists; choose another --out or pass --overwrite")
     if not json_out:
         err.print("building the lowrank world (SFT reference, exact regularised Nash) ...", markup=False)
     path = build_lowrank_world(out_dir, world, overwrite=overwrite)
