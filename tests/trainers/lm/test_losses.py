@@ -131,3 +131,52 @@ def test_token_kl_surrogate_of_one_sequence_by_hand():
     term = token_kl(lp, lp0, torch.tensor([[2, 0]]), torch.tensor([[1, 1]]))
     assert term.value.item() == pytest.approx(float(kl.sum()))
     assert term.surrogate.item() == pytest.approx(float(kl.sum() + lp[0, 0, 2] * kl[1]))
+
+
+def test_losses_agree_with_the_exact_tabular_updates():
+    """Second algorithm as a cross-check: on one-token responses (a softmax table θ (X, Y)), the
+    gradients of the LM losses equal the tabular sampled updates of trainers.lab.sampled (reviewed
+    ground truth) on the same judged pairs; asymmetric π_θ, π_ref, π_target, and β ≠ β/η."""
+    import numpy as np
+    from scipy.special import log_softmax
+
+    from trainers.lab import sampled as S
+    from trainers.lab.games import Game, lowrank_game
+
+    X, Y, B, beta, eta, lr = 3, 4, 5, 0.3, 0.4, 1.0
+    rng = np.random.default_rng(0)
+    base = lowrank_game(X, Y, 2, 3.0, 0, reference="random")
+    game = Game(P=base.P, pi_ref=base.pi_ref, weights=base.weights)
+    theta0, target = rng.standard_normal((X, Y)), rng.standard_normal((X, Y))
+    pairs = S.judge_pairs(game, np.exp(log_softmax(theta0, axis=1)), B, rng)
+    xs = np.arange(X)[:, None].repeat(B, 1).ravel()
+
+    def grad(loss_of):
+        theta = torch.tensor(theta0, requires_grad=True)
+        lp = torch.log_softmax(theta, 1)
+        pick = lambda table, idx: table[xs, torch.as_tensor(idx.ravel())]                   # (X·B,)
+        ref, tgt = torch.tensor(game.log_pi_ref), torch.log_softmax(torch.tensor(target), 1)
+        loss_of(lambda idx: pick(lp, idx), lambda idx: pick(ref, idx), lambda idx: pick(tgt, idx)).backward()
+        return theta.grad.numpy() * X          # the LM losses average over contexts, the tables sum
+
+    o = torch.tensor(pairs.o.ravel(), dtype=torch.float64)
+    y, y2 = pairs.y, pairs.y2
+
+    def mp(lp, ref, tgt):
+        both = torch.cat([lp(y), lp(y2)])
+        return nash_mp_loss(lp(y), lp(y2), o, sequence_kl(both, torch.cat([ref(y), ref(y2)])),
+                            sequence_kl(both, torch.cat([tgt(y), tgt(y2)])), beta=beta, eta=eta).loss
+    want = S.nash_mp_ema_grad(theta0, target, pairs, game=game, beta=beta, eta=eta)
+    assert grad(mp) == pytest.approx(want, abs=1e-12)
+
+    md = lambda lp, ref, tgt: nash_md_loss(lp(y), o, sequence_kl(lp(y), ref(y)), beta=beta).loss
+    want = (theta0 - S.nash_md_pg_step(theta0, pairs, game=game, beta=beta, lr=lr)) / lr
+    assert grad(md) == pytest.approx(want, abs=1e-12)
+
+    # the tables scale IPO by β/4 and DPO by 1/(2β) (trainers.lab.sampled); hard labels o
+    ipo = lambda lp, ref, tgt: online_ipo_loss(lp(y), lp(y2), ref(y), ref(y2), o, beta=beta).loss * beta / 4
+    want = (theta0 - S.online_ipo_step(theta0, pairs, game=game, beta=beta, lr=lr)) / lr
+    assert grad(ipo) == pytest.approx(want, abs=1e-12)
+    dpo = lambda lp, ref, tgt: online_dpo_loss(lp(y), lp(y2), ref(y), ref(y2), o, beta=beta).loss / (2 * beta)
+    want = (theta0 - S.online_dpo_step(theta0, pairs, game=game, beta=beta, lr=lr)) / lr
+    assert grad(dpo) == pytest.approx(want, abs=1e-12)
