@@ -128,7 +128,15 @@ def test_lora_reference_is_the_base_and_target_holds_adapters_only(world, tmp_pa
     with torch.no_grad():
         want = base(input_ids=ids, attention_mask=mask).logits
         assert torch.allclose(policy.reference()(input_ids=ids, attention_mask=mask).logits, want, atol=1e-5)
-        assert not torch.allclose(policy.model(input_ids=ids, attention_mask=mask).logits, want, atol=1e-3)
+        live = policy.model(input_ids=ids, attention_mask=mask).logits
+        assert not torch.allclose(live, want, atol=1e-3)
+        # the target view swaps in its own adapter tensors, adapters on
+        snapshot = policy.copy_trainable()
+        for n, p in policy.model.named_parameters():
+            if "lora_B" in n:
+                p.add_(0.5)
+        assert torch.allclose(policy.view(snapshot)(input_ids=ids, attention_mask=mask).logits, live, atol=1e-5)
+        assert not torch.allclose(policy.model(input_ids=ids, attention_mask=mask).logits, live, atol=1e-3)
     out = train("nash-mp", config)
     assert (out / "model.safetensors").is_file() and not (out / "adapter_config.json").exists()
 
