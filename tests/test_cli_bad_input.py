@@ -183,6 +183,8 @@ def test_report_refuses_missing_and_broken_runs(capsys, tmp_path):
     ("--prior", "-1", "--prior"),
     ("--prior", "nan", "--prior"),
     ("--samples", "0", "samples"),
+    ("--temperature", "nan", "--temperature"),
+    ("--base-url", "localhost:8000/v1", "--base-url"),
 ])
 def test_tournament_refuses_bad_numbers_before_any_work(capsys, tmp_path, option, value, needle):
     # --rounds and --prior used to be checked only after generating and judging.

@@ -15,6 +15,7 @@ from typing import Optional
 import typer
 
 from arena.cli._app import app, err, out
+from arena.errors import InputError
 
 
 class EngineName(str, Enum):
@@ -54,6 +55,10 @@ def tournament(
     # run_tournament checks these only when it analyses, after generating and judging.
     at_least("--rounds", rounds, 1, example=1000)
     finite_positive("--prior", prior, example=0.1, allow_zero=True)
+    # A NaN temperature passes the library's `temperature >= 0` test and samples garbage.
+    finite_positive("--temperature", temperature, example=1.0, allow_zero=True)
+    if base_url is not None and not base_url.startswith(("http://", "https://")):
+        raise InputError(f"--base-url {base_url!r} is not an http(s) URL: e.g. --base-url http://127.0.0.1:8000/v1")
 
     config = TournamentConfig(
         ckpts_dir=ckpts_dir, prompts=prompts, judge=judge, out=out_dir, samples=samples,
