@@ -364,3 +364,18 @@ def test_demo_refuses_an_out_that_is_a_file(capsys, files):
     refused(*run(capsys, "demo", "--out", files / "afile"), "is a file")
     assert (files / "afile").read_text() == "keep me\n"
 
+
+
+@pytest.mark.parametrize("command", [
+    ("rate", "{good}", "--out"),
+    ("lab", "game", "--steps", "3", "--out"),
+    ("tournament", "{tmp}/ckpts", "--judge", RATERS, "--out"),
+    ("world", "raters", "--out"),
+    ("world", "lowrank", "--out"),
+    ("train", "nash-mp", "--policy", "{tmp}", "--judge", RATERS, "--prompts", "{good}", "--out"),
+    ("demo", "--out"),
+])
+def test_an_out_below_a_file_is_refused(capsys, files, tmp_path, command):
+    args = [a.format(good=files / "good.csv", tmp=tmp_path) for a in command]
+    refused(*run(capsys, *args, files / "afile" / "sub"), "its parent", "is a file")
+    assert (files / "afile").read_text() == "keep me\n"

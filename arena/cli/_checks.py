@@ -29,6 +29,12 @@ def finite_positive(option: str, value: float, *, example: float, allow_zero: bo
 
 
 def not_a_file(option: str, path: Path | None) -> None:
-    """An output directory option must not name an existing file."""
-    if path is not None and path.exists() and not path.is_dir():
-        raise InputError(f"{option} {path} is a file: give a directory path (new or existing)")
+    """An output directory option must not name an existing file, nor lie below one."""
+    if path is None:
+        return
+    for p in (path, *path.parents):  # the nearest existing one decides
+        if p.exists():
+            if p.is_dir():
+                return
+            where = "" if p == path else f": its parent {p}"
+            raise InputError(f"{option} {path}{where} is a file: give a directory path (new or existing)")

@@ -15,6 +15,7 @@ from typing import Optional
 import typer
 
 from arena.cli._app import app, err, out
+from arena.cli._checks import not_a_file
 from arena.errors import InputError
 
 
@@ -96,8 +97,7 @@ def rate(
         raise InputError(f"--level must lie strictly between 0 and 1; got {level}: e.g. --level 0.95")
     if not prior >= 0.0:
         raise InputError(f"--prior must be >= 0; got {prior}: e.g. --prior 0.1")
-    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"--out {out_dir} is a file: give a directory path")
+    not_a_file("--out", out_dir)
 
     from arena.analysis import analyze_matrix
 

@@ -49,12 +49,13 @@ def tournament(
     retry_failures: bool = typer.Option(False, "--retry-failures", help="Judge again the comparisons stored as failures."),
 ) -> None:
     """Round-robin tournament between checkpoints: preference matrix, cycles, Nash mixture, BT/Elo."""
-    from arena.cli._checks import at_least, finite_positive
+    from arena.cli._checks import at_least, finite_positive, not_a_file
     from arena.tournament import TournamentConfig, parse_pairs, run_tournament
 
     # run_tournament checks these only when it analyses, after generating and judging.
     at_least("--rounds", rounds, 1, example=1000)
     finite_positive("--prior", prior, example=0.1, allow_zero=True)
+    not_a_file("--out", out_dir)
     # A NaN temperature passes the library's `temperature >= 0` test and samples garbage.
     finite_positive("--temperature", temperature, example=1.0, allow_zero=True)
     if base_url is not None and not base_url.startswith(("http://", "https://")):

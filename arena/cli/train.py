@@ -106,7 +106,7 @@ def _check_inputs(*, prompts: Path, out_dir: Path, eval_every: int, save_every: 
     """What `trainers.lm.train` does not check, or checks only with a traceback."""
     import torch
 
-    from arena.cli._checks import at_least
+    from arena.cli._checks import at_least, not_a_file
 
     if not prompts.is_file():
         what = "is a directory" if prompts.is_dir() else "does not exist"
@@ -115,8 +115,7 @@ def _check_inputs(*, prompts: Path, out_dir: Path, eval_every: int, save_every: 
         prompts.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise InputError(f"--prompts {prompts} is not UTF-8 text ({error.reason} at byte {error.start}); re-save it as UTF-8") from None
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"--out {out_dir} is a file; give a directory path (--overwrite replaces only a directory)")
+    not_a_file("--out", out_dir)  # --overwrite replaces only a directory
     at_least("--eval-every", eval_every, 0, example=10)  # 0: never
     at_least("--save-every", save_every, 0, example=25)  # 0: never
     if nash is not None and nash.is_file():

@@ -19,13 +19,14 @@ def raters(
     json_out: bool = typer.Option(False, "--json", help="Print the world's layout as one JSON object."),
 ) -> None:
     """Three rater types with cycling tastes: style checkpoints that beat each other in a cycle."""
-    from arena.cli._checks import at_least
+    from arena.cli._checks import at_least, not_a_file
     from arena.errors import InputError
     from arena.worlds.raters import N_NUMBERS, build_raters_world
 
     if not 1 <= prompts <= N_NUMBERS:
         raise InputError(f"--prompts must be in 1..{N_NUMBERS} (one question per number); got {prompts}")
     at_least("--steps", steps, 1, example=300)
+    not_a_file("--out", out_dir)
 
     path = build_raters_world(out_dir, seed=seed, n_prompts=prompts, steps=steps,
                               progress=lambda msg: err.print(msg, markup=False))

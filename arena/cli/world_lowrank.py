@@ -24,7 +24,7 @@ def lowrank(
     json_out: bool = typer.Option(False, "--json", help="Print the world's layout as one JSON object."),
 ) -> None:
     """Contextual low-rank preference game lifted to sequences, with the exact π*_β (nash.json)."""
-    from arena.cli._checks import at_least, finite_positive
+    from arena.cli._checks import at_least, finite_positive, not_a_file
     from arena.errors import InputError
     from arena.worlds.lowrank import LowrankWorld, build_lowrank_world
 
@@ -36,8 +36,7 @@ def lowrank(
     if not 1 <= rank <= actions:
         raise InputError(f"--rank must be in 1..--actions ({actions}); got {rank}")
     finite_positive("--scale", scale, example=3.0, allow_zero=True)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"--out {out_dir} is a file: give a new directory path (--overwrite replaces only a directory)")
+    not_a_file("--out", out_dir)  # --overwrite replaces only a directory
     if out_dir.exists() and not overwrite:
         raise InputError(f"{out_dir} already exists; choose another --out or pass --overwrite")
     if not json_out:
