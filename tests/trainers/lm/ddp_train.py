@@ -1,4 +1,4 @@
-"""Run by torchrun (2 CPU processes) from test_accelerate.py: train from a JSON config (argv[1]) with `arena`'s entry."""
+"""Run by `accelerate launch` or torchrun (2 CPU processes) from test_accelerate.py: train from a JSON config (argv[1]) with `arena`'s entry."""
 
 import json
 import os
