@@ -379,3 +379,22 @@ def test_an_out_below_a_file_is_refused(capsys, files, tmp_path, command):
     args = [a.format(good=files / "good.csv", tmp=tmp_path) for a in command]
     refused(*run(capsys, *args, files / "afile" / "sub"), "its parent", "is a file")
     assert (files / "afile").read_text() == "keep me\n"
+
+
+def test_rate_refuses_a_jsonl_file_as_a_matrix(capsys, tmp_path):
+    (tmp_path / "pairs.jsonl").write_text('{"model_a": "a", "model_b": "b", "winner": "model_a"}\n')
+    refused(*run(capsys, "rate", tmp_path / "pairs.jsonl", "--format", "matrix"), "--format pairs")
+
+
+def test_report_json_refuses_a_hand_edited_nan_before_writing(capsys, tmp_path):
+    run_dir = tmp_path / "run"
+    (tmp_path / "m.csv").write_text(",a,b,c\na,,0.7,0.2\nb,0.3,,0.6\nc,0.8,0.4,\n")
+    assert main(["rate", str(tmp_path / "m.csv"), "--json", "--out", str(run_dir)]) == 0
+    capsys.readouterr()
+    text = (run_dir / "results.json").read_text()
+    result = json.loads(text)
+    result["fit"]["grad_norm"] = float("nan")
+    (run_dir / "results.json").write_text(json.dumps(result))
+    before = snapshot(run_dir)
+    refused(*run(capsys, "report", run_dir, "--json", "--html"), "NaN")
+    assert snapshot(run_dir) == before

@@ -42,6 +42,9 @@ def _read(file: Path, fmt: str | None):
         raise InputError(f"{file} not found: give the path of a pairs file (CSV/JSONL/Parquet) or a matrix CSV")
     if file.is_dir():
         raise InputError(f"{file} is a directory: give a pairs file or a matrix CSV (for a run directory use `arena report`)")
+    if fmt == "matrix" and file.suffix.lower() in (".jsonl", ".ndjson", ".json", ".parquet", ".pq"):
+        raise InputError(f"{file}: a preference matrix is a CSV file (model names as header and first column), "
+                         f"not {file.suffix}; for a pairs file use --format pairs")
     kind = fmt or detect_format(file)
     if kind == "matrix":
         return "matrix", read_matrix(file)

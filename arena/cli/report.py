@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from arena.cli._app import app, err, out
+from arena.errors import InputError
 
 
 @app.command("report")
@@ -20,10 +21,17 @@ def report(
     from arena.report import load_result, render_terminal, write_outputs
 
     result = load_result(run_dir)
+    text = None
+    if json_out:  # before --html writes anything: a hand-edited NaN cannot be printed as JSON
+        try:
+            text = json.dumps(result, allow_nan=False)
+        except ValueError:
+            raise InputError(f"{Path(run_dir) / 'results.json'} holds NaN or infinite numbers; re-create it with "
+                             "`arena rate FILE --out DIR` (or re-run the tournament)") from None
     if html:
         write_outputs(result, run_dir)
     if json_out:
-        print(json.dumps(result, allow_nan=False))
+        print(text)
     else:
         render_terminal(result, out)
     if html:
