@@ -29,3 +29,16 @@ def test_arena_core_imports_no_torch_rich_judges_trainers():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_usage_errors_are_one_line(capsys):
+    assert main(["rate", "x.csv", "--format", "bogus"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and "--format" in err[0]
+
+
+def test_error_text_keeps_square_brackets(tmp_path, capsys):
+    bad = tmp_path / "pairs.csv"
+    bad.write_text("model_a,model_b,winner\na,b,x[y]\n")
+    assert main(["rate", str(bad)]) == 2
+    assert "x[y]" in capsys.readouterr().err

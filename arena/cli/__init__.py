@@ -15,6 +15,8 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import typer
+
 from arena.errors import ArenaError
 from arena.cli._app import app, err
 
@@ -23,16 +25,31 @@ from arena.cli import rate, judge, tournament, report, lab, train, world, world_
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point."""
+    """Console-script entry point: every error the user can fix is one line and exit code 2."""
+    from rich.markup import escape
+    from typer._click.exceptions import UsageError  # typer ships its own copy of click
+
     try:
-        app(args=argv, standalone_mode=True)
+        code = app(args=argv, standalone_mode=False)
     except ArenaError as error:
-        err.print(f"[bold red]error:[/] {error}", soft_wrap=True)
+        _error(escape(str(error)))
         return error.exit_code
+    except UsageError as error:  # unknown option, bad choice, missing argument
+        where = f" (see `{error.ctx.command_path} --help`)" if error.ctx is not None else ""
+        _error(escape(error.format_message()) + where)
+        return 2
+    except typer.Abort:
+        _error("aborted")
+        return 1
     except SystemExit as exit_:
         code = exit_.code
         return code if isinstance(code, int) else (0 if code is None else 1)
-    return 0
+    return code if isinstance(code, int) else 0
+
+
+def _error(message: str) -> None:
+    # Messages are escaped: an error naming `P[a, b]` or `nash-arena[vllm]` must keep its brackets.
+    err.print(f"[bold red]error:[/] {message}", soft_wrap=True)
 
 
 def _entry() -> None:  # pragma: no cover
