@@ -85,8 +85,13 @@ class Store:
         path = Path(run_dir) / DB_NAME
         if not path.exists():
             return None
+        # A read-only connection to a WAL database creates -wal/-shm files. Without a -wal file
+        # the database holds no pending transaction, and `immutable` reads it creating nothing;
+        # with one (a run in progress, or a crash), read normally: those files already exist.
+        wal = path.with_name(path.name + "-wal")
+        uri = f"file:{path}?mode=ro" + ("" if wal.exists() else "&immutable=1")
         try:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0, isolation_level=None)
+            conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
             conn.execute("SELECT count(*) FROM judgments").fetchone()
         except sqlite3.DatabaseError as error:
             raise InputError(f"{path} is not a usable arena store ({error}); choose another --out directory") from error

@@ -159,7 +159,9 @@ def test_pairs_restrict_and_dry_run_writes_nothing(base, tmp_path):
     assert not out.exists()
     r = run_tournament(_config(base, out, pairs=(("gamma", "alpha"),)))
     assert r["run"]["comparisons"] == 5 and r["models"] == ["alpha", "gamma"]
+    before = _snapshot(out)
     plan = run_tournament(_config(base, out, dry_run=True))
+    assert _snapshot(out) == before  # not even SQLite's -wal/-shm side files
     assert plan["plan"]["generations"] == {"total": 15, "done": 10, "todo": 5}
     assert plan["plan"]["comparisons"] == {"total": 15, "done": 5, "todo": 10}
     with pytest.raises(InputError, match="not a checkpoint here"):
