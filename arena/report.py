@@ -648,7 +648,8 @@ def _ratings_png(result: dict, path: Path) -> None:
             continue
         ci = ratings[m].get("elo_ci")
         if ci and all(_is_num(x) for x in ci):
-            ax.errorbar(e, y, xerr=[[e - ci[0]], [ci[1] - e]], fmt="o", color="#333333", capsize=3)
+            # With few bootstrap rounds the estimate can fall outside its percentile interval.
+            ax.errorbar(e, y, xerr=[[max(0.0, e - ci[0])], [max(0.0, ci[1] - e)]], fmt="o", color="#333333", capsize=3)
         else:
             ax.plot(e, y, "o", color="#333333")
     ax.set_yticks(ys, labels=names)

@@ -398,3 +398,31 @@ def test_report_json_refuses_a_hand_edited_nan_before_writing(capsys, tmp_path):
     before = snapshot(run_dir)
     refused(*run(capsys, "report", run_dir, "--json", "--html"), "NaN")
     assert snapshot(run_dir) == before
+
+
+# --------------------------------------------------------------------------- library-level checks
+
+
+def test_library_configs_refuse_nan_and_negative_values():
+    from arena.engines import SamplingParams
+    from arena.errors import ConfigError
+    from arena.worlds.lowrank import LowrankWorld
+    from trainers.lm import TrainConfig
+
+    with pytest.raises(ConfigError, match="temperature"):
+        SamplingParams(max_new_tokens=4, temperature=float("nan"))
+    with pytest.raises(ConfigError, match="rank"):
+        LowrankWorld(n_actions=4, rank=5)
+    with pytest.raises(ConfigError, match="scale"):
+        LowrankWorld(scale=float("nan"))
+    with pytest.raises(ConfigError, match="--sft-steps"):
+        LowrankWorld(sft_steps=0)
+    with pytest.raises(ConfigError, match="--save-every"):
+        TrainConfig(policy="p", judge="j", prompts="x", out="o", save_every=-1)
+
+
+def test_rate_with_few_bootstrap_rounds_still_plots(tmp_path):
+    from arena.cli import main
+
+    assert main(["rate", "--example", "--rounds", "5", "--out", str(tmp_path / "out")]) == 0
+    assert (tmp_path / "out" / "ratings.png").stat().st_size > 0

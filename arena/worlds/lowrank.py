@@ -19,6 +19,7 @@ file: each prompt names the world's game parameters, from which the game is rebu
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -63,6 +64,12 @@ class LowrankWorld:
             raise ConfigError(f"n_contexts must be >= 1; got {self.n_contexts}")
         if not self.beta > 0:
             raise ConfigError(f"beta must be > 0; got {self.beta}")
+        if not 1 <= self.rank <= self.n_actions:
+            raise ConfigError(f"--rank must be in [1, n_actions = {self.n_actions}]; got {self.rank}")
+        if not (math.isfinite(self.scale) and self.scale >= 0):
+            raise ConfigError(f"--scale must be a finite number >= 0; got {self.scale}")
+        if self.sft_steps < 1:
+            raise ConfigError(f"--sft-steps must be >= 1; got {self.sft_steps}")
 
     @property
     def letters(self) -> str:

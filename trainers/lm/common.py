@@ -135,6 +135,9 @@ class TrainConfig:
         for name in ("steps", "batch_size", "max_new_tokens", "eval_batch", "lora_r"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}")
+        for name in ("eval_every", "save_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be >= 0 (0: never); got {getattr(self, name)}")
         for name in ("lr", "beta", "eta"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"--{name} must be > 0; got {getattr(self, name)}")
