@@ -10,6 +10,7 @@ the same options.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -71,8 +72,12 @@ def _command(algorithm: str):
 
         # The bar starts with the first step, after `train` has checked every input, so that
         # a refused input prints only its one-line error.
+        # Under `accelerate launch` / torchrun every process runs this command; only the main
+        # one (RANK 0, which writes the checkpoint) reports.
+        main_process = os.environ.get("RANK", "0") == "0"
         bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=err, disable=json_out)
+                       TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=err,
+                       disable=json_out or not main_process)
         tasks: list = []
 
         def progress(step: int, row: dict) -> None:
@@ -89,6 +94,8 @@ def _command(algorithm: str):
             path = train(algorithm, config, overwrite=overwrite, progress=progress)
         finally:
             bar.stop()
+        if not main_process:
+            return
         if json_out:
             print(json.dumps({"out": str(path), "metrics": last}))
             return
