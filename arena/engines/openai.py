@@ -36,6 +36,21 @@ class OpenAIEngine:
         self.retries = retries
         self.transport = transport  # httpx transport override (tests use httpx.MockTransport)
 
+    def check(self) -> None:
+        """One GET {base_url}/models before any work: an unreachable server or a refused key is
+        an error now, not after the run directory exists. A server without /models passes."""
+        import httpx
+
+        try:
+            with self._client() as client:
+                r = client.get(f"{self.base_url}/models", timeout=min(self.timeout, 10.0))
+        except httpx.HTTPError as error:
+            raise ConfigError(f"cannot reach the generation server at {self.base_url} ({type(error).__name__}); "
+                              "start it or fix --base-url / OPENAI_BASE_URL") from None
+        if r.status_code in (401, 403):
+            raise ConfigError(f"{self.base_url} refused the API key (HTTP {r.status_code}); "
+                              "set OPENAI_API_KEY to a key the server accepts")
+
     def _client(self):
         import httpx
 

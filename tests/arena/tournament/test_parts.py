@@ -230,6 +230,22 @@ def test_openai_engine_over_a_mock_server(monkeypatch):
         get_engine("openai", base_url=None)
 
 
+def test_openai_engine_checks_the_server_before_work():
+    httpx = pytest.importorskip("httpx")
+
+    def down(request):
+        raise httpx.ConnectError("connection refused", request=request)
+
+    with pytest.raises(ConfigError, match="cannot reach the generation server"):
+        get_engine("openai", base_url="http://server/v1", transport=httpx.MockTransport(down)).check()
+    refused = httpx.MockTransport(lambda request: httpx.Response(401, json={"error": "bad key"}))
+    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
+        get_engine("openai", base_url="http://server/v1", transport=refused).check()
+    for status in (200, 404):  # a server without /models passes
+        ok = httpx.MockTransport(lambda request, status=status: httpx.Response(status, json={"data": []}))
+        get_engine("openai", base_url="http://server/v1", transport=ok).check()
+
+
 def test_vllm_engine_needs_a_gpu_or_the_extra():
     from arena.errors import MissingDependencyError
 
