@@ -38,6 +38,23 @@ def check_checkpoint_dir(path: str | Path, *, allow_pickle: bool = False) -> Pat
     return path
 
 
+def check_device(device: str, *, option: str = "--device") -> str:
+    """Raise CheckpointError unless torch can use `device` here (cpu, cuda, cuda:N, mps)."""
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise CheckpointError(f"{option} {device!r} is not a torch device; use cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise CheckpointError(f"{option} {device}: torch sees no CUDA GPU here; use cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise CheckpointError(f"{option} {device}: only {torch.cuda.device_count()} CUDA device(s) visible; use cuda:0")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise CheckpointError(f"{option} {device}: MPS is not available here; use cpu")
+    return device
+
+
 def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False, padding_side: str = "left"):
     """The checkpoint's tokenizer, left-padded, with a pad token (eos when it has none)."""
     from transformers import AutoTokenizer
@@ -58,6 +75,8 @@ def load_causal_lm(path: str | Path, *, allow_pickle: bool = False, trust_remote
     from transformers import AutoModelForCausalLM
 
     path = check_checkpoint_dir(path, allow_pickle=allow_pickle)
+    if device is not None:
+        check_device(device, option="device")
     tok = load_tokenizer(path, trust_remote_code=trust_remote_code)
     try:
         model = AutoModelForCausalLM.from_pretrained(

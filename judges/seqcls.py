@@ -17,9 +17,11 @@ def load_sequence_classifier(path: str | Path, *, allow_pickle: bool, trust_remo
     """(model, tokenizer) for a local AutoModelForSequenceClassification checkpoint, eval mode."""
     from transformers import AutoModelForSequenceClassification
 
-    from arena.loading import check_checkpoint_dir, load_tokenizer
+    from arena.loading import check_checkpoint_dir, check_device, load_tokenizer
 
     path = check_checkpoint_dir(path, allow_pickle=allow_pickle)
+    if device is not None:
+        check_device(device, option="device")
     tok = load_tokenizer(path, trust_remote_code=trust_remote_code)
     try:
         model = AutoModelForSequenceClassification.from_pretrained(

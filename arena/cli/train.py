@@ -111,9 +111,8 @@ def _command(algorithm: str):
 def _check_inputs(*, prompts: Path, out_dir: Path, eval_every: int, save_every: int,
                   nash: Path | None, device: str) -> None:
     """What `trainers.lm.train` does not check, or checks only with a traceback."""
-    import torch
-
     from arena.cli._checks import at_least, not_a_file
+    from arena.loading import check_device
 
     if not prompts.is_file():
         what = "is a directory" if prompts.is_dir() else "does not exist"
@@ -132,16 +131,7 @@ def _check_inputs(*, prompts: Path, out_dir: Path, eval_every: int, save_every: 
             ok = False
         if not ok:
             raise InputError(f"--nash {nash} is not a JSON object; pass the nash.json written by `arena world lowrank`")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise InputError(f"--device {device!r} is not a torch device; use cpu, cuda, cuda:N or mps") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {device}: torch sees no CUDA GPU here; use --device cpu")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise InputError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) visible; use cuda:0")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise InputError(f"--device {device}: MPS is not available here; use --device cpu")
+    check_device(device)
 
 
 for _name in HELP:
