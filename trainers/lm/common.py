@@ -173,28 +173,11 @@ def generator(seed: int, step: int, purpose: int) -> torch.Generator:
 
 
 def read_prompts(path: str | Path) -> list[str]:
-    """Prompt texts from JSONL (`prompt` or `text` field) or a plain file (one per line)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"prompt file {path} does not exist; pass --prompts with a JSONL or text file")
-    texts: list[str] = []
-    for i, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        if path.suffix.lower() in (".jsonl", ".json"):
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise InputError(f"{path}:{i} is not JSON ({error}); write one object per line") from None
-            text = obj.get("prompt", obj.get("text")) if isinstance(obj, dict) else None
-            if not isinstance(text, str):
-                raise InputError(f"{path}:{i} has no string 'prompt' field; add one")
-            texts.append(text)
-        else:
-            texts.append(line)
-    if not texts:
-        raise InputError(f"{path} has no prompts; add at least one")
-    return texts
+    """Prompt texts, read like the tournament's (`arena.prompts.load_prompts`): JSONL/JSON,
+    CSV, a saved `datasets` directory or one prompt per line; duplicates kept once."""
+    from arena.prompts import load_prompts
+
+    return [p.text for p in load_prompts(Path(path))]
 
 
 def prompt_batch(prompts: Sequence[str], batch_size: int, *, seed: int, step: int) -> list[str]:
