@@ -18,13 +18,13 @@ Every problem raises `arena.errors.InputError` with a one-line cause and fix.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from arena.core.records import Records, make_records
 from arena.errors import InputError, require
+from arena.records_io import read_rows
 
 __all__ = ["read_pairs", "read_matrix", "detect_format", "WINNER_SCORES", "MATRIX_TOL"]
 
@@ -83,47 +83,14 @@ def _read_csv(path: Path, **kwargs):
         raise InputError(f"{path}: not a readable CSV ({first}); fix the file's quoting/columns") from None
 
 
-def _read_jsonl(path: Path):
+def _read_table(path: Path, fmt: str):
     import pandas as pd
 
-    try:
-        text = path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark is not JSON
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not UTF-8 text ({err.reason}); re-save it as UTF-8") from None
-    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):  # one JSON array of objects
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise InputError(f"{path}: not valid JSON ({err.msg} at line {err.lineno}); fix the array") from None
-        bad = next((i for i, r in enumerate(rows, start=1) if not isinstance(r, dict)), None)
-        if bad is not None:
-            raise InputError(f"{path}: item {bad} is not a JSON object; give one object per comparison")
-        return pd.DataFrame(rows)
-    rows = []
-    # split("\n"), not splitlines(): a JSON string may hold U+2028 and other line separators
-    for line_no, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InputError(
-                f"{path}: line {line_no} is not valid JSON ({err.msg}); give one JSON object per line"
-            ) from None
-        if not isinstance(obj, dict):
-            raise InputError(f"{path}: line {line_no} is not a JSON object; give one object per line")
-        rows.append(obj)
-    return pd.DataFrame(rows)
-
-
-def _read_table(path: Path, fmt: str):
     if fmt == "csv":
         return _read_csv(path, keep_default_na=True)
     if fmt == "jsonl":
-        return _read_jsonl(path)
+        return pd.DataFrame(read_rows(path, what="comparison", format="json"))
     require("pyarrow", "parquet")
-    import pandas as pd
-
     try:
         return pd.read_parquet(path)
     except Exception as err:  # pyarrow raises many types for a corrupt file

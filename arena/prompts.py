@@ -7,13 +7,12 @@ Prompt ids (`Prompt.id`) are the user's labels (or the line number) and only nam
 
 from __future__ import annotations
 
-import csv
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from arena.errors import InputError
 from arena.fingerprint import fingerprint_obj
+from arena.records_io import JsonLineError, read_json_values, read_rows
 
 TEXT_FIELDS = ("prompt", "text", "question", "instruction", "input")
 ID_FIELDS = ("id", "prompt_id", "question_id")
@@ -82,8 +81,6 @@ def load_prompts(path: str | Path | None = None, *, limit: int | None = None) ->
                 prompts = _from_text(path)
         except UnicodeDecodeError as error:
             raise InputError(f"prompt file {path} is not UTF-8 text ({error.reason}); re-save it as UTF-8") from None
-        except csv.Error as error:
-            raise InputError(f"{path}: not a readable CSV ({error}); fix the file's quoting") from None
         if not prompts:
             raise InputError(f"{path} holds no prompts; put one prompt per line (or a 'prompt' field per JSONL row)")
     seen: set[str] = set()
@@ -105,50 +102,38 @@ def _pick(row: dict, fields: tuple[str, ...]):
 
 
 def _from_jsonl(path: Path) -> list[Prompt]:
+    try:
+        values = read_json_values(path)
+    except JsonLineError as error:  # prompt files name places as path:line, as below
+        raise InputError(
+            f"{path}:{error.line} is not valid JSON ({error.reason}); write one JSON object per line"
+        ) from None
     prompts = []
-    # -sig: a byte-order mark is not JSON; split("\n"): a JSON string may hold U+2028
-    lines = path.read_text(encoding="utf-8-sig").split("\n")
-    if path.suffix.lower() == ".json" and lines and lines[0].lstrip().startswith("["):
-        try:
-            rows = json.loads("\n".join(lines))
-        except json.JSONDecodeError as error:
-            raise InputError(f"{path}:{error.lineno} is not valid JSON ({error.msg}); fix the array") from None
-        lines = [json.dumps(r) for r in rows]
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise InputError(f"{path}:{n} is not valid JSON ({error.msg}); write one JSON object per line") from error
-        if isinstance(row, str):
-            text, pid = row, None
-        elif isinstance(row, dict):
-            text, pid = _pick(row, TEXT_FIELDS), _pick(row, ID_FIELDS)
+    for v in values:  # a row is an object with a prompt field, or the prompt as a JSON string
+        if isinstance(v.value, str):
+            text, pid = v.value, None
+        elif isinstance(v.value, dict):
+            text, pid = _pick(v.value, TEXT_FIELDS), _pick(v.value, ID_FIELDS)
         else:
             text, pid = None, None
         if not isinstance(text, str) or not text.strip():
-            raise InputError(f"{path}:{n} has no prompt text; give each row a non-empty 'prompt' field")
-        prompts.append(Prompt(id=str(pid if pid is not None else n), text=text))
+            raise InputError(f"{path}:{v.number} has no prompt text; give each row a non-empty 'prompt' field")
+        prompts.append(Prompt(id=str(pid if pid is not None else v.number), text=text))
     return prompts
 
 
 def _from_csv(path: Path) -> list[Prompt]:
-    with path.open(newline="", encoding="utf-8-sig") as fh:  # -sig: spreadsheets write a byte-order mark
-        reader = csv.DictReader(fh)
-        fields = reader.fieldnames or []
-        if not fields:
-            raise InputError(f"{path} is empty; give a header row with a 'prompt' column and one prompt per row")
-        column = next((f for f in TEXT_FIELDS if f in fields), None)
-        if column is None:
-            raise InputError(f"{path} has no prompt column (looked for {', '.join(TEXT_FIELDS)}); add a 'prompt' header")
-        id_column = next((f for f in ID_FIELDS if f in fields), None)
-        prompts = []
-        for n, row in enumerate(reader, start=1):
-            text = row.get(column) or ""
-            if text.strip():
-                prompts.append(Prompt(id=str(row[id_column]) if id_column and row.get(id_column) else str(n), text=text))
-    return prompts
+    rows = read_rows(path, what="prompt")
+    if not rows:
+        raise InputError(
+            f"{path} is empty (no header or no rows); give a header row with a 'prompt' column and one prompt per row"
+        )
+    column = next((f for f in TEXT_FIELDS if f in rows[0]), None)
+    if column is None:
+        raise InputError(f"{path} has no prompt column (looked for {', '.join(TEXT_FIELDS)}); add a 'prompt' header")
+    id_column = next((f for f in ID_FIELDS if f in rows[0]), None)
+    return [Prompt(id=row[id_column] if id_column and row[id_column] else str(n), text=row[column])
+            for n, row in enumerate(rows, start=1) if row[column].strip()]
 
 
 def _from_text(path: Path) -> list[Prompt]:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
 
 from arena.errors import InputError
+from arena.records_io import read_rows
 from judges.base import Comparison
 
 COLUMNS = ("prompt", "response_a", "response_b")
@@ -23,18 +22,7 @@ def read_comparisons(path: str | Path) -> list[Comparison]:
         raise InputError(f"{path} not found; give a CSV or JSONL file with columns {', '.join(COLUMNS)}")
     if path.is_dir():
         raise InputError(f"{path} is a directory; give a CSV or JSONL file with columns {', '.join(COLUMNS)}")
-    suffix = path.suffix.lower()
-    if suffix not in (".jsonl", ".ndjson", ".json", ".csv", ".tsv"):
-        raise InputError(f"{path}: unknown extension {suffix!r}; use .csv or .jsonl")
-    try:
-        if suffix in (".csv", ".tsv"):
-            rows = _read_csv(path, delimiter="\t" if suffix == ".tsv" else ",")
-        else:
-            rows = _read_jsonl(path)
-    except UnicodeDecodeError as error:
-        raise InputError(f"{path} is not UTF-8 text ({error.reason}); re-save it as UTF-8") from None
-    except csv.Error as error:
-        raise InputError(f"{path}: not a readable CSV ({error}); fix the file's quoting") from None
+    rows = read_rows(path, what="comparison")
     if not rows:
         raise InputError(f"{path} has no rows; add rows with columns {', '.join(COLUMNS)}")
     out = []
@@ -48,41 +36,3 @@ def read_comparisons(path: str | Path) -> list[Comparison]:
         out.append(Comparison(row["prompt"], row["response_a"], row["response_b"]))
     return out
 
-
-def _read_jsonl(path: Path) -> list[dict]:
-    if path.suffix.lower() == ".json":
-        text = path.read_text(encoding="utf-8-sig")
-        if text.lstrip().startswith("["):  # one JSON array of objects
-            try:
-                rows = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise InputError(f"{path} is not valid JSON ({error.msg} at line {error.lineno}); fix the array") from None
-            bad = next((i for i, r in enumerate(rows, start=1) if not isinstance(r, dict)), None)
-            if bad is not None:
-                raise InputError(f"{path} item {bad} is not a JSON object; write {{\"prompt\": ..., \"response_a\": ..., \"response_b\": ...}}")
-            return rows
-    rows = []
-    with path.open(encoding="utf-8-sig") as fh:  # -sig: a byte-order mark is not JSON
-        for i, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise InputError(f"{path} line {i} is not JSON ({error.msg}); write one object per line") from error
-            if not isinstance(obj, dict):
-                raise InputError(f"{path} line {i} is not a JSON object; write {{\"prompt\": ..., \"response_a\": ..., \"response_b\": ...}}")
-            rows.append(obj)
-    return rows
-
-
-def _read_csv(path: Path, delimiter: str) -> list[dict]:
-    with path.open(encoding="utf-8-sig", newline="") as fh:  # -sig: spreadsheets write a byte-order mark
-        reader = csv.DictReader(fh, delimiter=delimiter)
-        if reader.fieldnames is None:
-            return []
-        missing = [c for c in COLUMNS if c not in reader.fieldnames]
-        if missing:
-            raise InputError(f"{path} lacks column(s) {', '.join(missing)}; the header must name {', '.join(COLUMNS)}")
-        # Empty cells are empty strings (a legitimate, if poor, response), never NaN.
-        return [{k: ("" if v is None else v) for k, v in row.items() if k is not None} for row in reader]
