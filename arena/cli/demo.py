@@ -112,4 +112,4 @@ def _render_summary(s: dict) -> None:
     ci_text = f" (95% interval {ci[0]:.2f}–{ci[1]:.2f})" if ci else ""
     verdict = "at least as good as every other checkpoint" if s["best_vs_nash_of_others"] else "not the best"
     out.print(f"nash-mp: {verdict} against the others' Nash mixture; Nash-averaged score "
-              f"{s['nash_averaged_score']:+.3f}; win rate against sft {s['win_rate_vs_sft']:.2f}{ci_text}")
+              f"{round(s['nash_averaged_score'], 3) + 0.0:+.3f}; win rate against sft {s['win_rate_vs_sft']:.2f}{ci_text}")
