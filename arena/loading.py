@@ -69,25 +69,36 @@ def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False, padding
     return tok
 
 
-def load_causal_lm(path: str | Path, *, allow_pickle: bool = False, trust_remote_code: bool = False,
-                   dtype=None, device: str | None = None):
-    """(model, tokenizer) from a local directory; model in eval mode."""
-    from transformers import AutoModelForCausalLM
+def load_pretrained(path: str | Path, auto_class, *, allow_pickle: bool = False, trust_remote_code: bool = False,
+                    dtype=None, device: str | None = None, what: str = "model"):
+    """(model, tokenizer) from a local directory with `auto_class.from_pretrained`; model in eval mode.
 
+    The one place where weights are loaded: checkpoint and device checked first, safetensors
+    only unless `allow_pickle`, remote code only if asked, errors naming the directory.
+    """
     path = check_checkpoint_dir(path, allow_pickle=allow_pickle)
     if device is not None:
         check_device(device, option="device")
     tok = load_tokenizer(path, trust_remote_code=trust_remote_code)
     try:
-        model = AutoModelForCausalLM.from_pretrained(
+        model = auto_class.from_pretrained(
             str(path),
             use_safetensors=None if allow_pickle else True,
             trust_remote_code=trust_remote_code,
             dtype=dtype,
         )
-    except Exception as error:
-        raise CheckpointError(f"cannot load the weights of {path}: {error}") from error
+    except Exception as error:  # transformers raises many types here
+        raise CheckpointError(f"cannot load {path} as a {what}: {error}") from error
     if device is not None:
         model.to(device)
     model.eval()
     return model, tok
+
+
+def load_causal_lm(path: str | Path, *, allow_pickle: bool = False, trust_remote_code: bool = False,
+                   dtype=None, device: str | None = None):
+    """(model, tokenizer) of a local causal LM; model in eval mode."""
+    from transformers import AutoModelForCausalLM
+
+    return load_pretrained(path, AutoModelForCausalLM, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code,
+                           dtype=dtype, device=device, what="causal language model")

@@ -10,33 +10,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from arena.errors import CheckpointError
-
 
 def load_sequence_classifier(path: str | Path, *, allow_pickle: bool, trust_remote_code: bool, device: str | None):
     """(model, tokenizer) for a local AutoModelForSequenceClassification checkpoint, eval mode."""
     from transformers import AutoModelForSequenceClassification
 
-    from arena.loading import check_checkpoint_dir, check_device, load_tokenizer
+    from arena.loading import load_pretrained
 
-    path = check_checkpoint_dir(path, allow_pickle=allow_pickle)
-    if device is not None:
-        check_device(device, option="device")
-    tok = load_tokenizer(path, trust_remote_code=trust_remote_code)
-    try:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            str(path), use_safetensors=None if allow_pickle else True, trust_remote_code=trust_remote_code
-        )
-    except Exception as error:  # transformers raises many types here
-        raise CheckpointError(f"cannot load {path} as a sequence-classification model: {error}") from error
-    if model.config.pad_token_id is None:
-        # The model pools the last non-pad token; it must know which id is padding.
-        model.config.pad_token_id = tok.pad_token_id
     if device is None:
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    model.to(device).eval()
+    model, tok = load_pretrained(path, AutoModelForSequenceClassification, allow_pickle=allow_pickle,
+                                 trust_remote_code=trust_remote_code, device=device,
+                                 what="sequence-classification model")
+    if model.config.pad_token_id is None:
+        # The model pools the last non-pad token; it must know which id is padding.
+        model.config.pad_token_id = tok.pad_token_id
     return model, tok
 
 
