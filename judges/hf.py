@@ -80,6 +80,28 @@ def prompt_texts(tokenizer, comparisons: Sequence[Comparison], *, template: str,
     return texts
 
 
+def label_verdict(la: float, lb: float, *, min_label_mass: float, labels: Sequence[str]) -> tuple[float | Failure, float]:
+    """(P(a ≻ b) = σ(ℓ_A − ℓ_B), or a Failure; label mass e^ℓ_A + e^ℓ_B) from the two label log-probabilities.
+
+    Shared by every logprob judge (hf, vllm): non-finite log-probabilities and a label mass
+    below `min_label_mass` (the judge is not answering the question) are failures.
+    """
+    mass = math.exp(la) + math.exp(lb)
+    if not (math.isfinite(la) and math.isfinite(lb)):
+        return Failure(f"non-finite label log-probabilities ({la}, {lb})"), mass
+    if mass < min_label_mass:
+        return Failure(f"label mass {mass:.3g} < min_label_mass {min_label_mass}: the judge is not "
+                       f"answering {labels[0]}/{labels[1]}"), mass
+    return 1.0 / (1.0 + math.exp(lb - la)), mass
+
+
+def label_mass_summary(label_mass: Sequence[float | None]) -> dict:
+    """Mean and minimum label mass over the judged comparisons of the last call (None where not judged)."""
+    masses = [m for m in label_mass if m is not None]
+    if not masses:
+        return {"label_mass_mean": None, "label_mass_min": None}
+    return {"label_mass_mean": sum(masses) / len(masses), "label_mass_min": min(masses)}
+
 class HFJudge:
     """Logprob judge over a loaded causal LM and its tokenizer."""
 
@@ -154,25 +176,13 @@ class HFJudge:
         if fits:
             lp = self.label_logprobs([token_lists[i] for i in fits])
             for i, (la, lb) in zip(fits, lp):
-                mass = math.exp(la) + math.exp(lb)
-                self.label_mass[i] = mass
-                if not (math.isfinite(la) and math.isfinite(lb)):
-                    results[i] = Failure(f"non-finite label log-probabilities ({la}, {lb})")
-                elif mass < self.min_label_mass:
-                    results[i] = Failure(
-                        f"label mass {mass:.3g} < min_label_mass {self.min_label_mass}: the judge is not "
-                        f"answering {self.labels[0]}/{self.labels[1]}"
-                    )
-                else:
-                    results[i] = 1.0 / (1.0 + math.exp(lb - la))  # σ(ℓ_A − ℓ_B)
+                results[i], self.label_mass[i] = label_verdict(la, lb, min_label_mass=self.min_label_mass,
+                                                               labels=self.labels)
         return results
 
     def diagnostics(self) -> dict:
         """Label probability mass of the last call: how much the judge answers with the labels at all."""
-        masses = [m for m in self.label_mass if m is not None]
-        if not masses:
-            return {"label_mass_mean": None, "label_mass_min": None}
-        return {"label_mass_mean": sum(masses) / len(masses), "label_mass_min": min(masses)}
+        return label_mass_summary(self.label_mass)
 
     def __repr__(self) -> str:
         return f"HFJudge({self.fingerprint})"

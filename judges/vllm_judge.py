@@ -15,12 +15,12 @@ against a stand-in engine over transformers (it must equal the hf judge).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from arena.errors import require
 from judges.base import Comparison, Failure
-from judges.hf import hf_fingerprint, label_token_ids, prompt_texts, use_chat_template
+from judges.hf import (hf_fingerprint, label_mass_summary, label_token_ids, label_verdict, prompt_texts,
+                       use_chat_template)
 from judges.options import Option, coerce_options
 from judges.templates import TEMPLATE_OPTIONS, prepare_template
 
@@ -78,22 +78,14 @@ class VLLMJudge:
                 results.append(Failure(f"judge prompt is {len(ids[i])} tokens, over the engine's limit of {self.max_length}"))
                 self.label_mass.append(None)
                 continue
-            la, lb = logp[i]
-            mass = math.exp(la) + math.exp(lb)
+            verdict, mass = label_verdict(*logp[i], min_label_mass=self.values["min_label_mass"], labels=self.labels)
+            results.append(verdict)
             self.label_mass.append(mass)
-            if not (math.isfinite(la) and math.isfinite(lb)):
-                results.append(Failure(f"non-finite label log-probabilities ({la}, {lb})"))
-            elif mass < self.values["min_label_mass"]:
-                results.append(Failure(f"label mass {mass:.3g} < min_label_mass {self.values['min_label_mass']}"))
-            else:
-                results.append(1.0 / (1.0 + math.exp(lb - la)))
         return results
 
     def diagnostics(self) -> dict:
-        masses = [m for m in self.label_mass if m is not None]
-        if not masses:
-            return {"label_mass_mean": None, "label_mass_min": None}
-        return {"label_mass_mean": sum(masses) / len(masses), "label_mass_min": min(masses)}
+        """Label probability mass of the last call (see `judges.hf.label_mass_summary`)."""
+        return label_mass_summary(self.label_mass)
 
 
 def load_vllm_judge(body: str, options: dict) -> VLLMJudge:
