@@ -1,0 +1,265 @@
+"""Several criteria at once: the weighted Nash and the robust (max–min) mixture.
+
+A multi-criteria comparison gives one preference matrix per criterion c (helpful, honest,
+harmless, ...): P_c[i, j] = P_c(i ≻ j), with P_c + P_cᵀ = 1. Two principled combinations:
+
+* **Weighted** (`weighted_nash`): the user fixes criterion weights w (w >= 0, sum 1), the
+  criteria collapse into one game P_w = sum_c w_c P_c (still complementary), and the answer
+  is its maximum-entropy Nash equilibrium (`arena.core.nash`, Balduzzi et al. 2018,
+  arXiv 1806.02643). Its value is ½: nothing beats it on the *weighted* preference.
+
+* **Robust** (`robust_mixture`): no weights; the mixture π that does best against the worst
+  criterion and the worst opponent,
+
+      v* = max_{π in Δ} min_c min_{π' in Δ} P_c(π ≻ π')
+         = max_{π, v} v   s.t.  sum_i π_i P_c[i, j] >= v  for every (c, j),  π in Δ,
+
+  a linear program (the maximin of the n × (C·n) matrix game [P_1 | ... | P_C]; the
+  opponent picks a criterion and a model). v* <= ½ (π' = π gives ½ on every criterion),
+  with equality exactly when the criteria share an equilibrium; v* < ½ measures how much
+  the criteria conflict. The LP's dual is the adversary's optimum: a joint distribution q
+  over (criterion, opponent), whose marginal over criteria (`criterion_weights`) is the
+  least favourable weighting — by the minimax theorem, no mixture guarantees more than v*
+  under it. Among the maximin mixtures (a polytope) we report the one of maximum Shannon
+  entropy, so that with one criterion (or identical criteria) the answer is exactly the
+  maximum-entropy Nash of `arena.core.nash`.
+
+Certificate (checked from the arrays, independently of the solver): the guarantee of π,
+min_c min_j P_c(π ≻ j), and the adversary's bound max_i sum_{c,j} q_cj P_c[i, j]; their
+difference (`gap`) must be <= tol, else `SolverError`. Multiplicative-weights dynamics that
+converge to the same point are in `trainers.lab.multicriteria`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linprog, minimize
+
+from arena.core.nash import EXPLOITABILITY_TOL, NashEquilibrium, nash_from_preferences
+from arena.errors import InputError, SolverError
+
+__all__ = ["RobustMixture", "criterion_values", "robust_mixture", "weighted_nash", "weighted_preferences",
+           "check_criteria", "GAP_TOL", "COMPLEMENT_TOL", "WEIGHT_SUM_TOL"]
+
+#: P_c + P_cᵀ must equal 1 within this (3-decimal CSV rounding passes, a swapped matrix does not)
+COMPLEMENT_TOL = 1e-6
+#: criterion weights must sum to 1 within this
+WEIGHT_SUM_TOL = 1e-9
+#: default certificate: adversary's bound minus π's guarantee must be <= GAP_TOL
+GAP_TOL = 1e-7
+#: the entropy step may give up this much of the LP value (keeps its feasible set non-empty)
+VALUE_SLACK = 1e-13
+#: a criterion binds when its guarantee is within this of the value
+BINDING_TOL = 1e-7
+
+
+@dataclass(frozen=True)
+class RobustMixture:
+    """The robust (max–min) mixture over criteria, with its certificate.
+
+    weights: (n,) the mixture π over models (>= 0, sum 1), maximum entropy among the maximin ones.
+    value: min_c min_j P_c(π ≻ j), the win rate π guarantees on every criterion against every
+        opponent (<= ½; < ½ when the criteria conflict).
+    criteria: (C,) criterion names, in the order of the arrays below.
+    criterion_values: (C,) min_j P_c(π ≻ j), π's guarantee on each criterion.
+    exploitability: (C,) max_j P_c(j ≻ π) − ½ = ½ − criterion_values: what a best response
+        gains over a coin flip on each criterion (all 0 when π is a Nash of every criterion).
+    binding: names of the criteria whose guarantee equals the value (within BINDING_TOL).
+    criterion_weights: (C,) the adversary's least favourable weighting of the criteria (from the
+        LP dual; a vertex when it is not unique).
+    opponents: (C, n) the adversary's opponent mixture per criterion (uniform where its weight is 0).
+    upper_bound: max_i sum_c criterion_weights_c P_c(i ≻ opponents_c): no mixture guarantees more.
+    gap: upper_bound − value (>= 0, <= tol): the certificate.
+    entropy: Shannon entropy of `weights` in nats.
+    """
+
+    weights: np.ndarray
+    value: float
+    criteria: tuple[str, ...]
+    criterion_values: np.ndarray
+    exploitability: np.ndarray
+    binding: tuple[str, ...]
+    criterion_weights: np.ndarray
+    opponents: np.ndarray
+    upper_bound: float
+    gap: float
+    entropy: float
+
+
+def _entropy(p: np.ndarray) -> float:
+    q = p[p > 0]
+    return float(-(q * np.log(q)).sum())
+
+
+def check_criteria(P, *, criteria: Sequence[str] | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Validate a vector preference and return it as a (C, n, n) float array with its names.
+
+    P: a (C, n, n) array (P[c, i, j] = P_c(i ≻ j)) or a mapping name -> (n, n) matrix.
+    Every P_c must be finite, in [0, 1] and complementary (P_c + P_cᵀ = 1 within
+    COMPLEMENT_TOL); it is returned symmetrised, (P_c + 1 − P_cᵀ)/2, so the identity is exact.
+    """
+    if isinstance(P, Mapping):
+        if criteria is not None:
+            raise InputError("pass criterion names either as the mapping's keys or as criteria=, not both")
+        if not P:
+            raise InputError("no criteria given; pass at least one preference matrix")
+        names = tuple(str(k) for k in P)
+        shapes = {k: np.shape(v) for k, v in P.items()}
+        if len(set(shapes.values())) > 1:
+            raise InputError(f"every criterion needs a matrix of the same shape (n, n); got {shapes}")
+        P = np.stack([np.asarray(v, dtype=np.float64) for v in P.values()])
+    else:
+        P = np.asarray(P, dtype=np.float64)
+        if P.ndim == 2:
+            raise InputError(f"P has one matrix of shape {P.shape}; stack the criteria as (C, n, n) "
+                             "(P[None] for one criterion) or pass a dict name -> matrix")
+        names = None
+    if P.ndim != 3 or P.shape[1] != P.shape[2] or P.shape[0] == 0 or P.shape[1] == 0:
+        raise InputError(f"P must have shape (criteria, n, n) with n >= 1; got {P.shape}")
+    C = P.shape[0]
+    if names is None:
+        names = tuple(f"c{k}" for k in range(C)) if criteria is None else tuple(str(c) for c in criteria)
+    if len(names) != C:
+        raise InputError(f"criteria names {list(names)} do not match the {C} matrices in P; give one name per criterion")
+    if len(set(names)) != C:
+        raise InputError(f"criterion names must be distinct; got {list(names)}")
+    if not np.all(np.isfinite(P)):
+        c, i, j = (int(k) for k in np.argwhere(~np.isfinite(P))[0])
+        raise InputError(f"criterion {names[c]!r}: P[{i}, {j}] is not finite; fill every cell with P(i beats j) "
+                         "(0.5 for an unplayed pair)")
+    if P.min() < 0.0 or P.max() > 1.0:
+        raise InputError(f"P must hold probabilities in [0, 1]; got range [{P.min():.4g}, {P.max():.4g}]")
+    dev = np.abs(P + np.swapaxes(P, 1, 2) - 1.0)
+    if dev.max() > COMPLEMENT_TOL:
+        c, i, j = (int(k) for k in np.unravel_index(np.argmax(dev), dev.shape))
+        raise InputError(
+            f"criterion {names[c]!r} is not complementary: P[{i}, {j}] + P[{j}, {i}] = {P[c, i, j] + P[c, j, i]:.6g}, "
+            "not 1; pass P(i beats j) for every ordered pair, or symmetrise as (P + 1 − Pᵀ)/2"
+        )
+    P = (P + 1.0 - np.swapaxes(P, 1, 2)) / 2.0
+    return P, names
+
+
+def _check_weights(weights, names: tuple[str, ...]) -> np.ndarray:
+    if isinstance(weights, Mapping):
+        unknown = sorted(set(map(str, weights)) - set(names))
+        if unknown:
+            raise InputError(f"weights name unknown criteria {unknown}; the criteria are {list(names)}")
+        w = np.array([float(weights.get(c, 0.0)) for c in names])
+    else:
+        w = np.asarray(weights, dtype=np.float64).reshape(-1)
+        if w.shape != (len(names),):
+            raise InputError(f"weights need one entry per criterion {list(names)}; got {w.size}")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise InputError(f"criterion weights must be finite and >= 0; got {w.tolist()}")
+    if abs(w.sum() - 1.0) > WEIGHT_SUM_TOL:
+        raise InputError(f"criterion weights must sum to 1; got sum {w.sum():.6g}: divide them by their sum")
+    return w
+
+
+def weighted_preferences(P, weights, *, criteria: Sequence[str] | None = None) -> np.ndarray:
+    """P_w = sum_c w_c P_c: (n, n), complementary. weights: (C,) or a mapping name -> weight (missing = 0)."""
+    P, names = check_criteria(P, criteria=criteria)
+    w = _check_weights(weights, names)
+    return np.einsum("c,cij->ij", w, P)
+
+
+def weighted_nash(P, weights, *, criteria: Sequence[str] | None = None,
+                  tol: float = EXPLOITABILITY_TOL) -> NashEquilibrium:
+    """Maximum-entropy Nash equilibrium of P_w = sum_c w_c P_c (`arena.core.nash.nash_from_preferences`).
+
+    Scores are P_w(i ≻ p*) − ½. Use `criterion_values(P, eq.p)` for its guarantee per criterion.
+    """
+    return nash_from_preferences(weighted_preferences(P, weights, criteria=criteria), tol=tol)
+
+
+def criterion_values(P, p, *, criteria: Sequence[str] | None = None) -> np.ndarray:
+    """min_j P_c(p ≻ j) for every criterion: (C,), the win rate the mixture p guarantees on each."""
+    P, _ = check_criteria(P, criteria=criteria)
+    p = np.asarray(p, dtype=np.float64)
+    if p.shape != (P.shape[1],) or not np.all(np.isfinite(p)) or np.any(p < 0) or abs(p.sum() - 1.0) > 1e-9:
+        raise InputError(f"p must be a probability vector of length {P.shape[1]}; got shape {p.shape}")
+    return np.einsum("i,cij->cj", p, P).min(axis=1)
+
+
+def _maximin_lp(P: np.ndarray):
+    """HiGHS on  max v  s.t.  P_cᵀ π >= v 1 (every c), π in Δ. Returns (π, q) with q (C, n) the dual."""
+    C, n, _ = P.shape
+    c = np.zeros(n + 1)
+    c[-1] = -1.0
+    G = np.swapaxes(P, 1, 2).reshape(C * n, n)  # row (c, j): P_c[:, j]
+    A_ub = np.hstack([-G, np.ones((C * n, 1))])
+    A_eq = np.concatenate([np.ones(n), [0.0]])[None, :]
+    res = linprog(c, A_ub=A_ub, b_ub=np.zeros(C * n), A_eq=A_eq, b_eq=[1.0],
+                  bounds=[(0, None)] * n + [(None, None)], method="highs")
+    if res.status != 0:
+        raise SolverError(f"robust-mixture LP failed (HiGHS status {res.status}: {res.message}); "
+                          "check the preference matrices")
+    p = np.clip(res.x[:n], 0.0, None)
+    q = np.clip(-np.asarray(res.ineqlin.marginals), 0.0, None)
+    if not q.sum() > 0:
+        raise SolverError("robust-mixture LP returned no dual solution; cannot certify the answer")
+    return p / p.sum(), (q / q.sum()).reshape(C, n)
+
+
+def _max_entropy_on_face(G: np.ndarray, v: float, p0: np.ndarray) -> np.ndarray:
+    """Maximise entropy over {π in Δ : G π >= v − VALUE_SLACK} from the feasible p0 (SLSQP).
+
+    Returns p0 when SLSQP does not end at a feasible point of higher entropy (p0 is still a
+    certified maximin mixture; only the tie-break is lost).
+    """
+    n = p0.size
+    if n == 1:
+        return p0
+
+    def f(p):
+        pc = np.clip(p, 1e-300, None)
+        return float(p @ np.log(pc)), np.log(pc) + 1.0
+
+    lo = v - VALUE_SLACK
+    res = minimize(f, p0, jac=True, method="SLSQP", bounds=[(0.0, 1.0)] * n,
+                   constraints=[{"type": "ineq", "fun": lambda p: G @ p - lo, "jac": lambda p: G},
+                                {"type": "eq", "fun": lambda p: p.sum() - 1.0, "jac": lambda p: np.ones((1, n))}],
+                   options={"ftol": 1e-15, "maxiter": 500})
+    p = np.clip(res.x, 0.0, None)
+    p = p / p.sum()
+    if (G @ p).min() >= lo - VALUE_SLACK and _entropy(p) >= _entropy(p0):
+        return p
+    return p0
+
+
+def robust_mixture(P, *, criteria: Sequence[str] | None = None, tol: float = GAP_TOL) -> RobustMixture:
+    """The mixture maximising min over criteria c and opponents π' of P_c(π ≻ π') (module docstring).
+
+    P: (C, n, n) array or mapping name -> (n, n) matrix, each complementary. Solves the LP
+    (HiGHS, status checked), picks the maximum-entropy maximin mixture, and certifies it by
+    the duality gap between π's guarantee and the adversary's bound (<= tol, else SolverError).
+    """
+    P, names = check_criteria(P, criteria=criteria)
+    if not (np.isfinite(tol) and tol > 0):
+        raise InputError(f"tol must be a positive number; got {tol}")
+    C, n, _ = P.shape
+    G = np.swapaxes(P, 1, 2).reshape(C * n, n)
+    p0, q = _maximin_lp(P)
+    p = _max_entropy_on_face(G, float((G @ p0).min()), p0)
+
+    values = np.einsum("i,cij->cj", p, P).min(axis=1)  # (C,)
+    value = float(values.min())
+    lam = q.sum(axis=1)  # (C,)
+    opponents = np.where(lam[:, None] > 0, q / np.where(lam > 0, lam, 1.0)[:, None], 1.0 / n)
+    upper = float(np.einsum("cij,cj->i", P, q).max())
+    gap = max(upper - value, 0.0)  # >= 0 in exact arithmetic (weak duality); below 0 is rounding
+    if not gap <= tol:
+        raise SolverError(f"robust-mixture certificate failed: adversary's bound {upper:.9f} exceeds the "
+                          f"mixture's guarantee {value:.9f} by {gap:.3e} > tol {tol:.1e}; try a larger tol")
+    binding = tuple(names[c] for c in np.flatnonzero(values <= value + BINDING_TOL))
+    for a in (p, values, lam, opponents):
+        a.setflags(write=False)
+    exploitability = 0.5 - values
+    exploitability.setflags(write=False)
+    return RobustMixture(weights=p, value=value, criteria=names, criterion_values=values,
+                         exploitability=exploitability, binding=binding, criterion_weights=lam,
+                         opponents=opponents, upper_bound=upper, gap=float(gap), entropy=_entropy(p))
