@@ -42,7 +42,7 @@ from arena.core.nash import EXPLOITABILITY_TOL, NashEquilibrium, nash_from_prefe
 from arena.errors import InputError, SolverError
 
 __all__ = ["RobustMixture", "criterion_values", "robust_mixture", "weighted_nash", "weighted_preferences",
-           "check_criteria", "GAP_TOL", "COMPLEMENT_TOL", "WEIGHT_SUM_TOL"]
+           "check_criteria", "check_weights", "GAP_TOL", "COMPLEMENT_TOL", "WEIGHT_SUM_TOL"]
 
 #: P_c + P_cᵀ must equal 1 within this (3-decimal CSV rounding passes, a swapped matrix does not)
 COMPLEMENT_TOL = 1e-6
@@ -143,7 +143,7 @@ def check_criteria(P, *, criteria: Sequence[str] | None = None) -> tuple[np.ndar
     return P, names
 
 
-def _check_weights(weights, names: tuple[str, ...]) -> np.ndarray:
+def check_weights(weights, names: tuple[str, ...]) -> np.ndarray:
     if isinstance(weights, Mapping):
         unknown = sorted(set(map(str, weights)) - set(names))
         if unknown:
@@ -163,7 +163,7 @@ def _check_weights(weights, names: tuple[str, ...]) -> np.ndarray:
 def weighted_preferences(P, weights, *, criteria: Sequence[str] | None = None) -> np.ndarray:
     """P_w = sum_c w_c P_c: (n, n), complementary. weights: (C,) or a mapping name -> weight (missing = 0)."""
     P, names = check_criteria(P, criteria=criteria)
-    w = _check_weights(weights, names)
+    w = check_weights(weights, names)
     return np.einsum("c,cij->ij", w, P)
 
 
