@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.linalg import null_space
 from scipy.optimize import linprog, minimize
 
 from arena.core.nash import EXPLOITABILITY_TOL, NashEquilibrium, nash_from_preferences
@@ -52,6 +53,10 @@ WEIGHT_SUM_TOL = 1e-9
 GAP_TOL = 1e-7
 #: the entropy step may give up this much of the LP value (keeps its feasible set non-empty)
 VALUE_SLACK = 1e-13
+#: a model is a best reply to the adversary when it scores within this of the best
+REPLY_TOL = 1e-9
+#: an adversary weight above this marks a row that every maximin mixture meets with equality
+DUAL_TOL = 1e-12
 #: a criterion binds when its guarantee is within this of the value
 BINDING_TOL = 1e-7
 
@@ -205,28 +210,41 @@ def _maximin_lp(P: np.ndarray):
     return p / p.sum(), (q / q.sum()).reshape(C, n)
 
 
-def _max_entropy_on_face(G: np.ndarray, v: float, p0: np.ndarray) -> np.ndarray:
-    """Maximise entropy over {π in Δ : G π >= v − VALUE_SLACK} from the feasible p0 (SLSQP).
+def _max_entropy_on_face(G: np.ndarray, v: float, p0: np.ndarray, q: np.ndarray, upper: float) -> np.ndarray:
+    """Maximise entropy over the maximin set {π in Δ : G π >= v} from its point p0 (the LP's).
 
-    Returns p0 when SLSQP does not end at a feasible point of higher entropy (p0 is still a
-    certified maximin mixture; only the tie-break is lost).
+    Complementary slackness with the adversary q describes the set: every maximin π plays only
+    best replies to q (B) and meets every row that q plays (E) with equality. So
+    π_B = p0_B + Z u with Z a basis of the null space of [G_EB; 1ᵀ]; when Z is empty (the generic
+    case: a unique maximin mixture) p0 is the answer. Otherwise SLSQP over u (few variables)
+    maximises the entropy subject to π_B >= 0 and the other rows >= v − VALUE_SLACK. Returns p0
+    when SLSQP does not end at a feasible point of higher entropy (p0 is still a certified
+    maximin mixture; only the tie-break is lost).
     """
     n = p0.size
-    if n == 1:
+    qf = q.reshape(-1)
+    B = np.union1d(np.flatnonzero(qf @ G >= upper - REPLY_TOL), np.flatnonzero(p0 > 0))
+    E = qf > DUAL_TOL
+    Z = null_space(np.vstack([G[np.ix_(E, B)], np.ones((1, B.size))]))
+    if Z.shape[1] == 0:
         return p0
+    GR = G[np.ix_(~E, B)] @ Z  # the rows q does not play, in u coordinates
+    base_R = G[np.ix_(~E, B)] @ p0[B] - (v - VALUE_SLACK)
+    x0 = p0[B]
 
-    def f(p):
-        pc = np.clip(p, 1e-300, None)
-        return float(p @ np.log(pc)), np.log(pc) + 1.0
+    def f(u):
+        x = x0 + Z @ u
+        lx = np.log(np.clip(x, 1e-300, None))
+        return float(x @ lx), Z.T @ (lx + 1.0)
 
-    lo = v - VALUE_SLACK
-    res = minimize(f, p0, jac=True, method="SLSQP", bounds=[(0.0, 1.0)] * n,
-                   constraints=[{"type": "ineq", "fun": lambda p: G @ p - lo, "jac": lambda p: G},
-                                {"type": "eq", "fun": lambda p: p.sum() - 1.0, "jac": lambda p: np.ones((1, n))}],
-                   options={"ftol": 1e-15, "maxiter": 500})
-    p = np.clip(res.x, 0.0, None)
+    res = minimize(f, np.zeros(Z.shape[1]), jac=True, method="SLSQP",
+                   constraints=[{"type": "ineq", "fun": lambda u: x0 + Z @ u, "jac": lambda u: Z},
+                                {"type": "ineq", "fun": lambda u: base_R + GR @ u, "jac": lambda u: GR}],
+                   options={"ftol": 1e-15, "maxiter": 200})
+    p = np.zeros(n)
+    p[B] = np.clip(x0 + Z @ res.x, 0.0, None)
     p = p / p.sum()
-    if (G @ p).min() >= lo - VALUE_SLACK and _entropy(p) >= _entropy(p0):
+    if (G @ p).min() >= v - 2 * VALUE_SLACK and _entropy(p) >= _entropy(p0):
         return p
     return p0
 
@@ -244,13 +262,13 @@ def robust_mixture(P, *, criteria: Sequence[str] | None = None, tol: float = GAP
     C, n, _ = P.shape
     G = np.swapaxes(P, 1, 2).reshape(C * n, n)
     p0, q = _maximin_lp(P)
-    p = _max_entropy_on_face(G, float((G @ p0).min()), p0)
+    upper = float(np.einsum("cij,cj->i", P, q).max())
+    p = _max_entropy_on_face(G, float((G @ p0).min()), p0, q, upper)
 
     values = np.einsum("i,cij->cj", p, P).min(axis=1)  # (C,)
     value = float(values.min())
     lam = q.sum(axis=1)  # (C,)
     opponents = np.where(lam[:, None] > 0, q / np.where(lam > 0, lam, 1.0)[:, None], 1.0 / n)
-    upper = float(np.einsum("cij,cj->i", P, q).max())
     gap = max(upper - value, 0.0)  # >= 0 in exact arithmetic (weak duality); below 0 is rounding
     if not gap <= tol:
         raise SolverError(f"robust-mixture certificate failed: adversary's bound {upper:.9f} exceeds the "

@@ -111,6 +111,20 @@ def test_identical_criteria_give_the_max_entropy_nash():
     assert set(r.binding) == {"helpful", "honest", "harmless"}
 
 
+def test_identical_criteria_with_many_copies_give_the_max_entropy_nash():
+    # 25 models plus copies of the six strongest (three of them twice): a 9-dimensional face
+    rng = np.random.default_rng(1)
+    P = random_preferences(rng, 25)
+    top = np.argsort(-nash_from_preferences(P).p)[:6]
+    idx = np.r_[np.arange(25), top, top[:3]]
+    Q = P[np.ix_(idx, idx)]
+    Q[idx[:, None] == idx[None, :]] = 0.5
+    nash = nash_from_preferences(Q)
+    r = robust_mixture(np.stack([Q, Q, Q]))
+    np.testing.assert_allclose(r.weights, nash.p, atol=1e-7)
+    assert r.weights[top[0]] == pytest.approx(r.weights[25], abs=1e-8) == pytest.approx(r.weights[31], abs=1e-8)
+
+
 def test_agreeing_criteria_share_the_nash_even_when_they_differ():
     # two different games with the same (unique) equilibrium: weighted RPS with equal stakes per model
     P1 = np.array([[0.5, 0.8, 0.2], [0.2, 0.5, 0.8], [0.8, 0.2, 0.5]])
