@@ -175,3 +175,77 @@ def game_cmd(
         table.add_row(name + kind, _fmt(r["steps_to_1e-3"]), _fmt(r["steps_to_1e-6"]), _fmt(r["queries_to_1e-6"]),
                       _fmt(r["final_kl"]), _fmt(r["final_gap"]), str(r["queries"]))
     out.print(table)
+
+
+def _parse_weights(text: str) -> dict[str, float]:
+    """'helpful=0.5,harmless=0.5' -> {'helpful': 0.5, 'harmless': 0.5} (the library checks the values)."""
+    weights = {}
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        name, eq, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            eq = ""
+        if not eq or not name.strip():
+            raise InputError(f"--weights item {item!r} is not NAME=NUMBER; e.g. --weights a=0.5,b=0.5")
+    return weights
+
+
+@lab_app.command("criteria")
+def criteria_cmd(
+    game: GameKind = typer.Option(GameKind.random, "--game", help="random | lowrank (one independent game per criterion)."),
+    criteria: str = typer.Option("a,b,c", "--criteria", help="Comma list of criterion names."),
+    actions: int = typer.Option(5, "--actions", help="Responses per context."),
+    contexts: int = typer.Option(1, "--contexts", help="Contexts (the exact LP is printed for 1)."),
+    rank: int = typer.Option(2, "--rank", help="lowrank: rank of U Θ_x Vᵀ."),
+    scale: float = typer.Option(1.0, "--scale", help="lowrank: scale of A_x."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="NAME=W,... for weighted Nash-MP (default: equal)."),
+    beta: float = typer.Option(0.1, "--beta", help="KL-regularisation β of weighted Nash-MP."),
+    steps: int = typer.Option(1000, "--steps", help="Iterations of both dynamics."),
+    eta: float = typer.Option(4.0, "--eta", help="Mirror-prox step of the max–min dynamics."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the first criterion's game (then seed+1, ...)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """Multi-criteria game: weighted Nash-MP and max–min dynamics against the robust LP."""
+    from arena.cli._checks import at_least
+    from trainers.lab.multicriteria import multi_lowrank_game, multi_random_game, run_max_min, run_weighted
+
+    names = tuple(c.strip() for c in criteria.split(",") if c.strip())
+    if not names:
+        raise InputError("--criteria needs at least one name; e.g. --criteria helpful,harmless")
+    if game == GameKind.matrix:
+        raise InputError("--game matrix is not supported by `arena lab criteria`; use random or lowrank")
+    at_least("--steps", steps, 1, example=1000)
+    finite_positive("--eta", eta, example=4.0)
+    g = (multi_random_game(names, contexts, actions, seed=seed) if game == GameKind.random
+         else multi_lowrank_game(names, contexts, actions, rank, scale, seed))
+    w = {c: 1.0 / len(names) for c in names} if weights is None else _parse_weights(weights)
+    weighted = run_weighted(g, w, beta=beta, steps=steps)
+    mm = run_max_min(g, steps=steps, eta=eta)
+    result = {
+        "game": {"kind": game.value, "criteria": list(names), "actions": actions, "contexts": contexts, "seed": seed},
+        "weighted": {"weights": dict(zip(names, weighted.weights.tolist())), "beta": beta,
+                     "final_kl": float(weighted.kl[-1])},
+        "max_min": {"value": mm.value, "upper_bound": mm.upper_bound, "gap": mm.gap,
+                    "criterion_weights": dict(zip(names, mm.criterion_weights.tolist())),
+                    "criterion_values": dict(zip(names, mm.criterion_values.tolist()))},
+        "steps": steps,
+    }
+    if contexts == 1:
+        from arena.core.robust import robust_mixture
+
+        r = robust_mixture(g.P[:, 0], criteria=names)
+        result["robust"] = {"weights": r.weights.tolist(), "value": r.value, "binding": list(r.binding),
+                            "exploitability": dict(zip(names, r.exploitability.tolist())), "gap": r.gap,
+                            "criterion_weights": dict(zip(names, r.criterion_weights.tolist()))}
+    if as_json:
+        print(json.dumps(result))
+        return
+    out.print(f"[bold]{game.value} game, criteria {', '.join(names)}: {contexts} contexts × {actions} actions[/]")
+    out.print(f"weighted Nash-MP ({', '.join(f'{c}={v:g}' for c, v in result['weighted']['weights'].items())}, "
+              f"β = {beta}): KL(π*_β ‖ π_T) = {weighted.kl[-1]:.2e} after {steps} steps")
+    out.print(f"max–min dynamics: value {mm.value:.4f} ≤ v* ≤ {mm.upper_bound:.4f} (gap {mm.gap:.1e}); "
+              f"criterion weights {', '.join(f'{c}={v:.3f}' for c, v in zip(names, mm.criterion_weights))}")
+    if "robust" in result:
+        out.print(f"robust LP: value {r.value:.4f}, binding {', '.join(r.binding)}, "
+                  f"criterion weights {', '.join(f'{c}={v:.3f}' for c, v in zip(names, r.criterion_weights))}")

@@ -107,3 +107,34 @@ def test_bad_input_refused():
         run_max_min(multi_random_game(), eta=-1.0)
     with pytest.raises(InputError, match="unknown criterion"):
         multi_random_game().game("z")
+
+
+def test_cli_lab_criteria_json(capsys):
+    import json
+
+    from arena.cli import main
+
+    rc = main(["lab", "criteria", "--criteria", "helpful,harmless", "--actions", "4", "--steps", "400",
+               "--weights", "helpful=0.25,harmless=0.75", "--json"])
+    assert rc == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert obj["weighted"]["weights"] == {"helpful": 0.25, "harmless": 0.75} and obj["weighted"]["final_kl"] < 1e-10
+    robust, mm = obj["robust"], obj["max_min"]
+    assert mm["value"] - 1e-12 <= robust["value"] <= mm["upper_bound"] + 1e-12
+    assert set(robust) >= {"weights", "value", "binding", "exploitability"}
+    assert robust["value"] == pytest.approx(min(0.5 - e for e in robust["exploitability"].values()))
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--weights", "a=0.5,b=0.6"], "sum to 1"),
+    (["--weights", "a0.5"], "NAME=NUMBER"),
+    (["--weights", "a=0.5,z=0.5"], "unknown criteria"),
+    (["--criteria", ","], "at least one name"),
+    (["--eta", "nan"], "--eta"),
+])
+def test_cli_lab_criteria_bad_input(args, match, capsys):
+    from arena.cli import main
+
+    assert main(["lab", "criteria", "--criteria", "a,b", "--steps", "5", *args]) == 2
+    cap = capsys.readouterr()
+    assert cap.out == "" and match in cap.err
