@@ -149,6 +149,10 @@ def check_criteria(P, *, criteria: Sequence[str] | None = None) -> tuple[np.ndar
 
 
 def check_weights(weights, names: tuple[str, ...]) -> np.ndarray:
+    """Criterion weights as a (C,) array in the order of `names`: >= 0, summing to 1 (not renormalised).
+
+    weights: a sequence with one entry per criterion, or a mapping name -> weight (missing names get 0).
+    """
     if isinstance(weights, Mapping):
         unknown = sorted(set(map(str, weights)) - set(names))
         if unknown:

@@ -176,9 +176,10 @@ def _gains(game: MultiGame, pi: np.ndarray, opp: np.ndarray, lam: np.ndarray):
 def max_min_step(state: MaxMinState, *, game: MultiGame, eta: float, eta_lam: float | None = None
                  ) -> tuple[MaxMinState, MaxMinState]:
     """One mirror-prox step of every player (module docstring). Returns (next state, half state)."""
-    alg._check_step(1.0, eta)
     eta_lam = eta if eta_lam is None else eta_lam
-    alg._check_step(1.0, eta_lam)
+    for name, value in (("eta", eta), ("eta_lam", eta_lam)):
+        if not (np.isfinite(value) and value > 0):
+            raise InputError(f"{name} must be a finite number > 0; got {value}")
 
     def move(s: MaxMinState, at: MaxMinState) -> MaxMinState:
         g_pi, g_opp, g_lam = _gains(game, np.exp(at.log_pi), np.exp(at.log_opp), np.exp(at.log_lam))
