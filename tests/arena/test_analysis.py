@@ -188,7 +188,10 @@ def test_disconnected_graph_needs_a_prior():
     result = analyze_records(records, ci="analytic", prior=0.5)
     r = result["ratings"]
     assert r["a"]["bt"] > r["b"]["bt"] > r["c"]["bt"]
-    assert result["cycles"]["condorcet_winner"] == "a"
+    # a beats both on the point estimates, but one game per pair is no evidence
+    assert result["cycles"]["majority_winner"] == "a"
+    assert result["cycles"]["condorcet_winner"] is None
+    assert result["cycles"]["top_set"] == ["a", "b", "c"] and result["cycles"]["distinguishable"] is False
 
 
 @pytest.mark.parametrize(
