@@ -27,7 +27,7 @@ import numpy as np
 
 from arena.errors import InputError
 
-__all__ = ["analyze_records", "analyze_matrix", "SCHEMA_VERSION"]
+__all__ = ["analyze_records", "analyze_matrix", "judge_warnings", "SCHEMA_VERSION"]
 
 SCHEMA_VERSION = 2  # 2: significant condorcet_winner, top_set, rank and Nash intervals, judge health
 SIG_DIGITS = 8  # significant digits kept for ratings, scores, shares
@@ -219,6 +219,49 @@ def _check_options(rounds: int, level: float, prior: float, ci: str) -> None:
         raise InputError(f"level must lie strictly between 0 and 1; got {level}: e.g. --level 0.95")
     if not (math.isfinite(prior) and prior >= 0.0):
         raise InputError(f"prior must be a finite number >= 0; got {prior}: e.g. --prior 0.1")
+
+
+# --------------------------------------------------------------------------- judge health
+
+#: a judge that keeps its preferred response when the order is swapped less often than this
+#: is answering mostly by position (an unbiased, attentive judge is near 1; chance is ~½)
+JUDGE_MIN_CONSISTENCY = 0.5
+#: the first-shown response preferred more (or less) often than this, over both orders
+JUDGE_FIRST_POSITION_BAND = (0.2, 0.8)
+#: mean probability mass a log-prob judge puts on its two label tokens; below this it is
+#: mostly answering something else than the question
+JUDGE_MIN_LABEL_MASS = 0.5
+#: share of comparisons that failed (either order) above which the verdicts are suspect
+JUDGE_MAX_FAILURE_SHARE = 0.1
+
+
+def judge_warnings(judge, *, comparisons=None) -> list[str]:
+    """Plain reasons why a judge looks broken, from its stored health figures (documented
+    thresholds JUDGE_*); [] when it looks fine or nothing is known."""
+    if not isinstance(judge, dict):
+        return []
+
+    def num(key):
+        x = judge.get(key)
+        return x if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
+
+    out = []
+    consistency = num("position_consistency")
+    if consistency is not None and consistency < JUDGE_MIN_CONSISTENCY:
+        out.append(f"position consistency {consistency:.0%} < {JUDGE_MIN_CONSISTENCY:.0%}: "
+                   f"it mostly answers by position")
+    first = num("first_position_rate")
+    lo, hi = JUDGE_FIRST_POSITION_BAND
+    if first is not None and not lo <= first <= hi:
+        out.append(f"first-position rate {first:.0%}, outside [{lo:.0%}, {hi:.0%}]")
+    mass = num("label_mass_mean")
+    if mass is not None and mass < JUDGE_MIN_LABEL_MASS:
+        out.append(f"mean label mass {mass:.2f} < {JUDGE_MIN_LABEL_MASS}: it is mostly not answering with a label")
+    failures = num("failures")
+    total = comparisons if isinstance(comparisons, int) and comparisons > 0 else None
+    if failures is not None and total is not None and failures / total > JUDGE_MAX_FAILURE_SHARE:
+        out.append(f"{failures / total:.0%} of the comparisons failed (> {JUDGE_MAX_FAILURE_SHARE:.0%})")
+    return out
 
 
 # --------------------------------------------------------------------------- public API
