@@ -566,7 +566,8 @@ def _ratings_table(result: dict):
     table = Table(
         title="Bradley–Terry / Elo",
         title_justify="left",
-        caption=Text(f"intervals: {method}") if method else None,
+        caption=Text(f"intervals: {method}" + ("; rank: bootstrap rank interval" if any(
+            isinstance(ratings[m].get("rank_interval"), list) for m in models) else "")) if method else None,
         caption_justify="left",
     )
     table.add_column("#", justify="right")
@@ -576,7 +577,7 @@ def _ratings_table(result: dict):
     table.add_column("BT θ", justify="right")
     ranks = any(isinstance(ratings[m].get("rank_interval"), list) for m in models)
     if ranks:
-        table.add_column("rank interval", justify="center")
+        table.add_column("rank", justify="center")
     table.add_column("win rate", justify="right")
     table.add_column("Nash", justify="right")
     for rank, i in enumerate(_order(result), start=1):

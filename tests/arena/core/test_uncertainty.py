@@ -135,3 +135,45 @@ def test_judgments_to_separate():
     # half-width 0.1 at a gap of 0.05 with 100 games: about 4x as many
     assert judgments_to_separate(0.55, 0.45, 0.65, 100) == pytest.approx(400.0)
     assert judgments_to_separate(0.5, 0.4, 0.6, 100) is None
+
+
+# rock–paper–scissors with unequal edges and a dominated fourth model: Nash (0.375, 0.25, 0.375, 0)
+KNOWN_GAME = np.array([[.5, .35, .6, .6], [.65, .5, .35, .6], [.4, .65, .5, .6], [.4, .4, .4, .5]])
+
+
+def _nash_coverage(datasets: int, nash_rounds: int, per_pair: int = 400) -> np.ndarray:
+    from arena.core.nash import nash_from_preferences
+
+    truth = nash_from_preferences(KNOWN_GAME).p
+    assert np.allclose(truth, [0.375, 0.25, 0.375, 0.0], atol=1e-9)
+    rng = np.random.default_rng(0)
+    n = 4
+    covered = np.zeros(n)
+    for rep in range(datasets):
+        a, b, s = [], [], []
+        for i in range(n):
+            for j in range(i + 1, n):
+                a += [f"m{i}"] * per_pair
+                b += [f"m{j}"] * per_pair
+                s += (rng.random(per_pair) < KNOWN_GAME[i, j]).astype(float).tolist()
+        records = make_records(a, b, s, models=[f"m{k}" for k in range(n)])
+        bt = bootstrap_bradley_terry(records, rounds=200, seed=rep, keep_pairs=True)
+        W, N = pair_counts(records)
+        p_hat = nash_from_preferences(preference_matrix_from_counts(W, N).P).p
+        u = nash_uncertainty(bt.pair_samples, bt.cells, p_hat, max_rounds=nash_rounds)
+        covered += (u.lo <= truth + 1e-9) & (truth - 1e-9 <= u.hi)
+    return covered / datasets
+
+
+def test_nash_intervals_cover_the_true_weights_of_a_known_game():
+    """Seeded, 10 data sets × 4 weights; benchmarks/bench_coverage.py measures it on 50 data sets
+    (and on a game with a model on the edge of the support, where coverage is lower)."""
+    cov = _nash_coverage(datasets=10, nash_rounds=50)
+    assert cov[3] == 1.0  # the dominated model: weight 0 in the truth and in every resample
+    assert cov.mean() >= 0.85
+
+
+@pytest.mark.slow
+def test_nash_intervals_cover_at_least_ninety_percent_on_many_data_sets():
+    cov = _nash_coverage(datasets=60, nash_rounds=200)
+    assert cov.mean() >= 0.9
