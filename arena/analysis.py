@@ -11,7 +11,8 @@ The pipeline, each step in `arena.core`:
 5. the maximum-entropy Nash mixture of A = P − ½ with its exploitability certificate
    (Balduzzi et al. 2018, "Re-evaluating evaluation", arXiv 1806.02643).
 
-The result is a plain dict of lists, floats, strings and None: it is exactly what
+The result is the JSON form of `arena.result.Result` (`Result.from_json` types and checks it):
+a plain dict of lists, floats, strings and None, exactly what
 `arena rate --json` prints and what `results.json` holds, so it must survive a strict
 `json.dumps(..., allow_nan=False)`. Floats are rounded to `SIG_DIGITS` significant digits;
 probabilities to `P_DECIMALS` decimals with the lower triangle written as 1 − upper so the
@@ -26,10 +27,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from arena.errors import InputError
+from arena.result import SCHEMA_VERSION  # one schema number, with its history in arena.result
 
 __all__ = ["analyze_records", "analyze_matrix", "judge_warnings", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 2  # 2: significant condorcet_winner, top_set, rank and Nash intervals, judge health
 SIG_DIGITS = 8  # significant digits kept for ratings, scores, shares
 P_DECIMALS = 9  # decimals kept for probabilities (P, lo, hi, weights)
 COUNT_INTEGER_TOL = 1e-9  # game counts this close to integers are written as integers

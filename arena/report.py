@@ -44,36 +44,17 @@ BAR_WIDTH = 32
 MAX_NAME = 28  # model names longer than this are shortened in the matrix rows
 LOOSE_NASH_WIDTH = 0.5  # a Nash weight interval wider than this: the data do not pin the mixture down
 SUPPORT_MENTION = 0.25  # a model outside the support but in this share of resampled supports is named
-_REQUIRED = ("models", "ratings", "preference", "cycles", "nash")
 
 
 # --------------------------------------------------------------------------- checks
 
 
 def validate_result(result) -> dict:
-    """Check that `result` has the shape `arena.analysis` produces; raise InputError otherwise."""
-    fix = "re-create it with `arena rate FILE --out DIR` (or re-run the tournament)"
-    if not isinstance(result, dict):
-        raise InputError(f"the result is a {type(result).__name__}, not a JSON object: {fix}")
-    missing = [k for k in _REQUIRED if k not in result]
-    if missing:
-        raise InputError(f"the result lacks {', '.join(missing)}: {fix}")
-    models = result["models"]
-    if not (isinstance(models, list) and models and all(isinstance(m, str) for m in models)):
-        raise InputError(f"'models' must be a non-empty list of names: {fix}")
-    n = len(models)
-    P = result["preference"].get("P") if isinstance(result["preference"], dict) else None
-    if not (isinstance(P, list) and len(P) == n and all(isinstance(r, list) and len(r) == n for r in P)):
-        raise InputError(f"'preference.P' must be a {n}x{n} list of lists: {fix}")
-    for key in ("ratings",):
-        part = result[key]
-        if not isinstance(part, dict) or set(part) != set(models):
-            raise InputError(f"'{key}' must have one entry per model: {fix}")
-    weights = result["nash"].get("weights") if isinstance(result["nash"], dict) else None
-    if not isinstance(weights, dict) or set(weights) != set(models):
-        raise InputError(f"'nash.weights' must have one entry per model: {fix}")
-    if not isinstance(result["cycles"], dict):
-        raise InputError(f"'cycles' must be an object: {fix}")
+    """Check that `result` has the shape `arena.analysis` produces (any schema `arena.result`
+    reads); raise InputError otherwise. Returns `result` unchanged."""
+    from arena.result import Result
+
+    Result.from_json(result)
     return result
 
 
@@ -91,7 +72,10 @@ def load_result(run_dir) -> dict:
         result = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InputError(f"{path} is not valid JSON ({error}): re-create it with `arena rate FILE --out DIR`") from None
-    return validate_result(result)
+    from arena.result import Result
+
+    # Typed and upgraded: an older schema gets the new fields as null (see arena.result).
+    return Result.from_json(result).to_json()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -313,7 +297,7 @@ def _head_to_head_sentences(result: dict, order: list[int]) -> list[str]:
     winner = cycles.get("condorcet_winner")
     has_ci = result["preference"].get("n") is not None
     top = order[0]
-    if "top_set" not in cycles or not has_ci:
+    if cycles.get("top_set") is None or not has_ci:
         # Matrix input (no counts) or a result written before significance was checked.
         why = ("a preference matrix carries no counts, so nothing here has an interval"
                if not has_ci else "this result was written by an older arena without significance checks")
@@ -663,7 +647,7 @@ def _cycles_text(result: dict):
     out = Text()
     out.append("Cycles\n", style="bold")
     winner = cycles.get("condorcet_winner")
-    significance = "top_set" in cycles and result["preference"].get("n") is not None
+    significance = cycles.get("top_set") is not None and result["preference"].get("n") is not None
     if winner is not None:
         out.append("  Condorcet winner: ")
         out.append(f"{winner}", style="bold green")
@@ -982,7 +966,7 @@ def render_html(result: dict, images: dict[str, bytes] | None = None) -> str:
     winner = cycles.get("condorcet_winner")
     comps = cycles.get("components") or []
     items = []
-    significance = "top_set" in cycles and result["preference"].get("n") is not None
+    significance = cycles.get("top_set") is not None and result["preference"].get("n") is not None
     if winner is not None:
         items.append(f"<li>Condorcet winner: <b>{esc(winner)}</b>"
                      + (f" (every head-to-head significant{esc(_at(result))})" if significance else " (point estimates)")
