@@ -176,11 +176,13 @@ def nash_uncertainty(pair_samples, cells, p_hat, *, level: float = 0.95,
     if int(max_rounds) < 1:
         raise InputError(f"max_rounds must be >= 1; got {max_rounds}")
     i, j = np.divmod(cells, n)
-    # (A_r p̂)_i = Σ_j (P_r[i, j] − ½) p̂_j over the compared pairs, for every round at once.
-    D = np.asarray(S, dtype=np.float64) - 0.5  # (R, pairs): A_r[i, j]; A_r[j, i] = −that
-    Ap = np.zeros((S.shape[0], n))
-    np.add.at(Ap.T, i, (D * p_hat[j]).T)
-    np.add.at(Ap.T, j, (-D * p_hat[i]).T)
+    # (A_r p̂)_i = Σ_j (P_r[i, j] − ½) p̂_j for every round at once: with D = S − ½ (R, pairs),
+    # Ap = D M for the sparse (pairs, n) M with p̂_j at (k, i_k) and −p̂_i at (k, j_k); unplayed
+    # pairs are ½ in every round and add nothing. No dense (R, pairs) float64 copy is made.
+    k = np.arange(cells.size)
+    M = csr_matrix((np.concatenate([p_hat[j], -p_hat[i]]), (np.concatenate([k, k]), np.concatenate([i, j]))),
+                   shape=(cells.size, n))
+    Ap = np.asarray((M.T @ S.T).T, dtype=np.float64) - 0.5 * np.asarray(M.sum(axis=0)).ravel()  # (R, n)
     expl = np.maximum(Ap.max(axis=1), 0.0)
     rounds = min(S.shape[0], int(max_rounds))
     weights, failed = [], 0

@@ -177,3 +177,17 @@ def test_nash_intervals_cover_the_true_weights_of_a_known_game():
 def test_nash_intervals_cover_at_least_ninety_percent_on_many_data_sets():
     cov = _nash_coverage(datasets=60, nash_rounds=200)
     assert cov.mean() >= 0.9
+
+
+def test_resampled_exploitability_matches_the_explicit_matrices():
+    from arena.core.uncertainty import resampled_matrix
+
+    rng = np.random.default_rng(0)
+    n = 5
+    cells = np.array([i * n + j for i in range(n) for j in range(i + 1, n) if (i, j) != (1, 3)])  # one unplayed
+    S = rng.uniform(0.3, 0.7, (20, cells.size)).astype(np.float32)
+    p = rng.dirichlet(np.ones(n))
+    u = nash_uncertainty(S, cells, p, max_rounds=2)
+    explicit = [max(0.0, float(((resampled_matrix(S, cells, n, r) - 0.5) @ p).max())) for r in range(20)]
+    assert np.allclose(u.exploitability, explicit, atol=1e-12)
+    assert u.exploitability_median == pytest.approx(np.median(explicit))
