@@ -11,7 +11,8 @@ The pipeline, each step in `arena.core`:
 5. the maximum-entropy Nash mixture of A = P − ½ with its exploitability certificate
    (Balduzzi et al. 2018, "Re-evaluating evaluation", arXiv 1806.02643).
 
-The result is a plain dict of lists, floats, strings and None: it is exactly what
+The result is the JSON form of `arena.result.Result` (`Result.from_json` types and checks it):
+a plain dict of lists, floats, strings and None, exactly what
 `arena rate --json` prints and what `results.json` holds, so it must survive a strict
 `json.dumps(..., allow_nan=False)`. Floats are rounded to `SIG_DIGITS` significant digits;
 probabilities to `P_DECIMALS` decimals with the lower triangle written as 1 − upper so the
@@ -26,14 +27,17 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from arena.errors import InputError
+from arena.result import SCHEMA_VERSION  # one schema number, with its history in arena.result
 
-__all__ = ["analyze_records", "analyze_matrix", "SCHEMA_VERSION"]
+__all__ = ["analyze_records", "analyze_matrix", "judge_warnings", "SCHEMA_VERSION"]
 
-SCHEMA_VERSION = 1
 SIG_DIGITS = 8  # significant digits kept for ratings, scores, shares
 P_DECIMALS = 9  # decimals kept for probabilities (P, lo, hi, weights)
 COUNT_INTEGER_TOL = 1e-9  # game counts this close to integers are written as integers
 CI_METHODS = ("bootstrap", "analytic")
+MAX_SURVIVAL = 100  # cyclic triangles whose survival under resampling is computed (strongest listed first)
+NASH_ESTIMATOR = ("maximum-entropy Nash of the point-estimate matrix (Balduzzi et al. 2018); "
+                  "its uncertainty from the Nash mixtures of the resampled matrices")
 
 
 # --------------------------------------------------------------------------- rounding
@@ -83,31 +87,62 @@ def _interval_matrix(lo: np.ndarray, hi: np.ndarray) -> tuple[list[list[float]],
 # --------------------------------------------------------------------------- shared parts
 
 
-def _cycles_part(models: Sequence[str], cycles) -> dict:
+def _cycles_part(models: Sequence[str], cycles, P_lo, survival, intervals: bool) -> dict:
+    """Cycles of the point matrix; the winner and the top set only as far as intervals allow."""
+    from arena.core.uncertainty import significant_top_set
+
     names = list(models)
-    winner = cycles.condorcet_winner
+    majority = cycles.condorcet_winner
+    top = significant_top_set(P_lo) if intervals else None
+    if intervals:
+        winner = names[top[0]] if len(top) == 1 else None
+    else:  # a matrix without counts: the point estimate is all there is (settings say so)
+        winner = None if majority is None else names[int(majority)]
     return {
         "triangles": [[names[i] for i in tri] for tri in cycles.triangles],
         # The core lists at most a capped number of triangles; this is the full count.
         "n_triangles": int(cycles.n_triangles),
-        "condorcet_winner": None if winner is None else names[int(winner)],
+        # Significant Condorcet winner: every one of its head-to-heads excludes ½ (with intervals).
+        "condorcet_winner": winner,
+        # Beats every other model on the point estimates alone (may be noise; see top_set).
+        "majority_winner": None if majority is None else names[int(majority)],
+        "top_set": None if top is None else [names[i] for i in top],
+        "distinguishable": None if top is None else len(top) < len(names),
+        "triangle_survival": None if survival is None else [_prob(x) for x in survival],
         "cyclic_share": _num(cycles.cyclic_share),
         "components": [[names[i] for i in comp] for comp in cycles.components],
     }
 
 
-def _nash_part(models: Sequence[str], nash) -> dict:
+def _nash_part(models: Sequence[str], nash, spread) -> dict:
     p = np.asarray(nash.p, dtype=np.float64)
     scores = np.asarray(nash.scores, dtype=np.float64)
-    return {
+    out = {
         "weights": {m: _prob(w) for m, w in zip(models, p)},
         "scores": {m: _num(s) for m, s in zip(models, scores)},
         "exploitability": _num(nash.exploitability),
         "entropy": _num(nash.entropy),
+        "estimator": NASH_ESTIMATOR,
+        "intervals": None,
+        "support_probability": None,
+        "resampled_exploitability": None,
+        "method": None,
     }
+    if spread is not None:
+        out["intervals"] = {m: [_prob(a), _prob(b)] for m, a, b in zip(models, spread.lo, spread.hi)}
+        out["support_probability"] = {m: _prob(x) for m, x in zip(models, spread.support_probability)}
+        out["resampled_exploitability"] = {
+            "median": _num(spread.exploitability_median),
+            "upper": _num(spread.exploitability_upper),
+            "quantile": float(spread.level),
+            "rounds": int(spread.exploitability.shape[0]),
+        }
+        out["method"] = (f"percentile over the Nash mixtures of {spread.rounds} shared bootstrap resamples"
+                         + (f" ({spread.failed} unsolved, left out)" if spread.failed else ""))
+    return out
 
 
-def _ratings_part(models, theta, lo, hi, win_rate) -> dict:
+def _ratings_part(models, theta, lo, hi, win_rate, ranks) -> dict:
     from arena.core.bradley_terry import elo
 
     theta = np.asarray(theta, dtype=np.float64)
@@ -125,23 +160,31 @@ def _ratings_part(models, theta, lo, hi, win_rate) -> dict:
             "elo": _num(elo_scale[i]),
             "bt_ci": ci,
             "elo_ci": elo_ci,
+            "rank_interval": None if ranks is None else [int(ranks[i, 0]), int(ranks[i, 1])],
             "win_rate": None if win_rate is None else _prob(win_rate[i]),
         }
     return out
 
 
-def _analyze(models, pm, fit, intervals, win_rate, *, significant: bool) -> dict:
-    """Cycles and Nash on the preference matrix; assemble the result dict."""
+def _analyze(models, pm, fit, intervals, win_rate, *, significant: bool, level: float) -> dict:
+    """Cycles and Nash on the preference matrix, their uncertainty from the shared resamples
+    (when `intervals` carries them); assemble the result dict."""
     from arena.core.cycles import analyze_cycles
     from arena.core.nash import nash_from_preferences
+    from arena.core.uncertainty import cycle_survival, nash_uncertainty, rank_intervals
 
     P = np.asarray(pm.P, dtype=np.float64)
     # HodgeRank weighs each pair's log-odds by its number of games when there are counts.
     cycles = analyze_cycles(P, lo=pm.lo, hi=pm.hi, significant=significant, N=pm.N)
     nash = nash_from_preferences(P)
-    lo = hi = None
+    lo = hi = ranks = survival = spread = None
     if intervals is not None:
         lo, hi = np.asarray(intervals.lo), np.asarray(intervals.hi)
+    if intervals is not None and intervals.pair_samples is not None:
+        n = P.shape[0]
+        ranks = rank_intervals(intervals.samples, level=level)
+        survival = cycle_survival(intervals.pair_samples, intervals.cells, n, cycles.triangles[:MAX_SURVIVAL])
+        spread = nash_uncertainty(intervals.pair_samples, intervals.cells, nash.p, level=level)
     P_lo, P_hi = _interval_matrix(np.asarray(pm.lo), np.asarray(pm.hi))
     counts = None
     if pm.N is not None:
@@ -151,7 +194,7 @@ def _analyze(models, pm, fit, intervals, win_rate, *, significant: bool) -> dict
     return {
         "schema": SCHEMA_VERSION,
         "models": list(models),
-        "ratings": _ratings_part(models, fit.theta, lo, hi, win_rate),
+        "ratings": _ratings_part(models, fit.theta, lo, hi, win_rate, ranks),
         "preference": {
             "models": list(models),
             "P": _complementary(P),
@@ -159,8 +202,8 @@ def _analyze(models, pm, fit, intervals, win_rate, *, significant: bool) -> dict
             "lo": P_lo,
             "hi": P_hi,
         },
-        "cycles": _cycles_part(models, cycles),
-        "nash": _nash_part(models, nash),
+        "cycles": _cycles_part(models, cycles, np.asarray(P_lo), survival, intervals=pm.N is not None),
+        "nash": _nash_part(models, nash, spread),
         "fit": {
             "grad_norm": _num(fit.grad_norm),
             "iterations": int(fit.iterations),
@@ -177,6 +220,49 @@ def _check_options(rounds: int, level: float, prior: float, ci: str) -> None:
         raise InputError(f"level must lie strictly between 0 and 1; got {level}: e.g. --level 0.95")
     if not (math.isfinite(prior) and prior >= 0.0):
         raise InputError(f"prior must be a finite number >= 0; got {prior}: e.g. --prior 0.1")
+
+
+# --------------------------------------------------------------------------- judge health
+
+#: a judge that keeps its preferred response when the order is swapped less often than this
+#: is answering mostly by position (an unbiased, attentive judge is near 1; chance is ~½)
+JUDGE_MIN_CONSISTENCY = 0.5
+#: the first-shown response preferred more (or less) often than this, over both orders
+JUDGE_FIRST_POSITION_BAND = (0.2, 0.8)
+#: mean probability mass a log-prob judge puts on its two label tokens; below this it is
+#: mostly answering something else than the question
+JUDGE_MIN_LABEL_MASS = 0.5
+#: share of comparisons that failed (either order) above which the verdicts are suspect
+JUDGE_MAX_FAILURE_SHARE = 0.1
+
+
+def judge_warnings(judge, *, comparisons=None) -> list[str]:
+    """Plain reasons why a judge looks broken, from its stored health figures (documented
+    thresholds JUDGE_*); [] when it looks fine or nothing is known."""
+    if not isinstance(judge, dict):
+        return []
+
+    def num(key):
+        x = judge.get(key)
+        return x if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
+
+    out = []
+    consistency = num("position_consistency")
+    if consistency is not None and consistency < JUDGE_MIN_CONSISTENCY:
+        out.append(f"position consistency {consistency:.0%} < {JUDGE_MIN_CONSISTENCY:.0%}: "
+                   f"it mostly answers by position")
+    first = num("first_position_rate")
+    lo, hi = JUDGE_FIRST_POSITION_BAND
+    if first is not None and not lo <= first <= hi:
+        out.append(f"first-position rate {first:.0%}, outside [{lo:.0%}, {hi:.0%}]")
+    mass = num("label_mass_mean")
+    if mass is not None and mass < JUDGE_MIN_LABEL_MASS:
+        out.append(f"mean label mass {mass:.2f} < {JUDGE_MIN_LABEL_MASS}: it is mostly not answering with a label")
+    failures = num("failures")
+    total = comparisons if isinstance(comparisons, int) and comparisons > 0 else None
+    if failures is not None and total is not None and failures / total > JUDGE_MAX_FAILURE_SHARE:
+        out.append(f"{failures / total:.0%} of the comparisons failed (> {JUDGE_MAX_FAILURE_SHARE:.0%})")
+    return out
 
 
 # --------------------------------------------------------------------------- public API
@@ -206,15 +292,17 @@ def analyze_records(
     """
     from arena.core.bootstrap import analytic_bradley_terry_intervals, bootstrap_bradley_terry
     from arena.core.bradley_terry import fit_bradley_terry
-    from arena.core.matrix import preference_matrix_from_counts
+    from arena.core.matrix import PreferenceMatrix, preference_matrix_from_counts
     from arena.core.records import pair_counts
+    from arena.core.uncertainty import matrix_intervals
 
     _check_options(rounds, level, prior, ci)
     W, N = pair_counts(records)
     fit = fit_bradley_terry(W, prior=prior, models=records.models)
     if ci == "bootstrap":
         intervals = bootstrap_bradley_terry(
-            records, rounds=int(rounds), seed=seed, level=level, prior=prior, progress=progress, fit=fit
+            records, rounds=int(rounds), seed=seed, level=level, prior=prior, progress=progress, fit=fit,
+            keep_pairs=True,
         )
         method = f"bootstrap ({intervals.method})"
     else:
@@ -223,10 +311,20 @@ def analyze_records(
         intervals = analytic_bradley_terry_intervals(W, N, fit, level=level, records=records)
         method = f"analytic ({intervals.method})"
     pm = preference_matrix_from_counts(W, N, level=level)
+    if ci == "bootstrap" and records.cluster is not None:
+        # Judgments of one prompt are dependent: the cells get the same prompt-cluster
+        # resamples as the ratings, not per-cell Wilson intervals (which assume independence).
+        lo, hi = matrix_intervals(intervals.pair_samples, intervals.cells, pm.P, level=level)
+        pm = PreferenceMatrix(P=pm.P, lo=lo, hi=hi, N=pm.N)
+        matrix_ci = f"prompt-cluster bootstrap (percentile, {int(rounds)} rounds, shared with the ratings)"
+    elif records.cluster is not None:
+        matrix_ci = "Wilson score per cell (ignores prompt clustering; --ci bootstrap accounts for it)"
+    else:
+        matrix_ci = "Wilson score per cell (no prompt ids: judgments treated as independent)"
     games = N.sum(axis=1)
     # Mean score over the model's own games (ties half); undefined (null) without games.
     win_rate = np.where(games > 0, W.sum(axis=1) / np.where(games > 0, games, 1.0), np.nan)
-    result = _analyze(records.models, pm, fit, intervals, win_rate, significant=significant)
+    result = _analyze(records.models, pm, fit, intervals, win_rate, significant=significant, level=level)
     result["settings"] = {
         "input": "pairs",
         "records": len(records),
@@ -236,6 +334,9 @@ def analyze_records(
         "level": float(level),
         "prior": float(prior),
         "ci": method,
+        "matrix_ci": matrix_ci,
+        "nash_ci": result["nash"]["method"],
+        "rank_ci": f"bootstrap rank quantiles ({int(rounds)} rounds)" if ci == "bootstrap" else None,
         "degenerate_rounds": int(intervals.degenerate) if ci == "bootstrap" else None,
         "significant": bool(significant),
     }
@@ -274,7 +375,7 @@ def analyze_matrix(models: Sequence[str], P, *, prior: float = 0.0, significant:
     W = np.where(off, Pm, 0.0)
     fit = fit_bradley_terry(W, prior=prior, models=models)
     win_rate = (Pm.sum(axis=1) - 0.5) / (n - 1)
-    result = _analyze(models, pm, fit, None, win_rate, significant=significant)
+    result = _analyze(models, pm, fit, None, win_rate, significant=significant, level=0.95)
     result["settings"] = {
         "input": "matrix",
         "records": None,
@@ -284,6 +385,9 @@ def analyze_matrix(models: Sequence[str], P, *, prior: float = 0.0, significant:
         "level": None,
         "prior": float(prior),
         "ci": "none (a matrix has no counts; Bradley–Terry fitted to P with unit weight per pair)",
+        "matrix_ci": "none (a matrix has no counts)",
+        "nash_ci": None,
+        "rank_ci": None,
         "degenerate_rounds": None,
         "significant": bool(significant),
     }

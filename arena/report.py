@@ -42,36 +42,19 @@ MAX_TRIANGLES = 10  # cyclic triangles listed in the terminal
 ZERO_WEIGHT = 1e-6  # a Nash weight below this is shown as "no weight"
 BAR_WIDTH = 32
 MAX_NAME = 28  # model names longer than this are shortened in the matrix rows
-_REQUIRED = ("models", "ratings", "preference", "cycles", "nash")
+LOOSE_NASH_WIDTH = 0.5  # a Nash weight interval wider than this: the data do not pin the mixture down
+SUPPORT_MENTION = 0.25  # a model outside the support but in this share of resampled supports is named
 
 
 # --------------------------------------------------------------------------- checks
 
 
 def validate_result(result) -> dict:
-    """Check that `result` has the shape `arena.analysis` produces; raise InputError otherwise."""
-    fix = "re-create it with `arena rate FILE --out DIR` (or re-run the tournament)"
-    if not isinstance(result, dict):
-        raise InputError(f"the result is a {type(result).__name__}, not a JSON object: {fix}")
-    missing = [k for k in _REQUIRED if k not in result]
-    if missing:
-        raise InputError(f"the result lacks {', '.join(missing)}: {fix}")
-    models = result["models"]
-    if not (isinstance(models, list) and models and all(isinstance(m, str) for m in models)):
-        raise InputError(f"'models' must be a non-empty list of names: {fix}")
-    n = len(models)
-    P = result["preference"].get("P") if isinstance(result["preference"], dict) else None
-    if not (isinstance(P, list) and len(P) == n and all(isinstance(r, list) and len(r) == n for r in P)):
-        raise InputError(f"'preference.P' must be a {n}x{n} list of lists: {fix}")
-    for key in ("ratings",):
-        part = result[key]
-        if not isinstance(part, dict) or set(part) != set(models):
-            raise InputError(f"'{key}' must have one entry per model: {fix}")
-    weights = result["nash"].get("weights") if isinstance(result["nash"], dict) else None
-    if not isinstance(weights, dict) or set(weights) != set(models):
-        raise InputError(f"'nash.weights' must have one entry per model: {fix}")
-    if not isinstance(result["cycles"], dict):
-        raise InputError(f"'cycles' must be an object: {fix}")
+    """Check that `result` has the shape `arena.analysis` produces (any schema `arena.result`
+    reads); raise InputError otherwise. Returns `result` unchanged."""
+    from arena.result import Result
+
+    Result.from_json(result)
     return result
 
 
@@ -89,7 +72,10 @@ def load_result(run_dir) -> dict:
         result = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InputError(f"{path} is not valid JSON ({error}): re-create it with `arena rate FILE --out DIR`") from None
-    return validate_result(result)
+    from arena.result import Result
+
+    # Typed and upgraded: an older schema gets the new fields as null (see arena.result).
+    return Result.from_json(result).to_json()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -234,81 +220,237 @@ def _ranked_triangles(result: dict) -> list:
 # --------------------------------------------------------------------------- the reading
 
 
-def plain_reading(result: dict) -> str:
-    """One paragraph saying what a single score hides here (or that it hides nothing)."""
+def _interval(result: dict, i: int, j: int) -> tuple:
+    """(lo, hi) of P[i, j] when the result has counts (so real intervals), else (None, None)."""
+    pref = result["preference"]
+    if pref.get("n") is None or pref.get("lo") is None or pref.get("hi") is None:
+        return None, None
+    lo, hi = pref["lo"][i][j], pref["hi"][i][j]
+    return (lo, hi) if _is_num(lo) and _is_num(hi) else (None, None)
+
+
+def _at(result: dict) -> str:
+    level = _level(result)
+    return f" at the {level:.0%} level" if level is not None else ""
+
+
+def _judge_sentence(result: dict) -> str:
+    from arena.analysis import judge_warnings
+
+    problems = judge_warnings(result.get("judge"), comparisons=(result.get("run") or {}).get("comparisons"))
+    if not problems:
+        return ""
+    return (f"Warning: the judge looks broken ({'; '.join(problems)}), so what follows describes the judge "
+            f"as much as the models; do not read it as a finding.")
+
+
+def _ratings_sentence(result: dict, order: list[int]) -> str:
+    models = result["models"]
+    top = models[order[0]]
+    r = result["ratings"][top]
+    elo = r.get("elo")
+    text = f"Bradley–Terry ranks {top} top{f' (Elo {elo:.0f})' if _is_num(elo) else ''}"
+    ri = r.get("rank_interval")
+    if not (isinstance(ri, list) and len(ri) == 2):
+        return text + "."
+    level = _level(result)
+    also = [models[i] for i in order[1:] if (result["ratings"][models[i]].get("rank_interval") or [0])[0] == 1]
+    if not also:
+        return text + f"; its {level:.0%} rank interval is [1, {ri[1]}] (bootstrap rank quantiles), so the rating puts it first."
+    return (text + f", but the top rank is not settled: the {level:.0%} rank intervals of "
+            f"{_names(also)} also include 1 (bootstrap rank quantiles).")
+
+
+def _separation_sentence(result: dict, a: int, b: int) -> str:
+    """How many judgments of a vs b would roughly be needed for their interval to exclude ½."""
+    from arena.core.uncertainty import judgments_to_separate
+
+    models = result["models"]
+    n = result["preference"].get("n")
+    lo, hi = _interval(result, a, b)
+    p = result["preference"]["P"][a][b]
+    if n is None or lo is None or not _is_num(n[a][b]):
+        return ""
+    games = n[a][b]
+    need = judgments_to_separate(p, lo, hi, games)
+    pair = f"{models[a]} vs {models[b]}"
+    if need is None:
+        return (f" {pair} split evenly (P = {p:.2f} over {games:g} judgments): more judgments are not "
+                f"expected to separate them.")
+    return (f" Separating {pair} (P = {p:.2f}, interval [{lo:.2f}, {hi:.2f}], {games:g} judgments) would take "
+            f"roughly {_round_count(need)} judgments of that pair ({need / games:.1f}× as many), if the observed "
+            f"preference held.")
+
+
+def _round_count(x: float) -> str:
+    if x < 100:
+        return f"{x:.0f}"
+    digits = max(0, len(str(int(x))) - 2)
+    return f"{round(x, -digits):,.0f}"
+
+
+def _head_to_head_sentences(result: dict, order: list[int]) -> list[str]:
     models = result["models"]
     idx = {m: i for i, m in enumerate(models)}
     P = result["preference"]["P"]
     cycles = result["cycles"]
-    weights = result["nash"]["weights"]
-    order = _order(result)
-    top = models[order[0]]
+    winner = cycles.get("condorcet_winner")
+    has_ci = result["preference"].get("n") is not None
+    top = order[0]
+    if cycles.get("top_set") is None or not has_ci:
+        # Matrix input (no counts) or a result written before significance was checked.
+        why = ("a preference matrix carries no counts, so nothing here has an interval"
+               if not has_ci else "this result was written by an older arena without significance checks")
+        if winner is not None:
+            return [f"On the point estimates ({why}), {winner} beats every other model head to head."]
+        return [f"On the point estimates ({why}), no model beats every other head to head."]
+    top_set = cycles.get("top_set") or []
+    matrix_ci = (result.get("settings") or {}).get("matrix_ci")
+    method = f" (matrix intervals: {matrix_ci})" if matrix_ci else ""
+    out = []
+    if winner is not None:
+        out.append(f"{winner} beats every other model head to head, each one significantly{_at(result)}{method}: "
+                   f"a Condorcet winner.")
+        return out
+    majority = cycles.get("majority_winner")
+    if majority is not None:
+        w = idx[majority]
+        weak = [m for m in models if m != majority and _significant(result, w, idx[m]) != 1]
+        out.append(f"{majority} beats every other model on the point estimates, but not significantly against "
+                   f"{_names(weak)}{_at(result)}{method}, so no Condorcet winner is claimed.")
+    if len(top_set) >= len(models):
+        out.append(f"Head to head the models are not distinguishable{_at(result)}: no group of them "
+                   f"significantly beats all the others.")
+    elif len(top_set) > 1:
+        out.append(f"The top set (the smallest group whose members each significantly beat every model outside it) "
+                   f"is {_names(top_set)}: {len(top_set)} of {len(models)} models.")
+    # the closest call at the top: the BT leader against the model that does best against it
+    rivals = [j for j in range(len(models)) if j != top and _significant(result, top, j) == 0
+              and not _unplayed(result, top, j)]
+    if rivals:
+        j = max(rivals, key=lambda k: (P[k][top] if _is_num(P[k][top]) else 0.0, -k))
+        out[-1] += _separation_sentence(result, top, j)
+    return out
+
+
+def _cycle_sentences(result: dict, order: list[int]) -> list[str]:
+    models = result["models"]
+    idx = {m: i for i, m in enumerate(models)}
+    P = result["preference"]["P"]
+    cycles = result["cycles"]
     triangles = _ranked_triangles(result)
     n_tri = _n_triangles(result)
-    winner = cycles.get("condorcet_winner")
-    share = cycles.get("cyclic_share")
-    support = _positive(weights, models)
-    zero = [m for m in models if m not in support]
-    caveat = _share_caveat(result)
-    share_txt = (
-        f" {share:.0%} of the log-odds flow between models is cyclic (HodgeRank"
-        + (f"; {caveat})." if caveat else ").")
-        if _is_num(share) else ""
-    )
-
-    if winner is not None and not triangles:
-        return (
-            f"The majority preferences are transitive: {winner} beats every other model head to head, "
-            f"and no preference cycle exists, so the Bradley–Terry order is a fair one-line summary here. "
-            f"The Nash mixture agrees: it puts {weights.get(winner, 0):.0%} on {winner}.{share_txt}"
-        )
-    if winner is not None:
+    top = models[order[0]]
+    out = []
+    if triangles:
         a, b, c = triangles[0]
-        return (
-            f"{winner} beats every other model head to head (a Condorcet winner), so the top of the "
-            f"ranking is sound; lower down, preferences cycle ({a} ≻ {b} ≻ {c} ≻ {a}"
-            f"{'' if n_tri == 1 else f', {n_tri} cyclic triangles in all'}), so the "
-            f"order among those models depends on who they are compared against, and a single score "
-            f"cannot express it.{share_txt}"
-        ) + _noise_note(result, triangles)
-    # No Condorcet winner: the top strongly connected component has several models.
+        text = (f"The majority preferences cycle: {a} beats {b}, {b} beats {c}, and {c} beats {a}"
+                f"{'' if n_tri == 1 else f' ({n_tri} cyclic triangles in all)'}")
+        survival = _survival(result, triangles[0])
+        if survival is not None:
+            text += f"; this cycle keeps all three edges in {survival:.0%} of the bootstrap resamples"
+        out.append(text + ".")
+    else:
+        out.append("The majority preferences are transitive: no cyclic triangle.")
     beaters = sorted(
         (m for m in models if m != top and _is_num(P[idx[m]][idx[top]]) and P[idx[m]][idx[top]] > 0.5),
         key=lambda m: -P[idx[m]][idx[top]],
     )
-    parts = []
-    if triangles:
-        a, b, c = triangles[0]
-        parts.append(
-            f"The majority preferences cycle: {a} beats {b}, {b} beats {c}, and {c} beats {a}"
-            f"{'' if n_tri == 1 else f' ({n_tri} cyclic triangles in all)'}, "
-            f"so no model beats every other."
-        )
-    else:
-        parts.append("No model beats every other head to head.")
-    elo = result["ratings"][top].get("elo")
     if beaters:
         b0 = beaters[0]
-        parts.append(
-            f"A single score still has to put someone first: Bradley–Terry ranks {top} top"
-            f"{f' (Elo {elo:.0f})' if _is_num(elo) else ''}, yet {b0} beats {top} head to head "
-            f"(P = {P[idx[b0]][idx[top]]:.2f}); which model looks best depends on who it is compared against."
-        )
-    else:
-        parts.append(f"Bradley–Terry ranks {top} first, but that order hides the cycle.")
+        p = P[idx[b0]][idx[top]]
+        text = f"Yet {b0} beats {top} head to head (P = {p:.2f})"
+        lo, hi = _interval(result, idx[b0], idx[top])
+        if lo is not None and not lo > 0.5:
+            out.append(text + f", though not significantly ({_level(result) or 0:.0%} interval [{lo:.2f}, {hi:.2f}]): "
+                       f"the data cannot tell which of the two is preferred head to head.")
+        else:
+            sig = f", significantly{_at(result)}" if lo is not None else ""
+            out.append(text + f"{sig}; which model looks best depends on who it is compared against.")
+    return out
+
+
+def _survival(result: dict, triangle) -> float | None:
+    cycles = result["cycles"]
+    survival = cycles.get("triangle_survival")
+    listed = cycles.get("triangles") or []
+    if not isinstance(survival, list) or list(triangle) not in listed:
+        return None
+    k = listed.index(list(triangle))
+    return survival[k] if k < len(survival) and _is_num(survival[k]) else None
+
+
+def _nash_sentences(result: dict) -> list[str]:
+    models = result["models"]
+    nash = result["nash"]
+    weights = nash["weights"]
+    support = _positive(weights, models)
+    zero = [m for m in models if m not in support]
+    intervals = nash.get("intervals")
+    prob = nash.get("support_probability") or {}
+    if not isinstance(intervals, dict):
+        if len(support) == 1:
+            return [f"The Nash mixture puts all its weight on {support[0]}: no other model beats it on average "
+                    f"over the field (point estimate; no interval for the mixture)."]
+        return [f"The Nash mixture, which no model beats on average, spreads its weight over "
+                f"{_names([f'{m} ({weights[m]:.0%})' for m in support])}"
+                + (f" and gives none to {_names(zero)}, which the mixture beats." if zero else ".")]
+    level = _level(result) or 0.95
+
+    def one(m):
+        lo, hi = intervals[m]
+        sp = prob.get(m)
+        return (f"{m} ({weights[m]:.0%}; {level:.0%} interval [{lo:.0%}, {hi:.0%}]"
+                + (f", in support {sp:.0%})" if _is_num(sp) else ")"))
+
+    loose = max((intervals[m][1] - intervals[m][0] for m in models), default=0.0) > LOOSE_NASH_WIDTH
+    head = "The maximum-entropy Nash mixture of the point-estimate matrix"
     if len(support) == 1:
-        parts.append(
-            f"The Nash mixture puts all its weight on {support[0]}: no other model beats it on average "
-            f"over the field, even though it does not beat every model head to head."
-        )
-    elif support:
-        parts.append(
-            f"The Nash mixture, which no model beats on average, spreads its weight over "
-            f"{_names([f'{m} ({weights[m]:.0%})' for m in support])}"
-            + (f" and gives none to {_names(zero)}, which the mixture beats." if zero else ".")
-        )
-    text = " ".join(parts) + share_txt
-    return text + _noise_note(result, triangles)
+        text = f"{head} puts all its weight on {one(support[0])}"
+    else:
+        text = f"{head} spreads its weight over {_names([one(m) for m in support], 4)}"
+    if prob:
+        text += " ('in support': the share of the resampled mixtures that give the model weight)"
+    maybe = [m for m in zero if _is_num(prob.get(m)) and prob[m] >= SUPPORT_MENTION]
+    if maybe:
+        text += f"; {_names(maybe)} {'is' if len(maybe) == 1 else 'are'} in the support of at least " \
+                f"{SUPPORT_MENTION:.0%} of the resampled mixtures though not of this one"
+    text += "."
+    if loose:
+        text += (" The resampled mixtures differ widely, so these data do not pin the mixture down: "
+                 "read its weights as one plausible equilibrium, not as a finding.")
+    ex = nash.get("resampled_exploitability")
+    if isinstance(ex, dict) and _is_num(ex.get("median")) and _is_num(ex.get("upper")):
+        text += (f" In the resampled games some model beats the reported mixture by a median {ex['median']:.3f} "
+                 f"(up to {ex['upper']:.3f} at the {ex.get('quantile', level):.0%} quantile; P − ½ units).")
+    return [text]
+
+
+def plain_reading(result: dict) -> str:
+    """One paragraph that claims only what the intervals support, naming the method behind each.
+
+    Order: a judge-health warning (when the judge looks broken), the rating and its rank
+    interval, the head-to-head claims (a Condorcet winner only when significant, else the
+    top set or "not distinguishable", with roughly how many more judgments would separate
+    the closest call), the cycles with their survival under resampling, the Nash mixture
+    with its intervals. A result without counts or written before these checks gets point
+    statements that say so.
+    """
+    order = _order(result)
+    share = result["cycles"].get("cyclic_share")
+    caveat = _share_caveat(result)
+    share_txt = (
+        f"{share:.0%} of the log-odds flow between models is cyclic (HodgeRank"
+        + (f"; {caveat})." if caveat else ").")
+        if _is_num(share) else ""
+    )
+    parts = [_judge_sentence(result), _ratings_sentence(result, order)]
+    parts += _head_to_head_sentences(result, order)
+    parts += _cycle_sentences(result, order)
+    parts += _nash_sentences(result)
+    parts.append(share_txt)
+    text = " ".join(p.strip() for p in parts if p)
+    return text + _noise_note(result, _ranked_triangles(result))
 
 
 def _noise_note(result: dict, triangles: list) -> str:
@@ -408,7 +550,8 @@ def _ratings_table(result: dict):
     table = Table(
         title="Bradley–Terry / Elo",
         title_justify="left",
-        caption=Text(f"intervals: {method}") if method else None,
+        caption=Text(f"intervals: {method}" + ("; rank: bootstrap rank interval" if any(
+            isinstance(ratings[m].get("rank_interval"), list) for m in models) else "")) if method else None,
         caption_justify="left",
     )
     table.add_column("#", justify="right")
@@ -416,6 +559,9 @@ def _ratings_table(result: dict):
     table.add_column("Elo", justify="right")
     table.add_column(f"{ci_label} (Elo)", justify="center")
     table.add_column("BT θ", justify="right")
+    ranks = any(isinstance(ratings[m].get("rank_interval"), list) for m in models)
+    if ranks:
+        table.add_column("rank", justify="center")
     table.add_column("win rate", justify="right")
     table.add_column("Nash", justify="right")
     for rank, i in enumerate(_order(result), start=1):
@@ -425,11 +571,18 @@ def _ratings_table(result: dict):
         ci_txt = f"[{ci[0]:.0f}, {ci[1]:.0f}]" if ci and all(_is_num(x) for x in ci) else "—"
         w = weights.get(m)
         w_txt = _fmt(w, ".3f") if not (_is_num(w) and w <= ZERO_WEIGHT) else "0"
+        extra = [_rank_txt(r.get("rank_interval"))] if ranks else []
         table.add_row(
-            str(rank), Text(m), _fmt(r.get("elo"), ".0f"), ci_txt, _fmt(r.get("bt"), "+.3f"),
+            str(rank), Text(m), _fmt(r.get("elo"), ".0f"), ci_txt, _fmt(r.get("bt"), "+.3f"), *extra,
             _fmt(r.get("win_rate"), ".1%"), w_txt,
         )
     return table
+
+
+def _rank_txt(ri) -> str:
+    if not (isinstance(ri, list) and len(ri) == 2):
+        return "—"
+    return f"{ri[0]}" if ri[0] == ri[1] else f"{ri[0]}–{ri[1]}"
 
 
 def _short(name: str, width: int = MAX_NAME) -> str:
@@ -454,7 +607,10 @@ def _matrix_table(result: dict, width: int = 120):
     fit = max(2, (width - label_w - 3) // 7)  # each column: 4 characters, a mark, 2 of padding
     shown = order[: min(MAX_MATRIX, fit)]
     marks = result["preference"].get("n") is not None
-    caption = "P(row ≻ column); " + ("* = interval excludes ½" if marks else "no counts, so no intervals")
+    matrix_ci = (result.get("settings") or {}).get("matrix_ci")
+    caption = "P(row ≻ column); " + (
+        "* = interval excludes ½" + (f" (intervals: {matrix_ci})" if matrix_ci else "")
+        if marks else "no counts, so no intervals")
     if any(_unplayed(result, i, j) for i in shown for j in shown if i != j):
         caption += "; – = never compared"
     if len(order) > len(shown):
@@ -491,15 +647,27 @@ def _cycles_text(result: dict):
     out = Text()
     out.append("Cycles\n", style="bold")
     winner = cycles.get("condorcet_winner")
+    significance = cycles.get("top_set") is not None and result["preference"].get("n") is not None
     if winner is not None:
         out.append("  Condorcet winner: ")
-        out.append(f"{winner}\n", style="bold green")
+        out.append(f"{winner}", style="bold green")
+        out.append(f" (every head-to-head significant{_at(result)})\n" if significance else " (point estimates)\n")
     else:
         comps = cycles.get("components") or []
         top = comps[0] if comps else []
         out.append("  Condorcet winner: ")
         out.append("none", style="bold red")
-        out.append(f": the top component has {len(top)} models ({_names(list(top), 8)})\n")
+        majority = cycles.get("majority_winner")
+        if significance and majority is not None:
+            out.append(f": {majority} beats every other model on the point estimates, not significantly\n")
+        else:
+            out.append(f": the top component has {len(top)} models ({_names(list(top), 8)})\n")
+    top_set = cycles.get("top_set")
+    if significance and isinstance(top_set, list) and winner is None:
+        if len(top_set) >= len(models):
+            out.append(f"  top set: all {len(models)} models: not distinguishable{_at(result)}\n")
+        else:
+            out.append(f"  top set (each member significantly beats every model outside): {_names(top_set, 8)}\n")
     share = cycles.get("cyclic_share")
     if _is_num(share):
         out.append(f"  cyclic share of the log-odds flow (HodgeRank): {share:.1%}\n")
@@ -518,6 +686,9 @@ def _cycles_text(result: dict):
         out.append(f"    {a} ≻ {b} ≻ {c} ≻ {a}", style="yellow")
         if all(_is_num(p) for p in probs):
             out.append(f"   (P = {probs[0]:.2f}, {probs[1]:.2f}, {probs[2]:.2f})", style="dim")
+        survival = _survival(result, (a, b, c))
+        if survival is not None:
+            out.append(f"   survives {survival:.0%} of resamples", style="dim")
         out.append("\n")
     if total > MAX_TRIANGLES:
         more = "see --json" if len(triangles) >= total else f"--json lists {len(triangles)}"
@@ -534,16 +705,32 @@ def _nash_text(result: dict):
     support = _positive(weights, models)
     width = max((len(m) for m in support), default=0)
     out = Text()
-    out.append("Nash mixture (maximum entropy)\n", style="bold")
+    out.append("Nash mixture (maximum entropy, of the point-estimate matrix)\n", style="bold")
+    intervals = nash.get("intervals") if isinstance(nash.get("intervals"), dict) else None
+    prob = nash.get("support_probability") or {}
+    level = _level(result) or 0.95
     for m in support:
         out.append(f"  {m:<{width}}  {weights[m]:6.1%}  ")
-        out.append(_bar(weights[m]) + "\n", style="cyan")
+        out.append(_bar(weights[m]), style="cyan")
+        if intervals is not None and m in intervals:
+            lo, hi = intervals[m]
+            sp = prob.get(m)
+            out.append(f"  {level:.0%} interval [{lo:.1%}, {hi:.1%}]" + (f", in support {sp:.0%}" if _is_num(sp) else ""),
+                       style="dim")
+        out.append("\n")
     zero = [m for m in models if m not in support]
     if zero:
         out.append(f"  no weight: {_names(zero, 10)}\n", style="dim")
     expl = nash.get("exploitability")
     if _is_num(expl):
         out.append(f"  certificate: exploitability max_i (A p)_i = {expl:.1e}\n", style="dim")
+    ex = nash.get("resampled_exploitability")
+    if isinstance(ex, dict) and _is_num(ex.get("median")) and _is_num(ex.get("upper")):
+        out.append(f"  against the resampled games: exploitability median {ex['median']:.3f}, "
+                   f"{ex.get('quantile', level):.0%} quantile {ex['upper']:.3f} ({nash.get('method') or 'bootstrap'})\n",
+                   style="dim")
+    elif intervals is None:
+        out.append("  no interval for the mixture (no bootstrap resamples)\n", style="dim")
     return out
 
 
@@ -779,11 +966,19 @@ def render_html(result: dict, images: dict[str, bytes] | None = None) -> str:
     winner = cycles.get("condorcet_winner")
     comps = cycles.get("components") or []
     items = []
+    significance = cycles.get("top_set") is not None and result["preference"].get("n") is not None
     if winner is not None:
-        items.append(f"<li>Condorcet winner: <b>{esc(winner)}</b></li>")
+        items.append(f"<li>Condorcet winner: <b>{esc(winner)}</b>"
+                     + (f" (every head-to-head significant{esc(_at(result))})" if significance else " (point estimates)")
+                     + "</li>")
     else:
         top = comps[0] if comps else []
         items.append(f"<li>Condorcet winner: none: the top component has {len(top)} models ({esc(', '.join(top))})</li>")
+        top_set = cycles.get("top_set")
+        if significance and isinstance(top_set, list):
+            items.append("<li>top set (each member significantly beats every model outside): "
+                         + (f"all {len(models)} models, not distinguishable{esc(_at(result))}"
+                            if len(top_set) >= len(models) else esc(", ".join(top_set))) + "</li>")
     share = cycles.get("cyclic_share")
     if _is_num(share):
         caveat = _share_caveat(result)
@@ -801,15 +996,30 @@ def render_html(result: dict, images: dict[str, bytes] | None = None) -> str:
         ps = [P[idx[x]][idx[y]] for x, y in ((a, b), (b, c), (c, a))]
         return f' <span class="dim">(P = {", ".join(f"{p:.2f}" for p in ps)})</span>' if all(map(_is_num, ps)) else ""
 
+    def _surv(t):
+        v = _survival(result, t)
+        return f' <span class="dim">(survives {v:.0%} of resamples)</span>' if v is not None else ""
+
     tri = "".join(
-        f'<li class="cycle">{esc(f"{a} ≻ {b} ≻ {c} ≻ {a}")}{_edge_ps(a, b, c)}</li>' for a, b, c in triangles[:100]
+        f'<li class="cycle">{esc(f"{a} ≻ {b} ≻ {c} ≻ {a}")}{_edge_ps(a, b, c)}{_surv((a, b, c))}</li>'
+        for a, b, c in triangles[:100]
     )
     more = f"<li class='dim'>… and {len(triangles) - 100} more</li>" if len(triangles) > 100 else ""
     parts.append(f"<h2>Cycles</h2><ul>{''.join(items)}</ul><ul>{tri}{more}</ul>")
 
     support = _positive(weights, models)
+    nash_iv = result["nash"].get("intervals") if isinstance(result["nash"].get("intervals"), dict) else {}
+    nash_sp = result["nash"].get("support_probability") or {}
+
+    def _iv(m):
+        if m not in nash_iv:
+            return ""
+        lo, hi = nash_iv[m]
+        sp = nash_sp.get(m)
+        return (f"[{lo:.1%}, {hi:.1%}]" + (f", in support {sp:.0%}" if _is_num(sp) else ""))
+
     bars = "".join(
-        f'<tr><td class="name">{esc(m)}</td><td>{weights[m]:.1%}</td>'
+        f'<tr><td class="name">{esc(m)}</td><td>{weights[m]:.1%}</td><td>{esc(_iv(m))}</td>'
         f'<td style="text-align:left"><span class="bar" style="width:{300 * weights[m]:.0f}px"></span></td></tr>'
         for m in support
     )

@@ -301,6 +301,7 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
 
         # ---- 4. judge what is missing, both positions, one transaction per batch ---------
         t_judge = time.perf_counter()
+        label_mass = []  # (judgments, mean label mass) per judge call that reports it
         with _progress(console) as bar:
             task = bar.add_task("judging", total=2 * len(cmp_todo))
             for start in range(0, len(cmp_todo), config.judge_batch_size):
@@ -308,6 +309,10 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
                 comps = [judges.Comparison(prompts[p].text, texts[(fps[a], phash[p], s)], texts[(fps[b], phash[p], s)])
                          for a, b, p, s in chunk]
                 verdicts = judges.judge_both_orders(judge, comps)
+                if hasattr(judge, "diagnostics"):  # label mass of this call's 2·len(chunk) judgments
+                    mass = judge.diagnostics().get("label_mass_mean")
+                    if mass is not None:
+                        label_mass.append((2 * len(chunk), mass))
                 store.put_judgments(judge.fingerprint, pkey,
                                     [(phash[p], s, fps[a], fps[b], Judgment(v.p, v.p_ab, v.p_ba, v.error))
                                      for (a, b, p, s), v in zip(chunk, verdicts)],
@@ -329,6 +334,7 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
     run["reused"] = {"generations": len(gen_keys) - len(gen_todo), "judgments": 2 * (len(cmp_keys) - len(cmp_todo))}
     result["judge"]["spec"] = spec
     result["judge"]["fingerprint"] = judge.fingerprint
+    _judge_health(result, label_mass)
     _note(console, f"reused {run['reused']['generations']} generations and {run['reused']['judgments']} judge calls; "
                    f"new: {run['new']['generations']} generations ({t_gen:.1f} s), {run['new']['judgments']} judge calls "
                    f"({t_judge:.1f} s); failures {run['failures']}; total {time.perf_counter() - started:.1f} s")
@@ -374,6 +380,19 @@ def analyse(ckpts, prompts, plan: Plan, judged: dict, phash, fps, *, config: Tou
                        "first_position_rate": report["first_position_rate"], "failures": failures}
     result["checkpoints"] = {ckpts[i].name: _card(ckpts[i]) for i in playing}
     return result
+
+
+def _judge_health(result: dict, label_mass: list[tuple[int, float]]) -> None:
+    """Label mass of the judge calls made in this run (None when none reported it: reused
+    judgments, or a judge without label tokens), the warnings of `arena.analysis.judge_warnings`
+    and the plain-language reading, into the result."""
+    from arena.analysis import judge_warnings
+    from arena.report import plain_reading
+
+    total = sum(k for k, _ in label_mass)
+    result["judge"]["label_mass_mean"] = sum(k * m for k, m in label_mass) / total if total else None
+    result["judge"]["warnings"] = judge_warnings(result["judge"], comparisons=result["run"]["comparisons"])
+    result["reading"] = plain_reading(result)
 
 
 def _card(c) -> dict:

@@ -123,6 +123,9 @@ def rate(
     result["settings"]["file"] = str(file) if file is not None else None
     if example:
         result["settings"]["example"] = f"arena.examples.cyclic_example_pairs(seed={seed})"
+    from arena.report import plain_reading
+
+    result["reading"] = plain_reading(result)  # the same text the terminal and report.html show
 
     if out_dir is not None:
         from arena.report import write_outputs

@@ -18,9 +18,10 @@ def report(
     html: bool = typer.Option(False, "--html", help="Rewrite the plots and report.html in RUN_DIR from results.json."),
 ) -> None:
     """Show the ratings, preference matrix, cycles and Nash mixture of a finished run."""
-    from arena.report import load_result, render_terminal, write_outputs
+    from arena.report import load_result, plain_reading, render_terminal, write_outputs
 
     result = load_result(run_dir)
+    result["reading"] = plain_reading(result)  # from this version's rules, also for older files
     text = None
     if json_out:  # before --html writes anything: a hand-edited NaN cannot be printed as JSON
         try:

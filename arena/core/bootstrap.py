@@ -84,6 +84,11 @@ class BTIntervals:
       degenerate: bootstrap rounds fitted with FALLBACK_PRIOR (their graph was not strongly
         connected); 0 for analytic intervals.
       samples: (rounds, n) bootstrap estimates, or None for analytic intervals.
+      cells: (pairs,) flat ids i·n + j (i < j) of the compared pairs, with ``pair_samples``.
+      pair_samples: (rounds, pairs) float32 resampled P(i ≻ j) = wins / games of each compared
+        pair in each round (½ where a round drew no game of the pair), when asked for with
+        ``keep_pairs``; the same resamples as ``samples``, so everything derived from the
+        two (matrix cells, Nash, ranks, cycles) is consistent round by round.
     """
 
     theta: np.ndarray
@@ -95,6 +100,8 @@ class BTIntervals:
     se: np.ndarray | None = None
     degenerate: int = 0
     samples: np.ndarray | None = None
+    cells: np.ndarray | None = None
+    pair_samples: np.ndarray | None = None
 
 
 def _check_level(level: float) -> float:
@@ -375,6 +382,7 @@ def bootstrap_bradley_terry(
     tol: float = DEFAULT_TOL,
     progress: Callable[[int, int], None] | None = None,
     fit: BTFit | None = None,
+    keep_pairs: bool = False,
 ) -> BTIntervals:
     """Percentile bootstrap intervals for the Bradley–Terry fit of ``records``.
 
@@ -394,6 +402,9 @@ def bootstrap_bradley_terry(
       fit: the full-data fit of ``records`` with this ``prior`` (`fit_bradley_terry` on
         ``pair_counts(records)``), when the caller has it already; it is used as the estimate
         and the warm start instead of fitting again. Its certificate must meet ``tol``.
+      keep_pairs: also return every round's per-pair preference P(i ≻ j) (``pair_samples``,
+        float32, rounds × compared pairs) for the matrix, Nash, rank and cycle uncertainty
+        (`arena.core.uncertainty`).
 
     Raises InputError for bad arguments, a ``fit`` that does not match, or a full-data graph
     without an MLE (prior == 0).
@@ -432,12 +443,17 @@ def bootstrap_bradley_terry(
     if chunk is None:
         chunk = max(1, min(rounds, _CHUNK_ELEMENTS // max(p, U.shape[0])))
     samples = np.empty((rounds, n))
+    pair_samples = np.empty((rounds, p), dtype=np.float32) if keep_pairs else None
     degenerate = 0
     for start in range(0, rounds, chunk):
         r = min(chunk, rounds - start)
         weights = draw(rng, r).astype(np.float64)  # (units, r)
         pair_sums = UT @ weights  # (2·pairs, r)
         wins_low, games = pair_sums[:p], pair_sums[p:]
+        if keep_pairs:
+            # A pair that drew no game in this round carries no information: ½.
+            played = games > 0
+            pair_samples[start:start + r] = np.where(played, wins_low / np.where(played, games, 1.0), 0.5).T
         if prior == 0.0:
             ok = _connected_rounds(wins_low, games, structure, n)
         else:
@@ -466,6 +482,7 @@ def bootstrap_bradley_terry(
         theta=full.theta, lo=lo, hi=hi, rounds=rounds, method=method, level=level,
         se=samples.std(axis=0, ddof=1) if rounds > 1 else np.zeros(n),
         degenerate=degenerate, samples=samples,
+        cells=cells if keep_pairs else None, pair_samples=pair_samples,
     )
 
 

@@ -188,7 +188,10 @@ def test_disconnected_graph_needs_a_prior():
     result = analyze_records(records, ci="analytic", prior=0.5)
     r = result["ratings"]
     assert r["a"]["bt"] > r["b"]["bt"] > r["c"]["bt"]
-    assert result["cycles"]["condorcet_winner"] == "a"
+    # a beats both on the point estimates, but one game per pair is no evidence
+    assert result["cycles"]["majority_winner"] == "a"
+    assert result["cycles"]["condorcet_winner"] is None
+    assert result["cycles"]["top_set"] == ["a", "b", "c"] and result["cycles"]["distinguishable"] is False
 
 
 @pytest.mark.parametrize(
@@ -333,3 +336,84 @@ def test_unanimous_transitive_records_are_not_reported_as_cyclic():
     assert r["cycles"]["cyclic_share"] == pytest.approx(0.0, abs=1e-9)
     assert r["cycles"]["condorcet_winner"] == "a" and r["cycles"]["triangles"] == []
     assert r["nash"]["weights"]["a"] == pytest.approx(1.0, abs=1e-9)
+
+
+# --------------------------------------------------------------------------- honest verdicts
+
+
+def _transitive_world(n=40, m=100_000, seed=0):
+    """Bradley–Terry world, θ sorted so that m00 is the true best; uniformly random pairs."""
+    rng = np.random.default_rng(seed)
+    theta = np.sort(rng.normal(0.0, 1.0, n))[::-1]
+    a = rng.integers(0, n, m)
+    b = (a + rng.integers(1, n, m)) % n
+    s = (rng.random(m) < 1.0 / (1.0 + np.exp(-(theta[a] - theta[b])))).astype(float)
+    names = np.array([f"m{k:02d}" for k in range(n)])
+    return make_records(names[a], names[b], s, models=list(names))
+
+
+def test_transitive_world_no_false_winner_and_no_false_certain_mixture():
+    """40 models, 100k battles: the point matrix has m01 beating everyone (P = 0.53 over m00,
+    not significant) and its Nash puts 100% on m01. The result must not claim either."""
+    from arena.report import plain_reading
+
+    r = analyze_records(_transitive_world(), rounds=200, seed=0)
+    cycles, nash = r["cycles"], r["nash"]
+    assert cycles["majority_winner"] == "m01"  # the trap: a point-estimate "Condorcet winner"
+    assert cycles["condorcet_winner"] is None and "m00" in cycles["top_set"] and cycles["distinguishable"]
+    assert r["ratings"]["m00"]["rank_interval"] == [1, 1]  # BT pools all pairs: the true best is first
+    assert nash["weights"]["m01"] == 1.0
+    lo, hi = nash["intervals"]["m01"]
+    assert lo == 0.0 and hi == 1.0 and nash["support_probability"]["m01"] < 0.9
+    assert nash["support_probability"]["m00"] > 0.1
+    reading = plain_reading(r)
+    assert "a Condorcet winner" not in reading and "no Condorcet winner is claimed" in reading
+    assert "m01 (100%; 95% interval [0%, 100%], in support" in reading and "do not pin the mixture down" in reading
+    assert "Separating m00 vs m01" in reading and "judgments of that pair" in reading
+    assert r["settings"]["matrix_ci"].startswith("Wilson") and "resamples" in r["settings"]["nash_ci"]
+
+
+def test_identical_checkpoints_are_not_distinguishable():
+    """Two copies of one model (fp32, bf16): P = 0.52 over 32 prompts × 4 samples. No winner,
+    no certain Nash, "not distinguishable", and a rough count of judgments to separate them."""
+    from arena.report import plain_reading
+
+    rng = np.random.default_rng(3)
+    prompts, samples = 32, 4
+    score = np.zeros(prompts * samples)
+    score[rng.permutation(score.size)[: round(0.52 * score.size)]] = 1.0  # exactly 52% wins
+    cluster = np.repeat(np.arange(prompts), samples)
+    records = make_records(["fp32"] * score.size, ["bf16"] * score.size, score, cluster=cluster)
+    r = analyze_records(records, rounds=300, seed=0)
+    assert r["preference"]["P"][records.models.index("fp32")][records.models.index("bf16")] == pytest.approx(0.52, abs=0.005)
+    assert r["cycles"]["condorcet_winner"] is None and r["cycles"]["majority_winner"] == "fp32"
+    assert r["cycles"]["top_set"] == ["bf16", "fp32"] and r["cycles"]["distinguishable"] is False
+    assert r["nash"]["intervals"]["fp32"] == [0.0, 1.0]
+    assert 0.2 < r["nash"]["support_probability"]["bf16"] < 0.8
+    assert r["ratings"]["fp32"]["rank_interval"] == [1, 2] == r["ratings"]["bf16"]["rank_interval"]
+    assert r["settings"]["matrix_ci"].startswith("prompt-cluster bootstrap")
+    reading = plain_reading(r)
+    assert "not distinguishable at the 95% level" in reading and "a Condorcet winner" not in reading
+    assert "do not pin the mixture down" in reading and "judgments of that pair" in reading
+
+
+def test_significant_winner_is_still_claimed():
+    """The other side: a model that beats everyone clearly is a Condorcet winner, with rank [1, 1]."""
+    from arena.report import plain_reading
+
+    rng = np.random.default_rng(0)
+    names = ["top", "mid", "low"]
+    theta = {"top": 1.5, "mid": 0.5, "low": 0.0}
+    a, b, s, c = [], [], [], []
+    for i, x in enumerate(names):
+        for y in names[i + 1:]:
+            p = 1.0 / (1.0 + np.exp(-(theta[x] - theta[y])))
+            a += [x] * 400
+            b += [y] * 400
+            s += (rng.random(400) < p).astype(float).tolist()
+            c += list(range(400))
+    r = analyze_records(make_records(a, b, s, cluster=c), rounds=200, seed=0)
+    assert r["cycles"]["condorcet_winner"] == "top" and r["cycles"]["top_set"] == ["top"]
+    assert r["ratings"]["top"]["rank_interval"] == [1, 1]
+    assert r["nash"]["intervals"]["top"] == [1.0, 1.0] and r["nash"]["support_probability"]["top"] == 1.0
+    assert "top beats every other model head to head, each one significantly at the 95% level" in plain_reading(r)

@@ -48,6 +48,9 @@ def test_json_matches_the_library(capsys, pairs_csv):
     result = json.loads(out)
     expected = analyze_records(read_pairs(pairs_csv), ci="analytic", level=0.9)
     expected["settings"]["file"] = str(pairs_csv)
+    from arena.report import plain_reading
+
+    assert result.pop("reading") == plain_reading(expected)  # --json carries the reading's text
     assert result == expected
 
 

@@ -327,7 +327,13 @@ def test_load_result_round_trip_and_errors(tmp_path):
     with pytest.raises(InputError, match="lacks"):
         load_result(tmp_path)
     write_outputs(transitive_result(), tmp_path / "run")
-    assert load_result(tmp_path / "run") == transitive_result()
+    loaded = load_result(tmp_path / "run")
+    # an old-form (schema 1) result is upgraded: its unchecked winner is only the point-estimate one
+    assert loaded["schema"] == 1 and loaded["cycles"]["majority_winner"] == "beta"
+    assert loaded["cycles"]["condorcet_winner"] is None and loaded["cycles"]["top_set"] is None
+    assert loaded["ratings"]["beta"]["rank_interval"] is None and loaded["nash"]["intervals"] is None
+    assert loaded["preference"]["P"] == transitive_result()["preference"]["P"]
+    assert load_result(tmp_path / "run") == loaded
 
 
 def test_cyclic_share_says_how_unanimous_pairs_were_read():
@@ -342,3 +348,39 @@ def test_cyclic_share_says_how_unanimous_pairs_were_read():
     assert "2 unanimous pairs" in plain_reading(r)
     r["preference"]["n"][0][3] = r["preference"]["n"][3][0] = 0  # never compared: not unanimous
     assert "1 unanimous pair (P = 0 or 1) enters" in " ".join(_text(r).split())
+
+
+def test_arena_report_reads_an_old_form_results_file(tmp_path, capsys):
+    """A results.json as schema 1 wrote it (no schema-2 fields, an unchecked Condorcet winner)."""
+    from arena.cli import main
+
+    old = cyclic_result()
+    old["schema"] = 1
+    old["cycles"]["condorcet_winner"] = "gamma"  # what schema 1 printed from point estimates
+    run = tmp_path / "old"
+    run.mkdir()
+    (run / "results.json").write_text(json.dumps(old))
+    assert main(["report", str(run)]) == 0
+    text = capsys.readouterr().out
+    assert "Condorcet winner: none" in text and "older arena without significance checks" in text
+    assert main(["report", str(run), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["schema"] == 1 and out["cycles"]["majority_winner"] == "gamma"
+    assert "On the point estimates (this result was written by an older arena" in out["reading"]
+    with pytest.raises(InputError, match="schema 7"):
+        validate_result({**old, "schema": 7})
+
+
+def test_result_type_round_trips_the_analysis_output():
+    from arena.analysis import analyze_records
+    from arena.core.records import make_records
+    from arena.result import SCHEMA_VERSION, Result
+
+    records = make_records(["a", "b", "c"] * 20, ["b", "c", "a"] * 20, [1.0, 1.0, 1.0] * 15 + [0.0, 0.0, 0.0] * 5,
+                           cluster=list(range(60)))
+    r = analyze_records(records, rounds=50, seed=0)
+    typed = Result.from_json(r)
+    assert typed.schema == SCHEMA_VERSION == 2 and typed.ratings["a"].rank_interval is not None
+    assert typed.to_json() == r
+    with pytest.raises(AttributeError):
+        typed.schema = 1  # frozen

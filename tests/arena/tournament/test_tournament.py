@@ -330,3 +330,21 @@ def test_samples_multiply_the_work(base, tmp_path):
     assert one["run"]["new"] == {"generations": 0, "judgments": 0}
     three = run_tournament(_config(base, tmp_path / "run", samples=3))
     assert three["run"]["new"] == {"generations": 15, "judgments": 30}
+
+
+def test_position_only_judge_is_warned_about_in_results_and_reading(base, tmp_path):
+    out = tmp_path / "run"
+    r = run_tournament(_config(base, out, judge="python:tournament_helpers:position_judge"))
+    judge = r["judge"]
+    assert judge["position_consistency"] == 0.0 and judge["first_position_rate"] == 1.0 and judge["failures"] == 0
+    assert "label_mass_mean" in judge  # None: a python judge reports no label mass
+    assert any("position consistency 0%" in w for w in judge["warnings"])
+    assert r["reading"].startswith("Warning: the judge looks broken (position consistency 0% < 50%")
+    # every verdict is a tie: no winner, nothing distinguishable
+    assert r["cycles"]["condorcet_winner"] is None and r["cycles"]["distinguishable"] is False
+    stored = json.loads((out / "results.json").read_text())
+    assert stored["judge"]["warnings"] == judge["warnings"]
+    assert "the judge looks broken" in (out / "report.html").read_text()
+    # the helper judge (mild bias, consistent) is not warned about
+    ok = run_tournament(_config(base, tmp_path / "ok"))
+    assert ok["judge"]["warnings"] == [] and "Warning" not in ok["reading"]

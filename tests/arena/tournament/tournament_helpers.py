@@ -93,3 +93,8 @@ def outage_judge(prompt: str, a: str, b: str) -> float:
     if os.environ.get("ARENA_TEST_OUTAGE") and _score(prompt + a + b) < 0.3:
         raise ConnectionError("server unavailable")
     return judge(prompt, a, b)
+
+
+def position_judge(prompt: str, a: str, b: str) -> float:
+    """Answers by position alone: always prefers the response shown first."""
+    return 1.0
