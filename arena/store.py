@@ -10,6 +10,11 @@ Tables (all keys are content hashes, never paths or run-local ids):
   both judge orders (`p_ab`, `p_ba`), their mean `p`, or the `error` of a failed judgment
   (p NULL: a failure is never a tie). `judge` is the judge's fingerprint; `a` < `b` are the
   checkpoint fingerprints in sorted order, so renaming a checkpoint never re-judges it.
+- `judgment_notes(judge, params, prompt, sample, a, b)`: a flag on a stored verdict, e.g.
+  `text_fallback` (the openai judge's opt-in text verdict where logprobs were unusable).
+
+Every string written passes `arena.redact.redact` (`Store._write`): no API key reaches disk,
+even one a server echoed into an error.
 
 The database runs in WAL mode and each batch is one short transaction with
 `INSERT OR IGNORE` on the content key: a process killed with SIGKILL loses at most the batch
@@ -41,6 +46,10 @@ CREATE TABLE IF NOT EXISTS generations (
 CREATE TABLE IF NOT EXISTS judgments (
     judge TEXT NOT NULL, params TEXT NOT NULL, prompt TEXT NOT NULL, sample INTEGER NOT NULL,
     a TEXT NOT NULL, b TEXT NOT NULL, p REAL, p_ab REAL, p_ba REAL, error TEXT,
+    PRIMARY KEY (judge, params, prompt, sample, a, b));
+CREATE TABLE IF NOT EXISTS judgment_notes (
+    judge TEXT NOT NULL, params TEXT NOT NULL, prompt TEXT NOT NULL, sample INTEGER NOT NULL,
+    a TEXT NOT NULL, b TEXT NOT NULL, note TEXT NOT NULL,
     PRIMARY KEY (judge, params, prompt, sample, a, b));
 """
 
@@ -117,7 +126,9 @@ class Store:
     # --- writes: one short transaction each ---------------------------------------------
 
     def _write(self, sql: str, rows: Iterable[tuple]):
-        rows = list(rows)
+        from arena.redact import redact
+
+        rows = [tuple(redact(x) if isinstance(x, str) else x for x in row) for row in rows]
         if not rows:
             return
         with self.conn:  # BEGIN ... COMMIT (autocommit connection: explicit transaction here)
@@ -148,6 +159,14 @@ class Store:
             out.append((judge, params, prompt, sample, fa, fb, j.p, j.p_ab, j.p_ba, j.error))
         self._write(f"{verb} INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", out)
 
+    def put_notes(self, judge: str, params: str, rows: Iterable[tuple[str, int, str, str, str | None]]) -> None:
+        """rows of (prompt hash, sample, fp_a, fp_b, note or None); None removes a note (a retried verdict)."""
+        rows = [(p, s, *sorted((fa, fb)), note) for p, s, fa, fb, note in rows]
+        self._write("DELETE FROM judgment_notes WHERE judge=? AND params=? AND prompt=? AND sample=? AND a=? AND b=?",
+                    [(judge, params, p, s, a, b) for p, s, a, b, note in rows if note is None])
+        self._write("INSERT OR REPLACE INTO judgment_notes VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(judge, params, p, s, a, b, note) for p, s, a, b, note in rows if note is not None])
+
     # --- reads ------------------------------------------------------------------------
 
     def generations(self, params: str) -> dict[tuple[str, str, int], str]:
@@ -160,6 +179,15 @@ class Store:
         cur = self.conn.execute("SELECT prompt, sample, a, b, p, p_ab, p_ba, error FROM judgments "
                                 "WHERE judge=? AND params=?", (judge, params))
         return {(pr, s, a, b): Judgment(p, pab, pba, e) for pr, s, a, b, p, pab, pba, e in cur}
+
+    def notes(self, judge: str, params: str) -> dict[tuple[str, int, str, str], str]:
+        """{(prompt hash, sample, fp_lo, fp_hi): note} for one judge and sampling-params key."""
+        try:
+            cur = self.conn.execute("SELECT prompt, sample, a, b, note FROM judgment_notes WHERE judge=? AND params=?",
+                                    (judge, params))
+        except sqlite3.OperationalError:  # a store from before the table (opened read-only)
+            return {}
+        return {(pr, s, a, b): note for pr, s, a, b, note in cur}
 
     def counts(self) -> dict[str, int]:
         return {t: self.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]

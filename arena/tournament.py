@@ -301,6 +301,7 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
 
         # ---- 4. judge what is missing, both positions, one transaction per batch ---------
         t_judge = time.perf_counter()
+        calls: list[dict] = []  # the judge's per-call diagnostics (openai: logprob/text/fallback/failure counts)
         with _progress(console) as bar:
             task = bar.add_task("judging", total=2 * len(cmp_todo))
             for start in range(0, len(cmp_todo), config.judge_batch_size):
@@ -312,9 +313,16 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
                                     [(phash[p], s, fps[a], fps[b], Judgment(v.p, v.p_ab, v.p_ba, v.error))
                                      for (a, b, p, s), v in zip(chunk, verdicts)],
                                     replace=config.retry_failures)
+                notes = _fallback_notes(judge, len(chunk))
+                if notes is not None:
+                    store.put_notes(judge.fingerprint, pkey, [(phash[p], s, fps[a], fps[b], note)
+                                                              for (a, b, p, s), note in zip(chunk, notes)])
+                if hasattr(judge, "diagnostics"):
+                    calls.append(judge.diagnostics())
                 bar.advance(task, 2 * len(chunk))
         t_judge = time.perf_counter() - t_judge
         judged = store.judgments(judge.fingerprint, pkey)
+        notes = store.notes(judge.fingerprint, pkey)
     finally:
         store.close()
 
@@ -329,15 +337,33 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
     run["reused"] = {"generations": len(gen_keys) - len(gen_todo), "judgments": 2 * (len(cmp_keys) - len(cmp_todo))}
     result["judge"]["spec"] = spec
     result["judge"]["fingerprint"] = judge.fingerprint
+    # Text verdicts the judge substituted for unusable logprobs (opt-in), over the whole plan,
+    # and the judge's own counts for the calls made by this invocation.
+    result["judge"]["text_fallbacks"] = sum(
+        1 for a, b, p, s in plan.cmp_keys if (phash[p], s, *sorted((fps[a], fps[b]))) in notes)
+    counts = {k: sum(d.get(k, 0) for d in calls) for k in ("from_logprobs", "from_text", "text_fallbacks", "failures")
+              if any(k in d for d in calls)}
+    if counts:
+        result["judge"]["calls"] = counts
     _note(console, f"reused {run['reused']['generations']} generations and {run['reused']['judgments']} judge calls; "
                    f"new: {run['new']['generations']} generations ({t_gen:.1f} s), {run['new']['judgments']} judge calls "
-                   f"({t_judge:.1f} s); failures {run['failures']}; total {time.perf_counter() - started:.1f} s")
+                   f"({t_judge:.1f} s); failures {run['failures']}; text fallbacks {result['judge']['text_fallbacks']}; total {time.perf_counter() - started:.1f} s")
     if config.write_reports:
         from arena.report import write_outputs
 
         write_outputs(result, out)
         _note(console, f"wrote {out}/results.json, matrix.csv, plots and report.html")
     return result
+
+
+def _fallback_notes(judge, n: int) -> list[str | None] | None:
+    """Per comparison of the last `judge_both_orders` call (n comparisons, 2n judge calls: the
+    originals, then the swapped): "text_fallback" when either order used the text fallback,
+    else None; None when the judge does not report its sources."""
+    sources = getattr(judge, "sources", None)
+    if not isinstance(sources, list) or len(sources) != 2 * n:
+        return None
+    return ["text_fallback" if "text_fallback" in (sources[i], sources[n + i]) else None for i in range(n)]
 
 
 def analyse(ckpts, prompts, plan: Plan, judged: dict, phash, fps, *, config: TournamentConfig, progress=None) -> dict:

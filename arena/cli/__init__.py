@@ -26,6 +26,19 @@ from arena.cli import rate, judge, tournament, report, lab, train, world, world_
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: every error the user can fix is one line and exit code 2."""
+    from arena.redact import RedactingStream
+
+    # One redaction step for the terminal: everything the command prints (tables, --json,
+    # notes, errors) passes arena.redact on its way out.
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = RedactingStream(lambda: stdout), RedactingStream(lambda: stderr)
+    try:
+        return _run(argv)
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr
+
+
+def _run(argv: list[str] | None) -> int:
     from rich.markup import escape
     from typer._click.exceptions import UsageError  # typer ships its own copy of click
 
