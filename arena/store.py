@@ -16,6 +16,11 @@ Tables (all keys are content hashes, never paths or run-local ids):
 Every string written passes `arena.redact.redact` (`Store._write`): no API key reaches disk,
 even one a server echoed into an error.
 
+One writer per run directory: `run_lock(run_dir)` holds an exclusive `flock` on
+`arena.lock` (released by the kernel when the process dies, so a killed run never leaves a
+stale lock); a second tournament on the same directory stops at once with a message naming
+the running process. Readers (`arena report`, `--dry-run`) take no lock.
+
 The database runs in WAL mode and each batch is one short transaction with
 `INSERT OR IGNORE` on the content key: a process killed with SIGKILL loses at most the batch
 in flight, and a rerun can neither lose nor duplicate a row.
@@ -23,15 +28,20 @@ in flight, and a rerun can neither lose nor duplicate a row.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
-from collections.abc import Iterable
+import sys
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from arena.errors import InputError
 
 DB_NAME = "arena.sqlite"
+LOCK_NAME = "arena.lock"
 SCHEMA_VERSION = "1"
 
 _SCHEMA = """
@@ -192,6 +202,35 @@ class Store:
     def counts(self) -> dict[str, int]:
         return {t: self.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
                 for t in ("checkpoints", "prompts", "generations", "judgments")}
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: str | Path) -> Iterator[Path]:
+    """Hold the run directory's writer lock (creating the directory); InputError when another
+    live process holds it, naming that process."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock
+        yield Path(run_dir)
+        return
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
+            raise InputError(f"run directory {run_dir} is in use by {holder}; wait for it to finish or pass "
+                             "another --out (arena report can read the directory meanwhile)") from None
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
+        command = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv[:4]))
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"process {os.getpid()} ({command}) since {stamp}\n".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # releases the flock
 
 
 def flip(j: Judgment) -> Judgment:

@@ -202,9 +202,9 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
     """
     import judges
     from arena.checkpoints import check_tokenizer, discover_checkpoints
-    from arena.engines import ENGINES, Request, SamplingParams, get_engine, request_seed
+    from arena.engines import ENGINES, SamplingParams, get_engine
     from arena.prompts import load_prompts
-    from arena.store import Judgment, Store, lookup
+    from arena.store import run_lock
 
     started = time.perf_counter()
     # ---- 1. check every input before any long work --------------------------------------
@@ -242,6 +242,23 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
         raise InputError(f"run directory {out} is inside the checkpoint folder; put --out elsewhere")
     pkey = params.key(config.engine)
 
+    if config.dry_run:
+        return _plan_and_run(config, console, ckpts, discovery, prompts, pairs, spec, judge, engine, out, params, pkey,
+                             started)
+    # One writer per run directory; the lock is taken before planning, so a second run
+    # waits for nothing and redoes nothing: it stops with the holder's pid.
+    with run_lock(out):
+        return _plan_and_run(config, console, ckpts, discovery, prompts, pairs, spec, judge, engine, out, params, pkey,
+                             started)
+
+
+def _plan_and_run(config, console, ckpts, discovery, prompts, pairs, spec, judge, engine, out, params, pkey,
+                  started) -> dict:
+    import judges
+    from arena.engines import Request, request_seed
+    from arena.store import Judgment, Store, lookup
+
+    names = [c.name for c in ckpts]
     # ---- 2. plan against what the store already holds -----------------------------------
     ro = Store.open_readonly(out)
     gens_done = ro.generations(pkey) if ro else {}
