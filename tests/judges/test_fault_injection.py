@@ -152,3 +152,31 @@ def test_redaction_removes_key_and_authorization_material():
         assert secret not in out
     assert out.startswith("failed: ") and "[REDACTED]" in out
     assert redact("P(a ≻ b) = 0.73, no secrets here") == "P(a ≻ b) = 0.73, no secrets here"
+
+
+def test_engine_and_judge_share_the_client_and_option_names(monkeypatch):
+    httpx = pytest.importorskip("httpx")
+    from arena.engines import Request, SamplingParams, get_engine
+    from arena.http import HTTP_OPTIONS
+    from arena.engines.openai import OpenAIEngine
+    from judges.openai_server import OPTIONS
+
+    assert set(HTTP_OPTIONS) <= set(OpenAIEngine.OPTIONS) and set(HTTP_OPTIONS) <= set(OPTIONS)
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    tries = {}
+
+    def handler(request):  # per prompt: a 429 with Retry-After, an empty 200, then the answer
+        body = json.loads(request.content)
+        n = tries[body["prompt"]] = tries.get(body["prompt"], 0) + 1
+        if n == 1:
+            return httpx.Response(429, headers={"Retry-After": "0.001"})
+        if n == 2:
+            return httpx.Response(200, content=b"")
+        return httpx.Response(200, json={"choices": [{"text": body["prompt"].upper()}]})
+
+    engine = get_engine("openai", base_url="http://server/v1", transport=httpx.MockTransport(handler),
+                        backoff=0.001, max_retries=2)
+    reqs = [Request(f"p{i}", i) for i in range(5)]
+    got = dict(pair for batch in engine.generate(type("C", (), {"name": "m"}), reqs, SamplingParams()) for pair in batch)
+    assert got == {i: f"P{i}" for i in range(5)} and set(tries.values()) == {3}
+    assert KEY not in repr(engine)
