@@ -93,3 +93,6 @@ class RedactingStream(io.TextIOBase):
 
     def writable(self) -> bool:
         return True
+
+    def __getattr__(self, name):  # anything else (buffer, errors, reconfigure, ...) from the target
+        return getattr(self._target(), name)
