@@ -7,9 +7,6 @@ Parse, build a game and a `LabConfig`, call `trainers.lab.run.run_comparison`, r
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import Optional

@@ -180,3 +180,19 @@ def test_engine_and_judge_share_the_client_and_option_names(monkeypatch):
     got = dict(pair for batch in engine.generate(type("C", (), {"name": "m"}), reqs, SamplingParams()) for pair in batch)
     assert got == {i: f"P{i}" for i in range(5)} and set(tries.values()) == {3}
     assert KEY not in repr(engine)
+
+
+def test_text_fallback_notes_are_stored_per_comparison(tmp_path):
+    from arena.store import Store
+    from arena.tournament import _fallback_notes
+
+    class Judge:  # 2 comparisons, both orders: the first used the text fallback in its swapped order
+        sources = ["logprobs", "logprobs", "text_fallback", "logprobs"]
+
+    assert _fallback_notes(Judge(), 2) == ["text_fallback", None]
+    assert _fallback_notes(Judge(), 3) is None  # sources of another call: no guess
+    with Store.open(tmp_path) as store:
+        store.put_notes("j", "k", [("p", 0, "fb", "fa", "text_fallback"), ("p", 1, "fa", "fb", None)])
+        assert store.notes("j", "k") == {("p", 0, "fa", "fb"): "text_fallback"}
+        store.put_notes("j", "k", [("p", 0, "fa", "fb", None)])  # judged again from logprobs: flag removed
+        assert store.notes("j", "k") == {}
