@@ -206,14 +206,82 @@ def check_safetensors(path: Path) -> None:
             raise CheckpointError(f"weights {file} are corrupt: {problem}; re-save the checkpoint or move it out of the folder")
 
 
-def check_tokenizer(ckpt: Checkpoint, *, trust_remote_code: bool = False) -> None:
-    """Load the checkpoint's tokenizer once (cheap) so a broken one fails before generation."""
+def check_tokenizer(ckpt: Checkpoint, *, trust_remote_code: bool = False):
+    """Load the checkpoint's tokenizer once (cheap) so a broken one fails before generation;
+    returns it (None for GGUF, whose tokenizer is inside the file)."""
     from arena.loading import load_tokenizer
 
     if ckpt.kind == "gguf":
         from arena.errors import require
 
         require("gguf", "gguf")  # transformers reads GGUF (tokenizer included) through this package
-        return
+        return None
     where = ckpt.path if ckpt.kind == "hf" or any((ckpt.path / f).exists() for f in TOKENIZER_FILES) else ckpt.base
-    load_tokenizer(where, trust_remote_code=trust_remote_code)
+    return load_tokenizer(where, trust_remote_code=trust_remote_code)
+
+
+def read_config(path: Path) -> dict:
+    """config.json of a model directory as a dict; CheckpointError naming the fix otherwise."""
+    file = Path(path) / "config.json"
+    try:
+        config = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{file} cannot be read as JSON ({error}); re-save the checkpoint with save_pretrained()") from None
+    if not isinstance(config, dict) or not (config.get("model_type") or config.get("architectures")):
+        raise CheckpointError(f"{file} names no model_type or architectures; re-save the checkpoint with save_pretrained()")
+    return config
+
+
+def validate_checkpoint(ckpt: Checkpoint, *, trust_remote_code: bool = False) -> None:
+    """Everything that can be checked without loading weights, before the first generation.
+
+    Safetensors headers (at discovery), a readable config.json, no code shipped with the
+    checkpoint (`auto_map` in config.json or tokenizer_config.json) unless `trust_remote_code`,
+    a tokenizer that loads, and a tokenizer vocabulary that fits the model's embedding
+    (`len(tokenizer) <= vocab_size`: a larger one produces ids the model has no row for).
+    """
+    if ckpt.kind == "gguf":
+        check_tokenizer(ckpt, trust_remote_code=trust_remote_code)
+        return
+    model_dir = ckpt.path if ckpt.kind == "hf" else ckpt.base
+    config = read_config(model_dir)
+    if not trust_remote_code:
+        for where in (model_dir / "config.json", ckpt.path / "tokenizer_config.json", model_dir / "tokenizer_config.json"):
+            try:
+                needs = "auto_map" in json.loads(where.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError):
+                needs = False
+            if needs:
+                raise CheckpointError(
+                    f"checkpoint {ckpt.name} needs code shipped with it (auto_map in {where}); pass "
+                    "--trust-remote-code if you trust its source, or move it out of the checkpoint folder")
+    tok = check_tokenizer(ckpt, trust_remote_code=trust_remote_code)
+    vocab = config.get("vocab_size") or (config.get("text_config") or {}).get("vocab_size")
+    if tok is not None and isinstance(vocab, int) and len(tok) > vocab:
+        raise CheckpointError(
+            f"checkpoint {ckpt.name}: its tokenizer has {len(tok)} tokens but the model's vocab_size is {vocab}; "
+            "save the tokenizer that belongs to this model (or resize the embeddings and re-save)")
+
+
+@dataclass(frozen=True)
+class Deduplicated:
+    checkpoints: tuple[Checkpoint, ...]
+    """One checkpoint per fingerprint (the first by name), in the original order."""
+    duplicates: dict[str, tuple[str, ...]]
+    """{kept name: other names with the same fingerprint}; empty when all differ."""
+
+
+def dedupe_checkpoints(ckpts) -> Deduplicated:
+    """Identical checkpoints (a copy, a symlink: the same fingerprint) become one entity.
+
+    Comparing a model with itself measures nothing (P = ½ by symmetry) and would count as a
+    match; the copies share the one entity's rating and Nash mass instead.
+    """
+    kept: dict[str, Checkpoint] = {}
+    duplicates: dict[str, list[str]] = {}
+    for c in ckpts:
+        if c.fingerprint in kept:
+            duplicates.setdefault(kept[c.fingerprint].name, []).append(c.name)
+        else:
+            kept[c.fingerprint] = c
+    return Deduplicated(tuple(kept.values()), {k: tuple(v) for k, v in duplicates.items()})

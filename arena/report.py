@@ -1053,11 +1053,16 @@ def _matrix_csv(result: dict) -> str:
 def write_outputs(result: dict, out_dir) -> Path:
     """Write results.json, matrix.csv, heatmap.png, nash.png, ratings.png and report.html.
 
-    Everything is built in a temporary directory beside `out_dir` first; only when all of it
-    succeeded do the files replace their namesakes in `out_dir` (other files there are left
-    alone). On any error nothing in `out_dir` changes. Returns `out_dir`.
+    Through the one atomic writer (`arena.outputs.atomic_output`, mode merge): everything is
+    built in a temporary directory beside `out_dir` first; only when all of it succeeded do the
+    files replace their namesakes in `out_dir` (other files there are left alone). On any error
+    nothing in `out_dir` changes. Strings pass `arena.redact` (no secret in a result file).
+    Returns `out_dir`.
     """
-    result = validate_result(result)
+    from arena.outputs import atomic_output
+    from arena.redact import redact_obj
+
+    result = validate_result(redact_obj(result))
     try:
         text = json.dumps(result, indent=2, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError) as error:
@@ -1065,10 +1070,7 @@ def write_outputs(result: dict, out_dir) -> Path:
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} is a file: give a directory path")
-    parent = out_dir.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=parent))
-    try:
+    with atomic_output(out_dir, mode="merge") as tmp:
         (tmp / "results.json").write_text(text + "\n", encoding="utf-8")
         (tmp / "matrix.csv").write_text(_matrix_csv(result), encoding="utf-8")
         _heatmap_png(result, tmp / "heatmap.png")
@@ -1076,13 +1078,4 @@ def write_outputs(result: dict, out_dir) -> Path:
         _ratings_png(result, tmp / "ratings.png")
         images = {name: (tmp / name).read_bytes() for name in ("heatmap.png", "nash.png", "ratings.png")}
         (tmp / "report.html").write_text(render_html(result, images), encoding="utf-8")
-        if not out_dir.exists():
-            os.chmod(tmp, 0o755)
-            os.replace(tmp, out_dir)
-        else:
-            for name in OUTPUT_FILES:
-                os.replace(tmp / name, out_dir / name)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out_dir

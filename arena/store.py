@@ -10,6 +10,16 @@ Tables (all keys are content hashes, never paths or run-local ids):
   both judge orders (`p_ab`, `p_ba`), their mean `p`, or the `error` of a failed judgment
   (p NULL: a failure is never a tie). `judge` is the judge's fingerprint; `a` < `b` are the
   checkpoint fingerprints in sorted order, so renaming a checkpoint never re-judges it.
+- `judgment_notes(judge, params, prompt, sample, a, b)`: a flag on a stored verdict, e.g.
+  `text_fallback` (the openai judge's opt-in text verdict where logprobs were unusable).
+
+Every string written passes `arena.redact.redact` (`Store._write`): no API key reaches disk,
+even one a server echoed into an error.
+
+One writer per run directory: `run_lock(run_dir)` holds an exclusive `flock` on
+`arena.lock` (released by the kernel when the process dies, so a killed run never leaves a
+stale lock); a second tournament on the same directory stops at once with a message naming
+the running process. Readers (`arena report`, `--dry-run`) take no lock.
 
 The database runs in WAL mode and each batch is one short transaction with
 `INSERT OR IGNORE` on the content key: a process killed with SIGKILL loses at most the batch
@@ -18,15 +28,20 @@ in flight, and a rerun can neither lose nor duplicate a row.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import sqlite3
-from collections.abc import Iterable
+import sys
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from arena.errors import InputError
 
 DB_NAME = "arena.sqlite"
+LOCK_NAME = "arena.lock"
 SCHEMA_VERSION = "1"
 
 _SCHEMA = """
@@ -41,6 +56,10 @@ CREATE TABLE IF NOT EXISTS generations (
 CREATE TABLE IF NOT EXISTS judgments (
     judge TEXT NOT NULL, params TEXT NOT NULL, prompt TEXT NOT NULL, sample INTEGER NOT NULL,
     a TEXT NOT NULL, b TEXT NOT NULL, p REAL, p_ab REAL, p_ba REAL, error TEXT,
+    PRIMARY KEY (judge, params, prompt, sample, a, b));
+CREATE TABLE IF NOT EXISTS judgment_notes (
+    judge TEXT NOT NULL, params TEXT NOT NULL, prompt TEXT NOT NULL, sample INTEGER NOT NULL,
+    a TEXT NOT NULL, b TEXT NOT NULL, note TEXT NOT NULL,
     PRIMARY KEY (judge, params, prompt, sample, a, b));
 """
 
@@ -117,7 +136,9 @@ class Store:
     # --- writes: one short transaction each ---------------------------------------------
 
     def _write(self, sql: str, rows: Iterable[tuple]):
-        rows = list(rows)
+        from arena.redact import redact
+
+        rows = [tuple(redact(x) if isinstance(x, str) else x for x in row) for row in rows]
         if not rows:
             return
         with self.conn:  # BEGIN ... COMMIT (autocommit connection: explicit transaction here)
@@ -148,6 +169,14 @@ class Store:
             out.append((judge, params, prompt, sample, fa, fb, j.p, j.p_ab, j.p_ba, j.error))
         self._write(f"{verb} INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", out)
 
+    def put_notes(self, judge: str, params: str, rows: Iterable[tuple[str, int, str, str, str | None]]) -> None:
+        """rows of (prompt hash, sample, fp_a, fp_b, note or None); None removes a note (a retried verdict)."""
+        rows = [(p, s, *sorted((fa, fb)), note) for p, s, fa, fb, note in rows]
+        self._write("DELETE FROM judgment_notes WHERE judge=? AND params=? AND prompt=? AND sample=? AND a=? AND b=?",
+                    [(judge, params, p, s, a, b) for p, s, a, b, note in rows if note is None])
+        self._write("INSERT OR REPLACE INTO judgment_notes VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(judge, params, p, s, a, b, note) for p, s, a, b, note in rows if note is not None])
+
     # --- reads ------------------------------------------------------------------------
 
     def generations(self, params: str) -> dict[tuple[str, str, int], str]:
@@ -161,9 +190,47 @@ class Store:
                                 "WHERE judge=? AND params=?", (judge, params))
         return {(pr, s, a, b): Judgment(p, pab, pba, e) for pr, s, a, b, p, pab, pba, e in cur}
 
+    def notes(self, judge: str, params: str) -> dict[tuple[str, int, str, str], str]:
+        """{(prompt hash, sample, fp_lo, fp_hi): note} for one judge and sampling-params key."""
+        try:
+            cur = self.conn.execute("SELECT prompt, sample, a, b, note FROM judgment_notes WHERE judge=? AND params=?",
+                                    (judge, params))
+        except sqlite3.OperationalError:  # a store from before the table (opened read-only)
+            return {}
+        return {(pr, s, a, b): note for pr, s, a, b, note in cur}
+
     def counts(self) -> dict[str, int]:
         return {t: self.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
                 for t in ("checkpoints", "prompts", "generations", "judgments")}
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: str | Path) -> Iterator[Path]:
+    """Hold the run directory's writer lock (creating the directory); InputError when another
+    live process holds it, naming that process."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock
+        yield Path(run_dir)
+        return
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
+            raise InputError(f"run directory {run_dir} is in use by {holder}; wait for it to finish or pass "
+                             "another --out (arena report can read the directory meanwhile)") from None
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
+        command = " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(sys.argv[:4]))
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"process {os.getpid()} ({command}) since {stamp}\n".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # releases the flock
 
 
 def flip(j: Judgment) -> Judgment:

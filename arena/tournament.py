@@ -201,10 +201,10 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
     engine, run directory.
     """
     import judges
-    from arena.checkpoints import check_tokenizer, discover_checkpoints
-    from arena.engines import ENGINES, Request, SamplingParams, get_engine, request_seed
+    from arena.checkpoints import dedupe_checkpoints, discover_checkpoints, validate_checkpoint
+    from arena.engines import ENGINES, SamplingParams, get_engine
     from arena.prompts import load_prompts
-    from arena.store import Judgment, Store, lookup
+    from arena.store import run_lock
 
     started = time.perf_counter()
     # ---- 1. check every input before any long work --------------------------------------
@@ -215,20 +215,35 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
     params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
                             top_p=config.top_p, seed=config.seed)
     discovery = discover_checkpoints(config.ckpts_dir, allow_pickle=config.allow_pickle)
-    ckpts = list(discovery.checkpoints)
     for s in discovery.skipped:
         _note(console, f"[yellow]not a checkpoint:[/] {s.name} ({s.reason})")
+    # Copies of one checkpoint (same fingerprint) are one entity, never matched against itself.
+    unique = dedupe_checkpoints(discovery.checkpoints)
+    ckpts = list(unique.checkpoints)
+    alias = {dup: kept for kept, dups in unique.duplicates.items() for dup in dups}
+    for kept, dups in unique.duplicates.items():
+        _note(console, f"[yellow]identical checkpoints:[/] {', '.join(dups)} = {kept} (same fingerprint); "
+                       f"rated once, as {kept}")
     if len(ckpts) < 2:
-        raise InputError(f"a tournament needs at least two checkpoints; {config.ckpts_dir} has "
-                         f"{len(ckpts)} ({', '.join(c.name for c in ckpts)}): add another model directory")
+        raise InputError(f"a tournament needs at least two different checkpoints; {config.ckpts_dir} has "
+                         f"{len(ckpts)} ({', '.join(c.name for c in discovery.checkpoints)}"
+                         f"{', identical copies' if unique.duplicates else ''}): add another model directory")
     names = [c.name for c in ckpts]
-    pairs = select_pairs(names, config.pairs)
+    wanted = config.pairs
+    if wanted is not None:
+        for a, b in wanted:
+            if a != b and alias.get(a, a) == alias.get(b, b):
+                raise InputError(f"--pairs has {a}:{b}, but they are the same checkpoint (same fingerprint); "
+                                 "drop the pair or replace one of them")
+        wanted = tuple((alias.get(a, a), alias.get(b, b)) for a, b in wanted)
+    pairs = select_pairs(names, wanted)
+    # ---- every checkpoint validated before any judge or engine is loaded ----------------
+    if config.engine != "openai":  # a server holds the weights for --engine openai
+        for c in ckpts:
+            validate_checkpoint(c, trust_remote_code=config.trust_remote_code)
     prompts = load_prompts(resolve_prompts_path(config))
     spec = resolve_judge_spec(config)
     judge = judges.load_judge(spec)
-    if config.engine != "openai":
-        for c in ckpts:
-            check_tokenizer(c, trust_remote_code=config.trust_remote_code)
     engine = get_engine(config.engine, batch_size=config.batch_size, base_url=config.base_url,
                         trust_remote_code=config.trust_remote_code, allow_pickle=config.allow_pickle)
     if hasattr(engine, "check"):
@@ -242,6 +257,23 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
         raise InputError(f"run directory {out} is inside the checkpoint folder; put --out elsewhere")
     pkey = params.key(config.engine)
 
+    args = (config, console, ckpts, discovery, unique.duplicates, prompts, pairs, spec, judge, engine, out, params,
+            pkey, started)
+    if config.dry_run:
+        return _plan_and_run(*args)
+    # One writer per run directory; the lock is taken before planning, so a second run
+    # waits for nothing and redoes nothing: it stops with the holder's pid.
+    with run_lock(out):
+        return _plan_and_run(*args)
+
+
+def _plan_and_run(config, console, ckpts, discovery, duplicates, prompts, pairs, spec, judge, engine, out, params,
+                  pkey, started) -> dict:
+    import judges
+    from arena.engines import Request, request_seed
+    from arena.store import Judgment, Store, lookup
+
+    names = [c.name for c in ckpts]
     # ---- 2. plan against what the store already holds -----------------------------------
     ro = Store.open_readonly(out)
     gens_done = ro.generations(pkey) if ro else {}
@@ -272,7 +304,8 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
                 "checkpoints": {c.name: {"fingerprint": c.fingerprint, "kind": c.kind,
                                          "generations_todo": sum(1 for k in gen_todo if k[0] == i)}
                                 for i, c in enumerate(ckpts)},
-                "skipped": {s.name: s.reason for s in discovery.skipped}}
+                "skipped": {s.name: s.reason for s in discovery.skipped},
+                "duplicates": {k: list(v) for k, v in duplicates.items()}}
 
     # ---- 3. generate what is missing (one short transaction per batch) -------------------
     store = Store.open(out)
@@ -302,6 +335,7 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
         # ---- 4. judge what is missing, both positions, one transaction per batch ---------
         t_judge = time.perf_counter()
         label_mass = []  # (judgments, mean label mass) per judge call that reports it
+        calls: list[dict] = []  # the judge's per-call diagnostics (openai: logprob/text/fallback/failure counts)
         with _progress(console) as bar:
             task = bar.add_task("judging", total=2 * len(cmp_todo))
             for start in range(0, len(cmp_todo), config.judge_batch_size):
@@ -317,9 +351,16 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
                                     [(phash[p], s, fps[a], fps[b], Judgment(v.p, v.p_ab, v.p_ba, v.error))
                                      for (a, b, p, s), v in zip(chunk, verdicts)],
                                     replace=config.retry_failures)
+                notes = _fallback_notes(judge, len(chunk))
+                if notes is not None:
+                    store.put_notes(judge.fingerprint, pkey, [(phash[p], s, fps[a], fps[b], note)
+                                                              for (a, b, p, s), note in zip(chunk, notes)])
+                if hasattr(judge, "diagnostics"):
+                    calls.append(judge.diagnostics())
                 bar.advance(task, 2 * len(chunk))
         t_judge = time.perf_counter() - t_judge
         judged = store.judgments(judge.fingerprint, pkey)
+        notes = store.notes(judge.fingerprint, pkey)
     finally:
         store.close()
 
@@ -333,17 +374,40 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
     run["new"] = {"generations": len(gen_todo), "judgments": 2 * len(cmp_todo)}
     run["reused"] = {"generations": len(gen_keys) - len(gen_todo), "judgments": 2 * (len(cmp_keys) - len(cmp_todo))}
     result["judge"]["spec"] = spec
+    if duplicates:  # copies share their entity's rating and Nash mass (never matched against it)
+        result["duplicates"] = {k: list(v) for k, v in duplicates.items()}
+        for kept, dups in duplicates.items():
+            if kept in result["checkpoints"]:
+                result["checkpoints"][kept]["duplicates"] = list(dups)
     result["judge"]["fingerprint"] = judge.fingerprint
     _judge_health(result, label_mass)
+    # Text verdicts the judge substituted for unusable logprobs (opt-in), over the whole plan,
+    # and the judge's own counts for the calls made by this invocation.
+    result["judge"]["text_fallbacks"] = sum(
+        1 for a, b, p, s in plan.cmp_keys if (phash[p], s, *sorted((fps[a], fps[b]))) in notes)
+    counts = {k: sum(d.get(k, 0) for d in calls) for k in ("from_logprobs", "from_text", "text_fallbacks", "failures")
+              if any(k in d for d in calls)}
+    if counts:
+        result["judge"]["calls"] = counts
     _note(console, f"reused {run['reused']['generations']} generations and {run['reused']['judgments']} judge calls; "
                    f"new: {run['new']['generations']} generations ({t_gen:.1f} s), {run['new']['judgments']} judge calls "
-                   f"({t_judge:.1f} s); failures {run['failures']}; total {time.perf_counter() - started:.1f} s")
+                   f"({t_judge:.1f} s); failures {run['failures']}; text fallbacks {result['judge']['text_fallbacks']}; total {time.perf_counter() - started:.1f} s")
     if config.write_reports:
         from arena.report import write_outputs
 
         write_outputs(result, out)
         _note(console, f"wrote {out}/results.json, matrix.csv, plots and report.html")
     return result
+
+
+def _fallback_notes(judge, n: int) -> list[str | None] | None:
+    """Per comparison of the last `judge_both_orders` call (n comparisons, 2n judge calls: the
+    originals, then the swapped): "text_fallback" when either order used the text fallback,
+    else None; None when the judge does not report its sources."""
+    sources = getattr(judge, "sources", None)
+    if not isinstance(sources, list) or len(sources) != 2 * n:
+        return None
+    return ["text_fallback" if "text_fallback" in (sources[i], sources[n + i]) else None for i in range(n)]
 
 
 def analyse(ckpts, prompts, plan: Plan, judged: dict, phash, fps, *, config: TournamentConfig, progress=None) -> dict:

@@ -41,13 +41,20 @@ class Comparison:
 
 @dataclass(frozen=True)
 class Failure:
-    """A verdict that could not be obtained; `reason` says why. Never a number."""
+    """A verdict that could not be obtained; `reason` says why. Never a number.
+
+    The reason passes `arena.redact.redact` here, once for every backend: a server or a user's
+    judge that echoes an API key cannot get it into the store or onto the terminal.
+    """
 
     reason: str
 
     def __post_init__(self):
         if not isinstance(self.reason, str) or not self.reason:
             raise TypeError(f"Failure.reason must be a non-empty string; got {self.reason!r}")
+        from arena.redact import redact
+
+        object.__setattr__(self, "reason", redact(self.reason))
 
 
 @runtime_checkable

@@ -1,32 +1,37 @@
 """Judge through any OpenAI-compatible server (vLLM serve, SGLang, llama.cpp, hosted APIs).
 
-Per (comparison, order) one request. When the server returns log-probabilities, the verdict
-token's top alternatives give ℓ_A, ℓ_B and P(a ≻ b) = exp ℓ_A / (exp ℓ_A + exp ℓ_B) as in the
-hf judge; otherwise (or when neither label is among the top alternatives) the text verdict
-`[[A]]` / `[[B]]` / `[[C]]` (tie, ½) is parsed (MT-Bench style, Zheng et al. 2023,
-arXiv 2306.05685). No verdict is a Failure, never a guess.
+Per (comparison, order) one request. With `logprobs` (the default) the verdict token's top
+alternatives give ℓ_A, ℓ_B and P(a ≻ b) = exp ℓ_A / (exp ℓ_A + exp ℓ_B) as in the hf judge.
+An answer without usable logprobs (none returned, or neither label among the top
+alternatives) is a Failure with the reason, never a silent 0/1: judge it again with
+`--retry-failures`, or opt in with `?text_fallback=true` to accept the text verdict
+`[[A]]` / `[[B]]` / `[[C]]` (tie, ½; MT-Bench style, Zheng et al. 2023, arXiv 2306.05685),
+which is then counted as a `text_fallback` in the diagnostics (and `arena judge` output,
+tournament results). With `?logprobs=false` the text verdict is the method. No verdict is
+a Failure, never a guess.
 
 Two request modes: `chat` (/chat/completions; the template asks for `[[A]]`/`[[B]]`) and
 `completions` (/completions; the prompt ends with `answer_prefix`, e.g. "Verdict: [[", so
 the very next token is the label, exactly like the local logprob judge).
 
-Robustness: bounded concurrency (a thread pool over one pooled httpx client), a timeout per
-request, retries with exponential backoff (honouring Retry-After) on 429, 5xx and
-connection errors, none on other 4xx. The API key is read from an environment variable
-(`api_key_env`, default OPENAI_API_KEY) and only ever sent as the Authorization header:
-never logged, fingerprinted or put in an error message. `load_openai_judge` probes
-`GET {url}/models` first, so an unreachable server or a refused key fails before any work.
+Robustness: `arena.http` (the same client and retry policy as the openai engine): bounded
+concurrency, a timeout per attempt, a bounded total time, retries with jittered exponential
+backoff (honouring Retry-After) on 429, 5xx, connection errors, timeouts and malformed or
+empty 200 bodies, none on other 4xx. The API key is read from an environment variable
+(`api_key_env`, default OPENAI_API_KEY), only ever sent as the Authorization header, and
+registered with `arena.redact`, so even a server that echoes it cannot get it into a
+failure reason, the store or the terminal. `load_openai_judge` probes `GET {url}/models`
+first, so an unreachable server or a refused key fails before any work.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from arena.errors import ConfigError
+from arena.http import HTTP_OPTIONS, HTTPClient, RequestFailed, RetryPolicy, api_key_from_env
 from arena.fingerprint import fingerprint_obj
 from judges.base import Comparison, Failure
 from judges.options import Option, coerce_options
@@ -40,12 +45,11 @@ OPTIONS: dict[str, Option] = {
     "temperature": Option("float", 0.0, "sampling temperature", minimum=0.0),
     "logprobs": Option("bool", True, "ask for log-probabilities (top_logprobs) of the verdict token"),
     "top_logprobs": Option("int", 10, "alternatives per token to ask for (OpenAI allows up to 20)", minimum=1),
-    "max_concurrency": Option("int", 4, "requests in flight at once", minimum=1),
-    "timeout": Option("float", 60.0, "seconds per request", minimum=0.001),
-    "max_retries": Option("int", 4, "retries on 429/5xx/connection errors before a Failure", minimum=0),
-    "backoff": Option("float", 0.5, "first retry delay in seconds (doubles each retry)", minimum=0.0),
-    "backoff_max": Option("float", 30.0, "longest retry delay in seconds", minimum=0.0),
-    "api_key_env": Option("str", "OPENAI_API_KEY", "environment variable holding the API key (unset: no key sent)"),
+    **{name: Option(kind.__name__, default, doc, minimum=None if kind is str else (1 if name == "max_concurrency" else 0.0))
+       for name, (kind, default, doc) in HTTP_OPTIONS.items()},
+    "max_concurrency": Option("int", 4, HTTP_OPTIONS["max_concurrency"][2], minimum=1),
+    "text_fallback": Option("bool", False, "when logprobs were asked for but the answer has none usable, use the "
+                            "text verdict (flagged 'text_fallback' and counted) instead of recording a failure"),
     "probe": Option("bool", True, "check GET /models (reachable, key accepted, model served) before any work"),
 }
 
@@ -61,59 +65,40 @@ class OpenAIJudge:
         self.tie_label = values["tie_label"] or None
         self.mode = values["mode"]
         self.max_tokens = values["max_tokens"] or (16 if self.mode == "chat" else 4)
-        self._api_key = api_key  # only ever sent as a header
+        self._api_key = api_key  # only ever sent as a header (and registered for redaction)
+        self.transport = None     # httpx transport override (tests)
         self.fingerprint = "openai:" + fingerprint_obj({
             "backend": "openai", "url": self.url, "model": model, "mode": self.mode,
             "template": values["template"],
             "answer_prefix": values["answer_prefix"] if self.mode == "completions" else None,
             "labels": list(self.labels), "tie_label": self.tie_label, "max_tokens": self.max_tokens,
             "temperature": values["temperature"], "logprobs": values["logprobs"],
+            # only when on: the verdicts it adds differ in kind (0/1 instead of a probability)
+            **({"text_fallback": True} if values["text_fallback"] and values["logprobs"] else {}),
         })
         self.label_mass: list[float | None] = []
-        self.sources: list[str | None] = []  # "logprobs" | "text" | None, per comparison of the last call
+        # "logprobs" | "text" (logprobs not asked for) | "text_fallback" (asked for, none usable,
+        # text_fallback on) | None (failure), per comparison of the last call
+        self.sources: list[str | None] = []
 
     def __repr__(self) -> str:  # never shows the key
         return f"OpenAIJudge({self.url}#{self.model}, mode={self.mode})"
 
-    # -- HTTP ---------------------------------------------------------------------------
-    def _headers(self) -> dict:
-        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+    # -- HTTP (arena.http: one client and one retry policy for engine and judge) --------
+    def client(self, transport=None) -> HTTPClient:
+        v = self.values
+        policy = RetryPolicy(timeout=v["timeout"], max_retries=v["max_retries"], backoff=v["backoff"],
+                             backoff_max=v["backoff_max"], max_time=v["max_time"])
+        return HTTPClient(self.url, api_key=self._api_key, policy=policy, max_concurrency=v["max_concurrency"],
+                          transport=transport or self.transport)
 
-    def client(self):
-        import httpx
-
-        n = self.values["max_concurrency"]
-        return httpx.Client(headers=self._headers(), timeout=self.values["timeout"],
-                            limits=httpx.Limits(max_connections=n, max_keepalive_connections=n))
-
-    def request(self, client, method: str, path: str, payload: dict | None = None, *,
-                retries: int | None = None) -> dict | Failure:
-        """One call with retries on 429/5xx/connection errors; a Failure when it gives up."""
-        import httpx
-
-        retries = self.values["max_retries"] if retries is None else retries
-        last = "no attempt"
-        for attempt in range(retries + 1):
-            wait = None
-            try:
-                response = client.request(method, self.url + path, json=payload)
-            except httpx.TransportError as error:  # connect/read/write errors and timeouts
-                last = f"{type(error).__name__}: {error}"
-            else:
-                code = response.status_code
-                if code == 200:
-                    try:
-                        return response.json()
-                    except ValueError:
-                        return Failure(f"server returned non-JSON for {path}: {response.text[:200]!r}")
-                last = f"HTTP {code} from {path}: {response.text[:200]!r}"
-                if code != 429 and code < 500:
-                    return Failure(last)  # a bad request stays bad: no retry
-                wait = _retry_after(response.headers.get("retry-after"))
-            if attempt < retries:
-                delay = self.values["backoff"] * (2 ** attempt)
-                time.sleep(min(self.values["backoff_max"], max(delay, wait or 0.0)))
-        return Failure(f"{last} (gave up after {retries} retries)")
+    def request(self, client: HTTPClient, method: str, path: str, payload: dict | None = None, *,
+                retries: int | None = None, check=None) -> dict | Failure:
+        """One call through the shared retry policy; a Failure (redacted reason) when it gives up."""
+        try:
+            return client.request(method, path, payload, check=check, max_retries=retries)
+        except RequestFailed as error:
+            return Failure(error.reason)
 
     def probe(self) -> None:
         """GET /models: reachable, key accepted, model served; ConfigError otherwise."""
@@ -152,28 +137,50 @@ class OpenAIJudge:
         return "/completions", body
 
     def one(self, client, c: Comparison) -> tuple[float | Failure, float | None, str | None]:
+        """(verdict or Failure, label mass, source) for one comparison in one order."""
         path, body = self.payload(c)
-        answer = self.request(client, "POST", path, body)
+        answer = self.request(client, "POST", path, body, check=self._check_shape)
         if isinstance(answer, Failure):
             return answer, None, None
-        try:
-            choice = answer["choices"][0]
-            if self.mode == "chat":
-                text = choice["message"].get("content") or ""
-                tokens = _chat_tokens(choice.get("logprobs"))
-                prefix = ""
-            else:
-                text = choice.get("text") or ""
-                tokens = _completion_tokens(choice.get("logprobs"))
-                prefix = self.values["answer_prefix"]
-            from_logprobs = verdict_from_logprobs(tokens, self.labels, prefix=prefix)
-        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as error:
-            # A malformed answer fails this comparison only, never the whole batch.
-            return Failure(f"unexpected response shape ({type(error).__name__}: {error}): {str(answer)[:200]}"), None, None
+        choice = answer["choices"][0]
+        if self.mode == "chat":
+            text = choice["message"].get("content") or ""
+            tokens = _chat_tokens(choice.get("logprobs"))
+            prefix = ""
+        else:
+            text = choice.get("text") or ""
+            tokens = _completion_tokens(choice.get("logprobs"))
+            prefix = self.values["answer_prefix"]
+        if not self.values["logprobs"]:  # the user asked for text verdicts
+            return parse_verdict(prefix + text, self.labels, self.tie_label), None, "text"
+        from_logprobs = verdict_from_logprobs(tokens, self.labels, prefix=prefix)
         if from_logprobs is not None:
             p, mass = from_logprobs
             return p, mass, "logprobs"
-        return parse_verdict(prefix + text, self.labels, self.tie_label), None, "text"
+        why = ("the answer has no logprobs" if not tokens
+               else f"neither label {self.labels[0]!r} nor {self.labels[1]!r} is among the top "
+                    f"{self.values['top_logprobs']} alternatives at the verdict token")
+        if not self.values["text_fallback"]:
+            # Never substitute a 0/1 text verdict for a probability silently: a recorded
+            # failure (judge again with --retry-failures), or the documented opt-in.
+            return Failure(f"logprobs unusable: {why}; text {text[:80]!r} (rerun with --retry-failures, "
+                           "or pass ?text_fallback=true to accept text verdicts)"), None, None
+        verdict = parse_verdict(prefix + text, self.labels, self.tie_label)
+        return verdict, None, (None if isinstance(verdict, Failure) else "text_fallback")
+
+    def _check_shape(self, answer) -> None:
+        """Raise when a 200 body is not a completion (the client retries it as malformed)."""
+        choice = answer["choices"][0]
+        if self.mode == "chat":
+            content = choice["message"]["content"]
+            if content is not None and not isinstance(content, str):
+                raise TypeError(f"message content is {type(content).__name__}")
+            logprobs = choice.get("logprobs")
+            _chat_tokens(logprobs)
+        else:
+            if not isinstance(choice.get("text", ""), str):
+                raise TypeError("text is not a string")
+            _completion_tokens(choice.get("logprobs"))
 
     def judge(self, comparisons: Sequence[Comparison]) -> list[float | Failure]:
         comparisons = list(comparisons)
@@ -186,18 +193,14 @@ class OpenAIJudge:
         return [a[0] for a in answers]
 
     def diagnostics(self) -> dict:
+        """Counts for the last `judge` call: verdicts from logprobs, from text (asked for), from the
+        opt-in text fallback, failures; label-mass mean and min over the logprob verdicts."""
         masses = [m for m in self.label_mass if m is not None]
-        out = {"from_logprobs": self.sources.count("logprobs"), "from_text": self.sources.count("text")}
+        out = {"from_logprobs": self.sources.count("logprobs"), "from_text": self.sources.count("text"),
+               "text_fallbacks": self.sources.count("text_fallback"), "failures": self.sources.count(None)}
         if masses:
             out.update(label_mass_mean=sum(masses) / len(masses), label_mass_min=min(masses))
         return out
-
-
-def _retry_after(value: str | None) -> float | None:
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None  # an HTTP date: fall back to the exponential schedule
 
 
 def _chat_tokens(logprobs) -> list[tuple[str, dict[str, float]]]:
@@ -278,7 +281,7 @@ def load_openai_judge(body: str, options: dict) -> OpenAIJudge:
         raise ConfigError(f"mode={values['mode']!r}; use chat or completions")
     if values["tie_label"] and values["tie_label"] in values["labels"]:
         raise ConfigError(f"tie_label {values['tie_label']!r} is also a verdict label; choose another")
-    api_key = os.environ.get(values["api_key_env"]) or None
+    api_key = api_key_from_env(values["api_key_env"])
     judge = OpenAIJudge(url, model, values, api_key=api_key)
     if values["probe"]:
         judge.probe()

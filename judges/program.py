@@ -1,8 +1,9 @@
 """Programmatic judges: any importable callable `module:function` as a judge.
 
 `function(prompt, response_a, response_b) -> float` returns P(response_a ≻ response_b) in
-[0, 1]. It is called once per comparison and order; an exception or a value that is not a
-finite probability becomes a `Failure` with the reason (never clipped, never a tie).
+[0, 1]. It is called once per comparison and order; an exception (any BaseException but
+KeyboardInterrupt: `sys.exit()` inside the function too) or a value that is not a finite
+probability becomes a `Failure` with the reason (never clipped, never a tie).
 The fingerprint hashes the module's source file, so editing the judge invalidates caches.
 """
 
@@ -35,8 +36,13 @@ class ProgramJudge:
         for c in comparisons:
             try:
                 value = self.function(c.prompt, c.response_a, c.response_b)
-            except Exception as error:  # a user's function may raise anything: record it
-                results.append(Failure(f"{self.name} raised {type(error).__name__}: {error}"))
+            except KeyboardInterrupt:  # the user's Ctrl-C stops the command, as everywhere
+                raise
+            except BaseException as error:  # noqa: BLE001 - a user's function may raise anything,
+                # even SystemExit (sys.exit) or another BaseException: a failed comparison with
+                # the reason, never an exit of the whole command with nothing written.
+                detail = f" ({error.code!r})" if isinstance(error, SystemExit) else (f": {error}" if str(error) else "")
+                results.append(Failure(f"{self.name} raised {type(error).__name__}{detail}"))
                 continue
             results.append(as_verdict(value))
         return results

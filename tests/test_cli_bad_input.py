@@ -158,7 +158,7 @@ def test_judge_reads_a_json_array(capsys, tmp_path):
 def test_judge_reads_files_with_a_byte_order_mark(capsys, tmp_path):
     row = {"prompt": "Repeat the number 3.\n", "response_a": "3.", "response_b": "The answer is 3."}
     (tmp_path / "bom.jsonl").write_bytes(b"\xef\xbb\xbf" + json.dumps(row).encode() + b"\n")
-    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbfprompt,response_a,response_b\nq,3.,The answer is 3.\n")
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbfprompt,response_a,response_b\nRepeat the number 3.,3.,The answer is 3.\n")
     for name in ("bom.jsonl", "bom.csv"):
         assert main(["judge", str(tmp_path / name), "--judge", RATERS, "--json"]) == 0, capsys.readouterr().err
         assert len(json.loads(capsys.readouterr().out)["rows"]) == 1

@@ -6,7 +6,9 @@ code here, in one place.
 
 from __future__ import annotations
 
+import errno
 import os
+import sqlite3
 import sys
 
 # transformers' own progress bars and advisory warnings would drown the arena's output;
@@ -26,6 +28,19 @@ from arena.cli import rate, judge, tournament, report, lab, train, world, world_
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: every error the user can fix is one line and exit code 2."""
+    from arena.redact import RedactingStream
+
+    # One redaction step for the terminal: everything the command prints (tables, --json,
+    # notes, errors) passes arena.redact on its way out.
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = RedactingStream(lambda: stdout), RedactingStream(lambda: stderr)
+    try:
+        return _run(argv)
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr
+
+
+def _run(argv: list[str] | None) -> int:
     from rich.markup import escape
     from typer._click.exceptions import UsageError  # typer ships its own copy of click
 
@@ -38,6 +53,13 @@ def main(argv: list[str] | None = None) -> int:
         where = f" (see `{error.ctx.command_path} --help`)" if error.ctx is not None else ""
         _error(escape(error.format_message()) + where)
         return 2
+    except OSError as error:  # read-only, full or forbidden output: nothing half-written (atomic writers)
+        _error(escape(os_error_message(error)))
+        return 2
+    except sqlite3.OperationalError as error:  # the run store could not be written
+        _error(escape(f"cannot write the run store ({error}); free disk space, fix the permissions "
+                      "or pass another --out"))
+        return 2
     except typer.Abort:
         _error("aborted")
         return 1
@@ -45,6 +67,23 @@ def main(argv: list[str] | None = None) -> int:
         code = exit_.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     return code if isinstance(code, int) else 0
+
+
+_FIX = {
+    errno.EACCES: "fix the permissions or choose another --out",
+    errno.EPERM: "fix the permissions or choose another --out",
+    errno.EROFS: "the file system is read-only; choose another --out",
+    errno.ENOSPC: "the disk is full; free space or choose another --out",
+    errno.EDQUOT: "the disk quota is exhausted; free space or choose another --out",
+}
+
+
+def os_error_message(error: OSError) -> str:
+    """One line for an OS error: what failed on which path, and the fix."""
+    what = error.strerror or str(error)
+    where = f" {error.filename}" if error.filename else ""
+    fix = _FIX.get(error.errno, "check the path and its permissions")
+    return f"cannot write or read{where}: {what}; {fix}"
 
 
 def _error(message: str) -> None:

@@ -14,6 +14,7 @@ from typing import Optional
 import typer
 
 from arena.cli._app import app, err, out
+from arena.errors import ConfigError
 
 _CHUNK = 64  # comparisons per progress step
 
@@ -26,6 +27,8 @@ def judge_command(
                               "options as SPEC?key=value&... (see docs/judges.md)."),
     json_out: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Prompts per forward pass (hf, reward, pairmodel, vllm)."),
+    retry_failures: bool = typer.Option(False, "--retry-failures", help="Judge the rows that failed once more "
+                                        "(e.g. after a server hiccup) before reporting."),
 ) -> None:
     """Judge every row in both orders; print P(a preferred) per row and a position-bias report."""
     from arena.cli._checks import at_least
@@ -37,21 +40,37 @@ def judge_command(
     comparisons = read_comparisons(pairs_file)
     options = {} if batch_size is None else {"batch_size": batch_size}
     judge_obj = load_judge(judge, **options)
-    verdicts = []
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    with Progress(TextColumn("[bold]judging[/]"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err, transient=True, disable=len(comparisons) <= _CHUNK) as bar:
-        task = bar.add_task("judge", total=len(comparisons))
-        diagnostics = []
-        for start in range(0, len(comparisons), _CHUNK):
-            chunk = comparisons[start:start + _CHUNK]
-            verdicts.extend(judge_both_orders(judge_obj, chunk))
-            if hasattr(judge_obj, "diagnostics"):
-                diagnostics.append((len(chunk), judge_obj.diagnostics()))
-            bar.update(task, advance=len(chunk))
+    diagnostics: list[tuple[int, dict]] = []  # (label masses behind the mean, diagnostics) per call
+
+    def judge_all(rows: list) -> list:
+        out_rows = []
+        with Progress(TextColumn("[bold]judging[/]"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=err, transient=True, disable=len(rows) <= _CHUNK) as bar:
+            task = bar.add_task("judge", total=len(rows))
+            for start in range(0, len(rows), _CHUNK):
+                chunk = rows[start:start + _CHUNK]
+                out_rows.extend(judge_both_orders(judge_obj, chunk))
+                if hasattr(judge_obj, "diagnostics"):
+                    masses = sum(m is not None for m in getattr(judge_obj, "label_mass", []) or [])
+                    diagnostics.append((masses, judge_obj.diagnostics()))
+                bar.update(task, advance=len(chunk))
+        return out_rows
+
+    verdicts = judge_all(comparisons)
+    retried = None
+    if retry_failures:
+        failed = [i for i, v in enumerate(verdicts) if not v.ok]
+        diagnostics.clear()  # the counts describe the verdicts reported, i.e. the last try of each row
+        again = judge_all([comparisons[i] for i in failed])
+        for i, v in zip(failed, again):
+            verdicts[i] = v
+        retried = {"rows": len(failed), "recovered": sum(v.ok for v in again)}
     report = position_report(verdicts)
     info = {"spec": judge, "fingerprint": judge_obj.fingerprint, **_merge(diagnostics)}
+    if retried is not None:
+        info["retried"] = retried
     if json_out:
         print(json.dumps({
             "rows": [{"p": v.p, "p_ab": v.p_ab, "p_ba": v.p_ba, "error": v.error} for v in verdicts],
@@ -59,18 +78,29 @@ def judge_command(
             "failures": report["failures"],
             "judge": info,
         }))
-        return
-    _render(verdicts, report, info)
+    else:
+        _render(verdicts, report, info)
+    if verdicts and report["failures"] == len(verdicts):
+        example = next(v.error for v in verdicts if v.error)
+        raise ConfigError(f"no row could be judged (e.g. {example}); fix the judge or its server and rerun")
+
+
+_COUNTS = ("from_logprobs", "from_text", "text_fallbacks", "failures")
 
 
 def _merge(diagnostics: list[tuple[int, dict]]) -> dict:
-    """Combine per-chunk label-mass diagnostics (weighted mean, overall min)."""
-    means = [(n, d.get("label_mass_mean")) for n, d in diagnostics if d.get("label_mass_mean") is not None]
-    mins = [d.get("label_mass_min") for _, d in diagnostics if d.get("label_mass_min") is not None]
-    if not means:
-        return {}
-    total = sum(n for n, _ in means)
-    return {"label_mass_mean": sum(n * m for n, m in means) / total, "label_mass_min": min(mins)}
+    """Combine per-call diagnostics: counts summed (judge calls, both orders), label mass as a
+    weighted mean and the overall min."""
+    out = {}
+    for key in _COUNTS:
+        if any(key in d for _, d in diagnostics):
+            out[key] = sum(d.get(key, 0) for _, d in diagnostics)
+    means = [(n, d["label_mass_mean"]) for n, d in diagnostics if d.get("label_mass_mean") is not None]
+    if means:
+        total = sum(n for n, _ in means) or 1
+        out["label_mass_mean"] = sum(n * m for n, m in means) / total
+        out["label_mass_min"] = min(d["label_mass_min"] for _, d in diagnostics if d.get("label_mass_min") is not None)
+    return out
 
 
 def _fmt(x: float | None) -> str:
@@ -92,6 +122,11 @@ def _render(verdicts, report: dict, info: dict) -> None:
     out.print(f"[bold]position consistency[/] {_fmt(report['consistency'])}  (share of pairs with the same winner in both orders)")
     out.print(f"[bold]first-position rate[/]  {_fmt(report['first_position_rate'])}  (½ = no position bias; 1 = always the first)")
     out.print(f"[bold]failures[/]             {report['failures']} of {report['n']} pairs (never counted)")
+    if "from_logprobs" in info:
+        out.print(f"[bold]judge calls[/]          {info['from_logprobs']} from logprobs, {info['from_text']} text verdicts, "
+                  f"{info['text_fallbacks']} text fallbacks, {info['failures']} failed")
+    if "retried" in info:
+        out.print(f"[bold]retried[/]              {info['retried']['rows']} failed rows, {info['retried']['recovered']} recovered")
     if "label_mass_mean" in info:
         out.print(f"[bold]label mass[/]           mean {_fmt(info['label_mass_mean'])}, min {_fmt(info['label_mass_min'])}"
                   "  (probability the judge puts on its two verdict labels; low = not answering the question)")

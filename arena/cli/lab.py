@@ -7,9 +7,6 @@ Parse, build a game and a `LabConfig`, call `trainers.lab.run.run_comparison`, r
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -91,22 +88,13 @@ def _build_game(game, matrix, actions, contexts, rank, scale, reference, seed):
 
 
 def _write_outputs(out_dir: Path, comp, result: dict, title: str) -> None:
-    """results.json + convergence.png, written in a temp dir next to out_dir, then moved in place."""
+    """results.json + convergence.png through the one atomic writer (`arena.outputs`, merge)."""
+    from arena.outputs import atomic_output
     from trainers.lab.plots import plot_convergence
 
-    out_dir = out_dir.resolve()
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+    with atomic_output(out_dir, mode="merge") as tmp:
         (tmp / "results.json").write_text(json.dumps(result, indent=2))
         plot_convergence(comp, tmp / "convergence.png", title=title)
-        if not out_dir.exists():
-            os.replace(tmp, out_dir)
-            return
-        for f in tmp.iterdir():
-            os.replace(f, out_dir / f.name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _fmt(v) -> str:

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import shutil
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -141,10 +139,11 @@ def build_lowrank_world(out_dir: str | Path, world: LowrankWorld = LowrankWorld(
     out = Path(out_dir)
     if out.exists() and not overwrite:
         raise ConfigError(f"{out} already exists; choose another --out or pass --overwrite")
-    tmp = out.with_name(f".{out.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    from arena.outputs import atomic_output
+
+    # The one atomic writer: built beside `out`, which (with --overwrite) stays until the new
+    # world is complete; a killed build's temporary directory is removed by the next run.
+    with atomic_output(out, mode="replace") as tmp:
         base = lowrank_game(world.n_contexts, world.n_actions, world.rank, world.scale, world.seed,
                             reference="random", ref_scale=world.ref_scale)
         prompts = [world.prompt(x) for x in range(world.n_contexts)]
@@ -184,10 +183,4 @@ def build_lowrank_world(out_dir: str | Path, world: LowrankWorld = LowrankWorld(
             "kl_star_ref": float(np.dot(base.weights, kl(sol.pi, pi_ref))),
         }
         (tmp / "nash.json").write_text(json.dumps(nash) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

@@ -34,10 +34,7 @@ Layout: DIR/ckpts/{terse,sentence,list,sft}/, DIR/prompts.jsonl, DIR/judge.txt h
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -138,9 +135,9 @@ def build_raters_world(out_dir: str | Path, *, seed: int = 0, n_prompts: int = 1
         raise InputError(f"{out_dir} already exists and is not empty; pass --out with a new directory")
     if not 1 <= n_prompts <= 100:
         raise InputError(f"n_prompts must be in 1..{N_NUMBERS} (one question per number); got {n_prompts}")
-    out_dir.resolve().parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.resolve().parent))
-    try:
+    from arena.outputs import atomic_output
+
+    with atomic_output(out_dir, mode="new") as tmp:
         rng = np.random.default_rng(seed)
         datasets = {name: _examples(rng, mix=np.eye(3)[i], wrong=0.0, copies=1) for i, name in enumerate(STYLES)}
         datasets["sft"] = _examples(rng, mix=np.array(SFT_MIX), wrong=SFT_WRONG, copies=4)
@@ -164,13 +161,6 @@ def build_raters_world(out_dir: str | Path, *, seed: int = 0, n_prompts: int = 1
             for i in picks:
                 fh.write(json.dumps({"id": str(i), "prompt": question(i)}) + "\n")
         (tmp / "judge.txt").write_text(JUDGE_SPEC + "\n")
-        os.chmod(tmp, 0o755)
-        if out_dir.exists():
-            out_dir.rmdir()  # empty, checked above
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
 
 

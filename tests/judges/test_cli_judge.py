@@ -87,3 +87,34 @@ def test_bad_spec_and_option_exit_2_before_work(tmp_path, judge_module, capsys):
     assert main(["judge", str(f), "--judge", judge_module, "--batch-size", "4"]) == 2  # python takes no batch size
     assert main(["judge", str(tmp_path / "missing.jsonl"), "--judge", judge_module]) == 2
     assert capsys.readouterr().out == ""
+
+
+EXITING_SOURCE = '''
+import sys
+
+class Odd(BaseException):
+    pass
+
+def exits(prompt, a, b):
+    sys.exit(3)
+
+def odd(prompt, a, b):
+    if "x" in a + b:
+        raise Odd("not an Exception")
+    return 0.7
+'''
+
+
+def test_sys_exit_and_base_exceptions_in_a_python_judge_are_failures(tmp_path, monkeypatch, capsys):
+    (tmp_path / "exitjudges.py").write_text(EXITING_SOURCE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    f = _write_jsonl(tmp_path / "pairs.jsonl", ROWS)
+    assert main(["judge", str(f), "--judge", "python:exitjudges:exits", "--json"]) == 2  # nothing could be judged
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)["rows"]
+    assert all(r["p"] is None and "SystemExit (3)" in r["error"] for r in rows)
+    assert "no row could be judged" in captured.err
+    assert main(["judge", str(f), "--judge", "python:exitjudges:odd", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert rows[0]["p"] is None and "Odd: not an Exception" in rows[0]["error"]  # "x" in row 1
+    assert rows[1]["p"] == pytest.approx(0.5)  # 0.7 both ways: p_ab 0.7, p_ba 0.3

@@ -531,9 +531,11 @@ def finish(policy: Policy, work: Path, out: Path, algorithm: str, config: TrainC
     }
     (work / "arena_card.json").write_text(json.dumps(card, indent=2) + "\n")
     shutil.rmtree(work / ".resume", ignore_errors=True)
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(work, out)
+    from arena.outputs import replace_dir, sweep
+
+    # --overwrite: the old output stays in place until the new one is complete (arena.outputs)
+    sweep(out)
+    replace_dir(work, out)
     return out
 
 

@@ -212,7 +212,7 @@ def test_openai_engine_over_a_mock_server(monkeypatch):
             return httpx.Response(404, json={"error": "no such model"})
         return httpx.Response(200, json={"choices": [{"text": f"{body['model']}:{body['prompt']}:{body['seed']}"}]})
 
-    engine = get_engine("openai", base_url="http://server/v1", transport=httpx.MockTransport(handler), concurrency=2)
+    engine = get_engine("openai", base_url="http://server/v1", transport=httpx.MockTransport(handler), max_concurrency=2)
 
     class C:
         name = "m1"
