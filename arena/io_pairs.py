@@ -74,8 +74,8 @@ _SHOW = 5
 _PAIR_FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
                  ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 _FEATURE = re.compile(r"^feature_(.+)_([ab])$")
-# Columns read as dictionaries (few distinct values, many rows): one small dictionary and an
-# integer per row instead of a Python string per row.
+# Text columns read as dictionaries (names, labels and prompt ids repeat): one dictionary of
+# distinct values and an integer per row; the cluster columns too (CLUSTER_COLUMNS).
 _DICT_COLUMNS = ("model_a", "model_b", "winner", "generator_1", "generator_2")
 
 
@@ -152,8 +152,7 @@ def _arrow_csv(path: Path):
     if not header:
         raise InputError(f"{path}: empty file; give a header row and at least one row")
     text = pa.dictionary(pa.int32(), pa.string())
-    types = {c: text for c in _DICT_COLUMNS}
-    types.update({c: pa.string() for c in CLUSTER_COLUMNS})
+    types = {c: text for c in (*_DICT_COLUMNS, *CLUSTER_COLUMNS)}
     try:
         return _noting(pacsv.read_csv(
             path,
@@ -175,7 +174,8 @@ def _arrow_parquet(path: Path):
     try:
         schema = pq.read_schema(path)
         columns = _wanted(schema.names)
-        table = pq.read_table(path, columns=columns, read_dictionary=[c for c in _DICT_COLUMNS if c in columns])
+        table = pq.read_table(path, columns=columns,
+                              read_dictionary=[c for c in (*_DICT_COLUMNS, *CLUSTER_COLUMNS) if c in columns])
         return _noting(table, schema.names)
     except Exception as err:  # pyarrow raises many types for a corrupt file
         raise InputError(f"{path}: not a readable Parquet file ({type(err).__name__}); rewrite it") from None
@@ -304,7 +304,9 @@ def _encode(column):
     if not pa.types.is_string(dictionary.type) and not pa.types.is_large_string(dictionary.type):
         dictionary = dictionary.cast(pa.string())
     labels = np.array(dictionary.to_pylist(), dtype=object)
-    codes = np.concatenate([pc.fill_null(ch.indices, -1).to_numpy().astype(np.int64) for ch in column.chunks])
+    # fill_null only where a chunk has nulls: it costs far more than the zero-copy view.
+    codes = np.concatenate([(pc.fill_null(ch.indices, -1) if ch.null_count else ch.indices)
+                            .to_numpy(zero_copy_only=False).astype(np.int64, copy=False) for ch in column.chunks])
     return labels, codes
 
 
