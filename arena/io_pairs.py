@@ -330,8 +330,8 @@ def _numbers(column, name: str, where: str) -> np.ndarray:
     return values
 
 
-def _text_codes(column, name: str, where: str, *, sort: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """(names, codes) of a text column with whitespace stripped: codes index the sorted names."""
+def _text_codes(column, name: str, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """(names, codes) of a text column, whitespace stripped: codes (m,) index names (k,); empty is an error."""
     labels, codes = _encode(column)
     stripped = np.array([str(x).strip() for x in labels], dtype=object)
     empty = codes < 0

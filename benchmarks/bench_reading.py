@@ -32,7 +32,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parents[1]
 LABELS = np.array(["model_a", "model_b", "tie", "tie (bothbad)"])
 
-READ = "import sys; from arena.io_pairs import read_pairs; r = read_pairs(sys.argv[1]); print(len(r), r.n_models)"
+READ = ("import sys; import arena.io_pairs as m; r = m.read_pairs(sys.argv[1]); "
+        "print(len(r), r.n_models, m.__file__.split('/')[-3])")
 RATE = ("import sys; from arena.cli import main; "
         "sys.exit(main(['rate', sys.argv[1], '--json', '--rounds', sys.argv[2]]))")
 ARENA_RANK = """
@@ -72,12 +73,17 @@ def make_battles(folder: Path, *, battles: int, models: int, seed: int) -> dict[
     return paths
 
 
-def run_case(code: str, args: list[str], pythonpath: str) -> tuple[float, float, str]:
+def run_case(code: str, args: list[str], pythonpath: str, timeout: float) -> tuple[float, float, str]:
     """(wall seconds, peak MiB, last stdout line) of `python -c code args` in a fresh process."""
     env = {**os.environ, "PYTHONPATH": pythonpath, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
            "OPENBLAS_NUM_THREADS": "1"}
     cmd = ["/usr/bin/time", "-f", "TIME %e %M", sys.executable, "-c", code, *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    try:
+        # cwd outside any checkout: `python -c` puts the working directory first on sys.path,
+        # which would shadow PYTHONPATH (and time this worktree's reader as "main").
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=tempfile.gettempdir())
+    except subprocess.TimeoutExpired:
+        return float("nan"), float("nan"), f"stopped after {timeout:.0f}s"
     stats = [line for line in proc.stderr.splitlines() if line.startswith("TIME ")]
     if proc.returncode != 0 or not stats:
         tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
@@ -94,6 +100,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--main", default="/work/main", help="checkout with the previous reader")
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds per case")
     ap.add_argument("--cases", default="ours read,main read,ours read parquet,ours rate,main rate,arena-rank")
     args = ap.parse_args()
     cases = [c.strip() for c in args.cases.split(",")]
@@ -115,7 +122,7 @@ def main() -> None:
         print(f"{'case':<20} {'wall s':>8} {'peak MiB':>9}  output")
         for case in cases:
             code, argv, path = table[case]
-            results[case] = run_case(code, argv, path)
+            results[case] = run_case(code, argv, path, args.timeout)
             wall, mib, out = results[case]
             print(f"{case:<20} {wall:8.1f} {mib:9.0f}  {out}", flush=True)
     for ours, peer in (("ours read", "main read"), ("ours rate", "main rate"), ("ours rate", "arena-rank")):
