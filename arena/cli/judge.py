@@ -29,15 +29,18 @@ def judge_command(
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Prompts per forward pass (hf, reward, pairmodel, vllm)."),
     retry_failures: bool = typer.Option(False, "--retry-failures", help="Judge the rows that failed once more "
                                         "(e.g. after a server hiccup) before reporting."),
+    out_file: Optional[Path] = typer.Option(None, "--out", help="Write the judged rows as battles (.jsonl or .csv: "
+                                            "model_a, model_b, prompt_id, score, p_ab, p_ba) that `arena rate` reads."),
 ) -> None:
     """Judge every row in both orders; print P(a preferred) per row and a position-bias report."""
     from arena.cli._checks import at_least
     from judges import judge_both_orders, load_judge, position_report
-    from judges.io import read_comparisons
+    from judges.io import check_out_path, pair_keys, read_comparisons, write_judged_pairs
 
     if batch_size is not None:
         at_least("--batch-size", batch_size, 1, example=16)
     comparisons = read_comparisons(pairs_file)
+    keys = None if out_file is None else (check_out_path(out_file), pair_keys(pairs_file))[1]
     options = {} if batch_size is None else {"batch_size": batch_size}
     judge_obj = load_judge(judge, **options)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -71,6 +74,9 @@ def judge_command(
     info = {"spec": judge, "fingerprint": judge_obj.fingerprint, **_merge(diagnostics)}
     if retried is not None:
         info["retried"] = retried
+    written = None if keys is None else write_judged_pairs(out_file, keys, verdicts)
+    if written is not None:
+        err.print(f"wrote {written} battles to {out_file} ({len(verdicts) - written} failed rows left out)")
     if json_out:
         print(json.dumps({
             "rows": [{"p": v.p, "p_ab": v.p_ab, "p_ba": v.p_ba, "error": v.error} for v in verdicts],

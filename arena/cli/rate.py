@@ -40,8 +40,8 @@ def _read(file: Path, fmt: str | None):
 
     if not file.exists():
         raise InputError(f"{file} not found: give the path of a pairs file (CSV/JSONL/Parquet) or a matrix CSV")
-    if file.is_dir():
-        raise InputError(f"{file} is a directory: give a pairs file or a matrix CSV (for a run directory use `arena report`)")
+    if file.is_dir() and (file / "arena.sqlite").exists():
+        raise InputError(f"{file} is a run directory: use `arena report {file}` (or `arena export {file}` for its battles)")
     if fmt == "matrix" and file.suffix.lower() in (".jsonl", ".ndjson", ".json", ".parquet", ".pq"):
         raise InputError(f"{file}: a preference matrix is a CSV file (model names as header and first column), "
                          f"not {file.suffix}; for a pairs file use --format pairs")

@@ -13,6 +13,8 @@ The count tables are
 
 so that W + Wᵀ = N and diag(W) = diag(N) = 0. An optional integer ``cluster`` per record
 (the prompt id) is kept so that intervals can resample whole prompts (``arena.core.bootstrap``).
+Optional per-side ``features`` (e.g. response length, markdown headers) feed rating models that
+control for style (``arena.core.style``); estimators that do not use them ignore them.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 
 from arena.errors import InputError
 
-__all__ = ["Records", "make_records", "pair_counts", "win_rates"]
+__all__ = ["Records", "make_records", "make_records_indexed", "pair_counts", "win_rates"]
 
 # How many offending rows an error message shows before it says "and k more".
 _SHOW = 5
@@ -39,6 +41,9 @@ class Records:
       a, b: (m,) int64 indices of the first and second model of each comparison, a != b.
       score: (m,) float64 in [0, 1], P(a ≻ b): 1 a wins, 0 b wins, 0.5 tie.
       cluster: (m,) int64 cluster (prompt) ids in 0..C-1, or None when there are none.
+      features: (m, 2, k) float64 per-side features (``[:, 0]`` of model a's response,
+        ``[:, 1]`` of model b's), or None; see `arena.core.style`.
+      feature_names: (k,) names of the features (empty when there are none).
     """
 
     models: tuple[str, ...]
@@ -46,6 +51,8 @@ class Records:
     b: np.ndarray
     score: np.ndarray
     cluster: np.ndarray | None = None
+    features: np.ndarray | None = None
+    feature_names: tuple[str, ...] = ()
 
     @property
     def n_models(self) -> int:
@@ -70,6 +77,8 @@ def make_records(
     *,
     cluster: Sequence | np.ndarray | None = None,
     models: Sequence[str] | None = None,
+    features: np.ndarray | None = None,
+    feature_names: Sequence[str] = (),
 ) -> Records:
     """Build validated `Records` from parallel sequences of names and scores.
 
@@ -80,6 +89,7 @@ def make_records(
         first sorted value.
       models: optional model order; every name in the records must be in it (models listed
         without any record are allowed: they have no games). Default: sorted unique names.
+      features, feature_names: optional (m, 2, k) per-side features and their k names.
 
     Raises:
       InputError: empty input, length mismatch, self-matches, NaN or out-of-range scores,
@@ -96,24 +106,7 @@ def make_records(
         )
     if m == 0:
         raise InputError("no comparisons: give at least one (model_a, model_b, score) record")
-    bad = ~np.isfinite(s)
-    if bad.any():
-        raise InputError(
-            f"score is NaN or infinite in rows {_rows(bad)}: drop those rows or give a score in [0, 1]"
-        )
-    bad = (s < 0.0) | (s > 1.0)
-    if bad.any():
-        raise InputError(
-            f"score outside [0, 1] in rows {_rows(bad)} (e.g. {float(s[bad][0])!r}): the score is "
-            "P(model_a preferred); rescale it to [0, 1]"
-        )
-    same = names_a == names_b
-    if same.any():
-        raise InputError(
-            f"self-matches (model_a == model_b, e.g. {str(names_a[same][0])!r}) in rows {_rows(same)}: "
-            "a model cannot be compared with itself; drop those rows"
-        )
-
+    # Scores, self-matches and features are checked once, in make_records_indexed.
     if models is None:
         order, inverse = np.unique(np.concatenate([names_a, names_b]), return_inverse=True)
         model_names = tuple(str(x) for x in order)
@@ -151,7 +144,88 @@ def make_records(
         _, codes = np.unique(c, return_inverse=True)
         codes = codes.astype(np.int64).reshape(m)
 
-    return Records(models=model_names, a=a, b=b, score=s.copy(), cluster=codes)
+    return make_records_indexed(model_names, a, b, s, cluster=codes, features=features,
+                                feature_names=feature_names)
+
+
+def make_records_indexed(
+    models: Sequence[str],
+    a: np.ndarray,
+    b: np.ndarray,
+    score: np.ndarray,
+    *,
+    cluster: np.ndarray | None = None,
+    features: np.ndarray | None = None,
+    feature_names: Sequence[str] = (),
+) -> Records:
+    """Build validated `Records` from model indices (the columnar readers' path: no per-row Python).
+
+    Args:
+      models: (n,) model names, each once.
+      a, b: (m,) integer indices into ``models``.
+      score: (m,) P(a ≻ b) in [0, 1].
+      cluster: optional (m,) integer cluster codes in 0..C-1.
+      features: optional (m, 2, k) per-side features; finite.
+      feature_names: (k,) their names, required with ``features``.
+
+    Raises InputError with the offending rows (1-based) and the fix.
+    """
+    models = tuple(str(x) for x in models)
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    s = np.asarray(score, dtype=np.float64)
+    m = a.shape[0]
+    if a.ndim != 1 or b.shape != (m,) or s.shape != (m,):
+        raise InputError(
+            f"a, b and score must be 1-d of equal length; got shapes {a.shape}, {b.shape}, {s.shape}: "
+            "give one value per comparison"
+        )
+    if m == 0:
+        raise InputError("no comparisons: give at least one (model_a, model_b, score) record")
+    n = len(models)
+    if len(set(models)) != n:
+        raise InputError("models contains duplicate names: list each model once")
+    out = (a < 0) | (a >= n) | (b < 0) | (b >= n)
+    if out.any():
+        raise InputError(f"model index outside 0..{n - 1} in rows {_rows(out)}: every index must name a model")
+    bad = ~np.isfinite(s)
+    if bad.any():
+        raise InputError(
+            f"score is NaN or infinite in rows {_rows(bad)}: drop those rows or give a score in [0, 1]"
+        )
+    bad = (s < 0.0) | (s > 1.0)
+    if bad.any():
+        raise InputError(
+            f"score outside [0, 1] in rows {_rows(bad)} (e.g. {float(s[bad][0])!r}): the score is "
+            "P(model_a preferred); rescale it to [0, 1]"
+        )
+    same = a == b
+    if same.any():
+        raise InputError(
+            f"self-matches (model_a == model_b, e.g. {models[int(a[same][0])]!r}) in rows {_rows(same)}: "
+            "a model cannot be compared with itself; drop those rows"
+        )
+    codes = None
+    if cluster is not None:
+        codes = np.asarray(cluster)
+        if codes.shape != (m,) or codes.dtype.kind not in "iu":
+            raise InputError(f"cluster must be (m,) integer codes, one per comparison ({m}); got {codes.dtype} {codes.shape}")
+        codes = codes.astype(np.int64, copy=False)
+    feats, names = None, ()
+    if features is not None:
+        feats = np.asarray(features, dtype=np.float64)
+        names = tuple(str(x) for x in feature_names)
+        if feats.ndim != 3 or feats.shape[:2] != (m, 2) or feats.shape[2] != len(names):
+            raise InputError(
+                f"features must be (m, 2, k) = ({m}, 2, {len(names)}) with one name per feature; "
+                f"got {feats.shape}: give each comparison both sides' values"
+            )
+        bad = ~np.isfinite(feats).all(axis=(1, 2))
+        if bad.any():
+            raise InputError(f"features are missing or not finite in rows {_rows(bad)}: fill them or drop those rows")
+    elif len(feature_names):
+        raise InputError("feature_names given without features: give both or neither")
+    return Records(models=models, a=a, b=b, score=s.copy(), cluster=codes, features=feats, feature_names=names)
 
 
 def pair_counts(records: Records) -> tuple[np.ndarray, np.ndarray]:

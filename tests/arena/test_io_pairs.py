@@ -8,7 +8,7 @@ import pytest
 
 from arena.core.records import pair_counts
 from arena.errors import InputError
-from arena.io_pairs import detect_format, read_matrix, read_pairs
+from arena.io_pairs import WINNER_SCORES, detect_format, read_matrix, read_pairs
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
@@ -170,3 +170,172 @@ def test_prd_vicuna80_labels_are_not_scores():
         pytest.skip(f"shared data not found at {path.parent}")
     with pytest.raises(InputError, match="outside \\[0, 1\\]"):
         read_pairs(path)
+
+
+# --- formats researchers already have (tests/data/formats) ------------------------------
+
+FORMATS = Path(__file__).resolve().parents[1] / "data" / "formats"
+
+
+def _W(rec):
+    W, N = pair_counts(rec)
+    ix = {m: i for i, m in enumerate(rec.models)}
+    return (lambda x, y: W[ix[x], ix[y]]), (lambda x, y: N[ix[x], ix[y]])
+
+
+def test_both_bad_winner_and_question_id_cluster():
+    """lmarena's arena-rank labels: both_bad is a tie; question_id is the bootstrap cluster."""
+    rec = read_pairs(FORMATS / "both_bad.csv")
+    W, N = _W(rec)
+    assert rec.models == ("alpha", "beta", "gamma")
+    assert (W("alpha", "beta"), W("beta", "alpha")) == (1.5, 1.5)
+    assert (W("beta", "gamma"), W("gamma", "beta")) == (0.5, 0.5)
+    assert (W("alpha", "gamma"), W("gamma", "alpha")) == (1.0, 0.0)
+    assert rec.cluster.tolist() == [0, 0, 1, 1, 2]
+
+
+def test_one_hot_winner_columns():
+    rec = read_pairs(FORMATS / "one_hot.csv")
+    W, N = _W(rec)
+    assert rec.cluster is None  # `id` is a row id, not a prompt
+    assert (W("m1", "m2"), W("m2", "m1")) == (1.0, 0.0)
+    assert (W("m2", "m3"), W("m3", "m2")) == (1.0, 0.0)
+    assert (W("m1", "m3"), W("m3", "m1")) == (1.5, 0.5)
+
+
+def test_one_hot_rows_with_two_winners_are_refused(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("model_a,model_b,winner_model_a,winner_model_b,winner_tie\nx,y,1,0,0\nx,y,1,1,0\n")
+    with pytest.raises(InputError, match="exactly one 1 .* rows 2 do not"):
+        read_pairs(path)
+    path.write_text("model_a,model_b,winner_model_a,winner_model_b\nx,y,1,0\n")
+    with pytest.raises(InputError, match="add winner_tie"):
+        read_pairs(path)
+
+
+def test_alpaca_eval_annotations():
+    """AlpacaEval: preference 1 = output_1 (generator_1) preferred, 2 = output_2; soft in between."""
+    rec = read_pairs(FORMATS / "alpaca_eval_annotations.json")
+    W, N = _W(rec)
+    assert rec.models == ("gpt4_1106_preview", "small", "tiny")
+    assert W("gpt4_1106_preview", "tiny") == pytest.approx(0.75 + 0.0 + 0.5)
+    assert W("tiny", "gpt4_1106_preview") == pytest.approx(1.75)
+    assert (W("gpt4_1106_preview", "small"), W("small", "gpt4_1106_preview")) == (1.0, 0.0)
+    # AlpacaEval's win rate of tiny: 100 * (mean(preference) - 1) = 58.33
+    assert 100 * W("tiny", "gpt4_1106_preview") / N("tiny", "gpt4_1106_preview") == pytest.approx(175 / 3)
+    assert len(set(rec.cluster.tolist())) == 3  # clusters are the instructions
+
+
+def test_alpaca_eval_failed_annotation_is_refused(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"generator_1": "x", "generator_2": "y", "preference": 1.2}\n'
+                    '{"generator_1": "x", "generator_2": "y", "preference": null}\n')
+    with pytest.raises(InputError, match="preference missing or outside \\[1, 2\\] in rows 2"):
+        read_pairs(path)
+
+
+def test_alpaca_eval_real_preferences_reproduce_the_leaderboard():
+    """The shared AlpacaEval 2.0 preferences give every model's published win_rate."""
+    import pandas as pd
+
+    folder = DATA / "alpaca_eval"
+    if not folder.exists():
+        pytest.skip(f"shared data not found at {folder}")
+    rec = read_pairs(folder / "alpaca_eval2_weighted_gpt4turbo_preferences.csv")
+    board = pd.read_csv(folder / "weighted_alpaca_eval_gpt4_turbo_leaderboard.csv", index_col=0)
+    W, N = _W(rec)
+    base = "gpt4_1106_preview"
+    checked = 0
+    for model in rec.models:
+        if model == base or model not in board.index:
+            continue
+        assert 100 * W(model, base) / N(model, base) == pytest.approx(board.loc[model, "win_rate"], abs=1e-6), model
+        checked += 1
+    assert checked >= 50
+    assert rec.cluster is not None and rec.cluster.max() + 1 == 805  # instruction_idx
+
+
+def test_arena_hard_judgment_directory():
+    """Arena-Hard: game 1 has the baseline as A, game 2 the model; ">>" counts 3; null games skipped."""
+    rec = read_pairs(FORMATS / "arena_hard")
+    W, N = _W(rec)
+    base = "gpt-4-0314"
+    assert rec.models == (base, "modelx", "modely")
+    # modelx: q1 game 1 B>A (model wins, 1 copy), game 2 A>>B (model wins, 3 copies); q2 A=B tie.
+    assert (W(base, "modelx"), N(base, "modelx")) == (0.5, 5)
+    # modely: q1 game 1 A>B (baseline wins), game 2 B>>A (baseline wins, 3 copies).
+    assert (W(base, "modely"), N(base, "modely")) == (4.0, 4)
+    assert np.all(rec.a == 0)  # model_a is the baseline, as in Arena-Hard's battles
+    assert len(set(rec.cluster.tolist())) == 2
+    single = read_pairs(FORMATS / "arena_hard" / "modely.jsonl")
+    assert len(single) == 4
+
+
+def test_arena_hard_unknown_verdict_is_refused(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"question_id": "q", "model": "m", "games": [{"score": "A>B"}, {"score": "A>>>B"}]}\n')
+    with pytest.raises(InputError, match="game 2 score 'A>>>B' is not one of"):
+        read_pairs(path)
+
+
+def test_style_feature_columns():
+    rec = read_pairs(FORMATS / "style_features.csv")
+    assert rec.feature_names == ("tokens", "bold")
+    assert rec.features.shape == (3, 2, 2)
+    # row 2: short (a) 95 tokens vs long (b) 380
+    assert rec.features[1].tolist() == [[95.0, 0.0], [380.0, 2.0]]
+
+
+def test_feature_columns_come_in_pairs(tmp_path):
+    path = tmp_path / "f.csv"
+    path.write_text("model_a,model_b,score,feature_len_a\nx,y,1,3\n")
+    with pytest.raises(InputError, match="add feature_len_b"):
+        read_pairs(path)
+
+
+def test_huggingface_datasets_directories(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    import pandas as pd
+
+    rows = pd.read_csv(FORMATS / "both_bad.csv").to_dict("list")
+    ds = datasets.Dataset.from_dict({**rows, "conversation_a": ["long text"] * 5})
+    ds.save_to_disk(str(tmp_path / "single"))
+    datasets.DatasetDict({"train": ds}).save_to_disk(str(tmp_path / "dict"))
+    expected = read_pairs(FORMATS / "both_bad.csv")
+    for folder in ("single", "dict"):
+        rec = read_pairs(tmp_path / folder)
+        assert rec.models == expected.models and np.array_equal(rec.score, expected.score)
+        assert np.array_equal(rec.cluster, expected.cluster)
+    assert detect_format(tmp_path / "dict") == "pairs"
+    # A snapshot layout: data/train-*.parquet
+    (tmp_path / "snap" / "data").mkdir(parents=True)
+    pd.DataFrame(rows).iloc[:3].to_parquet(tmp_path / "snap" / "data" / "train-00000-of-00002.parquet")
+    pd.DataFrame(rows).iloc[3:].to_parquet(tmp_path / "snap" / "data" / "train-00001-of-00002.parquet")
+    rec = read_pairs(tmp_path / "snap")
+    assert np.array_equal(rec.score, expected.score) and np.array_equal(rec.a, expected.a)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="a directory without battles"):
+        read_pairs(tmp_path / "empty")
+
+
+def test_columnar_reader_agrees_with_make_records(tmp_path):
+    """The columnar path gives the records make_records builds from the same rows (names padded)."""
+    from arena.core.records import make_records
+
+    rng = np.random.default_rng(3)
+    names = np.array(["m0", "m1", " m2", "m3 ", "10"])
+    m = 500
+    ia = rng.integers(0, 5, m)
+    ib = (ia + rng.integers(1, 5, m)) % 5
+    labels = rng.choice(list(WINNER_SCORES), m)
+    pid = rng.integers(0, 40, m)
+    import pandas as pd
+
+    pd.DataFrame({"model_a": names[ia], "model_b": names[ib], "winner": labels, "prompt_id": pid}).to_csv(
+        tmp_path / "r.csv", index=False)
+    got = read_pairs(tmp_path / "r.csv")
+    want = make_records([n.strip() for n in names[ia]], [n.strip() for n in names[ib]],
+                        [WINNER_SCORES[x] for x in labels], cluster=pid.astype(str))
+    assert got.models == want.models
+    for field in ("a", "b", "score", "cluster"):
+        assert np.array_equal(getattr(got, field), getattr(want, field)), field

@@ -118,3 +118,27 @@ def test_sys_exit_and_base_exceptions_in_a_python_judge_are_failures(tmp_path, m
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert rows[0]["p"] is None and "Odd: not an Exception" in rows[0]["error"]  # "x" in row 1
     assert rows[1]["p"] == pytest.approx(0.5)  # 0.7 both ways: p_ab 0.7, p_ba 0.3
+def test_out_file_is_read_by_arena_rate(tmp_path, judge_module, capsys):
+    """`arena judge --out` writes battles with model_a/model_b that `arena rate` reads as they are."""
+    from arena.io_pairs import read_pairs
+
+    rows = [{**r, "model_a": ma, "model_b": mb, "prompt_id": f"q{i}"}
+            for i, (r, ma, mb) in enumerate(zip(ROWS, ["big", "small", "big"], ["small", "big", "small"]))]
+    f = _write_jsonl(tmp_path / "pairs.jsonl", rows)
+    for name in ("battles.jsonl", "battles.csv"):
+        out = tmp_path / name
+        assert main(["judge", str(f), "--judge", judge_module, "--json", "--out", str(out)]) == 0
+        capsys.readouterr()
+        rec = read_pairs(out)
+        assert rec.models == ("big", "small") and len(rec) == 2  # the failed row 3 is left out
+        # row 1: big (a) longer -> p = 0.85; row 2: small (a) shorter -> p = 0.15
+        assert rec.score.tolist() == pytest.approx([0.85, 0.15])
+        assert rec.a.tolist() == [0, 1] and rec.cluster.tolist() == [0, 1]
+
+
+def test_out_needs_model_names_before_any_work(tmp_path, judge_module, capsys):
+    f = _write_jsonl(tmp_path / "pairs.jsonl", ROWS)
+    assert main(["judge", str(f), "--judge", judge_module, "--out", str(tmp_path / "o.jsonl")]) == 2
+    assert "lacks model_a, model_b" in capsys.readouterr().err
+    assert not (tmp_path / "o.jsonl").exists()
+    assert main(["judge", str(f), "--judge", judge_module, "--out", str(tmp_path / "o.txt")]) == 2

@@ -1,0 +1,135 @@
+"""Reading battles at scale: `arena rate` end to end and the pairs reader alone, side by side.
+
+Synthetic LMArena-style battles (seeded): ``question_id, model_a, model_b, winner`` with the
+labels model_a / model_b / tie / tie (bothbad) (about 10% + 5% ties), N models, one prompt per
+10 battles, written once as CSV (and Parquet) in a temporary folder. Each case runs in a fresh
+process under ``/usr/bin/time`` (wall seconds, peak resident memory), one after another:
+
+* ``ours read`` / ``main read``: ``arena.io_pairs.read_pairs(FILE)`` from this worktree (the
+  columnar pyarrow reader) and from ``--main`` (the previous pandas reader);
+* ``ours rate`` / ``main rate``: ``arena rate FILE --json --rounds R`` (read, count, Newton fit,
+  R bootstrap rounds over prompts, cycles, Nash), the command as a user runs it;
+* ``arena-rank``: lmarena's arena-rank as its README runs it: ``pandas.read_csv``,
+  ``PairDataset.from_pandas``, ``BradleyTerry(...).compute_ratings_and_cis`` (sandwich intervals).
+
+Run:  .venv/bin/python benchmarks/bench_reading.py --battles 1000000
+      .venv/bin/python benchmarks/bench_reading.py --battles 10000000 --cases "ours rate,arena-rank"
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parents[1]
+LABELS = np.array(["model_a", "model_b", "tie", "tie (bothbad)"])
+
+READ = ("import sys; import arena.io_pairs as m; r = m.read_pairs(sys.argv[1]); "
+        "print(len(r), r.n_models, m.__file__.split('/')[-3])")
+RATE = ("import sys; from arena.cli import main; "
+        "sys.exit(main(['rate', sys.argv[1], '--json', '--rounds', sys.argv[2]]))")
+ARENA_RANK = """
+import sys
+import pandas as pd
+from arena_rank.utils.data_utils import PairDataset
+from arena_rank.models.bradley_terry import BradleyTerry
+df = pd.read_csv(sys.argv[1])
+ds = PairDataset.from_pandas(df)
+model = BradleyTerry(n_competitors=len(ds.competitors))
+out = model.compute_ratings_and_cis(ds, significance_level=0.05, ci_method="sandwich")
+print(len(df), len(ds.competitors), float(out["ratings"].max()))
+"""
+
+
+def make_battles(folder: Path, *, battles: int, models: int, seed: int) -> dict[str, Path]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(0, 1, models)
+    a = rng.integers(0, models, battles)
+    b = (a + rng.integers(1, models, battles)) % models
+    p = 1 / (1 + np.exp(-(theta[a] - theta[b])))
+    u = rng.random(battles)
+    outcome = np.where(u < 0.10, 2, np.where(u < 0.15, 3, np.where(rng.random(battles) < p, 0, 1)))
+    names = np.array([f"model-{i:03d}" for i in range(models)])
+    qid = rng.integers(0, max(battles // 10, 1), battles)
+    table = pa.table({
+        "question_id": pa.array(np.char.add("q", qid.astype(str))),
+        "model_a": pa.array(names[a]), "model_b": pa.array(names[b]), "winner": pa.array(LABELS[outcome]),
+    })
+    paths = {"csv": folder / "battles.csv", "parquet": folder / "battles.parquet"}
+    pacsv.write_csv(table, paths["csv"])
+    pq.write_table(table, paths["parquet"])
+    return paths
+
+
+def run_case(code: str, args: list[str], pythonpath: str, timeout: float) -> tuple[float, float, str]:
+    """(wall seconds, peak MiB, last stdout line) of `python -c code args` in a fresh process."""
+    env = {**os.environ, "PYTHONPATH": pythonpath, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+           "OPENBLAS_NUM_THREADS": "1"}
+    cmd = ["/usr/bin/time", "-f", "TIME %e %M", sys.executable, "-c", code, *args]
+    try:
+        # cwd outside any checkout: `python -c` puts the working directory first on sys.path,
+        # which would shadow PYTHONPATH (and time this worktree's reader as "main").
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=tempfile.gettempdir())
+    except subprocess.TimeoutExpired:
+        return float("nan"), float("nan"), f"stopped after {timeout:.0f}s"
+    stats = [line for line in proc.stderr.splitlines() if line.startswith("TIME ")]
+    if proc.returncode != 0 or not stats:
+        tail = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        return float("nan"), float("nan"), f"failed: {tail[:120]}"
+    _, wall, kb = stats[-1].split()
+    out = (proc.stdout.strip().splitlines() or [""])[-1]
+    return float(wall), float(kb) / 1024, out[:60]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--battles", type=int, default=1_000_000)
+    ap.add_argument("--models", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--main", default="/work/main", help="checkout with the previous reader")
+    ap.add_argument("--timeout", type=float, default=1800, help="seconds per case")
+    ap.add_argument("--cases", default="ours read,main read,ours read parquet,ours rate,main rate,arena-rank")
+    args = ap.parse_args()
+    cases = [c.strip() for c in args.cases.split(",")]
+    print(f"# {args.battles:,} battles, {args.models} models, ~15% ties, {args.battles // 10:,} prompts, "
+          f"{args.rounds} bootstrap rounds; {platform.platform()}, {os.cpu_count()} CPUs")
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        paths = make_battles(Path(tmp), battles=args.battles, models=args.models, seed=args.seed)
+        print(f"# data written in {time.perf_counter() - t0:.1f}s; CSV {paths['csv'].stat().st_size / 2**20:.0f} MiB")
+        table = {
+            "ours read": (READ, [str(paths["csv"])], str(HERE)),
+            "ours read parquet": (READ, [str(paths["parquet"])], str(HERE)),
+            "main read": (READ, [str(paths["csv"])], args.main),
+            "ours rate": (RATE, [str(paths["csv"]), str(args.rounds)], str(HERE)),
+            "main rate": (RATE, [str(paths["csv"]), str(args.rounds)], args.main),
+            "arena-rank": (ARENA_RANK, [str(paths["csv"])], str(HERE)),
+        }
+        results = {}
+        print(f"{'case':<20} {'wall s':>8} {'peak MiB':>9}  output")
+        for case in cases:
+            code, argv, path = table[case]
+            results[case] = run_case(code, argv, path, args.timeout)
+            wall, mib, out = results[case]
+            print(f"{case:<20} {wall:8.1f} {mib:9.0f}  {out}", flush=True)
+    for ours, peer in (("ours read", "main read"), ("ours rate", "main rate"), ("ours rate", "arena-rank")):
+        if ours in results and peer in results:
+            (tw, tm, _), (pw, pm, _) = results[ours], results[peer]
+            print(f"{ours} / {peer}: time {tw / pw:.2f}x, peak memory {tm / pm:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
