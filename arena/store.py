@@ -10,6 +10,14 @@ Tables (all keys are content hashes, never paths or run-local ids):
   both judge orders (`p_ab`, `p_ba`), their mean `p`, or the `error` of a failed judgment
   (p NULL: a failure is never a tie). `judge` is the judge's fingerprint; `a` < `b` are the
   checkpoint fingerprints in sorted order, so renaming a checkpoint never re-judges it.
+- `fingerprints(path)`: the stat signature and content fingerprint of a checkpoint path
+  (`arena.fingerprint.FingerprintCache`), so an unchanged checkpoint is not hashed again.
+- `analyses(key)`: a finished analysis (the results.json text) under the hash of everything
+  it was computed from (`arena.tournament.analysis_key`), so a rerun that changed nothing
+  reuses it instead of bootstrapping and plotting again.
+
+Tables added after schema 1 are created by `CREATE TABLE IF NOT EXISTS` and read as empty
+from an older store opened read-only, so they need no schema bump.
 
 The database runs in WAL mode and each batch is one short transaction with
 `INSERT OR IGNORE` on the content key: a process killed with SIGKILL loses at most the batch
@@ -42,6 +50,8 @@ CREATE TABLE IF NOT EXISTS judgments (
     judge TEXT NOT NULL, params TEXT NOT NULL, prompt TEXT NOT NULL, sample INTEGER NOT NULL,
     a TEXT NOT NULL, b TEXT NOT NULL, p REAL, p_ab REAL, p_ba REAL, error TEXT,
     PRIMARY KEY (judge, params, prompt, sample, a, b));
+CREATE TABLE IF NOT EXISTS fingerprints (path TEXT PRIMARY KEY, signature TEXT NOT NULL, fingerprint TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS analyses (key TEXT PRIMARY KEY, result TEXT NOT NULL);
 """
 
 
@@ -148,7 +158,32 @@ class Store:
             out.append((judge, params, prompt, sample, fa, fb, j.p, j.p_ab, j.p_ba, j.error))
         self._write(f"{verb} INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", out)
 
+    def put_fingerprints(self, entries: dict[str, tuple[str, str]]) -> None:
+        """{resolved path: (stat signature, fingerprint)}; a path's newer entry replaces its older one."""
+        self._write("INSERT OR REPLACE INTO fingerprints VALUES (?, ?, ?)",
+                    [(path, sig, fp) for path, (sig, fp) in entries.items()])
+
+    def put_analysis(self, key: str, result_text: str) -> None:
+        """The results.json text of the analysis computed from everything `key` hashes."""
+        self._write("INSERT OR REPLACE INTO analyses VALUES (?, ?)", [(key, result_text)])
+
     # --- reads ------------------------------------------------------------------------
+
+    def fingerprints(self) -> dict[str, tuple[str, str]]:
+        """{resolved path: (stat signature, fingerprint)}; empty for a store older than the table."""
+        try:
+            cur = self.conn.execute("SELECT path, signature, fingerprint FROM fingerprints")
+        except sqlite3.OperationalError:  # no such table: read-only store written before it existed
+            return {}
+        return {path: (sig, fp) for path, sig, fp in cur}
+
+    def analysis(self, key: str) -> str | None:
+        """The stored results.json text for `key`, or None."""
+        try:
+            row = self.conn.execute("SELECT result FROM analyses WHERE key=?", (key,)).fetchone()
+        except sqlite3.OperationalError:  # no such table (older store, read-only)
+            return None
+        return None if row is None else row[0]
 
     def generations(self, params: str) -> dict[tuple[str, str, int], str]:
         """{(checkpoint fp, prompt hash, sample): text} for one sampling-params key."""
