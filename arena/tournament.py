@@ -23,7 +23,19 @@ Store. Everything goes through `arena.store` in the run directory, keyed by cont
 (checkpoint fingerprint, prompt hash, sampling-params key, judge fingerprint): a rerun
 reuses all of it, a killed run resumes, a new checkpoint costs only its own P·S generations
 and its N·P·S new comparisons (against the N already there), and a changed judge or changed
-sampling parameters reuse nothing stale (they are part of the keys).
+sampling parameters reuse nothing stale (they are part of the keys). Checkpoint fingerprints
+are cached in the store under each path's stat signature, so an unchanged checkpoint is not
+hashed again.
+
+Rerun. A rerun that finds nothing to generate loads no model and no tokenizer (a
+checkpoint's tokenizer is checked only when it has something to generate). The finished
+analysis is stored under `analysis_key`, the hash of everything it is computed from (the
+checkpoints' fingerprints and cards, the prompts, the judge, the sampling key, every stored
+verdict, the analysis settings and the package version); a rerun with the same key returns
+it without bootstrapping again and leaves results.json and the reports as they are (written
+again, identically, only when one is missing or differs). results.json therefore records the
+run that computed the analysis; the returned dict's `run.new`/`run.reused` count this call's
+work.
 
 Analysis. Bradley–Terry with intervals from a bootstrap clustered by prompt (resampling
 prompts, not single judgments, since judgments on one prompt are correlated), the
@@ -33,6 +45,7 @@ preference matrix, cycles and the maximum-entropy Nash mixture, all by `arena.an
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,6 +216,7 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
     import judges
     from arena.checkpoints import check_tokenizer, discover_checkpoints
     from arena.engines import ENGINES, Request, SamplingParams, get_engine, request_seed
+    from arena.fingerprint import FingerprintCache
     from arena.prompts import load_prompts
     from arena.store import Judgment, Store, lookup
 
@@ -214,7 +228,12 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
         raise ConfigError(f"unknown engine {config.engine!r}; choose one of {', '.join(ENGINES)}")
     params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
                             top_p=config.top_p, seed=config.seed)
-    discovery = discover_checkpoints(config.ckpts_dir, allow_pickle=config.allow_pickle)
+    out = Path(config.out) if config.out is not None else default_run_dir(config.ckpts_dir)
+    ro = Store.open_readonly(out) if out.is_dir() else None
+    fp_cache = FingerprintCache(known=ro.fingerprints() if ro else {})
+    if ro:
+        ro.close()
+    discovery = discover_checkpoints(config.ckpts_dir, allow_pickle=config.allow_pickle, fingerprints=fp_cache)
     ckpts = list(discovery.checkpoints)
     for s in discovery.skipped:
         _note(console, f"[yellow]not a checkpoint:[/] {s.name} ({s.reason})")
@@ -226,16 +245,10 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
     prompts = load_prompts(resolve_prompts_path(config))
     spec = resolve_judge_spec(config)
     judge = judges.load_judge(spec)
-    if config.engine != "openai":
-        for c in ckpts:
-            check_tokenizer(c, trust_remote_code=config.trust_remote_code)
     engine = get_engine(config.engine, batch_size=config.batch_size, base_url=config.base_url,
                         trust_remote_code=config.trust_remote_code, allow_pickle=config.allow_pickle)
-    if hasattr(engine, "check"):
-        engine.check()
     if config.judge_batch_size < 1:
         raise ConfigError(f"judge_batch_size must be >= 1; got {config.judge_batch_size}")
-    out = Path(config.out) if config.out is not None else default_run_dir(config.ckpts_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"run directory {out} is a file; pass --out with a directory path")
     if out.resolve() == Path(config.ckpts_dir).resolve() or Path(config.ckpts_dir).resolve() in out.resolve().parents:
@@ -261,6 +274,13 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
         return j is None or (config.retry_failures and j.p is None)
 
     cmp_todo = [k for k in cmp_keys if pending(k)]
+    # Tokenizers and the engine are checked only where there is something to generate, so
+    # a rerun that reuses every generation loads nothing (still before any generation).
+    if config.engine != "openai":
+        for ci in sorted({k[0] for k in gen_todo}):
+            check_tokenizer(ckpts[ci], trust_remote_code=config.trust_remote_code)
+    if gen_todo and hasattr(engine, "check"):
+        engine.check()
     plan = Plan(tuple(names), tuple(pairs), tuple(gen_keys), tuple(gen_todo), tuple(cmp_keys), tuple(cmp_todo))
     summary = plan.summary()
     _note(console, f"plan: {len(names)} checkpoints, {len(prompts)} prompts × {config.samples} samples, "
@@ -277,6 +297,7 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
     # ---- 3. generate what is missing (one short transaction per batch) -------------------
     store = Store.open(out)
     try:
+        store.put_fingerprints(fp_cache.fresh)
         store.put_checkpoints(ckpts)
         store.put_prompts(prompts)
         t_gen = time.perf_counter()
@@ -318,26 +339,73 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
     finally:
         store.close()
 
-    # ---- 5. analyse ----------------------------------------------------------------------
-    with _progress(console) as bar:
-        task = bar.add_task("bootstrap", total=config.rounds)
-        result = analyse(ckpts, prompts, plan, judged, phash, fps, config=config,
-                         progress=lambda done, total: bar.update(task, completed=done, total=total))
-        bar.update(task, completed=config.rounds)
+    # ---- 5. analyse, unless this exact analysis is stored ----------------------------------
+    key = analysis_key(ckpts, prompts, plan, judged, phash, fps, config=config, spec=spec,
+                       judge_fingerprint=judge.fingerprint, pkey=pkey)
+    with Store.open(out) as store:
+        stored = store.analysis(key)
+    if stored is None:
+        with _progress(console) as bar:
+            task = bar.add_task("bootstrap", total=config.rounds)
+            result = analyse(ckpts, prompts, plan, judged, phash, fps, config=config,
+                             progress=lambda done, total: bar.update(task, completed=done, total=total))
+            bar.update(task, completed=config.rounds)
+        run = result["run"]
+        run["new"] = {"generations": len(gen_todo), "judgments": 2 * len(cmp_todo)}
+        run["reused"] = {"generations": len(gen_keys) - len(gen_todo), "judgments": 2 * (len(cmp_keys) - len(cmp_todo))}
+        result["judge"]["spec"] = spec
+        result["judge"]["fingerprint"] = judge.fingerprint
+        with Store.open(out) as store:
+            store.put_analysis(key, json.dumps(result, allow_nan=False))
+    else:
+        result = json.loads(stored)
+        _note(console, f"nothing changed since the analysis in {out}: reusing it (key {key})")
+    reports_current = stored is not None and _reports_match(out, result)
+    if stored is not None:  # this call's work, not that of the run that computed the analysis
+        result = {**result, "run": {**result["run"], "new": {"generations": 0, "judgments": 0},
+                                    "reused": {"generations": len(gen_keys), "judgments": 2 * len(cmp_keys)}}}
     run = result["run"]
-    run["new"] = {"generations": len(gen_todo), "judgments": 2 * len(cmp_todo)}
-    run["reused"] = {"generations": len(gen_keys) - len(gen_todo), "judgments": 2 * (len(cmp_keys) - len(cmp_todo))}
-    result["judge"]["spec"] = spec
-    result["judge"]["fingerprint"] = judge.fingerprint
     _note(console, f"reused {run['reused']['generations']} generations and {run['reused']['judgments']} judge calls; "
                    f"new: {run['new']['generations']} generations ({t_gen:.1f} s), {run['new']['judgments']} judge calls "
                    f"({t_judge:.1f} s); failures {run['failures']}; total {time.perf_counter() - started:.1f} s")
-    if config.write_reports:
+    if config.write_reports and not reports_current:
         from arena.report import write_outputs
 
-        write_outputs(result, out)
+        write_outputs(json.loads(stored) if stored is not None else result, out)
         _note(console, f"wrote {out}/results.json, matrix.csv, plots and report.html")
     return result
+
+
+def analysis_key(ckpts, prompts, plan: Plan, judged: dict, phash, fps, *, config: TournamentConfig, spec: str,
+                 judge_fingerprint: str, pkey: str) -> str:
+    """Hash of everything `analyse` and the result depend on (see the module docstring)."""
+    import arena
+    from arena.fingerprint import fingerprint_obj
+    from arena.store import lookup
+
+    verdicts = []
+    for a, b, p, s in plan.cmp_keys:
+        j = lookup(judged, phash[p], s, fps[a], fps[b])
+        verdicts.append(None if j is None else [j.p, j.p_ab, j.p_ba, j.error])
+    return fingerprint_obj({
+        "version": arena.__version__, "names": list(plan.names), "cards": [_card(c) for c in ckpts],
+        "prompts": [[p.id, h] for p, h in zip(prompts, phash)], "pairs": [list(p) for p in plan.pairs],
+        "cmp_keys": [list(k) for k in plan.cmp_keys], "gen_keys": len(plan.gen_keys),
+        "judge": [spec, judge_fingerprint], "params": pkey, "verdicts": verdicts,
+        "analysis": [config.rounds, config.level, config.prior, config.seed],
+    })
+
+
+def _reports_match(out: Path, result: dict) -> bool:
+    """True when every report file exists and results.json holds exactly `result`."""
+    from arena.report import OUTPUT_FILES
+
+    if not all((out / name).is_file() for name in OUTPUT_FILES):
+        return False
+    try:
+        return json.loads((out / "results.json").read_text(encoding="utf-8")) == result
+    except (OSError, ValueError):
+        return False
 
 
 def analyse(ckpts, prompts, plan: Plan, judged: dict, phash, fps, *, config: TournamentConfig, progress=None) -> dict:
