@@ -194,11 +194,9 @@ def _note(console, text: str) -> None:
 
 
 def _progress(console):
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from arena.progress import open_progress
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("ETA"), TimeRemainingColumn(), console=console, disable=console is None)
+    return open_progress(console)
 
 
 def run_tournament(config: TournamentConfig, *, console=None) -> dict:

@@ -38,11 +38,10 @@ def judge_command(
     options = {} if batch_size is None else {"batch_size": batch_size}
     judge_obj = load_judge(judge, **options)
     verdicts = []
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from arena.progress import open_progress
 
-    with Progress(TextColumn("[bold]judging[/]"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err, transient=True, disable=len(comparisons) <= _CHUNK) as bar:
-        task = bar.add_task("judge", total=len(comparisons))
+    with open_progress(err, transient=True, disable=len(comparisons) <= _CHUNK) as bar:
+        task = bar.add_task("judging", total=len(comparisons))
         diagnostics = []
         for start in range(0, len(comparisons), _CHUNK):
             chunk = comparisons[start:start + _CHUNK]
