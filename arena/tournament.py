@@ -35,7 +35,9 @@ verdict, the analysis settings and the package version); a rerun with the same k
 it without bootstrapping again and leaves results.json and the reports as they are (written
 again, identically, only when one is missing or differs). results.json therefore records the
 run that computed the analysis; the returned dict's `run.new`/`run.reused` count this call's
-work.
+work. A `.gguf` checkpoint is converted to safetensors once (`arena.convert`) into
+RUN_DIR/converted-gguf/<fingerprint> and generated from there, instead of being dequantised
+on every run.
 
 Analysis. Bradley–Terry with intervals from a bootstrap clustered by prompt (resampling
 prompts, not single judgments, since judgments on one prompt are correlated), the
@@ -306,6 +308,8 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
                 if not todo:
                     continue
                 bar.update(task, description=f"generating {c.name}")
+                if c.kind == "gguf" and config.engine == "hf":  # dequantised once per file, not on every run
+                    c = _converted_gguf(c, out, console)
                 reqs = [Request(prompts[p].text, request_seed(config.seed, fps[ci], phash[p], s)) for _, p, s in todo]
                 for batch in engine.generate(c, reqs, params):
                     store.put_generations((fps[ci], phash[todo[i][1]], todo[i][2], pkey, reqs[i].seed, text)
@@ -372,6 +376,18 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
         write_outputs(json.loads(stored) if stored is not None else result, out)
         _note(console, f"wrote {out}/results.json, matrix.csv, plots and report.html")
     return result
+
+
+def _converted_gguf(c, out: Path, console):
+    """The GGUF checkpoint `c` as the safetensors copy cached in the run directory (same fingerprint)."""
+    from dataclasses import replace
+
+    from arena.convert import CONVERTED_DIR, cached_conversion
+
+    target = out / CONVERTED_DIR / c.fingerprint
+    if not target.is_dir():
+        _note(console, f"converting {c.path.name} to safetensors once, into {target}")
+    return replace(c, kind="hf", path=cached_conversion(c.path, c.fingerprint, out / CONVERTED_DIR))
 
 
 def analysis_key(ckpts, prompts, plan: Plan, judged: dict, phash, fps, *, config: TournamentConfig, spec: str,
