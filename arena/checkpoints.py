@@ -16,7 +16,9 @@ than one that stops.
 
 Every checkpoint carries a content fingerprint (`arena.fingerprint.fingerprint_path`), so a
 renamed directory reuses its work and a retrained one never does, and the card
-`arena_card.json` written by the trainers when it is present.
+`arena_card.json` written by the trainers when it is present. With a
+`arena.fingerprint.FingerprintCache` (the run store's), an unchanged checkpoint is not hashed
+again.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from arena.errors import CheckpointError, InputError
-from arena.fingerprint import fingerprint_obj, fingerprint_path
+from arena.fingerprint import FingerprintCache, fingerprint_obj, fingerprint_path
 from arena.loading import PICKLE_WEIGHTS, check_checkpoint_dir
 
 CARD = "arena_card.json"
@@ -66,8 +68,12 @@ class Discovery:
     """Entries that are not checkpoints, with the reason."""
 
 
-def discover_checkpoints(ckpts_dir: str | Path, *, allow_pickle: bool = False) -> Discovery:
-    """All checkpoints in `ckpts_dir` (see the module docstring); raises on missing/empty dirs."""
+def discover_checkpoints(ckpts_dir: str | Path, *, allow_pickle: bool = False,
+                         fingerprints: FingerprintCache | None = None) -> Discovery:
+    """All checkpoints in `ckpts_dir` (see the module docstring); raises on missing/empty dirs.
+
+    `fingerprints`: cache of already-hashed paths (read and extended; see `arena.fingerprint`).
+    """
     ckpts_dir = Path(ckpts_dir)
     if not ckpts_dir.exists():
         raise InputError(f"checkpoint directory {ckpts_dir} does not exist; pass a directory holding one sub-directory per model")
@@ -80,7 +86,7 @@ def discover_checkpoints(ckpts_dir: str | Path, *, allow_pickle: bool = False) -
         if kind_or_reason.startswith("skip:"):
             skipped.append(Skipped(entry.name, kind_or_reason[5:]))
             continue
-        found.append(_make(entry, kind_or_reason, ckpts_dir, allow_pickle=allow_pickle))
+        found.append(_make(entry, kind_or_reason, ckpts_dir, allow_pickle=allow_pickle, cache=fingerprints))
     if not found:
         listed = "; ".join(f"{s.name}: {s.reason}" for s in skipped) or "it is empty"
         raise InputError(
@@ -112,14 +118,15 @@ def classify(entry: Path) -> str:
     return "skip:no config.json or adapter_config.json (not a Hugging Face model directory)"
 
 
-def _make(entry: Path, kind: str, ckpts_dir: Path, *, allow_pickle: bool) -> Checkpoint:
+def _make(entry: Path, kind: str, ckpts_dir: Path, *, allow_pickle: bool,
+          cache: FingerprintCache | None = None) -> Checkpoint:
     card = read_card(entry) if entry.is_dir() else None
     if kind == "gguf":
         with entry.open("rb") as fh:
             magic = fh.read(4)
         if magic != b"GGUF":
             raise CheckpointError(f"{entry} is not a GGUF file (no GGUF magic); re-download it or move it out of the folder")
-        return Checkpoint(entry.stem, entry, "gguf", fingerprint_path(entry), card)
+        return Checkpoint(entry.stem, entry, "gguf", fingerprint_path(entry, cache=cache), card)
     if kind == "hf":
         check_checkpoint_dir(entry, allow_pickle=allow_pickle)
         check_safetensors(entry)
@@ -128,7 +135,7 @@ def _make(entry: Path, kind: str, ckpts_dir: Path, *, allow_pickle: bool) -> Che
                 f"checkpoint {entry} has no tokenizer files; save one next to the weights with "
                 "tokenizer.save_pretrained(), or move the directory out of the checkpoint folder"
             )
-        return Checkpoint(entry.name, entry, "hf", fingerprint_path(entry), card)
+        return Checkpoint(entry.name, entry, "hf", fingerprint_path(entry, cache=cache), card)
     # PEFT adapter over a local base model.
     try:
         adapter = json.loads((entry / "adapter_config.json").read_text())
@@ -151,7 +158,7 @@ def _make(entry: Path, kind: str, ckpts_dir: Path, *, allow_pickle: bool) -> Che
     check_safetensors(entry)
     check_checkpoint_dir(base, allow_pickle=allow_pickle)
     check_safetensors(base)
-    fp = fingerprint_obj({"adapter": fingerprint_path(entry), "base": fingerprint_path(base)})
+    fp = fingerprint_obj({"adapter": fingerprint_path(entry, cache=cache), "base": fingerprint_path(base, cache=cache)})
     return Checkpoint(entry.name, entry, "peft", fp, card, base=base)
 
 

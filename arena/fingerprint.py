@@ -2,28 +2,44 @@
 
 Checkpoints, judges and prompts are keyed by what they contain, not by their path, so a
 renamed directory reuses its work and a retrained one never does.
+
+Hashing a 7B checkpoint reads gigabytes, so a `FingerprintCache` remembers the fingerprint
+of a path together with the `stat` signature of every file under it (relative name, size,
+mtime_ns, ctime_ns, inode, device). A later call whose signature is identical returns the
+stored fingerprint without reading a byte; any changed, added or removed file changes the
+signature and the content is hashed again. The ctime is part of the signature because it
+cannot be set back: a tool that rewrites a file and restores its mtime (`cp -p`, `rsync -t`)
+still changes it. A path with a file modified less than `RACY_SECONDS` before hashing is not
+cached, since a second write within the same timestamp tick would not change its mtime (the
+"racily clean" case of git, https://git-scm.com/docs/racy-git).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 _CHUNK = 1 << 20
+#: Files modified this recently (seconds) are hashed but not cached (coarse mtime clocks).
+RACY_SECONDS = 2.0
 
 
-def fingerprint_path(path: str | Path) -> str:
-    """SHA-256 over a file's bytes, or over a directory's (relative name, bytes) pairs, sorted.
+def _files(path: Path) -> list[Path]:
+    """The files a fingerprint covers: the file itself, or a directory's files, sorted.
 
-    Hidden files and the `.cache` folder are ignored (tooling writes there); 16 hex digits.
+    Hidden files and folders (`.cache`, where tooling writes) are ignored.
     """
-    path = Path(path)
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.rglob("*")
+                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+
+
+def _hash_files(path: Path, files: list[Path]) -> str:
     h = hashlib.sha256()
-    files = [path] if path.is_file() else sorted(
-        p for p in path.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
-    )
     for f in files:
         h.update(str(f.relative_to(path) if f != path else f.name).encode())
         h.update(b"\0")
@@ -32,6 +48,57 @@ def fingerprint_path(path: str | Path) -> str:
                 h.update(chunk)
         h.update(b"\0")
     return h.hexdigest()[:16]
+
+
+def stat_signature(path: str | Path) -> tuple[str, float]:
+    """(signature of every file under `path`, newest mtime in seconds); see the module docstring."""
+    path = Path(path)
+    rows, newest = [], 0.0
+    for f in _files(path):
+        st = f.stat()
+        rows.append([str(f.relative_to(path)) if f != path else f.name, st.st_size, st.st_mtime_ns,
+                     st.st_ctime_ns, st.st_ino, st.st_dev])
+        newest = max(newest, st.st_mtime_ns / 1e9, st.st_ctime_ns / 1e9)
+    return fingerprint_obj(rows), newest
+
+
+@dataclass
+class FingerprintCache:
+    """Fingerprints already known, by resolved path: {path: (signature, fingerprint)}.
+
+    `known` comes from the run store (`Store.fingerprints()`); `fresh` collects the entries
+    hashed during this run, for `Store.put_fingerprints` once the run is allowed to write.
+    """
+
+    known: dict[str, tuple[str, str]] = field(default_factory=dict)
+    fresh: dict[str, tuple[str, str]] = field(default_factory=dict)
+    hits: int = 0
+    misses: int = 0
+
+
+def fingerprint_path(path: str | Path, *, cache: FingerprintCache | None = None) -> str:
+    """SHA-256 over a file's bytes, or over a directory's (relative name, bytes) pairs, sorted.
+
+    Hidden files and the `.cache` folder are ignored (tooling writes there); 16 hex digits.
+    With `cache`, an unchanged path (same stat signature) is not read again.
+    """
+    path = Path(path)
+    if cache is None:
+        return _hash_files(path, _files(path))
+    key = str(path.resolve())
+    signature, newest = stat_signature(path)
+    stored = cache.fresh.get(key) or cache.known.get(key)
+    if stored is not None and stored[0] == signature:
+        cache.hits += 1
+        return stored[1]
+    cache.misses += 1
+    fp = _hash_files(path, _files(path))
+    # A file changed while it was read, or too recently for its mtime to tell the next
+    # write apart, is hashed again next time instead of cached.
+    after, _ = stat_signature(path)
+    if after == signature and time.time() - newest > RACY_SECONDS:
+        cache.fresh[key] = (signature, fp)
+    return fp
 
 
 def fingerprint_obj(obj) -> str:

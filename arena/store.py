@@ -20,6 +20,14 @@ One writer per run directory: `run_lock(run_dir)` holds an exclusive `flock` on
 `arena.lock` (released by the kernel when the process dies, so a killed run never leaves a
 stale lock); a second tournament on the same directory stops at once with a message naming
 the running process. Readers (`arena report`, `--dry-run`) take no lock.
+- `fingerprints(path)`: the stat signature and content fingerprint of a checkpoint path
+  (`arena.fingerprint.FingerprintCache`), so an unchanged checkpoint is not hashed again.
+- `analyses(key)`: a finished analysis (the results.json text) under the hash of everything
+  it was computed from (`arena.tournament.analysis_key`), so a rerun that changed nothing
+  reuses it instead of bootstrapping and plotting again.
+
+Tables added after schema 1 are created by `CREATE TABLE IF NOT EXISTS` and read as empty
+from an older store opened read-only, so they need no schema bump.
 
 The database runs in WAL mode and each batch is one short transaction with
 `INSERT OR IGNORE` on the content key: a process killed with SIGKILL loses at most the batch
@@ -61,6 +69,8 @@ CREATE TABLE IF NOT EXISTS judgment_notes (
     judge TEXT NOT NULL, params TEXT NOT NULL, prompt TEXT NOT NULL, sample INTEGER NOT NULL,
     a TEXT NOT NULL, b TEXT NOT NULL, note TEXT NOT NULL,
     PRIMARY KEY (judge, params, prompt, sample, a, b));
+CREATE TABLE IF NOT EXISTS fingerprints (path TEXT PRIMARY KEY, signature TEXT NOT NULL, fingerprint TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS analyses (key TEXT PRIMARY KEY, result TEXT NOT NULL);
 """
 
 
@@ -176,8 +186,32 @@ class Store:
                     [(judge, params, p, s, a, b) for p, s, a, b, note in rows if note is None])
         self._write("INSERT OR REPLACE INTO judgment_notes VALUES (?, ?, ?, ?, ?, ?, ?)",
                     [(judge, params, p, s, a, b, note) for p, s, a, b, note in rows if note is not None])
+    def put_fingerprints(self, entries: dict[str, tuple[str, str]]) -> None:
+        """{resolved path: (stat signature, fingerprint)}; a path's newer entry replaces its older one."""
+        self._write("INSERT OR REPLACE INTO fingerprints VALUES (?, ?, ?)",
+                    [(path, sig, fp) for path, (sig, fp) in entries.items()])
+
+    def put_analysis(self, key: str, result_text: str) -> None:
+        """The results.json text of the analysis computed from everything `key` hashes."""
+        self._write("INSERT OR REPLACE INTO analyses VALUES (?, ?)", [(key, result_text)])
 
     # --- reads ------------------------------------------------------------------------
+
+    def fingerprints(self) -> dict[str, tuple[str, str]]:
+        """{resolved path: (stat signature, fingerprint)}; empty for a store older than the table."""
+        try:
+            cur = self.conn.execute("SELECT path, signature, fingerprint FROM fingerprints")
+        except sqlite3.OperationalError:  # no such table: read-only store written before it existed
+            return {}
+        return {path: (sig, fp) for path, sig, fp in cur}
+
+    def analysis(self, key: str) -> str | None:
+        """The stored results.json text for `key`, or None."""
+        try:
+            row = self.conn.execute("SELECT result FROM analyses WHERE key=?", (key,)).fetchone()
+        except sqlite3.OperationalError:  # no such table (older store, read-only)
+            return None
+        return None if row is None else row[0]
 
     def generations(self, params: str) -> dict[tuple[str, str, int], str]:
         """{(checkpoint fp, prompt hash, sample): text} for one sampling-params key."""

@@ -23,7 +23,21 @@ Store. Everything goes through `arena.store` in the run directory, keyed by cont
 (checkpoint fingerprint, prompt hash, sampling-params key, judge fingerprint): a rerun
 reuses all of it, a killed run resumes, a new checkpoint costs only its own P·S generations
 and its N·P·S new comparisons (against the N already there), and a changed judge or changed
-sampling parameters reuse nothing stale (they are part of the keys).
+sampling parameters reuse nothing stale (they are part of the keys). Checkpoint fingerprints
+are cached in the store under each path's stat signature, so an unchanged checkpoint is not
+hashed again.
+
+Rerun. A rerun that finds nothing to generate loads no model and no tokenizer (a
+checkpoint's tokenizer is checked only when it has something to generate). The finished
+analysis is stored under `analysis_key`, the hash of everything it is computed from (the
+checkpoints' fingerprints and cards, the prompts, the judge, the sampling key, every stored
+verdict, the analysis settings and the package version); a rerun with the same key returns
+it without bootstrapping again and leaves results.json and the reports as they are (written
+again, identically, only when one is missing or differs). results.json therefore records the
+run that computed the analysis; the returned dict's `run.new`/`run.reused` count this call's
+work. A `.gguf` checkpoint is converted to safetensors once (`arena.convert`) into
+RUN_DIR/converted-gguf/<fingerprint> and generated from there, instead of being dequantised
+on every run.
 
 Analysis. Bradley–Terry with intervals from a bootstrap clustered by prompt (resampling
 prompts, not single judgments, since judgments on one prompt are correlated), the
@@ -33,6 +47,7 @@ preference matrix, cycles and the maximum-entropy Nash mixture, all by `arena.an
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,11 +196,9 @@ def _note(console, text: str) -> None:
 
 
 def _progress(console):
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from arena.progress import open_progress
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    TextColumn("ETA"), TimeRemainingColumn(), console=console, disable=console is None)
+    return open_progress(console)
 
 
 def run_tournament(config: TournamentConfig, *, console=None) -> dict:
@@ -203,8 +216,9 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
     import judges
     from arena.checkpoints import dedupe_checkpoints, discover_checkpoints, validate_checkpoint
     from arena.engines import ENGINES, SamplingParams, get_engine
+    from arena.fingerprint import FingerprintCache
     from arena.prompts import load_prompts
-    from arena.store import run_lock
+    from arena.store import Store, run_lock
 
     started = time.perf_counter()
     # ---- 1. check every input before any long work --------------------------------------
@@ -214,7 +228,18 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
         raise ConfigError(f"unknown engine {config.engine!r}; choose one of {', '.join(ENGINES)}")
     params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
                             top_p=config.top_p, seed=config.seed)
-    discovery = discover_checkpoints(config.ckpts_dir, allow_pickle=config.allow_pickle)
+    out = Path(config.out) if config.out is not None else default_run_dir(config.ckpts_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"run directory {out} is a file; pass --out with a directory path")
+    pkey = params.key(config.engine)
+    # What the run directory already holds: fingerprints (so unchanged checkpoints are not
+    # hashed again) and generations (so checkpoints with nothing left to generate are not loaded).
+    ro = Store.open_readonly(out) if out.is_dir() else None
+    fp_cache = FingerprintCache(known=ro.fingerprints() if ro else {})
+    gens_done = ro.generations(pkey) if ro else {}
+    if ro:
+        ro.close()
+    discovery = discover_checkpoints(config.ckpts_dir, allow_pickle=config.allow_pickle, fingerprints=fp_cache)
     for s in discovery.skipped:
         _note(console, f"[yellow]not a checkpoint:[/] {s.name} ({s.reason})")
     # Copies of one checkpoint (same fingerprint) are one entity, never matched against itself.
@@ -237,28 +262,26 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
                                  "drop the pair or replace one of them")
         wanted = tuple((alias.get(a, a), alias.get(b, b)) for a, b in wanted)
     pairs = select_pairs(names, wanted)
-    # ---- every checkpoint validated before any judge or engine is loaded ----------------
-    if config.engine != "openai":  # a server holds the weights for --engine openai
-        for c in ckpts:
-            validate_checkpoint(c, trust_remote_code=config.trust_remote_code)
     prompts = load_prompts(resolve_prompts_path(config))
+    # ---- every checkpoint that has something to generate is validated before any judge or
+    # engine is loaded; one whose generations are all stored is not loaded at all (a rerun
+    # that reuses everything loads no tokenizer). A server holds the weights for --engine openai.
+    if config.engine != "openai":
+        for i in sorted({i for pair in pairs for i in pair}):
+            c = ckpts[i]
+            if any((c.fingerprint, p.hash, s) not in gens_done for p in prompts for s in range(config.samples)):
+                validate_checkpoint(c, trust_remote_code=config.trust_remote_code)
     spec = resolve_judge_spec(config)
     judge = judges.load_judge(spec)
     engine = get_engine(config.engine, batch_size=config.batch_size, base_url=config.base_url,
                         trust_remote_code=config.trust_remote_code, allow_pickle=config.allow_pickle)
-    if hasattr(engine, "check"):
-        engine.check()
     if config.judge_batch_size < 1:
         raise ConfigError(f"judge_batch_size must be >= 1; got {config.judge_batch_size}")
-    out = Path(config.out) if config.out is not None else default_run_dir(config.ckpts_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"run directory {out} is a file; pass --out with a directory path")
     if out.resolve() == Path(config.ckpts_dir).resolve() or Path(config.ckpts_dir).resolve() in out.resolve().parents:
         raise InputError(f"run directory {out} is inside the checkpoint folder; put --out elsewhere")
-    pkey = params.key(config.engine)
 
     args = (config, console, ckpts, discovery, unique.duplicates, prompts, pairs, spec, judge, engine, out, params,
-            pkey, started)
+            pkey, started, fp_cache)
     if config.dry_run:
         return _plan_and_run(*args)
     # One writer per run directory; the lock is taken before planning, so a second run
@@ -268,7 +291,7 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
 
 
 def _plan_and_run(config, console, ckpts, discovery, duplicates, prompts, pairs, spec, judge, engine, out, params,
-                  pkey, started) -> dict:
+                  pkey, started, fp_cache) -> dict:
     import judges
     from arena.engines import Request, request_seed
     from arena.store import Judgment, Store, lookup
@@ -293,6 +316,10 @@ def _plan_and_run(config, console, ckpts, discovery, duplicates, prompts, pairs,
         return j is None or (config.retry_failures and j.p is None)
 
     cmp_todo = [k for k in cmp_keys if pending(k)]
+    # The engine is checked only when there is something to generate (the checkpoints that
+    # generate were validated in run_tournament), so a rerun that reuses everything loads nothing.
+    if gen_todo and hasattr(engine, "check"):
+        engine.check()
     plan = Plan(tuple(names), tuple(pairs), tuple(gen_keys), tuple(gen_todo), tuple(cmp_keys), tuple(cmp_todo))
     summary = plan.summary()
     _note(console, f"plan: {len(names)} checkpoints, {len(prompts)} prompts × {config.samples} samples, "
@@ -310,6 +337,7 @@ def _plan_and_run(config, console, ckpts, discovery, duplicates, prompts, pairs,
     # ---- 3. generate what is missing (one short transaction per batch) -------------------
     store = Store.open(out)
     try:
+        store.put_fingerprints(fp_cache.fresh)
         store.put_checkpoints(ckpts)
         store.put_prompts(prompts)
         t_gen = time.perf_counter()
@@ -320,6 +348,8 @@ def _plan_and_run(config, console, ckpts, discovery, duplicates, prompts, pairs,
                 if not todo:
                     continue
                 bar.update(task, description=f"generating {c.name}")
+                if c.kind == "gguf" and config.engine == "hf":  # dequantised once per file, not on every run
+                    c = _converted_gguf(c, out, console)
                 reqs = [Request(prompts[p].text, request_seed(config.seed, fps[ci], phash[p], s)) for _, p, s in todo]
                 for batch in engine.generate(c, reqs, params):
                     store.put_generations((fps[ci], phash[todo[i][1]], todo[i][2], pkey, reqs[i].seed, text)
@@ -364,38 +394,58 @@ def _plan_and_run(config, console, ckpts, discovery, duplicates, prompts, pairs,
     finally:
         store.close()
 
-    # ---- 5. analyse ----------------------------------------------------------------------
-    with _progress(console) as bar:
-        task = bar.add_task("bootstrap", total=config.rounds)
-        result = analyse(ckpts, prompts, plan, judged, phash, fps, config=config,
-                         progress=lambda done, total: bar.update(task, completed=done, total=total))
-        bar.update(task, completed=config.rounds)
+    # ---- 5. analyse, unless this exact analysis is stored ----------------------------------
+    key = analysis_key(ckpts, prompts, plan, judged, phash, fps, config=config, spec=spec,
+                       judge_fingerprint=judge.fingerprint, pkey=pkey)
+    with Store.open(out) as store:
+        stored = store.analysis(key)
+    if stored is None:
+        with _progress(console) as bar:
+            task = bar.add_task("bootstrap", total=config.rounds)
+            result = analyse(ckpts, prompts, plan, judged, phash, fps, config=config,
+                             progress=lambda done, total: bar.update(task, completed=done, total=total))
+            bar.update(task, completed=config.rounds)
+        run = result["run"]
+        run["new"] = {"generations": len(gen_todo), "judgments": 2 * len(cmp_todo)}
+        run["reused"] = {"generations": len(gen_keys) - len(gen_todo), "judgments": 2 * (len(cmp_keys) - len(cmp_todo))}
+        result["judge"]["spec"] = spec
+        result["judge"]["fingerprint"] = judge.fingerprint
+        if duplicates:  # copies share their entity's rating and Nash mass (never matched against it)
+            result["duplicates"] = {k: list(v) for k, v in duplicates.items()}
+            for kept, dups in duplicates.items():
+                if kept in result["checkpoints"]:
+                    result["checkpoints"][kept]["duplicates"] = list(dups)
+        _judge_health(result, label_mass)
+        # Text verdicts the judge substituted for unusable logprobs (opt-in), over the whole plan,
+        # and the judge's own counts for the calls made by this invocation.
+        result["judge"]["text_fallbacks"] = sum(
+            1 for a, b, p, s in plan.cmp_keys if (phash[p], s, *sorted((fps[a], fps[b]))) in notes)
+        counts = {k: sum(d.get(k, 0) for d in calls) for k in ("from_logprobs", "from_text", "text_fallbacks", "failures")
+                  if any(k in d for d in calls)}
+        if counts:
+            result["judge"]["calls"] = counts
+        try:
+            text = json.dumps(result, allow_nan=False)
+        except ValueError:  # not strict JSON: not stored (write_outputs says why when it writes)
+            text = None
+        if text is not None:
+            with Store.open(out) as store:
+                store.put_analysis(key, text)
+    else:
+        result = json.loads(stored)
+        _note(console, f"nothing changed since the analysis in {out}: reusing it (key {key})")
+    reports_current = stored is not None and _reports_match(out, result)
+    if stored is not None:  # this call's work, not that of the run that computed the analysis
+        result = {**result, "run": {**result["run"], "new": {"generations": 0, "judgments": 0},
+                                    "reused": {"generations": len(gen_keys), "judgments": 2 * len(cmp_keys)}}}
     run = result["run"]
-    run["new"] = {"generations": len(gen_todo), "judgments": 2 * len(cmp_todo)}
-    run["reused"] = {"generations": len(gen_keys) - len(gen_todo), "judgments": 2 * (len(cmp_keys) - len(cmp_todo))}
-    result["judge"]["spec"] = spec
-    if duplicates:  # copies share their entity's rating and Nash mass (never matched against it)
-        result["duplicates"] = {k: list(v) for k, v in duplicates.items()}
-        for kept, dups in duplicates.items():
-            if kept in result["checkpoints"]:
-                result["checkpoints"][kept]["duplicates"] = list(dups)
-    result["judge"]["fingerprint"] = judge.fingerprint
-    _judge_health(result, label_mass)
-    # Text verdicts the judge substituted for unusable logprobs (opt-in), over the whole plan,
-    # and the judge's own counts for the calls made by this invocation.
-    result["judge"]["text_fallbacks"] = sum(
-        1 for a, b, p, s in plan.cmp_keys if (phash[p], s, *sorted((fps[a], fps[b]))) in notes)
-    counts = {k: sum(d.get(k, 0) for d in calls) for k in ("from_logprobs", "from_text", "text_fallbacks", "failures")
-              if any(k in d for d in calls)}
-    if counts:
-        result["judge"]["calls"] = counts
     _note(console, f"reused {run['reused']['generations']} generations and {run['reused']['judgments']} judge calls; "
                    f"new: {run['new']['generations']} generations ({t_gen:.1f} s), {run['new']['judgments']} judge calls "
-                   f"({t_judge:.1f} s); failures {run['failures']}; text fallbacks {result['judge']['text_fallbacks']}; total {time.perf_counter() - started:.1f} s")
-    if config.write_reports:
+                   f"({t_judge:.1f} s); failures {run['failures']}; text fallbacks {result['judge'].get('text_fallbacks', 0)}; total {time.perf_counter() - started:.1f} s")
+    if config.write_reports and not reports_current:
         from arena.report import write_outputs
 
-        write_outputs(result, out)
+        write_outputs(json.loads(stored) if stored is not None else result, out)
         _note(console, f"wrote {out}/results.json, matrix.csv, plots and report.html")
     return result
 
@@ -408,6 +458,48 @@ def _fallback_notes(judge, n: int) -> list[str | None] | None:
     if not isinstance(sources, list) or len(sources) != 2 * n:
         return None
     return ["text_fallback" if "text_fallback" in (sources[i], sources[n + i]) else None for i in range(n)]
+def _converted_gguf(c, out: Path, console):
+    """The GGUF checkpoint `c` as the safetensors copy cached in the run directory (same fingerprint)."""
+    from dataclasses import replace
+
+    from arena.convert import CONVERTED_DIR, cached_conversion
+
+    target = out / CONVERTED_DIR / c.fingerprint
+    if not target.is_dir():
+        _note(console, f"converting {c.path.name} to safetensors once, into {target}")
+    return replace(c, kind="hf", path=cached_conversion(c.path, c.fingerprint, out / CONVERTED_DIR))
+
+
+def analysis_key(ckpts, prompts, plan: Plan, judged: dict, phash, fps, *, config: TournamentConfig, spec: str,
+                 judge_fingerprint: str, pkey: str) -> str:
+    """Hash of everything `analyse` and the result depend on (see the module docstring)."""
+    import arena
+    from arena.fingerprint import fingerprint_obj
+    from arena.store import lookup
+
+    verdicts = []
+    for a, b, p, s in plan.cmp_keys:
+        j = lookup(judged, phash[p], s, fps[a], fps[b])
+        verdicts.append(None if j is None else [j.p, j.p_ab, j.p_ba, j.error])
+    return fingerprint_obj({
+        "version": arena.__version__, "names": list(plan.names), "cards": [_card(c) for c in ckpts],
+        "prompts": [[p.id, h] for p, h in zip(prompts, phash)], "pairs": [list(p) for p in plan.pairs],
+        "cmp_keys": [list(k) for k in plan.cmp_keys], "gen_keys": len(plan.gen_keys),
+        "judge": [spec, judge_fingerprint], "params": pkey, "verdicts": verdicts,
+        "analysis": [config.rounds, config.level, config.prior, config.seed],
+    })
+
+
+def _reports_match(out: Path, result: dict) -> bool:
+    """True when every report file exists and results.json holds exactly `result`."""
+    from arena.report import OUTPUT_FILES
+
+    if not all((out / name).is_file() for name in OUTPUT_FILES):
+        return False
+    try:
+        return json.loads((out / "results.json").read_text(encoding="utf-8")) == result
+    except (OSError, ValueError):
+        return False
 
 
 def analyse(ckpts, prompts, plan: Plan, judged: dict, phash, fps, *, config: TournamentConfig, progress=None) -> dict:

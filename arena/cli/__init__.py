@@ -23,7 +23,7 @@ from arena.errors import ArenaError
 from arena.cli._app import app, err
 
 # Importing the command modules registers their commands on `app`.
-from arena.cli import rate, judge, tournament, report, lab, train, world, world_lowrank, demo, export  # noqa: E402,F401
+from arena.cli import rate, judge, tournament, report, lab, train, world, world_lowrank, demo, export, convert  # noqa: E402,F401
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,10 +89,9 @@ def demo(
 
 
 def _progress(console):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from arena.progress import open_progress
 
-    return Progress(TextColumn("  {task.description:<11}"), BarColumn(), MofNCompleteColumn(),
-                    TimeRemainingColumn(), console=console, transient=False)
+    return open_progress(console)
 
 
 def _render_summary(s: dict) -> None:

@@ -43,15 +43,14 @@ def judge_command(
     keys = None if out_file is None else (check_out_path(out_file), pair_keys(pairs_file))[1]
     options = {} if batch_size is None else {"batch_size": batch_size}
     judge_obj = load_judge(judge, **options)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from arena.progress import open_progress
 
     diagnostics: list[tuple[int, dict]] = []  # (label masses behind the mean, diagnostics) per call
 
     def judge_all(rows: list) -> list:
         out_rows = []
-        with Progress(TextColumn("[bold]judging[/]"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                      console=err, transient=True, disable=len(rows) <= _CHUNK) as bar:
-            task = bar.add_task("judge", total=len(rows))
+        with open_progress(err, transient=True, disable=len(rows) <= _CHUNK) as bar:
+            task = bar.add_task("judging", total=len(rows))
             for start in range(0, len(rows), _CHUNK):
                 chunk = rows[start:start + _CHUNK]
                 out_rows.extend(judge_both_orders(judge_obj, chunk))

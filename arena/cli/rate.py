@@ -59,14 +59,11 @@ def _analyze_pairs(records, *, rounds, seed, level, prior, ci, significant, quie
     if ci != "bootstrap" or quiet or work < _PROGRESS_WORK:
         return analyze_records(records, rounds=rounds, seed=seed, level=level, prior=prior, ci=ci,
                                significant=significant)
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from arena.progress import open_progress
 
-    with Progress(
-        TextColumn("[bold]bootstrap[/]"), BarColumn(), TextColumn(f"{rounds} rounds"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
-    ) as bar:
+    with open_progress(err, transient=True) as bar:
         # Indeterminate (pulsing) until the core reports progress, if it does.
-        task = bar.add_task("bootstrap", total=None)
+        task = bar.add_task(f"bootstrap ({rounds} rounds)", total=None)
 
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)

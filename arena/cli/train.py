@@ -54,6 +54,7 @@ def _command(algorithm: str):
         save_every: int = typer.Option(25, "--save-every", help="Steps between resume states (0: never)."),
         nash: Optional[Path] = typer.Option(None, "--nash", help="nash.json of a world with a known solution."),
         device: str = typer.Option("cpu", "--device", help="Torch device."),
+        log_every: int = typer.Option(10, "--log-every", help="Print one progress line (step, ETA, metrics) every N steps (0: never)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
         json_out: bool = typer.Option(False, "--json", help="Print the final metrics as one JSON object."),
     ) -> None:
@@ -61,6 +62,10 @@ def _command(algorithm: str):
 
         _check_inputs(prompts=prompts, out_dir=out_dir, eval_every=eval_every,
                       save_every=save_every, nash=nash, device=device)
+        from arena.cli._checks import at_least
+        from arena.progress import open_progress
+
+        at_least("--log-every", log_every, 0, example=10)
         config = TrainConfig(
             policy=str(policy), judge=judge, prompts=str(prompts), out=str(out_dir), steps=steps,
             batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, kl_estimator=kl_estimator, beta=beta, eta=eta, kappa=kappa, mixture=mixture, rloo_k=rloo_k,
@@ -68,16 +73,14 @@ def _command(algorithm: str):
             eval_every=eval_every, save_every=save_every, nash=str(nash) if nash else None, device=device,
         )
         last: dict = {}
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
         # The bar starts with the first step, after `train` has checked every input, so that
         # a refused input prints only its one-line error.
         # Under `accelerate launch` / torchrun every process runs this command; only the main
         # one (RANK 0, which writes the checkpoint) reports.
         main_process = os.environ.get("RANK", "0") == "0"
-        bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=err,
-                       disable=json_out or not main_process)
+        # A bar on a terminal, timestamped lines otherwise; a line every --log-every steps either way.
+        bar = open_progress(err, every=log_every or None, interval=None,
+                            disable=json_out or not main_process)
         tasks: list = []
 
         def progress(step: int, row: dict) -> None:
@@ -86,7 +89,7 @@ def _command(algorithm: str):
                 tasks.append(bar.add_task(algorithm, total=steps, info=""))
             last.clear()
             last.update(row)
-            info = " ".join(f"{k}={row[k]:.4f}" for k in ("kl_ref", "kl_to_nash", "win_rate_vs_target")
+            info = " ".join(f"{k}={row[k]:.4f}" for k in ("loss", "kl_ref", "kl_to_nash", "win_rate_vs_target")
                             if isinstance(row.get(k), float))
             bar.update(tasks[0], completed=step, info=info)
 

@@ -98,3 +98,49 @@ def outage_judge(prompt: str, a: str, b: str) -> float:
 def position_judge(prompt: str, a: str, b: str) -> float:
     """Answers by position alone: always prefers the response shown first."""
     return 1.0
+def write_tiny_llama_gguf(path: Path, *, seed: int) -> Path:
+    """A 1-layer llama GGUF (16 dims, character vocabulary with a sentencepiece-style tokenizer)."""
+    import gguf
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    chars = list("abcdefghijklmnopqrstuvwxyz ")
+    tokens = ["<unk>", "<s>", "</s>"] + [("▁" if c == " " else c) for c in chars]
+    V, D, F, H = len(tokens), 16, 32, 2
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_context_length(64)
+    w.add_embedding_length(D)
+    w.add_block_count(1)
+    w.add_feed_forward_length(F)
+    w.add_head_count(H)
+    w.add_head_count_kv(H)
+    w.add_rope_dimension_count(D // H)
+    w.add_layer_norm_rms_eps(1e-5)
+    w.add_rope_freq_base(10000.0)
+    w.add_vocab_size(V)
+    w.add_tokenizer_model("llama")
+    w.add_token_list(tokens)
+    w.add_token_scores([0.0] * V)
+    w.add_token_types([2, 3, 3] + [1] * len(chars))
+    w.add_bos_token_id(1)
+    w.add_eos_token_id(2)
+    w.add_unk_token_id(0)
+
+    def t(*shape):
+        return (rng.standard_normal(shape) * 0.3).astype(np.float32)
+
+    w.add_tensor("token_embd.weight", t(V, D))
+    w.add_tensor("blk.0.attn_norm.weight", 1 + t(D))
+    for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
+        w.add_tensor(f"blk.0.{name}.weight", t(D, D))
+    w.add_tensor("blk.0.ffn_norm.weight", 1 + t(D))
+    w.add_tensor("blk.0.ffn_gate.weight", t(F, D))
+    w.add_tensor("blk.0.ffn_up.weight", t(F, D))
+    w.add_tensor("blk.0.ffn_down.weight", t(D, F))
+    w.add_tensor("output_norm.weight", 1 + t(D))
+    w.add_tensor("output.weight", t(V, D))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
