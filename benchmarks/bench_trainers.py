@@ -229,6 +229,10 @@ def bench_trl(*, steps: int = 20, batch: int = 8, new_tokens: int = 16) -> list[
 CURVE_ALGOS = ("nash-mp", "nash-md", "online-dpo")
 
 
+CURVE_ETA = 1.0
+"""Nash-MP η of the documented lowrank curves (measured before η defaulted to 2β)."""
+
+
 def bench_curves(*, steps: int = 300, batch: int = 64, lr: float = 1e-3, lr_schedule: str = "linear", seed: int = 0,
                  png: Path = ROOT / "docs" / "img" / "trainers_lowrank.png", work: Path | None = None) -> list[dict]:
     import matplotlib
@@ -253,7 +257,7 @@ def bench_curves(*, steps: int = 300, batch: int = 64, lr: float = 1e-3, lr_sche
         out = train(algo, TrainConfig(policy=str(world / "ckpts" / "sft"), judge=JUDGE_SPEC,
                                       prompts=str(world / "prompts.jsonl"), out=str(root / "runs" / algo),
                                       steps=steps, batch_size=batch, lr=lr, lr_schedule=lr_schedule,
-                                      beta=nash["beta"], seed=seed,
+                                      beta=nash["beta"], seed=seed, eta=CURVE_ETA,
                                       max_new_tokens=4, eval_every=50, save_every=0), overwrite=True)
         seconds = time.perf_counter() - t0
         m = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -41,7 +42,7 @@ def _command(algorithm: str):
         lr_schedule: str = typer.Option("constant", "--lr-schedule", help="constant, or linear decay to 0."),
         kl_estimator: str = typer.Option("token", "--kl-estimator", help="token (exact per-token KL) or sequence (log-ratio)."),
         beta: float = typer.Option(0.1, "--beta", help="KL-to-reference regularisation β."),
-        eta: float = typer.Option(1.0, "--eta", help="Nash-MP: KL to the target has weight β/η."),
+        eta: Optional[float] = typer.Option(None, "--eta", help="Nash-MP step η: KL to the target has weight β/η (default 2β, the largest with a convergence guarantee)."),
         kappa: str = typer.Option("0.1", "--kappa", help="Nash-MP target EMA rate: a number or harmonic:C (C/(k+C))."),
         mixture: str = typer.Option("0.125", "--mixture", help="Nash-MD mixture coefficient: a number or harmonic:C."),
         rloo_k: int = typer.Option(4, "--rloo-k", help="RLHF: responses per prompt."),
@@ -91,7 +92,10 @@ def _command(algorithm: str):
             bar.update(tasks[0], completed=step, info=info)
 
         try:
-            path = train(algorithm, config, overwrite=overwrite, progress=progress)
+            with warnings.catch_warnings():
+                # a library warning (e.g. eta > 2·beta) as one line, not Python's file:line form
+                warnings.showwarning = lambda message, *a, **k: err.print(f"warning: {message}", markup=False, soft_wrap=True)
+                path = train(algorithm, config, overwrite=overwrite, progress=progress)
         finally:
             bar.stop()
         if not main_process:

@@ -96,8 +96,9 @@ class TrainConfig:
     """constant, or linear: decay from lr to 0 over the run (lower noise floor at the end)."""
     beta: float = 0.1
     """KL(π‖π_ref) regularisation β (DPO/IPO: their β)."""
-    eta: float = 1.0
-    """Nash-MP step size η: the KL to the target has weight β/η."""
+    eta: float | None = None
+    """Nash-MP step size η: the KL to the target has weight β/η. None: 2β, the largest step for
+    which Mirror Prox converges linearly (Tiapkin et al. 2025, arXiv 2505.19731; `eta_warning`)."""
     kappa: Schedule = Schedule("constant", 0.1)
     """Nash-MP target EMA rate κ: θ_target ← κ θ + (1−κ) θ_target (self-play: 1)."""
     mixture: Schedule = Schedule("constant", 0.125)
@@ -132,6 +133,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "kappa", Schedule.parse(self.kappa))
         object.__setattr__(self, "mixture", Schedule.parse(self.mixture))
+        if self.eta is None and self.beta > 0:
+            object.__setattr__(self, "eta", 2.0 * self.beta)
         for name in ("steps", "batch_size", "max_new_tokens", "eval_batch", "lora_r"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}")
@@ -139,7 +142,7 @@ class TrainConfig:
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 0 (0: never); got {getattr(self, name)}")
         for name in ("lr", "beta", "eta"):
-            if not getattr(self, name) > 0:
+            if getattr(self, name) is None or not getattr(self, name) > 0:
                 raise ConfigError(f"--{name} must be > 0; got {getattr(self, name)}")
         if self.rloo_k < 2:
             raise ConfigError(f"--rloo-k must be >= 2 (leave-one-out needs two samples); got {self.rloo_k}")
@@ -163,6 +166,22 @@ class TrainConfig:
     def from_json(cls, d: dict) -> "TrainConfig":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def eta_warning(config: TrainConfig) -> str | None:
+    """Why a Nash-MP step η > 2β is risky, or None when η ≤ 2β.
+
+    Mirror Prox on the β-regularised game converges linearly, KL(π*_β‖π_k) ≤ (1 + η)^{−k}
+    KL(π*_β‖π_0), only for η ≤ 2β (arXiv 2505.19731; `trainers.lab.algorithms`).
+    The KL to the target then weighs β/η ≥ ½; a larger η leaves a weak anchor that does not
+    damp the rotation of a preference cycle (in the raters world at β = 0.01, η = 1 ended with
+    one style gone entirely).
+    """
+    if config.eta <= 2.0 * config.beta * (1 + 1e-9):
+        return None
+    return (f"--eta {config.eta:g} is above 2·beta = {2 * config.beta:g}: Nash-MP's convergence "
+            f"guarantee needs eta <= 2*beta (the KL to the target weighs beta/eta = {config.beta / config.eta:.3g} "
+            f"< 0.5, too weak to damp a preference cycle); omit --eta for 2*beta")
 
 
 # ---------------------------------------------------------------------------- randomness, prompts

@@ -13,11 +13,12 @@ regularised self-play (`trainers.lm.self_play`).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
 
-from trainers.lm.common import TrainConfig, ema_, sequence_logprob
+from trainers.lm.common import TrainConfig, ema_, eta_warning, sequence_logprob
 from trainers.mixture import Generation
 from trainers.lm.run import Run
 from trainers.losses import nash_mp_loss
@@ -25,6 +26,8 @@ from trainers.losses import nash_mp_loss
 
 def train(config: TrainConfig, *, overwrite: bool = False, progress=None, accelerator=None,
           algorithm: str = "nash-mp") -> Path:
+    if algorithm == "nash-mp" and (message := eta_warning(config)) is not None:
+        warnings.warn(message, UserWarning, stacklevel=2)
     run = Run(algorithm, config, overwrite=overwrite, progress=progress, accelerator=accelerator)
     policy = run.policy
     target = run.extra.setdefault("target", policy.copy_trainable())       # EMA of the trainable tensors

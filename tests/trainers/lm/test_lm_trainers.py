@@ -338,3 +338,41 @@ def test_full_fine_tuning_reference_and_target_views(world):
         assert not torch.allclose(moved, start, atol=1e-2)
         assert torch.allclose(policy.reference()(input_ids=ids, attention_mask=mask).logits, start, atol=1e-6)
         assert torch.allclose(policy.view(snapshot)(input_ids=ids, attention_mask=mask).logits, moved, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------- defaults from the theory
+
+def test_eta_defaults_to_two_beta_and_an_explicit_eta_is_kept():
+    base = dict(policy="p", judge="j", prompts="x", out="o")
+    assert TrainConfig(**base, beta=0.03).eta == pytest.approx(0.06)
+    assert TrainConfig(**base).eta == pytest.approx(0.2)           # default β = 0.1
+    assert TrainConfig(**base, beta=0.03, eta=0.01).eta == 0.01
+    saved = TrainConfig(**base, beta=0.03).to_json()                # resume compares the resolved η
+    assert TrainConfig.from_json(saved).eta == pytest.approx(0.06)
+    assert C.eta_warning(TrainConfig(**base, beta=0.03)) is None
+    assert C.eta_warning(TrainConfig(**base, beta=0.03, eta=0.05)) is None
+    message = C.eta_warning(TrainConfig(**base, beta=0.01, eta=1.0))
+    assert "2*beta" in message and "0.01" in message                # says why: β/η = 0.01 < ½
+
+
+def test_nash_mp_warns_when_eta_is_above_two_beta(world, tmp_path):
+    with pytest.warns(UserWarning, match="eta <= 2\\*beta"):
+        train("nash-mp", cfg(world, tmp_path / "big-eta", steps=1, beta=0.01, eta=1.0))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                               # the default η warns nothing
+        train("nash-mp", cfg(world, tmp_path / "default-eta", steps=1, beta=0.01))
+
+
+def test_cli_prints_the_eta_warning_as_one_line(world, tmp_path, capsys):
+    from arena.cli import main
+
+    rc = main(["train", "nash-mp", "--policy", str(world / "ckpts" / "sft"), "--judge", JUDGE_SPEC,
+               "--prompts", str(world / "prompts.jsonl"), "--out", str(tmp_path / "cli"), "--steps", "1",
+               "--batch-size", "2", "--max-new-tokens", "4", "--beta", "0.01", "--eta", "1", "--json"])
+    err = capsys.readouterr().err
+    assert rc == 0
+    lines = [ln for ln in err.splitlines() if "eta" in ln]
+    assert lines and lines[0].startswith("warning: --eta 1 is above 2·beta") and "Traceback" not in err
+    card = json.loads((tmp_path / "cli" / "arena_card.json").read_text())
+    assert card["config"]["eta"] == 1.0
