@@ -375,9 +375,25 @@ class KnownNash:
     """(X, Y) π*_β over the response classes."""
     weights: torch.Tensor
     """(X,) context distribution."""
-    token_class: torch.Tensor
-    """(V,) class of a response whose first token is v."""
+    token_class: torch.Tensor | None
+    """(V,) class of a response whose first token is v; None when the class needs the whole text."""
     beta: float
+    classify: Callable[[str, str], int] | None = None
+    """class_of(prompt, text) of a world whose class needs the whole response (raters world):
+    the class distribution is then enumerated over the response tree (slower: evaluated only
+    every --eval-every steps and at the end)."""
+    max_new_tokens: int = 0
+    """Response length limit of the enumeration (the run's --max-new-tokens)."""
+
+    @property
+    def every_step(self) -> bool:
+        """Cheap enough to report after every step (first-token classes)."""
+        return self.token_class is not None
+
+
+ENUMERATION_MIN_PROB = 1e-4
+"""Prefixes below this probability are not expanded when a run reports its class distribution
+(the dropped mass is logged as `nash_pruned`, a bound on the error of every class probability)."""
 
 
 def load_known_nash(config: TrainConfig, tokenizer) -> KnownNash | None:
@@ -401,13 +417,17 @@ def load_known_nash(config: TrainConfig, tokenizer) -> KnownNash | None:
 
         game = Game(P=np.asarray(d["P"]), pi_ref=np.asarray(d["pi_ref"]), weights=np.asarray(d["weights"]))
         pi_star = regularized_nash(game, config.beta).pi
-    letters = d["classes"]
-    from trainers.lm.exact import class_of_text
+    common = dict(contexts=list(d["contexts"]), pi_star=torch.tensor(pi_star),
+                  weights=torch.tensor(np.asarray(d["weights"], dtype=np.float64)), beta=config.beta)
+    if "class_of" in d:   # the class needs the whole response (raters world): "module:function"
+        import importlib
 
-    token_class = torch.tensor([class_of_text(tokenizer.decode([v]), letters) for v in range(len(tokenizer))])
-    return KnownNash(contexts=list(d["contexts"]), pi_star=torch.tensor(pi_star),
-                     weights=torch.tensor(np.asarray(d["weights"], dtype=np.float64)),
-                     token_class=token_class, beta=config.beta)
+        module, _, name = str(d["class_of"]).partition(":")
+        classify = getattr(importlib.import_module(module), name)
+        return KnownNash(token_class=None, classify=classify, max_new_tokens=config.max_new_tokens, **common)
+    from trainers.lm.exact import token_classes
+
+    return KnownNash(token_class=token_classes(tokenizer, d["classes"]), **common)
 
 
 @torch.no_grad()
@@ -429,12 +449,32 @@ def class_distribution(model, policy: Policy, contexts: Sequence[str], token_cla
     return out
 
 
-def kl_to_nash(model, policy: Policy, known: KnownNash, device: str = "cpu") -> float:
-    """ρ-weighted exact KL(π*_β ‖ π_θ) over the response classes."""
-    pi = class_distribution(model, policy, known.contexts, known.token_class, known.pi_star.shape[1], device)
+def policy_classes(model, policy: Policy, known: KnownNash, device: str = "cpu") -> tuple[torch.Tensor, float]:
+    """(X, Y) class distribution of the policy's responses per context, and the mass left
+    unresolved (0 for first-token classes; the enumeration's pruned mass otherwise)."""
+    if known.token_class is not None:
+        return class_distribution(model, policy, known.contexts, known.token_class, known.pi_star.shape[1], device), 0.0
+    from trainers.lm.exact import enumerate_classes
+
+    dist = enumerate_classes(model, policy.tokenizer, known.contexts, known.classify, known.pi_star.shape[1],
+                             max_new_tokens=known.max_new_tokens, min_prob=ENUMERATION_MIN_PROB,
+                             banned=policy.banned, device=device)
+    return dist.normalized(), float((known.weights * dist.pruned).sum())
+
+
+def nash_metrics(pi: torch.Tensor, known: KnownNash) -> dict:
+    """ρ-weighted exact KL(π*_β ‖ π) and total variation ½Σ|π*_β − π| over the response
+    classes, and the ρ-weighted class distribution of π (to see a collapsed class)."""
     p = known.pi_star
     kl = (p * (torch.log(p.clamp_min(1e-300)) - torch.log(pi.clamp_min(1e-300)))).sum(-1)
-    return float((known.weights * kl).sum())
+    tv = 0.5 * (p - pi).abs().sum(-1)
+    return {"kl_to_nash": float((known.weights * kl).sum()), "tv_to_nash": float((known.weights * tv).sum()),
+            "class_probs": [round(float(v), 6) for v in known.weights @ pi]}
+
+
+def kl_to_nash(model, policy: Policy, known: KnownNash, device: str = "cpu") -> float:
+    """ρ-weighted exact KL(π*_β ‖ π_θ) over the response classes."""
+    return nash_metrics(policy_classes(model, policy, known, device)[0], known)["kl_to_nash"]
 
 
 # ---------------------------------------------------------------------------- run directory

@@ -128,9 +128,13 @@ class Run:
         if parts is not None:
             row.update(loss=float(parts.loss.detach()), pg=parts.pg, kl_ref=parts.kl_ref, kl_target=parts.kl_target)
         row.update({k: (float(v) if isinstance(v, (int, float, torch.Tensor)) else v) for k, v in values.items()})
-        if self.known is not None:
-            row["kl_to_nash"] = C.kl_to_nash(self.policy.model, self.policy, self.known, self.device)
-        if cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps) and self.rank == 0:
+        evaluate = cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps)
+        if self.known is not None and (self.known.every_step or evaluate or done == cfg.steps):
+            pi, unresolved = C.policy_classes(self.policy.model, self.policy, self.known, self.device)
+            row.update(C.nash_metrics(pi, self.known))
+            if not self.known.every_step:
+                row["nash_pruned"] = unresolved
+        if evaluate and self.rank == 0:
             if anchor is None:
                 anchor = self.extra.setdefault("anchor", self.policy.ref_params or {})
             row["win_rate_vs_target"] = self.win_rate(step, anchor)
@@ -168,7 +172,7 @@ class Run:
             if self.rank != 0:
                 return self.out
         last = getattr(self, "last_row", {})
-        summary = {k: last[k] for k in ("step", "judge_queries", "kl_to_nash") if k in last} | (summary or {})
+        summary = {k: last[k] for k in ("step", "judge_queries", "kl_to_nash", "tv_to_nash") if k in last} | (summary or {})
         if "step" in summary:
             summary["steps_done"] = summary.pop("step")
         return C.finish(self.policy, self.work, self.out, self.algorithm, self.config, summary)
