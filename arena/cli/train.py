@@ -43,6 +43,7 @@ def _command(algorithm: str):
         kl_estimator: str = typer.Option("token", "--kl-estimator", help="token (exact per-token KL) or sequence (log-ratio)."),
         beta: float = typer.Option(0.1, "--beta", help="KL-to-reference regularisation β."),
         eta: Optional[float] = typer.Option(None, "--eta", help="Nash-MP step η: KL to the target has weight β/η (default 2β, the largest with a convergence guarantee)."),
+        samples_per_prompt: int = typer.Option(2, "--samples-per-prompt", help="Nash-MP: K responses per prompt, all pairs judged, leave-one-out opponents."),
         kappa: str = typer.Option("0.1", "--kappa", help="Nash-MP target EMA rate: a number or harmonic:C (C/(k+C))."),
         mixture: str = typer.Option("0.125", "--mixture", help="Nash-MD mixture coefficient: a number or harmonic:C."),
         rloo_k: int = typer.Option(4, "--rloo-k", help="RLHF: responses per prompt."),
@@ -64,7 +65,7 @@ def _command(algorithm: str):
                       save_every=save_every, nash=nash, device=device)
         config = TrainConfig(
             policy=str(policy), judge=judge, prompts=str(prompts), out=str(out_dir), steps=steps,
-            batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, kl_estimator=kl_estimator, beta=beta, eta=eta, kappa=kappa, mixture=mixture, rloo_k=rloo_k,
+            batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, kl_estimator=kl_estimator, beta=beta, eta=eta, samples_per_prompt=samples_per_prompt, kappa=kappa, mixture=mixture, rloo_k=rloo_k,
             labels=labels, max_new_tokens=max_new_tokens, seed=seed, lora=lora, lora_r=lora_r,
             eval_every=eval_every, save_every=save_every, nash=str(nash) if nash else None, device=device,
         )

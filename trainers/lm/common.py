@@ -99,6 +99,9 @@ class TrainConfig:
     eta: float | None = None
     """Nash-MP step size η: the KL to the target has weight β/η. None: 2β, the largest step for
     which Mirror Prox converges linearly (Tiapkin et al. 2025, arXiv 2505.19731; `eta_warning`)."""
+    samples_per_prompt: int = 2
+    """Nash-MP: K responses per prompt, every pair judged (K(K−1)/2 queries per prompt); each
+    sample's opponent is the other K − 1 (leave-one-out). 2: one pair, the paper's estimator."""
     kappa: Schedule = Schedule("constant", 0.1)
     """Nash-MP target EMA rate κ: θ_target ← κ θ + (1−κ) θ_target (self-play: 1)."""
     mixture: Schedule = Schedule("constant", 0.125)
@@ -144,6 +147,8 @@ class TrainConfig:
         for name in ("lr", "beta", "eta"):
             if getattr(self, name) is None or not getattr(self, name) > 0:
                 raise ConfigError(f"--{name} must be > 0; got {getattr(self, name)}")
+        if self.samples_per_prompt < 2:
+            raise ConfigError(f"--samples-per-prompt must be >= 2 (a sample needs an opponent); got {self.samples_per_prompt}")
         if self.rloo_k < 2:
             raise ConfigError(f"--rloo-k must be >= 2 (leave-one-out needs two samples); got {self.rloo_k}")
         if self.lr_schedule not in ("constant", "linear"):
@@ -589,11 +594,70 @@ def finish(policy: Policy, work: Path, out: Path, algorithm: str, config: TrainC
         **summary,
     }
     (work / "arena_card.json").write_text(json.dumps(card, indent=2) + "\n")
+    (work / "README.md").write_text(model_card(card, merged=True))
     shutil.rmtree(work / ".resume", ignore_errors=True)
     if out.exists():
         shutil.rmtree(out)
     os.replace(work, out)
     return out
+
+
+def save_checkpoint(policy: Policy, work: Path, step: int, algorithm: str, config: TrainConfig, summary: dict) -> Path:
+    """WORK/checkpoint-STEP/: a loadable checkpoint of the policy after `step` steps (full
+    weights, or the LoRA adapters over `config.policy`), with its card and README.md; the
+    tournament scores them all with `arena tournament OUT`. Written then renamed (atomic)."""
+    final = work / f"checkpoint-{step}"
+    tmp = work / f".checkpoint-{step}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    policy.model.save_pretrained(tmp, safe_serialization=True)
+    policy.tokenizer.save_pretrained(tmp)
+    card = {"algorithm": algorithm, "config": config.to_json(), "parent": str(config.policy), "seed": config.seed,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "steps_done": step, **summary}
+    (tmp / "arena_card.json").write_text(json.dumps(card, indent=2) + "\n")
+    (tmp / "README.md").write_text(model_card(card, merged=not policy.lora))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    return final
+
+
+def model_card(card: dict, *, merged: bool) -> str:
+    """README.md of a trained checkpoint: what produced it and how to load it (from arena_card.json)."""
+    cfg = card["config"]
+    metrics = {k: card[k] for k in ("steps_done", "judge_queries", "kl_to_nash", "tv_to_nash") if k in card}
+    algo = card["algorithm"]
+    lines = [
+        "---", "library_name: transformers", "tags: [nash-arena, " + algo + "]", "---", "",
+        f"# {algo} fine-tune of `{card['parent']}`", "",
+        f"Trained with `arena train {algo}` (nash-arena). Full record: `arena_card.json`; per-step metrics: `metrics.jsonl`.", "",
+        "| | |", "|---|---|",
+        f"| algorithm | {algo} |",
+        f"| parent (reference π_ref) | `{card['parent']}` |",
+        f"| judge | `{cfg['judge']}` |",
+        f"| β (KL to π_ref) | {cfg['beta']:g} |",
+    ]
+    if algo == "nash-mp":
+        lines.append(f"| η (step; KL to target weighs β/η) | {cfg['eta']:g} |")
+        lines.append(f"| κ (target EMA) | {cfg['kappa']} |")
+    lines += [f"| steps | {card.get('steps_done', cfg['steps'])} of {cfg['steps']} |",
+              f"| batch (prompts per step) | {cfg['batch_size']} |",
+              f"| learning rate | {cfg['lr']:g} ({cfg['lr_schedule']}) |",
+              f"| LoRA | {'r = ' + str(cfg['lora_r']) if cfg['lora'] else 'no'} |",
+              f"| seed | {card['seed']} |", ""]
+    if metrics:
+        lines += ["## Final metrics", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {v:.6g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]
+        lines.append("")
+    if merged:
+        load = ("from transformers import AutoModelForCausalLM, AutoTokenizer\n"
+                "model = AutoModelForCausalLM.from_pretrained(PATH)\ntokenizer = AutoTokenizer.from_pretrained(PATH)")
+    else:
+        load = ("from peft import AutoPeftModelForCausalLM\nfrom transformers import AutoTokenizer\n"
+                f"model = AutoPeftModelForCausalLM.from_pretrained(PATH)  # adapters over {card['parent']}\n"
+                "tokenizer = AutoTokenizer.from_pretrained(PATH)")
+    lines += ["## How to load", "", "```python", load, "```", "",
+              "Score it against other checkpoints: `arena tournament DIR --prompts PROMPTS --judge JUDGE` with this "
+              "directory inside DIR.", ""]
+    return "\n".join(lines)
 
 
 def prepare_out(config: TrainConfig, *, overwrite: bool = False, create: bool = True) -> tuple[Path, Path]:

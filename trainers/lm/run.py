@@ -147,6 +147,8 @@ class Run:
         self.last_row = row
         if cfg.save_every and done % cfg.save_every == 0 and done < cfg.steps and self.rank == 0:
             C.save_state(self.work, done, self.policy, self.opt, self.extra, self.counters.to_json(), cfg)
+            summary = {k: row[k] for k in ("judge_queries", "kl_to_nash", "tv_to_nash") if k in row}
+            C.save_checkpoint(self.policy, self.work, done, self.algorithm, cfg, summary)
         if self.progress is not None:
             self.progress(done, row)
 

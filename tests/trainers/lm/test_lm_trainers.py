@@ -379,3 +379,35 @@ def test_cli_prints_the_eta_warning_as_one_line(world, tmp_path, capsys):
     assert lines and lines[0].startswith("warning: --eta 1 is above 2·beta") and "Traceback" not in err
     card = json.loads((tmp_path / "cli" / "arena_card.json").read_text())
     assert card["config"]["eta"] == 1.0
+
+
+def test_nash_mp_with_four_samples_per_prompt_judges_every_pair(world, tmp_path):
+    out = train("nash-mp", cfg(world, tmp_path / "k4", steps=2, batch_size=2, samples_per_prompt=4))
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["judge_queries"] for r in rows] == [12, 24]           # 2 prompts × 6 pairs per step
+    assert np.isfinite(rows[-1]["loss"]) and rows[-1]["kl_target"] >= 0
+    with pytest.raises(ConfigError, match="samples-per-prompt"):
+        cfg(world, tmp_path / "k1", samples_per_prompt=1)
+
+
+def test_save_every_writes_checkpoints_the_tournament_scores(world, tmp_path, capsys):
+    from arena.checkpoints import discover_checkpoints
+    from arena.cli import main
+    from arena.loading import load_causal_lm
+
+    out = train("nash-mp", cfg(world, tmp_path / "ckpts" / "nmp", steps=3, save_every=1))
+    found = discover_checkpoints(out)
+    assert [c.name for c in found.checkpoints] == ["checkpoint-1", "checkpoint-2"]
+    card = json.loads((out / "checkpoint-2" / "arena_card.json").read_text())
+    assert card["steps_done"] == 2 and card["judge_queries"] == 8 and card["config"]["eta"] == pytest.approx(0.2)
+    one, _ = load_causal_lm(out / "checkpoint-1")
+    two, _ = load_causal_lm(out / "checkpoint-2")
+    assert any(not torch.equal(a, b) for a, b in zip(one.parameters(), two.parameters()))
+    readme = (out / "README.md").read_text()
+    assert "| β (KL to π_ref) | 0.1 |" in readme and "| η (step; KL to target weighs β/η) | 0.2 |" in readme
+    assert "steps_done | 3" in readme and "from_pretrained(PATH)" in readme and JUDGE_SPEC in readme
+    rc = main(["tournament", str(out), "--prompts", str(world / "prompts.jsonl"), "--judge", JUDGE_SPEC,
+               "--out", str(tmp_path / "run"), "--samples", "1", "--max-new-tokens", "4", "--json"])
+    assert rc == 0
+    result = json.loads(capsys.readouterr().out)
+    assert sorted(result["models"]) == ["checkpoint-1", "checkpoint-2"]
