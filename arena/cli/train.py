@@ -54,6 +54,7 @@ def _command(algorithm: str):
         lora_r: int = typer.Option(8, "--lora-r", help="LoRA rank."),
         eval_every: int = typer.Option(10, "--eval-every", help="Steps between win-rate evaluations against the previous target."),
         save_every: int = typer.Option(25, "--save-every", help="Steps between resume states (0: never)."),
+        report_to: str = typer.Option("none", "--report-to", help="Experiment tracker: none or tensorboard (OUT/runs/)."),
         nash: Optional[Path] = typer.Option(None, "--nash", help="nash.json of a world with a known solution."),
         device: str = typer.Option("cpu", "--device", help="Torch device."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
@@ -67,7 +68,7 @@ def _command(algorithm: str):
             policy=str(policy), judge=judge, prompts=str(prompts), out=str(out_dir), steps=steps,
             batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, kl_estimator=kl_estimator, beta=beta, eta=eta, samples_per_prompt=samples_per_prompt, kappa=kappa, mixture=mixture, rloo_k=rloo_k,
             labels=labels, max_new_tokens=max_new_tokens, seed=seed, lora=lora, lora_r=lora_r,
-            eval_every=eval_every, save_every=save_every, nash=str(nash) if nash else None, device=device,
+            eval_every=eval_every, save_every=save_every, report_to=report_to, nash=str(nash) if nash else None, device=device,
         )
         last: dict = {}
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn

@@ -34,6 +34,7 @@ from trainers.mixture import Generation, generate
 
 ALGORITHMS = ("nash-mp", "nash-md", "online-dpo", "online-ipo", "self-play", "rlhf")
 LABELS = ("soft", "sample")
+REPORT_TO = ("none", "tensorboard")
 
 
 # ---------------------------------------------------------------------------- config
@@ -128,6 +129,9 @@ class TrainConfig:
     """Prompts in each win-rate evaluation."""
     save_every: int = 25
     """Save the resume state every this many steps (0: never)."""
+    report_to: str = "none"
+    """Experiment tracker: none, or tensorboard (event files in OUT/runs/, through Accelerate's
+    TensorBoardTracker; needs the `tensorboard` extra). metrics.jsonl is always written."""
     nash: str | None = None
     """nash.json of a world with a known solution (default: next to the prompts file, if any)."""
     device: str = "cpu"
@@ -155,6 +159,8 @@ class TrainConfig:
             raise ConfigError(f"--lr-schedule must be constant or linear; got {self.lr_schedule!r}")
         if self.kl_estimator not in ("token", "sequence"):
             raise ConfigError(f"--kl-estimator must be token or sequence; got {self.kl_estimator!r}")
+        if self.report_to not in REPORT_TO:
+            raise ConfigError(f"--report-to must be one of {', '.join(REPORT_TO)}; got {self.report_to!r}")
         if self.labels not in LABELS:
             raise ConfigError(f"--labels must be one of {', '.join(LABELS)}; got {self.labels!r}")
         if self.kappa.kind == "constant" and self.kappa.value > 1:
@@ -557,6 +563,23 @@ def restore(policy: Policy, opt, state: dict) -> None:
     if state["ref_params"] is not None:
         policy.ref_params = state["ref_params"]
     opt.load_state_dict(state["optimizer"])
+
+
+def tracker(config: TrainConfig, work: Path, algorithm: str):
+    """The experiment tracker of `--report-to` (None for none): Accelerate's TensorBoardTracker
+    writing event files to WORK/runs/ALGORITHM/ (moved into OUT with the rest)."""
+    if config.report_to == "none":
+        return None
+    try:
+        import tensorboard  # noqa: F401  (Accelerate's tracker needs it)
+    except ImportError:
+        raise ConfigError("--report-to tensorboard needs tensorboard; pip install 'nash-arena[tensorboard]'") from None
+    from accelerate.tracking import TensorBoardTracker
+
+    t = TensorBoardTracker(algorithm, work / "runs")
+    t.start()
+    t.store_init_configuration({k: v for k, v in config.to_json().items() if v is not None})
+    return t
 
 
 class Metrics:

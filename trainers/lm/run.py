@@ -53,6 +53,7 @@ class Run:
         else:
             self.model = self.policy.model
         self.metrics = C.Metrics(self.work / "metrics.jsonl", self.start) if self.rank == 0 else None
+        self.tracker = C.tracker(config, self.work, algorithm) if self.rank == 0 else None
         self.device = config.device
 
     # ---- pieces the loops call -------------------------------------------------------
@@ -144,6 +145,8 @@ class Run:
         row["seconds"] = round(time.time() - self.counters.started, 3)
         if self.metrics is not None:
             self.metrics.log(row)
+        if self.tracker is not None:   # scalars only (class_probs is a list)
+            self.tracker.log({k: v for k, v in row.items() if isinstance(v, (int, float)) and k != "step"}, step=done)
         self.last_row = row
         if cfg.save_every and done % cfg.save_every == 0 and done < cfg.steps and self.rank == 0:
             C.save_state(self.work, done, self.policy, self.opt, self.extra, self.counters.to_json(), cfg)
@@ -173,6 +176,8 @@ class Run:
             self.accelerator.wait_for_everyone()
             if self.rank != 0:
                 return self.out
+        if self.tracker is not None:
+            self.tracker.finish()
         last = getattr(self, "last_row", {})
         summary = {k: last[k] for k in ("step", "judge_queries", "kl_to_nash", "tv_to_nash") if k in last} | (summary or {})
         if "step" in summary:

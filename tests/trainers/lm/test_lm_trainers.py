@@ -411,3 +411,21 @@ def test_save_every_writes_checkpoints_the_tournament_scores(world, tmp_path, ca
     assert rc == 0
     result = json.loads(capsys.readouterr().out)
     assert sorted(result["models"]) == ["checkpoint-1", "checkpoint-2"]
+
+
+def test_report_to_tensorboard_writes_a_readable_event_file(world, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = train("nash-mp", cfg(world, tmp_path / "tb", steps=3, report_to="tensorboard"))
+    events = list((out / "runs" / "nash-mp").glob("events.out.tfevents.*"))
+    assert events
+    acc = EventAccumulator(str(events[0].parent))
+    acc.Reload()
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    loss = acc.Scalars("loss")
+    assert [e.step for e in loss] == [1, 2, 3]
+    assert [e.value for e in loss] == pytest.approx([r["loss"] for r in rows], rel=1e-5)
+    assert [e.step for e in acc.Scalars("kl_to_nash")] == [1, 2, 3]
+    with pytest.raises(ConfigError, match="report-to"):
+        cfg(world, tmp_path / "x", report_to="wandb")
