@@ -429,3 +429,21 @@ def test_report_to_tensorboard_writes_a_readable_event_file(world, tmp_path):
     assert [e.step for e in acc.Scalars("kl_to_nash")] == [1, 2, 3]
     with pytest.raises(ConfigError, match="report-to"):
         cfg(world, tmp_path / "x", report_to="wandb")
+
+
+def test_config_file_sets_options_and_flags_override_it(world, tmp_path, capsys):
+    from arena.cli import main
+
+    (tmp_path / "train.yaml").write_text("steps: 3\nbatch-size: 2\nbeta: 0.05\nmax_new_tokens: 4\nsave-every: 0\n")
+    base = ["train", "nash-mp", "--policy", str(world / "ckpts" / "sft"), "--judge", JUDGE_SPEC,
+            "--prompts", str(world / "prompts.jsonl"), "--config", str(tmp_path / "train.yaml"), "--json"]
+    assert main([*base, "--out", str(tmp_path / "a"), "--steps", "1"]) == 0
+    config = json.loads((tmp_path / "a" / "arena_card.json").read_text())["config"]
+    assert (config["steps"], config["batch_size"], config["beta"], config["max_new_tokens"]) == (1, 2, 0.05, 4)
+    assert config["eta"] == pytest.approx(0.1)                      # 2β of the file's β
+    capsys.readouterr()
+    (tmp_path / "bad.yaml").write_text("stepz: 3\n")
+    rc = main([*base[:-3], "--config", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "unknown option 'stepz'" in err and "batch-size" in err
+    assert not (tmp_path / "b").exists()
