@@ -229,6 +229,10 @@ def bench_trl(*, steps: int = 20, batch: int = 8, new_tokens: int = 16) -> list[
 CURVE_ALGOS = ("nash-mp", "nash-md", "online-dpo")
 
 
+CURVE_ETA = 1.0
+"""Nash-MP η of the documented lowrank curves (measured before η defaulted to 2β)."""
+
+
 def bench_curves(*, steps: int = 300, batch: int = 64, lr: float = 1e-3, lr_schedule: str = "linear", seed: int = 0,
                  png: Path = ROOT / "docs" / "img" / "trainers_lowrank.png", work: Path | None = None) -> list[dict]:
     import matplotlib
@@ -253,7 +257,7 @@ def bench_curves(*, steps: int = 300, batch: int = 64, lr: float = 1e-3, lr_sche
         out = train(algo, TrainConfig(policy=str(world / "ckpts" / "sft"), judge=JUDGE_SPEC,
                                       prompts=str(world / "prompts.jsonl"), out=str(root / "runs" / algo),
                                       steps=steps, batch_size=batch, lr=lr, lr_schedule=lr_schedule,
-                                      beta=nash["beta"], seed=seed,
+                                      beta=nash["beta"], seed=seed, eta=CURVE_ETA,
                                       max_new_tokens=4, eval_every=50, save_every=0), overwrite=True)
         seconds = time.perf_counter() - t0
         m = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
@@ -281,6 +285,39 @@ def bench_curves(*, steps: int = 300, batch: int = 64, lr: float = 1e-3, lr_sche
     return rows
 
 
+def raters_plot(runs: list[Path], png: Path) -> list[dict]:
+    """TV and KL(π*_β‖π_θ) of finished `arena train` runs in the raters world (their metrics.jsonl),
+    plotted against judge queries; one row per run with the final figures."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_tv, ax_kl) = plt.subplots(1, 2, figsize=(11, 4))
+    rows = []
+    for run in runs:
+        m = [r for r in (json.loads(x) for x in (Path(run) / "metrics.jsonl").read_text().splitlines()) if "tv_to_nash" in r]
+        card = json.loads((Path(run) / "arena_card.json").read_text())["config"]
+        label = f"{Path(run).name} (β {card['beta']:g}, batch {card['batch_size']}, lr {card['lr']:g} {card['lr_schedule']})"
+        q = [r["judge_queries"] for r in m]
+        ax_tv.plot(q, [r["tv_to_nash"] for r in m], marker="o", label=label)
+        ax_kl.plot(q, [r["kl_to_nash"] for r in m], marker="o", label=label)
+        last = m[-1]
+        rows.append({"run": Path(run).name, "beta": card["beta"], "eta": card["eta"], "seed": card["seed"],
+                     "steps": last["step"], "judge_queries": last["judge_queries"],
+                     "tv_to_nash": round(last["tv_to_nash"], 3), "kl_to_nash": round(last["kl_to_nash"], 3),
+                     "classes (terse, sentence, list, wrong, malformed)": ", ".join(
+                         f"{v:.3f}" for v in [*last["class_probs"][:3], sum(last["class_probs"][3:6]), last["class_probs"][6]])})
+    ax_tv.axhline(0.03, color="grey", ls="--", lw=1)
+    ax_tv.set(xlabel="judge queries", ylabel="TV(π*_β, π_θ) over classes", title="raters world")
+    ax_kl.set(xlabel="judge queries", ylabel="KL(π*_β ‖ π_θ)", yscale="log")
+    ax_tv.legend(fontsize=6)
+    fig.tight_layout()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=120)
+    return rows
+
+
 def _table(rows: list[dict]) -> str:
     keys = list(rows[0])
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
@@ -290,7 +327,8 @@ def _table(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", nargs="*", default=["mixture", "memory"], choices=["mixture", "memory", "curves", "trl"])
+    ap.add_argument("which", nargs="*", default=["mixture", "memory"], choices=["mixture", "memory", "curves", "trl", "raters-plot"])
+    ap.add_argument("--runs", type=Path, nargs="*", default=[], help="raters-plot: finished arena train output dirs")
     ap.add_argument("--steps", type=int, default=300, help="curves: training steps per algorithm")
     ap.add_argument("--batch", type=int, default=64, help="curves: prompts per step")
     ap.add_argument("--lr", type=float, default=1e-3, help="curves: learning rate")
@@ -299,7 +337,9 @@ def main(argv=None) -> int:
     ap.add_argument("--png", type=Path, default=ROOT / "docs" / "img" / "trainers_lowrank.png")
     args = ap.parse_args(argv)
     for which in args.which:
-        if which == "trl":
+        if which == "raters-plot":
+            rows = raters_plot(args.runs, args.png)
+        elif which == "trl":
             rows = bench_trl(new_tokens=16) + bench_trl(new_tokens=64)
         elif which == "curves":
             rows = bench_curves(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, png=args.png,

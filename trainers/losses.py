@@ -134,6 +134,51 @@ def nash_mp_loss(logp: torch.Tensor, logp_prime: torch.Tensor, pref: torch.Tenso
                      kl_target=float(kl_target.value.mean()))
 
 
+def nash_mp_group_loss(logp: torch.Tensor, score: torch.Tensor, kl_ref: KLTerm, kl_target: KLTerm, *,
+                       beta: float, eta: float) -> LossParts:
+    """Nash-MP surrogate with K ≥ 2 samples per prompt and a leave-one-out opponent.
+
+    logp, score: (B, K) — y_1..y_K sampled from π_θ for one prompt, every pair judged once,
+    score[b, i] = mean_{j≠i} P(y_i ≻ y_j): an unbiased estimate of P(y_i ≻ π_θ) from the
+    other samples. kl_ref, kl_target: KL terms of the B·K samples, flattened row-major. Then
+
+        L = mean_{B·K}[ (½ − score)·log π_θ(y_i) ] + β mean[KL_ref] + (β/η) mean[KL_target],
+
+    the same estimator of the same gradient as `nash_mp_loss` (equal to it for K = 2), with
+    K − 1 opponents per sample: the baseline ½ stays exact (Σ_i (score_i − ½) = 0 within a
+    prompt, since P(y ≻ y') + P(y' ≻ y) = 1), and the variance falls with K, so a class that
+    π_θ rarely samples gets its signal more often per prompt.
+    """
+    if logp.ndim != 2 or logp.shape != score.shape or logp.shape[1] < 2:
+        raise ValueError(f"logp and score must be (B, K) with K >= 2; got {tuple(logp.shape)} and {tuple(score.shape)}")
+    for term in (kl_ref, kl_target):
+        if term.surrogate.shape != (logp.numel(),):
+            raise ValueError(f"nash_mp_group_loss: KL terms cover the B·K samples, shape ({logp.numel()},); "
+                             f"got {tuple(term.surrogate.shape)}")
+    _check_rate("beta", beta)
+    _check_rate("eta", eta)
+    pg = -((score - 0.5).detach() * logp)                                    # (B, K)
+    loss = pg.mean() + beta * kl_ref.surrogate.mean() + beta / eta * kl_target.surrogate.mean()
+    return LossParts(loss=loss, pg=float(pg.detach().mean()), kl_ref=float(kl_ref.value.mean()),
+                     kl_target=float(kl_target.value.mean()))
+
+
+def leave_one_out_score(pref: torch.Tensor) -> torch.Tensor:
+    """score[b, i] = mean_{j≠i} P(y_i ≻ y_j) from pref: (B, K(K−1)/2) = P(y_i ≻ y_j) for the
+    pairs i < j in `itertools.combinations(range(K), 2)` order; returns (B, K)."""
+    import itertools
+
+    n = pref.shape[1]
+    K = int(round((1 + (1 + 8 * n) ** 0.5) / 2))
+    if K * (K - 1) // 2 != n or K < 2:
+        raise ValueError(f"pref must hold one column per pair i < j of K samples (K(K−1)/2 columns); got {n}")
+    wins = torch.zeros(pref.shape[0], K, dtype=pref.dtype, device=pref.device)
+    for col, (i, j) in enumerate(itertools.combinations(range(K), 2)):
+        wins[:, i] += pref[:, col]
+        wins[:, j] += 1.0 - pref[:, col]
+    return wins / (K - 1)
+
+
 def nash_md_loss(logp: torch.Tensor, pref: torch.Tensor, kl_ref: KLTerm, *, beta: float) -> LossParts:
     """Nash-MD-PG surrogate; y ~ π_θ, y' ~ mixture, pref = P(y ≻ y'); inputs (B,).
 

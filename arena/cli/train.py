@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -31,6 +32,7 @@ HELP = {
 
 def _command(algorithm: str):
     def command(
+        ctx: typer.Context,
         policy: Path = typer.Option(..., "--policy", help="Initial policy checkpoint (also the reference)."),
         judge: str = typer.Option(..., "--judge", help="Judge spec, e.g. python:arena.worlds.lowrank:judge."),
         prompts: Path = typer.Option(..., "--prompts", help="Prompts: JSONL (prompt field) or one per line."),
@@ -41,7 +43,8 @@ def _command(algorithm: str):
         lr_schedule: str = typer.Option("constant", "--lr-schedule", help="constant, or linear decay to 0."),
         kl_estimator: str = typer.Option("token", "--kl-estimator", help="token (exact per-token KL) or sequence (log-ratio)."),
         beta: float = typer.Option(0.1, "--beta", help="KL-to-reference regularisation β."),
-        eta: float = typer.Option(1.0, "--eta", help="Nash-MP: KL to the target has weight β/η."),
+        eta: Optional[float] = typer.Option(None, "--eta", help="Nash-MP step η: KL to the target has weight β/η (default 2β, the largest with a convergence guarantee)."),
+        samples_per_prompt: int = typer.Option(2, "--samples-per-prompt", help="Nash-MP: K responses per prompt, all pairs judged, leave-one-out opponents."),
         kappa: str = typer.Option("0.1", "--kappa", help="Nash-MP target EMA rate: a number or harmonic:C (C/(k+C))."),
         mixture: str = typer.Option("0.125", "--mixture", help="Nash-MD mixture coefficient: a number or harmonic:C."),
         rloo_k: int = typer.Option(4, "--rloo-k", help="RLHF: responses per prompt."),
@@ -52,25 +55,27 @@ def _command(algorithm: str):
         lora_r: int = typer.Option(8, "--lora-r", help="LoRA rank."),
         eval_every: int = typer.Option(10, "--eval-every", help="Steps between win-rate evaluations against the previous target."),
         save_every: int = typer.Option(25, "--save-every", help="Steps between resume states (0: never)."),
+        report_to: str = typer.Option("none", "--report-to", help="Experiment tracker: none or tensorboard (OUT/runs/)."),
         nash: Optional[Path] = typer.Option(None, "--nash", help="nash.json of a world with a known solution."),
         device: str = typer.Option("cpu", "--device", help="Torch device."),
         log_every: int = typer.Option(10, "--log-every", help="Print one progress line (step, ETA, metrics) every N steps (0: never)."),
+        config_file: Optional[Path] = typer.Option(None, "--config", help="YAML file of options (keys as the flags, e.g. batch-size: 32); flags on the command line override it."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
         json_out: bool = typer.Option(False, "--json", help="Print the final metrics as one JSON object."),
     ) -> None:
         from trainers.lm import TrainConfig, train
 
-        _check_inputs(prompts=prompts, out_dir=out_dir, eval_every=eval_every,
-                      save_every=save_every, nash=nash, device=device)
+        v = _with_config_file(ctx, config_file)   # flags given on the command line win
+        steps, nash = v["steps"], v["nash"]
+        _check_inputs(prompts=prompts, out_dir=out_dir, eval_every=v["eval_every"],
+                      save_every=v["save_every"], nash=nash, device=v["device"])
         from arena.cli._checks import at_least
         from arena.progress import open_progress
 
         at_least("--log-every", log_every, 0, example=10)
         config = TrainConfig(
-            policy=str(policy), judge=judge, prompts=str(prompts), out=str(out_dir), steps=steps,
-            batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, kl_estimator=kl_estimator, beta=beta, eta=eta, kappa=kappa, mixture=mixture, rloo_k=rloo_k,
-            labels=labels, max_new_tokens=max_new_tokens, seed=seed, lora=lora, lora_r=lora_r,
-            eval_every=eval_every, save_every=save_every, nash=str(nash) if nash else None, device=device,
+            policy=str(policy), judge=judge, prompts=str(prompts), out=str(out_dir),
+            **{k: v[k] for k in _CONFIG_FIELDS}, nash=str(nash) if nash else None,
         )
         last: dict = {}
         # The bar starts with the first step, after `train` has checked every input, so that
@@ -94,7 +99,10 @@ def _command(algorithm: str):
             bar.update(tasks[0], completed=step, info=info)
 
         try:
-            path = train(algorithm, config, overwrite=overwrite, progress=progress)
+            with warnings.catch_warnings():
+                # a library warning (e.g. eta > 2·beta) as one line, not Python's file:line form
+                warnings.showwarning = lambda message, *a, **k: err.print(f"warning: {message}", markup=False, soft_wrap=True)
+                path = train(algorithm, config, overwrite=overwrite, progress=progress)
         finally:
             bar.stop()
         if not main_process:
@@ -109,6 +117,59 @@ def _command(algorithm: str):
 
     command.__doc__ = HELP[algorithm]
     return command
+
+
+_CONFIG_FIELDS = ("steps", "batch_size", "lr", "lr_schedule", "kl_estimator", "beta", "eta", "samples_per_prompt",
+                  "kappa", "mixture", "rloo_k", "labels", "max_new_tokens", "seed", "lora", "lora_r", "eval_every",
+                  "save_every", "report_to", "device")
+"""TrainConfig fields set from options of the same name (a --config file may hold any of them, and nash)."""
+
+
+def _with_config_file(ctx: typer.Context, path: Path | None) -> dict:
+    """The command's option values, with those not given on the command line taken from the
+    YAML file `path` (keys spelled like the flags, with - or _)."""
+
+    values = dict(ctx.params)
+    if path is None:
+        return values
+    import yaml
+
+    if not path.is_file():
+        raise InputError(f"--config {path} does not exist; pass a YAML file of options, e.g. 'steps: 300'")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise InputError(f"--config {path} is not valid YAML ({str(error).splitlines()[0]}); fix the file") from None
+    if data is None:
+        return values
+    if not isinstance(data, dict):
+        raise InputError(f"--config {path} must be a mapping of option: value; got a {type(data).__name__}")
+    allowed = {name: name for name in (*_CONFIG_FIELDS, "nash")}
+    for key, value in data.items():
+        name = allowed.get(str(key).lstrip("-").replace("-", "_"))
+        if name is None:
+            raise InputError(f"--config {path}: unknown option {key!r}; use one of "
+                             f"{', '.join(sorted(k.replace('_', '-') for k in allowed))} (paths go on the command line)")
+        # typer may bundle its own click: compare the source by name, not by enum identity
+        if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE":
+            continue
+        default = values[name]
+        if name == "nash":
+            value = Path(str(value)) if value is not None else None
+        elif isinstance(default, bool) or (name == "lora"):
+            if not isinstance(value, bool):
+                raise InputError(f"--config {path}: {key} must be true or false; got {value!r}")
+        elif name == "eta" or isinstance(default, float):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise InputError(f"--config {path}: {key} must be a number; got {value!r}")
+            value = None if value is None else float(value)
+        elif isinstance(default, int):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise InputError(f"--config {path}: {key} must be a whole number; got {value!r}")
+        else:
+            value = str(value)
+        values[name] = value
+    return values
 
 
 def _check_inputs(*, prompts: Path, out_dir: Path, eval_every: int, save_every: int,

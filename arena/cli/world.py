@@ -1,4 +1,4 @@
-"""`arena world raters --out DIR`: write the raters world (prompts, checkpoints, judge spec)."""
+"""`arena world raters --out DIR`: write the raters world (prompts, checkpoints, judge spec, nash.json)."""
 
 from __future__ import annotations
 
@@ -32,10 +32,15 @@ def raters(
                               progress=lambda msg: err.print(msg, markup=False))
     layout = {"dir": str(path), "ckpts": str(path / "ckpts"), "prompts": str(path / "prompts.jsonl"),
               "judge": (path / "judge.txt").read_text().strip(),
-              "checkpoints": sorted(p.name for p in (path / "ckpts").iterdir())}
+              "checkpoints": sorted(p.name for p in (path / "ckpts").iterdir()),
+              "nash": str(path / "nash.json")}
     if json_out:
         print(json.dumps(layout))
         return
     out.print(f"wrote the raters world to {path}", markup=False, soft_wrap=True)
+    nash = json.loads((path / "nash.json").read_text())
+    mean = [sum(row[c] for row in nash["pi_star"]) / len(nash["pi_star"]) for c in range(len(nash["classes"]))]
+    shown = ", ".join(f"{name} {v:.3f}" for name, v in zip(nash["classes"], mean) if v >= 0.0005)
+    out.print(f"regularised Nash π*_β (β = {nash['beta']:g}, mean over prompts): {shown}", markup=False, soft_wrap=True)
     out.print(f"run:  arena tournament {path}/ckpts --prompts {path}/prompts.jsonl --judge \"$(cat {path}/judge.txt)\"",
               markup=False, soft_wrap=True)

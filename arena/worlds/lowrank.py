@@ -132,7 +132,7 @@ def build_lowrank_world(out_dir: str | Path, world: LowrankWorld = LowrankWorld(
     from trainers.lab.games import Game, lowrank_game
     from trainers.lab.nash import kl, regularized_nash
     from trainers.lm.common import class_distribution, Policy
-    from trainers.lm.exact import class_of_text
+    from trainers.lm.exact import token_classes
     from trainers.sft import SFTConfig, sft
     from trainers.tiny import build_model, build_tokenizer, save_checkpoint
 
@@ -156,7 +156,7 @@ def build_lowrank_world(out_dir: str | Path, world: LowrankWorld = LowrankWorld(
         # π_ref of the game = the SFT model's exact class distribution (pad banned, as in the trainers)
         banned = (tok.pad_token_id,) if tok.pad_token_id != tok.eos_token_id else ()
         view = Policy(model=model, tokenizer=tok, lora=False, ref_params=None, banned=banned)
-        token_class = torch.tensor([class_of_text(tok.decode([v]), world.letters) for v in range(len(tok))])
+        token_class = token_classes(tok, world.letters)
         pi_ref = class_distribution(model, view, prompts, token_class, world.n_actions).numpy()
         pi_ref = np.maximum(pi_ref, 1e-300)
         pi_ref = pi_ref / pi_ref.sum(axis=1, keepdims=True)

@@ -24,11 +24,21 @@ prefer response a (½ per type when both are equally correct and of the same sty
 Checkpoints (tiny GPT-2 models, `trainers.tiny`, fine-tuned with `trainers.sft.sft`): one per
 style (that style only, correct answers), and `sft`, the reference policy for the trainers,
 trained on a skewed mix (60/30/10 % over S1/S2/S3) with 20 % wrong answers so that it is not
-already the Nash policy. In a tournament the three style checkpoints form a cycle, the Nash
-mixture spreads over them (≈ ⅓ each), and Bradley–Terry still prints a total order.
+already the Nash policy. In a tournament the three style checkpoints form a cycle, the
+(unregularised) Nash mixture spreads over them (≈ ⅓ each), and Bradley–Terry still prints a
+total order.
+
+What a trainer regularised towards `sft` should reach is not ⅓ each but the β-regularised
+Nash π*_β ∝ π_ref exp(P(· ≻ π*_β)/β) of the 7-class game (CLASSES: style × correct, plus
+malformed; `class_game` reads it off the judge), with π_ref the SFT checkpoint's exact class
+distribution per prompt (enumerated over its response tree): at β = 0.1 about terse .69,
+sentence .20, list .11 — close to the SFT mix, tilted by the cycle. `solve_world` computes it
+(`trainers.lab.nash.regularized_nash`, certified by its duality gap) into `nash.json`, where
+the trainers find it and report TV and KL(π*_β‖π_θ) of the policy's classes.
 
 Layout: DIR/ckpts/{terse,sentence,list,sft}/, DIR/prompts.jsonl, DIR/judge.txt holding
-`python:arena.worlds.raters:judge`. Built deterministically from `seed` (no timestamps).
+`python:arena.worlds.raters:judge`, DIR/nash.json. Built deterministically from `seed` (no
+timestamps).
 """
 
 from __future__ import annotations
@@ -50,6 +60,13 @@ SFT_WRONG = 0.2
 """Share of wrong answers in the reference policy's training data."""
 JUDGE_SPEC = "python:arena.worlds.raters:judge"
 N_NUMBERS = 100
+NASH_BETA = 0.1
+"""β of the π*_β written to nash.json (trainers recompute it for another β)."""
+NASH_MAX_NEW_TOKENS = 24
+"""Response length limit under which π_ref is enumerated (the demo's --max-new-tokens)."""
+NASH_MIN_PROB = 1e-4
+"""Prefixes below this probability are not expanded; their mass is written as `pruned`."""
+PI_REF_FLOOR = 1e-12
 VOCAB_SIZE = 300
 """Small vocabulary: numbers stay digit tokens, so copying them is easy to learn."""
 
@@ -108,6 +125,76 @@ def judge(prompt: str, response_a: str, response_b: str) -> float:
     return sum(rater_preference(o, prompt, response_a, response_b) for o in RATER_ORDERS) / len(RATER_ORDERS)
 
 
+CLASSES = ("terse", "sentence", "list", "terse-wrong", "sentence-wrong", "list-wrong", "malformed")
+"""The response classes the judge can tell apart: style × correctness, plus malformed."""
+
+
+def class_of(prompt: str, text: str) -> int:
+    """Index into CLASSES of a response: its style, +3 when the answer is wrong; 6 when malformed."""
+    s = style_of(text)
+    if s is None:
+        return len(CLASSES) - 1
+    return s if is_correct(prompt, text) else s + 3
+
+
+def class_game(prompt: str = "Repeat the number 47.\n") -> np.ndarray:
+    """(7, 7) P[c, c'] = judge(prompt, y, y') for responses y of class c and y' of class c'.
+
+    Read from the judge itself on one representative text per class; the judge depends on a
+    response only through its class, so this is the game for every prompt.
+    """
+    n = int(_QUESTION.search(prompt).group(1))
+    reps = [render(n, s) for s in range(3)] + [render((n + 1) % N_NUMBERS, s) for s in range(3)] + ["?"]
+    assert [class_of(prompt, r) for r in reps] == list(range(len(CLASSES)))
+    return np.array([[judge(prompt, a, b) for b in reps] for a in reps])
+
+
+def solve_world(world_dir: str | Path, *, beta: float = NASH_BETA, min_prob: float = NASH_MIN_PROB) -> dict:
+    """nash.json of a raters world: the 7-class game, π_ref = the SFT checkpoint's exact class
+    distribution per prompt (`trainers.lm.exact.enumerate_classes`) and π*_β
+    (`trainers.lab.nash.regularized_nash`) with its certificate.
+
+    π*_β is not "⅓ each style" (that is the unregularised Nash of the cycle): the KL to π_ref
+    keeps it near the SFT mix, π*_β ∝ π_ref exp(P(· ≻ π*_β)/β).
+    """
+    from trainers.lab.games import Game
+    from trainers.lab.nash import kl_from_logs, regularized_nash
+    from trainers.lm.exact import enumerate_classes
+    from arena.loading import load_causal_lm
+
+    world_dir = Path(world_dir)
+    contexts = [json.loads(line)["prompt"] for line in (world_dir / "prompts.jsonl").read_text().splitlines() if line.strip()]
+    model, tok = load_causal_lm(world_dir / "ckpts" / "sft")
+    model.eval()
+    banned = (tok.pad_token_id,) if tok.pad_token_id is not None and tok.pad_token_id != tok.eos_token_id else ()
+    dist = enumerate_classes(model, tok, contexts, class_of, len(CLASSES), max_new_tokens=NASH_MAX_NEW_TOKENS,
+                             min_prob=min_prob, banned=banned)
+    # every class keeps a positive probability (the softmax never gives exactly 0)
+    pi_ref = np.maximum(dist.normalized().numpy(), PI_REF_FLOOR)
+    pi_ref = pi_ref / pi_ref.sum(axis=1, keepdims=True)
+    X = len(contexts)
+    P = np.broadcast_to(class_game(contexts[0]), (X, len(CLASSES), len(CLASSES))).copy()
+    weights = np.full(X, 1.0 / X)
+    sol = regularized_nash(Game(P=P, pi_ref=pi_ref, weights=weights), beta)
+    kl = kl_from_logs(sol.log_pi, np.log(pi_ref))
+    return {
+        "world": "raters",
+        "contexts": contexts,
+        "classes": list(CLASSES),
+        "class_of": "arena.worlds.raters:class_of",
+        "max_new_tokens": NASH_MAX_NEW_TOKENS,
+        "beta": beta,
+        "P": P.tolist(),
+        "pi_ref": pi_ref.tolist(),
+        "pruned": float(dist.pruned.max()),
+        "weights": weights.tolist(),
+        "pi_star": sol.pi.tolist(),
+        "gap": sol.gap,
+        "residual": sol.residual,
+        "kl_star_ref": float(np.dot(weights, kl)),
+    }
+
+
 def _examples(rng: np.random.Generator, *, mix, wrong: float, copies: int) -> list[tuple[str, str]]:
     out = []
     for n in range(N_NUMBERS):
@@ -161,6 +248,9 @@ def build_raters_world(out_dir: str | Path, *, seed: int = 0, n_prompts: int = 1
             for i in picks:
                 fh.write(json.dumps({"id": str(i), "prompt": question(i)}) + "\n")
         (tmp / "judge.txt").write_text(JUDGE_SPEC + "\n")
+        if progress is not None:
+            progress("solving the regularised Nash of the style game (nash.json)")
+        (tmp / "nash.json").write_text(json.dumps(solve_world(tmp)) + "\n")
     return out_dir
 
 

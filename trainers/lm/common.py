@@ -34,6 +34,7 @@ from trainers.mixture import Generation, generate
 
 ALGORITHMS = ("nash-mp", "nash-md", "online-dpo", "online-ipo", "self-play", "rlhf")
 LABELS = ("soft", "sample")
+REPORT_TO = ("none", "tensorboard")
 
 
 # ---------------------------------------------------------------------------- config
@@ -96,8 +97,12 @@ class TrainConfig:
     """constant, or linear: decay from lr to 0 over the run (lower noise floor at the end)."""
     beta: float = 0.1
     """KL(π‖π_ref) regularisation β (DPO/IPO: their β)."""
-    eta: float = 1.0
-    """Nash-MP step size η: the KL to the target has weight β/η."""
+    eta: float | None = None
+    """Nash-MP step size η: the KL to the target has weight β/η. None: 2β, the largest step for
+    which Mirror Prox converges linearly (Tiapkin et al. 2025, arXiv 2505.19731; `eta_warning`)."""
+    samples_per_prompt: int = 2
+    """Nash-MP: K responses per prompt, every pair judged (K(K−1)/2 queries per prompt); each
+    sample's opponent is the other K − 1 (leave-one-out). 2: one pair, the paper's estimator."""
     kappa: Schedule = Schedule("constant", 0.1)
     """Nash-MP target EMA rate κ: θ_target ← κ θ + (1−κ) θ_target (self-play: 1)."""
     mixture: Schedule = Schedule("constant", 0.125)
@@ -124,6 +129,9 @@ class TrainConfig:
     """Prompts in each win-rate evaluation."""
     save_every: int = 25
     """Save the resume state every this many steps (0: never)."""
+    report_to: str = "none"
+    """Experiment tracker: none, or tensorboard (event files in OUT/runs/, through Accelerate's
+    TensorBoardTracker; needs the `tensorboard` extra). metrics.jsonl is always written."""
     nash: str | None = None
     """nash.json of a world with a known solution (default: next to the prompts file, if any)."""
     device: str = "cpu"
@@ -132,6 +140,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "kappa", Schedule.parse(self.kappa))
         object.__setattr__(self, "mixture", Schedule.parse(self.mixture))
+        if self.eta is None and self.beta > 0:
+            object.__setattr__(self, "eta", 2.0 * self.beta)
         for name in ("steps", "batch_size", "max_new_tokens", "eval_batch", "lora_r"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}")
@@ -139,14 +149,18 @@ class TrainConfig:
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 0 (0: never); got {getattr(self, name)}")
         for name in ("lr", "beta", "eta"):
-            if not getattr(self, name) > 0:
+            if getattr(self, name) is None or not getattr(self, name) > 0:
                 raise ConfigError(f"--{name} must be > 0; got {getattr(self, name)}")
+        if self.samples_per_prompt < 2:
+            raise ConfigError(f"--samples-per-prompt must be >= 2 (a sample needs an opponent); got {self.samples_per_prompt}")
         if self.rloo_k < 2:
             raise ConfigError(f"--rloo-k must be >= 2 (leave-one-out needs two samples); got {self.rloo_k}")
         if self.lr_schedule not in ("constant", "linear"):
             raise ConfigError(f"--lr-schedule must be constant or linear; got {self.lr_schedule!r}")
         if self.kl_estimator not in ("token", "sequence"):
             raise ConfigError(f"--kl-estimator must be token or sequence; got {self.kl_estimator!r}")
+        if self.report_to not in REPORT_TO:
+            raise ConfigError(f"--report-to must be one of {', '.join(REPORT_TO)}; got {self.report_to!r}")
         if self.labels not in LABELS:
             raise ConfigError(f"--labels must be one of {', '.join(LABELS)}; got {self.labels!r}")
         if self.kappa.kind == "constant" and self.kappa.value > 1:
@@ -163,6 +177,22 @@ class TrainConfig:
     def from_json(cls, d: dict) -> "TrainConfig":
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def eta_warning(config: TrainConfig) -> str | None:
+    """Why a Nash-MP step η > 2β is risky, or None when η ≤ 2β.
+
+    Mirror Prox on the β-regularised game converges linearly, KL(π*_β‖π_k) ≤ (1 + η)^{−k}
+    KL(π*_β‖π_0), only for η ≤ 2β (arXiv 2505.19731; `trainers.lab.algorithms`).
+    The KL to the target then weighs β/η ≥ ½; a larger η leaves a weak anchor that does not
+    damp the rotation of a preference cycle (in the raters world at β = 0.01, η = 1 ended with
+    one style gone entirely).
+    """
+    if config.eta <= 2.0 * config.beta * (1 + 1e-9):
+        return None
+    return (f"--eta {config.eta:g} is above 2·beta = {2 * config.beta:g}: Nash-MP's convergence "
+            f"guarantee needs eta <= 2*beta (the KL to the target weighs beta/eta = {config.beta / config.eta:.3g} "
+            f"< 0.5, too weak to damp a preference cycle); omit --eta for 2*beta")
 
 
 # ---------------------------------------------------------------------------- randomness, prompts
@@ -356,9 +386,25 @@ class KnownNash:
     """(X, Y) π*_β over the response classes."""
     weights: torch.Tensor
     """(X,) context distribution."""
-    token_class: torch.Tensor
-    """(V,) class of a response whose first token is v."""
+    token_class: torch.Tensor | None
+    """(V,) class of a response whose first token is v; None when the class needs the whole text."""
     beta: float
+    classify: Callable[[str, str], int] | None = None
+    """class_of(prompt, text) of a world whose class needs the whole response (raters world):
+    the class distribution is then enumerated over the response tree (slower: evaluated only
+    every --eval-every steps and at the end)."""
+    max_new_tokens: int = 0
+    """Response length limit of the enumeration (the run's --max-new-tokens)."""
+
+    @property
+    def every_step(self) -> bool:
+        """Cheap enough to report after every step (first-token classes)."""
+        return self.token_class is not None
+
+
+ENUMERATION_MIN_PROB = 1e-4
+"""Prefixes below this probability are not expanded when a run reports its class distribution
+(the dropped mass is logged as `nash_pruned`, a bound on the error of every class probability)."""
 
 
 def load_known_nash(config: TrainConfig, tokenizer) -> KnownNash | None:
@@ -382,13 +428,17 @@ def load_known_nash(config: TrainConfig, tokenizer) -> KnownNash | None:
 
         game = Game(P=np.asarray(d["P"]), pi_ref=np.asarray(d["pi_ref"]), weights=np.asarray(d["weights"]))
         pi_star = regularized_nash(game, config.beta).pi
-    letters = d["classes"]
-    from trainers.lm.exact import class_of_text
+    common = dict(contexts=list(d["contexts"]), pi_star=torch.tensor(pi_star),
+                  weights=torch.tensor(np.asarray(d["weights"], dtype=np.float64)), beta=config.beta)
+    if "class_of" in d:   # the class needs the whole response (raters world): "module:function"
+        import importlib
 
-    token_class = torch.tensor([class_of_text(tokenizer.decode([v]), letters) for v in range(len(tokenizer))])
-    return KnownNash(contexts=list(d["contexts"]), pi_star=torch.tensor(pi_star),
-                     weights=torch.tensor(np.asarray(d["weights"], dtype=np.float64)),
-                     token_class=token_class, beta=config.beta)
+        module, _, name = str(d["class_of"]).partition(":")
+        classify = getattr(importlib.import_module(module), name)
+        return KnownNash(token_class=None, classify=classify, max_new_tokens=config.max_new_tokens, **common)
+    from trainers.lm.exact import token_classes
+
+    return KnownNash(token_class=token_classes(tokenizer, d["classes"]), **common)
 
 
 @torch.no_grad()
@@ -410,12 +460,32 @@ def class_distribution(model, policy: Policy, contexts: Sequence[str], token_cla
     return out
 
 
-def kl_to_nash(model, policy: Policy, known: KnownNash, device: str = "cpu") -> float:
-    """ρ-weighted exact KL(π*_β ‖ π_θ) over the response classes."""
-    pi = class_distribution(model, policy, known.contexts, known.token_class, known.pi_star.shape[1], device)
+def policy_classes(model, policy: Policy, known: KnownNash, device: str = "cpu") -> tuple[torch.Tensor, float]:
+    """(X, Y) class distribution of the policy's responses per context, and the mass left
+    unresolved (0 for first-token classes; the enumeration's pruned mass otherwise)."""
+    if known.token_class is not None:
+        return class_distribution(model, policy, known.contexts, known.token_class, known.pi_star.shape[1], device), 0.0
+    from trainers.lm.exact import enumerate_classes
+
+    dist = enumerate_classes(model, policy.tokenizer, known.contexts, known.classify, known.pi_star.shape[1],
+                             max_new_tokens=known.max_new_tokens, min_prob=ENUMERATION_MIN_PROB,
+                             banned=policy.banned, device=device)
+    return dist.normalized(), float((known.weights * dist.pruned).sum())
+
+
+def nash_metrics(pi: torch.Tensor, known: KnownNash) -> dict:
+    """ρ-weighted exact KL(π*_β ‖ π) and total variation ½Σ|π*_β − π| over the response
+    classes, and the ρ-weighted class distribution of π (to see a collapsed class)."""
     p = known.pi_star
     kl = (p * (torch.log(p.clamp_min(1e-300)) - torch.log(pi.clamp_min(1e-300)))).sum(-1)
-    return float((known.weights * kl).sum())
+    tv = 0.5 * (p - pi).abs().sum(-1)
+    return {"kl_to_nash": float((known.weights * kl).sum()), "tv_to_nash": float((known.weights * tv).sum()),
+            "class_probs": [round(float(v), 6) for v in known.weights @ pi]}
+
+
+def kl_to_nash(model, policy: Policy, known: KnownNash, device: str = "cpu") -> float:
+    """ρ-weighted exact KL(π*_β ‖ π_θ) over the response classes."""
+    return nash_metrics(policy_classes(model, policy, known, device)[0], known)["kl_to_nash"]
 
 
 # ---------------------------------------------------------------------------- run directory
@@ -495,6 +565,23 @@ def restore(policy: Policy, opt, state: dict) -> None:
     opt.load_state_dict(state["optimizer"])
 
 
+def tracker(config: TrainConfig, work: Path, algorithm: str):
+    """The experiment tracker of `--report-to` (None for none): Accelerate's TensorBoardTracker
+    writing event files to WORK/runs/ALGORITHM/ (moved into OUT with the rest)."""
+    if config.report_to == "none":
+        return None
+    try:
+        import tensorboard  # noqa: F401  (Accelerate's tracker needs it)
+    except ImportError:
+        raise ConfigError("--report-to tensorboard needs tensorboard; pip install 'nash-arena[tensorboard]'") from None
+    from accelerate.tracking import TensorBoardTracker
+
+    t = TensorBoardTracker(algorithm, work / "runs")
+    t.start()
+    t.store_init_configuration({k: v for k, v in config.to_json().items() if v is not None})
+    return t
+
+
 class Metrics:
     """OUT/metrics.jsonl, one object per logged step; on resume, lines past the state are dropped."""
 
@@ -530,6 +617,7 @@ def finish(policy: Policy, work: Path, out: Path, algorithm: str, config: TrainC
         **summary,
     }
     (work / "arena_card.json").write_text(json.dumps(card, indent=2) + "\n")
+    (work / "README.md").write_text(model_card(card, merged=True))
     shutil.rmtree(work / ".resume", ignore_errors=True)
     from arena.outputs import replace_dir, sweep
 
@@ -537,6 +625,64 @@ def finish(policy: Policy, work: Path, out: Path, algorithm: str, config: TrainC
     sweep(out)
     replace_dir(work, out)
     return out
+
+
+def save_checkpoint(policy: Policy, work: Path, step: int, algorithm: str, config: TrainConfig, summary: dict) -> Path:
+    """WORK/checkpoint-STEP/: a loadable checkpoint of the policy after `step` steps (full
+    weights, or the LoRA adapters over `config.policy`), with its card and README.md; the
+    tournament scores them all with `arena tournament OUT`. Written then renamed (atomic)."""
+    final = work / f"checkpoint-{step}"
+    tmp = work / f".checkpoint-{step}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    policy.model.save_pretrained(tmp, safe_serialization=True)
+    policy.tokenizer.save_pretrained(tmp)
+    card = {"algorithm": algorithm, "config": config.to_json(), "parent": str(config.policy), "seed": config.seed,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "steps_done": step, **summary}
+    (tmp / "arena_card.json").write_text(json.dumps(card, indent=2) + "\n")
+    (tmp / "README.md").write_text(model_card(card, merged=not policy.lora))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    return final
+
+
+def model_card(card: dict, *, merged: bool) -> str:
+    """README.md of a trained checkpoint: what produced it and how to load it (from arena_card.json)."""
+    cfg = card["config"]
+    metrics = {k: card[k] for k in ("steps_done", "judge_queries", "kl_to_nash", "tv_to_nash") if k in card}
+    algo = card["algorithm"]
+    lines = [
+        "---", "library_name: transformers", "tags: [nash-arena, " + algo + "]", "---", "",
+        f"# {algo} fine-tune of `{card['parent']}`", "",
+        f"Trained with `arena train {algo}` (nash-arena). Full record: `arena_card.json`; per-step metrics: `metrics.jsonl`.", "",
+        "| | |", "|---|---|",
+        f"| algorithm | {algo} |",
+        f"| parent (reference π_ref) | `{card['parent']}` |",
+        f"| judge | `{cfg['judge']}` |",
+        f"| β (KL to π_ref) | {cfg['beta']:g} |",
+    ]
+    if algo == "nash-mp":
+        lines.append(f"| η (step; KL to target weighs β/η) | {cfg['eta']:g} |")
+        lines.append(f"| κ (target EMA) | {cfg['kappa']} |")
+    lines += [f"| steps | {card.get('steps_done', cfg['steps'])} of {cfg['steps']} |",
+              f"| batch (prompts per step) | {cfg['batch_size']} |",
+              f"| learning rate | {cfg['lr']:g} ({cfg['lr_schedule']}) |",
+              f"| LoRA | {'r = ' + str(cfg['lora_r']) if cfg['lora'] else 'no'} |",
+              f"| seed | {card['seed']} |", ""]
+    if metrics:
+        lines += ["## Final metrics", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {v:.6g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in metrics.items()]
+        lines.append("")
+    if merged:
+        load = ("from transformers import AutoModelForCausalLM, AutoTokenizer\n"
+                "model = AutoModelForCausalLM.from_pretrained(PATH)\ntokenizer = AutoTokenizer.from_pretrained(PATH)")
+    else:
+        load = ("from peft import AutoPeftModelForCausalLM\nfrom transformers import AutoTokenizer\n"
+                f"model = AutoPeftModelForCausalLM.from_pretrained(PATH)  # adapters over {card['parent']}\n"
+                "tokenizer = AutoTokenizer.from_pretrained(PATH)")
+    lines += ["## How to load", "", "```python", load, "```", "",
+              "Score it against other checkpoints: `arena tournament DIR --prompts PROMPTS --judge JUDGE` with this "
+              "directory inside DIR.", ""]
+    return "\n".join(lines)
 
 
 def prepare_out(config: TrainConfig, *, overwrite: bool = False, create: bool = True) -> tuple[Path, Path]:

@@ -13,23 +13,29 @@ regularised self-play (`trainers.lm.self_play`).
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
 
-from trainers.lm.common import TrainConfig, ema_, sequence_logprob
+from trainers.lm.common import TrainConfig, ema_, eta_warning, sequence_logprob
 from trainers.mixture import Generation
 from trainers.lm.run import Run
-from trainers.losses import nash_mp_loss
+from trainers.losses import leave_one_out_score, nash_mp_group_loss, nash_mp_loss
 
 
 def train(config: TrainConfig, *, overwrite: bool = False, progress=None, accelerator=None,
           algorithm: str = "nash-mp") -> Path:
+    if algorithm == "nash-mp" and (message := eta_warning(config)) is not None:
+        warnings.warn(message, UserWarning, stacklevel=2)
     run = Run(algorithm, config, overwrite=overwrite, progress=progress, accelerator=accelerator)
     policy = run.policy
     target = run.extra.setdefault("target", policy.copy_trainable())       # EMA of the trainable tensors
     self_play = algorithm == "self-play"
     for step in range(run.start, config.steps):
+        if config.samples_per_prompt > 2:
+            _group_step(run, step, target, self_play)
+            continue
         # sample: two responses per prompt from the current policy
         prompts = run.batch(step)
         ids, mask = run.encode(prompts)
@@ -61,3 +67,43 @@ def train(config: TrainConfig, *, overwrite: bool = False, progress=None, accele
         run.end_step(step, parts, anchor=target, grad_norm=grad_norm, kappa=kappa,
                      pref_mean=float(pref[ok].mean()), response_tokens=float(gen.mask.sum(-1).float().mean()))
     return run.finish()
+
+
+def _group_step(run: Run, step: int, target: dict[str, torch.Tensor], self_play: bool) -> None:
+    """One step with K > 2 samples per prompt, every pair judged (`nash_mp_group_loss`)."""
+    import itertools
+
+    config, policy = run.config, run.policy
+    K = config.samples_per_prompt
+    prompts = run.batch(step)
+    n = len(prompts)
+    ids, mask = run.encode(prompts)
+    idsK, maskK = torch.cat([ids] * K), torch.cat([mask] * K)                     # (K·B, L), copy-major
+    gen = run.sample(policy.model, idsK, maskK, run.uniforms(step, 1, copies=K))
+    texts = run.texts(gen)
+    pairs = list(itertools.combinations(range(K), 2))
+    pref, ok = run.judge_pairs([p for _ in pairs for p in prompts], [texts[i * n + b] for i, _ in pairs for b in range(n)],
+                               [texts[j * n + b] for _, j in pairs for b in range(n)], step)
+    if run.judged == 0:
+        run.end_step(step, None, anchor=target, skipped=1)
+        return
+    pref, ok = pref.view(len(pairs), n).T, ok.view(len(pairs), n).T.all(1)      # (B, pairs), (B,)
+    ok, weight = run.loss_rows(ok)
+    keep = ok.repeat(K)                                                          # copy-major rows
+    lp = run.token_logprobs(run.model, idsK, maskK, gen)[keep]                   # (K·B', T, V)
+    with torch.no_grad():
+        lp_ref = run.token_logprobs(policy.reference(), idsK, maskK, gen)[keep]
+        lp_tgt = lp.detach() if self_play else run.token_logprobs(policy.view(target), idsK, maskK, gen)[keep]
+    kept = Generation(tokens=gen.tokens[keep], mask=gen.mask[keep])
+    m = int(ok.sum())
+    logp = sequence_logprob(lp, kept).view(K, m).T                               # (B', K)
+    # KL terms reordered prompt-major to match logp.reshape(-1)
+    order = torch.arange(K * m).view(K, m).T.reshape(-1)
+    kl_ref, kl_tgt = run.kl_term(lp, lp_ref, kept), run.kl_term(lp, lp_tgt, kept)
+    kl_ref, kl_tgt = (type(t)(surrogate=t.surrogate[order], value=t.value[order]) for t in (kl_ref, kl_tgt))
+    parts = nash_mp_group_loss(logp, leave_one_out_score(pref[ok]), kl_ref, kl_tgt, beta=config.beta, eta=config.eta)
+    grad_norm = run.update(weight * parts.loss, step)
+    kappa = 1.0 if self_play else config.kappa(step)
+    ema_(target, policy, kappa)
+    run.end_step(step, parts, anchor=target, grad_norm=grad_norm, kappa=kappa,
+                 pref_mean=float(pref[ok].mean()), response_tokens=float(gen.mask.sum(-1).float().mean()))

@@ -53,6 +53,7 @@ class Run:
         else:
             self.model = self.policy.model
         self.metrics = C.Metrics(self.work / "metrics.jsonl", self.start) if self.rank == 0 else None
+        self.tracker = C.tracker(config, self.work, algorithm) if self.rank == 0 else None
         self.device = config.device
 
     # ---- pieces the loops call -------------------------------------------------------
@@ -128,9 +129,13 @@ class Run:
         if parts is not None:
             row.update(loss=float(parts.loss.detach()), pg=parts.pg, kl_ref=parts.kl_ref, kl_target=parts.kl_target)
         row.update({k: (float(v) if isinstance(v, (int, float, torch.Tensor)) else v) for k, v in values.items()})
-        if self.known is not None:
-            row["kl_to_nash"] = C.kl_to_nash(self.policy.model, self.policy, self.known, self.device)
-        if cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps) and self.rank == 0:
+        evaluate = cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps)
+        if self.known is not None and (self.known.every_step or evaluate or done == cfg.steps):
+            pi, unresolved = C.policy_classes(self.policy.model, self.policy, self.known, self.device)
+            row.update(C.nash_metrics(pi, self.known))
+            if not self.known.every_step:
+                row["nash_pruned"] = unresolved
+        if evaluate and self.rank == 0:
             if anchor is None:
                 anchor = self.extra.setdefault("anchor", self.policy.ref_params or {})
             row["win_rate_vs_target"] = self.win_rate(step, anchor)
@@ -140,9 +145,13 @@ class Run:
         row["seconds"] = round(time.time() - self.counters.started, 3)
         if self.metrics is not None:
             self.metrics.log(row)
+        if self.tracker is not None:   # scalars only (class_probs is a list)
+            self.tracker.log({k: v for k, v in row.items() if isinstance(v, (int, float)) and k != "step"}, step=done)
         self.last_row = row
         if cfg.save_every and done % cfg.save_every == 0 and done < cfg.steps and self.rank == 0:
             C.save_state(self.work, done, self.policy, self.opt, self.extra, self.counters.to_json(), cfg)
+            summary = {k: row[k] for k in ("judge_queries", "kl_to_nash", "tv_to_nash") if k in row}
+            C.save_checkpoint(self.policy, self.work, done, self.algorithm, cfg, summary)
         if self.progress is not None:
             self.progress(done, row)
 
@@ -167,8 +176,10 @@ class Run:
             self.accelerator.wait_for_everyone()
             if self.rank != 0:
                 return self.out
+        if self.tracker is not None:
+            self.tracker.finish()
         last = getattr(self, "last_row", {})
-        summary = {k: last[k] for k in ("step", "judge_queries", "kl_to_nash") if k in last} | (summary or {})
+        summary = {k: last[k] for k in ("step", "judge_queries", "kl_to_nash", "tv_to_nash") if k in last} | (summary or {})
         if "step" in summary:
             summary["steps_done"] = summary.pop("step")
         return C.finish(self.policy, self.work, self.out, self.algorithm, self.config, summary)

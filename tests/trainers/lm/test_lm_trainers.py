@@ -213,7 +213,10 @@ def test_first_steps_raise_the_preference_against_the_reference(world, tmp_path,
     """A few steps from π_ref must move mass towards the classes that beat π_ref: the exact
     advantage G(π_θ) = Σ_x ρ_x Σ_c π_θ(c|x) (P(c ≻ π_ref | x) − ½), 0 at π_ref, becomes clearly
     positive. Swapping the two samples against their judgment (or the winner) makes it ≤ 0."""
-    config = cfg(world, tmp_path / algorithm, steps=3, batch_size=8, max_new_tokens=2, eval_every=0, lr=3e-3, rloo_k=3)
+    # η = 1 (a weak anchor to the target): three steps show the direction clearly; with the
+    # default η = 2β the target holds the policy back and the move is about 8x smaller.
+    config = cfg(world, tmp_path / algorithm, steps=3, batch_size=8, max_new_tokens=2, eval_every=0, lr=3e-3, rloo_k=3,
+                 eta=1.0)
     out = train(algorithm, config)
     nash = json.loads((world / "nash.json").read_text())
     P, pi_ref, weights = np.array(nash["P"]), np.array(nash["pi_ref"]), np.array(nash["weights"])
@@ -338,3 +341,109 @@ def test_full_fine_tuning_reference_and_target_views(world):
         assert not torch.allclose(moved, start, atol=1e-2)
         assert torch.allclose(policy.reference()(input_ids=ids, attention_mask=mask).logits, start, atol=1e-6)
         assert torch.allclose(policy.view(snapshot)(input_ids=ids, attention_mask=mask).logits, moved, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------- defaults from the theory
+
+def test_eta_defaults_to_two_beta_and_an_explicit_eta_is_kept():
+    base = dict(policy="p", judge="j", prompts="x", out="o")
+    assert TrainConfig(**base, beta=0.03).eta == pytest.approx(0.06)
+    assert TrainConfig(**base).eta == pytest.approx(0.2)           # default β = 0.1
+    assert TrainConfig(**base, beta=0.03, eta=0.01).eta == 0.01
+    saved = TrainConfig(**base, beta=0.03).to_json()                # resume compares the resolved η
+    assert TrainConfig.from_json(saved).eta == pytest.approx(0.06)
+    assert C.eta_warning(TrainConfig(**base, beta=0.03)) is None
+    assert C.eta_warning(TrainConfig(**base, beta=0.03, eta=0.05)) is None
+    message = C.eta_warning(TrainConfig(**base, beta=0.01, eta=1.0))
+    assert "2*beta" in message and "0.01" in message                # says why: β/η = 0.01 < ½
+
+
+def test_nash_mp_warns_when_eta_is_above_two_beta(world, tmp_path):
+    with pytest.warns(UserWarning, match="eta <= 2\\*beta"):
+        train("nash-mp", cfg(world, tmp_path / "big-eta", steps=1, beta=0.01, eta=1.0))
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                               # the default η warns nothing
+        train("nash-mp", cfg(world, tmp_path / "default-eta", steps=1, beta=0.01))
+
+
+def test_cli_prints_the_eta_warning_as_one_line(world, tmp_path, capsys):
+    from arena.cli import main
+
+    rc = main(["train", "nash-mp", "--policy", str(world / "ckpts" / "sft"), "--judge", JUDGE_SPEC,
+               "--prompts", str(world / "prompts.jsonl"), "--out", str(tmp_path / "cli"), "--steps", "1",
+               "--batch-size", "2", "--max-new-tokens", "4", "--beta", "0.01", "--eta", "1", "--json"])
+    err = capsys.readouterr().err
+    assert rc == 0
+    lines = [ln for ln in err.splitlines() if "eta" in ln]
+    assert lines and lines[0].startswith("warning: --eta 1 is above 2·beta") and "Traceback" not in err
+    card = json.loads((tmp_path / "cli" / "arena_card.json").read_text())
+    assert card["config"]["eta"] == 1.0
+
+
+def test_nash_mp_with_four_samples_per_prompt_judges_every_pair(world, tmp_path):
+    out = train("nash-mp", cfg(world, tmp_path / "k4", steps=2, batch_size=2, samples_per_prompt=4))
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["judge_queries"] for r in rows] == [12, 24]           # 2 prompts × 6 pairs per step
+    assert np.isfinite(rows[-1]["loss"]) and rows[-1]["kl_target"] >= 0
+    with pytest.raises(ConfigError, match="samples-per-prompt"):
+        cfg(world, tmp_path / "k1", samples_per_prompt=1)
+
+
+def test_save_every_writes_checkpoints_the_tournament_scores(world, tmp_path, capsys):
+    from arena.checkpoints import discover_checkpoints
+    from arena.cli import main
+    from arena.loading import load_causal_lm
+
+    out = train("nash-mp", cfg(world, tmp_path / "ckpts" / "nmp", steps=3, save_every=1))
+    found = discover_checkpoints(out)
+    assert [c.name for c in found.checkpoints] == ["checkpoint-1", "checkpoint-2"]
+    card = json.loads((out / "checkpoint-2" / "arena_card.json").read_text())
+    assert card["steps_done"] == 2 and card["judge_queries"] == 8 and card["config"]["eta"] == pytest.approx(0.2)
+    one, _ = load_causal_lm(out / "checkpoint-1")
+    two, _ = load_causal_lm(out / "checkpoint-2")
+    assert any(not torch.equal(a, b) for a, b in zip(one.parameters(), two.parameters()))
+    readme = (out / "README.md").read_text()
+    assert "| β (KL to π_ref) | 0.1 |" in readme and "| η (step; KL to target weighs β/η) | 0.2 |" in readme
+    assert "steps_done | 3" in readme and "from_pretrained(PATH)" in readme and JUDGE_SPEC in readme
+    rc = main(["tournament", str(out), "--prompts", str(world / "prompts.jsonl"), "--judge", JUDGE_SPEC,
+               "--out", str(tmp_path / "run"), "--samples", "1", "--max-new-tokens", "4", "--json"])
+    assert rc == 0
+    result = json.loads(capsys.readouterr().out)
+    assert sorted(result["models"]) == ["checkpoint-1", "checkpoint-2"]
+
+
+def test_report_to_tensorboard_writes_a_readable_event_file(world, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = train("nash-mp", cfg(world, tmp_path / "tb", steps=3, report_to="tensorboard"))
+    events = list((out / "runs" / "nash-mp").glob("events.out.tfevents.*"))
+    assert events
+    acc = EventAccumulator(str(events[0].parent))
+    acc.Reload()
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    loss = acc.Scalars("loss")
+    assert [e.step for e in loss] == [1, 2, 3]
+    assert [e.value for e in loss] == pytest.approx([r["loss"] for r in rows], rel=1e-5)
+    assert [e.step for e in acc.Scalars("kl_to_nash")] == [1, 2, 3]
+    with pytest.raises(ConfigError, match="report-to"):
+        cfg(world, tmp_path / "x", report_to="wandb")
+
+
+def test_config_file_sets_options_and_flags_override_it(world, tmp_path, capsys):
+    from arena.cli import main
+
+    (tmp_path / "train.yaml").write_text("steps: 3\nbatch-size: 2\nbeta: 0.05\nmax_new_tokens: 4\nsave-every: 0\n")
+    base = ["train", "nash-mp", "--policy", str(world / "ckpts" / "sft"), "--judge", JUDGE_SPEC,
+            "--prompts", str(world / "prompts.jsonl"), "--config", str(tmp_path / "train.yaml"), "--json"]
+    assert main([*base, "--out", str(tmp_path / "a"), "--steps", "1"]) == 0
+    config = json.loads((tmp_path / "a" / "arena_card.json").read_text())["config"]
+    assert (config["steps"], config["batch_size"], config["beta"], config["max_new_tokens"]) == (1, 2, 0.05, 4)
+    assert config["eta"] == pytest.approx(0.1)                      # 2β of the file's β
+    capsys.readouterr()
+    (tmp_path / "bad.yaml").write_text("stepz: 3\n")
+    rc = main([*base[:-3], "--config", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "unknown option 'stepz'" in err and "batch-size" in err
+    assert not (tmp_path / "b").exists()

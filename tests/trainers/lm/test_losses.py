@@ -180,3 +180,21 @@ def test_losses_agree_with_the_exact_tabular_updates():
     dpo = lambda lp, ref, tgt: online_dpo_loss(lp(y), lp(y2), ref(y), ref(y2), o, beta=beta).loss / (2 * beta)
     want = (theta0 - S.online_dpo_step(theta0, pairs, game=game, beta=beta, lr=lr)) / lr
     assert grad(dpo) == pytest.approx(want, abs=1e-12)
+
+
+def test_group_loss_with_two_samples_is_the_pair_loss_and_loo_scores_balance():
+    from trainers.losses import KLTerm, leave_one_out_score, nash_mp_group_loss, nash_mp_loss
+
+    torch.manual_seed(0)
+    logp = torch.randn(3, 2, requires_grad=True)
+    pref = torch.tensor([0.9, 0.2, 0.6])
+    kl = KLTerm(surrogate=torch.tensor([0.1, 0.2, 0.3, 0.4, 0.5, 0.6]), value=torch.zeros(6))
+    pair = nash_mp_loss(logp[:, 0], logp[:, 1], pref, kl, kl, beta=0.1, eta=0.3)
+    group = nash_mp_group_loss(logp, leave_one_out_score(pref[:, None]), kl, kl, beta=0.1, eta=0.3)
+    g_pair = torch.autograd.grad(pair.loss, logp)[0]
+    g_group = torch.autograd.grad(group.loss, logp)[0]
+    assert torch.allclose(g_pair, g_group) and torch.allclose(pair.loss, group.loss)
+    # three samples: pairs (0,1), (0,2), (1,2); sample 0 wins 0.8 and 0.6, loses to nobody
+    score = leave_one_out_score(torch.tensor([[0.8, 0.6, 0.3]]))
+    assert torch.allclose(score, torch.tensor([[0.7, (0.2 + 0.3) / 2, (0.4 + 0.7) / 2]]))
+    assert float(score.sum()) == pytest.approx(3 / 2)               # Σ (score − ½) = 0: the ½ baseline is exact

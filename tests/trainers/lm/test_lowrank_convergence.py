@@ -21,6 +21,7 @@ def test_nash_mp_reaches_the_regularised_nash(tmp_path):
         out = train(algo, TrainConfig(policy=str(world / "ckpts" / "sft"), judge=JUDGE_SPEC,
                                       prompts=str(world / "prompts.jsonl"), out=str(tmp_path / algo), steps=800,
                                       batch_size=64, lr=1e-3, lr_schedule="linear", max_new_tokens=4,
+                                      eta=1.0,   # the documented run's η (before the 2β default)
                                       eval_every=0, save_every=0))
         rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
         final[algo] = (rows[-1]["kl_to_nash"], rows[-1]["judge_queries"])
