@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from arena.errors import ConfigError
 from arena.fingerprint import fingerprint_obj, fingerprint_path
+from arena.lm import encode_text
 from judges.base import Comparison, Failure
 from judges.options import Option, check_template, coerce_options, read_template
 from judges.seqcls import classify, load_sequence_classifier, max_length
@@ -47,8 +48,9 @@ class PairModelJudge:
         self.max_length = max_length(model)
 
     def judge(self, comparisons: Sequence[Comparison]) -> list[float | Failure]:
-        tokens = [self.tokenizer.encode(self.template.format(prompt=c.prompt, response_a=c.response_a,
-                                                             response_b=c.response_b)) for c in comparisons]
+        tokens = [encode_text(self.tokenizer, self.template.format(prompt=c.prompt, response_a=c.response_a,
+                                                                   response_b=c.response_b), templated=False)
+                  for c in comparisons]
         fits = [i for i, t in enumerate(tokens) if self.max_length is None or len(t) <= self.max_length]
         results: list[float | Failure] = [
             Failure(f"pair text is {len(t)} tokens, over the model's limit of {self.max_length}") for t in tokens

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from arena.engines import Request, SamplingParams
 from arena.errors import ConfigError, InputError
+from arena.lm import truncate_at_stop
 
 
 class OpenAIEngine:
@@ -60,6 +61,8 @@ class OpenAIEngine:
     def _one(self, client, model: str, req: Request, params: SamplingParams) -> str:
         body = {"model": model, "max_tokens": params.max_new_tokens, "temperature": params.temperature,
                 "top_p": params.top_p, "seed": req.seed % (2**31)}
+        if params.stop:
+            body["stop"] = list(params.stop)
         if self.chat:
             url, body["messages"] = f"{self.base_url}/chat/completions", [{"role": "user", "content": req.prompt}]
         else:
@@ -75,7 +78,8 @@ class OpenAIEngine:
                                      "serve each checkpoint under its directory name")
                 else:
                     choice = r.json()["choices"][0]
-                    return choice["message"]["content"] if self.chat else choice["text"]
+                    text = choice["message"]["content"] if self.chat else choice["text"]
+                    return truncate_at_stop(text, params.stop)  # as the hf and vllm engines cut it
             except (KeyError, IndexError, ValueError) as error:
                 last = f"malformed response ({error})"
             except Exception as error:  # httpx transport errors
