@@ -40,6 +40,20 @@ if TYPE_CHECKING:  # torch is imported where it is used: `arena.engines` imports
     import torch
 
 CHAT_MODES = ("auto", "on", "off")
+DTYPES = ("auto", "bf16", "fp16", "fp32")
+_DTYPE_ALIASES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32", "half": "fp16", "float": "fp32"}
+
+
+def torch_dtype(name: str | None, *, option: str = "--dtype"):
+    """The torch dtype of auto|bf16|fp16|fp32 (long names accepted); None for auto (the checkpoint's own)."""
+    key = _DTYPE_ALIASES.get(name, name) if name is not None else "auto"
+    if key not in DTYPES:
+        raise ConfigError(f"{option} {name!r} is not a dtype; use one of {', '.join(DTYPES)}")
+    if key == "auto":
+        return None
+    import torch
+
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[key]
 
 
 # ---------------------------------------------------------------------------- prompts

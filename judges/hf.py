@@ -34,7 +34,7 @@ OPTIONS: dict[str, Option] = {
     "chat_template": Option("str", "auto", "auto (use the tokenizer's chat template when it has one), on, off"),
     "batch_size": Option("int", 8, "prompts per forward pass", minimum=1),
     "device": Option("str", None, "torch device (default: cuda when available, else cpu)"),
-    "dtype": Option("str", None, "float32, bfloat16 or float16 (default: the checkpoint's)"),
+    "dtype": Option("str", None, "auto, bf16, fp16 or fp32 (default auto: the checkpoint's)"),
     "min_label_mass": Option("float", 0.0, "a verdict whose label mass is below this is a Failure", minimum=0.0),
     "allow_pickle": Option("bool", False, "allow *.bin/*.pt weights (they can run code when loaded)"),
     "trust_remote_code": Option("bool", False, "run the checkpoint's own modelling code"),
@@ -198,14 +198,9 @@ def load_hf_judge(body: str, options: dict) -> HFJudge:
 
 
 def _dtype(name: str | None):
-    if name is None:
-        return None
-    import torch
+    from arena.lm import torch_dtype
 
-    table = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-    if name not in table:
-        raise ConfigError(f"dtype={name!r}; use one of {', '.join(table)}")
-    return table[name]
+    return torch_dtype(name, option="dtype=")
 
 
 def _default_device() -> str:

@@ -56,7 +56,14 @@ def _command(algorithm: str):
         device: str = typer.Option("cpu", "--device", help="Torch device."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
         json_out: bool = typer.Option(False, "--json", help="Print the final metrics as one JSON object."),
+        stop: Optional[list[str]] = typer.Option(None, "--stop", help="Stop string (repeatable; escapes such as '\\n' allowed), as in arena tournament."),
+        chat_template: str = typer.Option("auto", "--chat-template", help="auto (the tokenizer's chat template when it has one), on, off; as in arena tournament."),
+        prompt_template: Optional[str] = typer.Option(None, "--prompt-template", help="Text around each prompt with {prompt}, as in arena tournament."),
+        system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System prompt, as in arena tournament."),
+        dtype: str = typer.Option("auto", "--dtype", help="Weights dtype of the policy: auto, bf16, fp16, fp32."),
+        merge: bool = typer.Option(False, "--merge", help="With --lora: save a merged full checkpoint instead of the adapter."),
     ) -> None:
+        from arena.lm import parse_stop
         from trainers.lm import TrainConfig, train
 
         _check_inputs(prompts=prompts, out_dir=out_dir, eval_every=eval_every,
@@ -66,6 +73,8 @@ def _command(algorithm: str):
             batch_size=batch_size, lr=lr, lr_schedule=lr_schedule, kl_estimator=kl_estimator, beta=beta, eta=eta, kappa=kappa, mixture=mixture, rloo_k=rloo_k,
             labels=labels, max_new_tokens=max_new_tokens, seed=seed, lora=lora, lora_r=lora_r,
             eval_every=eval_every, save_every=save_every, nash=str(nash) if nash else None, device=device,
+            stop=parse_stop(stop), chat_template=chat_template, system_prompt=system_prompt, dtype=dtype, merge=merge,
+            prompt_template=parse_stop([prompt_template])[0] if prompt_template else None,
         )
         last: dict = {}
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn

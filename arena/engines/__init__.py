@@ -37,11 +37,16 @@ class SamplingParams:
     """Stop strings: a response ends before the first one it contains (every engine truncates alike)."""
     prompt_format: PromptFormat = field(default_factory=PromptFormat)
     """Chat template mode, prompt template and system prompt (`arena.lm.PromptFormat`)."""
+    dtype: str = "auto"
+    """Weights dtype of in-process engines: auto (the checkpoint's), bf16, fp16 or fp32."""
 
     def __post_init__(self):
         object.__setattr__(self, "stop", tuple(self.stop))
         if any(not isinstance(s, str) or not s for s in self.stop):
             raise ConfigError(f"stop strings must be non-empty strings; got {self.stop!r}")
+        from arena.lm import torch_dtype
+
+        torch_dtype(self.dtype)
         if self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be >= 1; got {self.max_new_tokens}")
         if not (math.isfinite(self.temperature) and self.temperature >= 0):
@@ -56,7 +61,9 @@ class SamplingParams:
         before them (no stop strings, the default prompt format) keep their keys and are reused.
         """
         d = {"engine": engine, **asdict(self)}
-        d.pop("stop"), d.pop("prompt_format")
+        d.pop("stop"), d.pop("prompt_format"), d.pop("dtype")
+        if self.dtype != "auto":
+            d["dtype"] = self.dtype
         if self.stop:
             d["stop"] = list(self.stop)
         if self.prompt_format.key():

@@ -20,9 +20,6 @@ from arena.engines import Request, SamplingParams
 from arena.errors import CheckpointError, ConfigError, InputError, require
 from arena.lm import context_length, encode_prompt, truncate_at_stop
 
-DTYPES = ("auto", "bf16", "fp16", "fp32")
-
-
 class HFEngine:
     name = "hf"
     OPTIONS = ("batch_size", "device", "trust_remote_code", "allow_pickle")
@@ -36,20 +33,20 @@ class HFEngine:
         self.trust_remote_code = trust_remote_code
         self.allow_pickle = allow_pickle
 
-    def load(self, ckpt):
+    def load(self, ckpt, dtype: str = "auto"):
         """(model, tokenizer) for a discovered checkpoint (hf, peft or gguf); on the GPU when there is one."""
         import torch
 
         device = self.device or ("cuda" if torch.cuda.is_available() else None)
         return load_policy(ckpt, allow_pickle=self.allow_pickle, trust_remote_code=self.trust_remote_code,
-                           device=device)
+                           device=device, dtype=dtype)
 
     def generate(self, ckpt, requests: Sequence[Request], params: SamplingParams) -> Iterator[list[tuple[int, str]]]:
         import torch
 
         if not requests:
             return
-        model, tok = self.load(ckpt)
+        model, tok = self.load(ckpt, params.dtype)
         token_lists = [encode_prompt(tok, r.prompt, params.prompt_format) for r in requests]
         # Batch by length (less padding); results do not depend on the batches.
         order = sorted(range(len(requests)), key=lambda i: (len(token_lists[i]), i))
@@ -61,18 +58,22 @@ class HFEngine:
         del model
 
 
-def load_policy(ckpt, *, allow_pickle=False, trust_remote_code=False, device=None):
+def load_policy(ckpt, *, allow_pickle=False, trust_remote_code=False, device=None, dtype="auto"):
+    """(model, tokenizer) of a discovered checkpoint; dtype auto|bf16|fp16|fp32 (auto: the checkpoint's)."""
+    from arena.lm import torch_dtype
     from arena.loading import load_causal_lm, load_tokenizer
     from transformers.utils import logging as hf_logging
 
+    dtype = torch_dtype(dtype)
     hf_logging.disable_progress_bar()  # our own progress bar is on stderr already
 
     if ckpt.kind == "hf":
-        return load_causal_lm(ckpt.path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, device=device)
+        return load_causal_lm(ckpt.path, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, device=device,
+                              dtype=dtype)
     if ckpt.kind == "peft":
         peft = require("peft", "peft")
         model, tok = load_causal_lm(ckpt.base, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code,
-                                    device=device)
+                                    device=device, dtype=dtype)
         from arena.checkpoints import TOKENIZER_FILES
 
         if any((ckpt.path / f).exists() for f in TOKENIZER_FILES):
@@ -89,7 +90,7 @@ def load_policy(ckpt, *, allow_pickle=False, trust_remote_code=False, device=Non
 
         try:
             tok = AutoTokenizer.from_pretrained(str(ckpt.path.parent), gguf_file=ckpt.path.name)
-            model = AutoModelForCausalLM.from_pretrained(str(ckpt.path.parent), gguf_file=ckpt.path.name)
+            model = AutoModelForCausalLM.from_pretrained(str(ckpt.path.parent), gguf_file=ckpt.path.name, dtype=dtype)
         except Exception as error:
             raise CheckpointError(f"cannot load GGUF file {ckpt.path}: {error}") from error
         tok.padding_side = "left"

@@ -164,3 +164,28 @@ def test_engine_stops_at_the_stop_string_and_never_returns_it(tmp_path):
     # the same stream: each stopped response is the free one cut before its first stop string
     assert cut == [truncate_at_stop(t, (stop,)) for t in free]
     assert all(stop not in t for t in cut)
+
+
+def test_tournament_cli_stop_reaches_the_store_and_keeps_old_keys(tmp_path, capsys):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent / "tournament"))
+    import tournament_helpers as h
+    from arena.cli import main
+    from arena.store import Store
+
+    ckpts = h.make_ckpts(tmp_path / "ckpts", {"a": 1, "b": 2})
+    prompts = h.write_prompts(tmp_path / "prompts.txt", 3)
+    common = ["tournament", str(ckpts), "--prompts", str(prompts), "--judge", "python:tournament_helpers:judge",
+              "--out", str(tmp_path / "run"), "--rounds", "20", "--max-new-tokens", "16", "--json"]
+    assert main(common) == 0
+    assert main(common + ["--stop", "e", "--stop", "\\n"]) == 0
+    capsys.readouterr()
+    store = Store.open(tmp_path / "run")
+    free = store.generations(SamplingParams(max_new_tokens=16).key("hf"))
+    cut = store.generations(SamplingParams(max_new_tokens=16, stop=("e", "\n")).key("hf"))
+    store.close()
+    assert len(free) == len(cut) == 6 and any("e" in t for t in free.values())
+    assert all("e" not in t and "\n" not in t for t in cut.values())
+    assert cut == {k: truncate_at_stop(t, ("e", "\n")) for k, t in free.items()}

@@ -136,10 +136,17 @@ class TrainConfig:
     """Text around each prompt with "{prompt}" (as `arena tournament --prompt-template`)."""
     system_prompt: str | None = None
     """System prompt (as `arena tournament --system-prompt`)."""
+    dtype: str = "auto"
+    """Weights dtype of the policy: auto (the checkpoint's), bf16, fp16, fp32."""
+    merge: bool = False
+    """With LoRA: save the merged full model instead of the adapter (a PEFT checkpoint over --policy)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stop", tuple(self.stop))
         self.prompt_format()  # checks chat_template and prompt_template
+        from arena.lm import torch_dtype
+
+        torch_dtype(self.dtype)
         object.__setattr__(self, "kappa", Schedule.parse(self.kappa))
         object.__setattr__(self, "mixture", Schedule.parse(self.mixture))
         for name in ("steps", "batch_size", "max_new_tokens", "eval_batch", "lora_r"):
@@ -265,9 +272,10 @@ class Policy:
 
 def load_policy(config: TrainConfig) -> Policy:
     """Load the policy (safetensors only), freeze dropout, optionally wrap with LoRA."""
+    from arena.lm import torch_dtype
     from arena.loading import load_causal_lm
 
-    model, tok = load_causal_lm(config.policy, device=config.device)
+    model, tok = load_causal_lm(config.policy, device=config.device, dtype=torch_dtype(config.dtype))
     model.eval()  # no dropout: the log-probs we differentiate are those we sampled from
     if config.lora:
         from peft import LoraConfig, get_peft_model
@@ -545,8 +553,12 @@ class Metrics:
 def finish(policy: Policy, work: Path, out: Path, algorithm: str, config: TrainConfig, summary: dict) -> Path:
     """Write the final save_pretrained directory + arena_card.json, then rename it onto `out`."""
     model = policy.model
-    if policy.lora:
-        model = model.merge_and_unload()  # a normal checkpoint the arena loads directly
+    if policy.lora and config.merge:
+        model = model.merge_and_unload()  # a normal full checkpoint
+    elif policy.lora:
+        # The adapter alone (adapter_config.json + safetensors), over the policy's absolute path:
+        # the tournament loads it as a PEFT checkpoint over that base.
+        model.peft_config["default"].base_model_name_or_path = str(Path(config.policy).resolve())
     model.save_pretrained(work, safe_serialization=True)
     policy.tokenizer.save_pretrained(work)
     from arena.fingerprint import fingerprint_path
