@@ -167,14 +167,17 @@ class HFJudge:
 
 
 def hf_fingerprint(path: str | Path, backend: str, values: dict, chat: bool) -> str:
-    return f"{backend}:" + fingerprint_obj({
+    d = {
         "backend": backend,
         "model": fingerprint_path(path),
         "template": values["template"],
         "answer_prefix": values["answer_prefix"],
         "labels": list(values["labels"]),
         "chat": chat,
-    })
+    }
+    if backend == "hf" and values.get("dtype") not in (None, "auto"):  # only when set: stored verdicts keep their key
+        d["dtype"] = values["dtype"]
+    return f"{backend}:" + fingerprint_obj(d)
 
 
 def load_hf_judge(body: str, options: dict) -> HFJudge:

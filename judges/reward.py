@@ -27,6 +27,7 @@ OPTIONS: dict[str, Option] = {
     "chat_template": Option("str", "auto", "auto (use the tokenizer's chat template when it has one), on, off"),
     "batch_size": Option("int", 16, "texts per forward pass", minimum=1),
     "device": Option("str", None, "torch device (default: cuda when available, else cpu)"),
+    "dtype": Option("str", None, "auto, bf16, fp16 or fp32 (default auto: the checkpoint's)"),
     "allow_pickle": Option("bool", False, "allow *.bin/*.pt weights (they can run code when loaded)"),
     "trust_remote_code": Option("bool", False, "run the checkpoint's own modelling code"),
 }
@@ -93,7 +94,8 @@ def load_reward_judge(body: str, options: dict) -> RewardJudge:
     read_template(values, "reward")
     check_template(values["template"], ("prompt", "response"), "reward")
     model, tok = load_sequence_classifier(body, allow_pickle=values["allow_pickle"],
-                                          trust_remote_code=values["trust_remote_code"], device=values["device"])
+                                          trust_remote_code=values["trust_remote_code"], device=values["device"],
+                                          dtype=values["dtype"])
     chat = use_chat_template(tok, values["chat_template"])
     fp = "reward:" + fingerprint_obj({"backend": "reward", "model": fingerprint_path(body),
                                       "template": values["template"], "chat": chat})

@@ -11,18 +11,22 @@ from collections.abc import Sequence
 from pathlib import Path
 
 
-def load_sequence_classifier(path: str | Path, *, allow_pickle: bool, trust_remote_code: bool, device: str | None):
-    """(model, tokenizer) for a local AutoModelForSequenceClassification checkpoint, eval mode."""
+def load_sequence_classifier(path: str | Path, *, allow_pickle: bool, trust_remote_code: bool, device: str | None,
+                             dtype: str | None = None):
+    """(model, tokenizer) for a local AutoModelForSequenceClassification checkpoint, eval mode;
+    dtype auto|bf16|fp16|fp32 (None/auto: the checkpoint's)."""
     from transformers import AutoModelForSequenceClassification
 
+    from arena.lm import torch_dtype
     from arena.loading import load_pretrained
 
+    torch_dtype_ = torch_dtype(dtype, option="dtype=")
     if device is None:
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model, tok = load_pretrained(path, AutoModelForSequenceClassification, allow_pickle=allow_pickle,
-                                 trust_remote_code=trust_remote_code, device=device,
+                                 trust_remote_code=trust_remote_code, device=device, dtype=torch_dtype_,
                                  what="sequence-classification model")
     if model.config.pad_token_id is None:
         # The model pools the last non-pad token; it must know which id is padding.

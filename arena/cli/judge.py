@@ -26,6 +26,7 @@ def judge_command(
                               "options as SPEC?key=value&... (see docs/judges.md)."),
     json_out: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Prompts per forward pass (hf, reward, pairmodel, vllm)."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="Weights dtype of hf, reward and pairmodel judges: auto, bf16, fp16, fp32."),
 ) -> None:
     """Judge every row in both orders; print P(a preferred) per row and a position-bias report."""
     from arena.cli._checks import at_least
@@ -36,6 +37,8 @@ def judge_command(
         at_least("--batch-size", batch_size, 1, example=16)
     comparisons = read_comparisons(pairs_file)
     options = {} if batch_size is None else {"batch_size": batch_size}
+    if dtype is not None:
+        options["dtype"] = dtype
     judge_obj = load_judge(judge, **options)
     verdicts = []
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
