@@ -39,6 +39,6 @@ def test_gemma_prompt_ids_and_stop(gemma_dir):
     assert ids[0][mask[0].bool()].tolist() == want and want[0] == policy.tokenizer.bos_token_id
     ckpt = discover_checkpoints(gemma_dir.parent).checkpoints[0]
     reqs = [Request("Name three colours.", 1), Request("What is the capital of France?", 2)]
-    params = SamplingParams(max_new_tokens=24, prompt_format=fmt, stop=("\n",))
+    params = SamplingParams(max_new_tokens=12, prompt_format=fmt, stop=("\n",))
     texts = [t for batch in HFEngine(batch_size=2).generate(ckpt, reqs, params) for _, t in batch]
     assert len(texts) == 2 and all("\n" not in t for t in texts)
