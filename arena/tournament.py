@@ -104,6 +104,16 @@ class TournamentConfig:
     """Judge again the comparisons stored as failures (e.g. after a server outage)."""
     write_reports: bool = True
     """Write results.json, matrix.csv, plots and report.html into the run directory."""
+    stop: tuple[str, ...] = ()
+    """Stop strings: each response is cut before the first one (every engine alike)."""
+    chat_template: str = "auto"
+    """auto: a checkpoint's chat template when its tokenizer has one; on: require it; off: raw text."""
+    prompt_template: str | None = None
+    """Text around each prompt, with {prompt} (e.g. "Question: {prompt}\nAnswer:" for base models)."""
+    system_prompt: str | None = None
+    """System prompt (a system message under a chat template, else a first paragraph)."""
+    dtype: str = "auto"
+    """Weights dtype for the hf engine: auto (the checkpoint's), bf16, fp16, fp32."""
 
 
 @dataclass(frozen=True)
@@ -226,8 +236,15 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
         raise ConfigError(f"samples must be >= 1; got {config.samples}")
     if config.engine not in ENGINES:
         raise ConfigError(f"unknown engine {config.engine!r}; choose one of {', '.join(ENGINES)}")
+    from arena.lm import PromptFormat
+
+    fmt = PromptFormat(chat=config.chat_template, template=config.prompt_template, system=config.system_prompt)
+    if config.engine == "openai" and fmt.key():
+        raise ConfigError("--chat-template/--prompt-template/--system-prompt apply to --engine hf and vllm; with "
+                          "--engine openai the server formats prompts: drop them or use the server's chat endpoint")
     params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-                            top_p=config.top_p, seed=config.seed)
+                            top_p=config.top_p, seed=config.seed, stop=config.stop, prompt_format=fmt,
+                            dtype=config.dtype)
     out = Path(config.out) if config.out is not None else default_run_dir(config.ckpts_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"run directory {out} is a file; pass --out with a directory path")

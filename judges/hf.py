@@ -23,6 +23,7 @@ from pathlib import Path
 
 from arena.errors import ConfigError
 from arena.fingerprint import fingerprint_obj, fingerprint_path
+from arena.lm import PromptFormat, context_length, encode_text, format_prompt, left_pad, positions, use_chat_template
 from judges.base import Comparison, Failure
 from judges.options import Option, check_template, coerce_options
 from judges.templates import (DEFAULT_ANSWER_PREFIX, DEFAULT_LABELS, DEFAULT_TEMPLATE, FIELDS, OPTIONAL_FIELDS,
@@ -33,7 +34,7 @@ OPTIONS: dict[str, Option] = {
     "chat_template": Option("str", "auto", "auto (use the tokenizer's chat template when it has one), on, off"),
     "batch_size": Option("int", 8, "prompts per forward pass", minimum=1),
     "device": Option("str", None, "torch device (default: cuda when available, else cpu)"),
-    "dtype": Option("str", None, "float32, bfloat16 or float16 (default: the checkpoint's)"),
+    "dtype": Option("str", None, "auto, bf16, fp16 or fp32 (default auto: the checkpoint's)"),
     "min_label_mass": Option("float", 0.0, "a verdict whose label mass is below this is a Failure", minimum=0.0),
     "allow_pickle": Option("bool", False, "allow *.bin/*.pt weights (they can run code when loaded)"),
     "trust_remote_code": Option("bool", False, "run the checkpoint's own modelling code"),
@@ -57,27 +58,12 @@ def label_token_ids(tokenizer, labels: tuple[str, str]) -> tuple[int, int]:
     return ids[0], ids[1]
 
 
-def use_chat_template(tokenizer, mode: str) -> bool:
-    if mode not in ("auto", "on", "off"):
-        raise ConfigError(f"chat_template={mode!r}; use auto, on or off")
-    has = bool(getattr(tokenizer, "chat_template", None))
-    if mode == "on" and not has:
-        raise ConfigError("chat_template=on but the tokenizer has no chat template; use chat_template=auto or off")
-    return has and mode != "off"
-
-
 def prompt_texts(tokenizer, comparisons: Sequence[Comparison], *, template: str, answer_prefix: str,
                  labels: tuple[str, str], chat: bool) -> list[str]:
-    """The full text scored per comparison: (chat-wrapped) template, then the answer prefix."""
-    texts = []
-    for c in comparisons:
-        message = render(template, c, labels)
-        if chat:
-            message = tokenizer.apply_chat_template(
-                [{"role": "user", "content": message}], tokenize=False, add_generation_prompt=True
-            )
-        texts.append(message + answer_prefix)
-    return texts
+    """The full text scored per comparison: the rendered template as the user message through
+    the runtime's prompt rule (`arena.lm.format_prompt`), then the answer prefix."""
+    fmt = PromptFormat(chat="auto" if chat else "off")
+    return [format_prompt(tokenizer, render(template, c, labels), fmt, prefill=answer_prefix)[0] for c in comparisons]
 
 
 def label_verdict(la: float, lb: float, *, min_label_mass: float, labels: Sequence[str]) -> tuple[float | Failure, float]:
@@ -122,7 +108,7 @@ class HFJudge:
         self.chat = chat
         self.batch_size = batch_size
         self.min_label_mass = min_label_mass
-        self.max_length = _max_length(model)
+        self.max_length = context_length(model)
         self.label_mass: list[float | None] = []  # of the last judge() call, per comparison
 
     def texts(self, comparisons: Sequence[Comparison]) -> list[str]:
@@ -131,7 +117,7 @@ class HFJudge:
 
     def encode(self, comparisons: Sequence[Comparison]) -> list[list[int]]:
         # A chat template writes its own special tokens (BOS); a plain prompt gets the tokenizer's.
-        return [self.tokenizer.encode(t, add_special_tokens=not self.chat) for t in self.texts(comparisons)]
+        return [encode_text(self.tokenizer, t, templated=self.chat) for t in self.texts(comparisons)]
 
     def label_logprobs(self, token_lists: Sequence[Sequence[int]]):
         """(n, 2) next-token log-probabilities of the two labels, float64, in input order."""
@@ -146,18 +132,10 @@ class HFJudge:
         label_ids = torch.tensor(self.label_ids, device=device)
         for start in range(0, n, self.batch_size):
             idx = order[start:start + self.batch_size]
-            T = max(len(token_lists[i]) for i in idx)
-            ids = torch.full((len(idx), T), pad, dtype=torch.long)
-            mask = torch.zeros((len(idx), T), dtype=torch.long)
-            for row, i in enumerate(idx):  # left padding
-                toks = token_lists[i]
-                ids[row, T - len(toks):] = torch.tensor(toks, dtype=torch.long)
-                mask[row, T - len(toks):] = 1
-            position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+            ids, mask = left_pad([token_lists[i] for i in idx], pad, device)   # (B, T) each
             with torch.inference_mode():
                 logits = self.model(
-                    input_ids=ids.to(device), attention_mask=mask.to(device),
-                    position_ids=position_ids.to(device), logits_to_keep=1,
+                    input_ids=ids, attention_mask=mask, position_ids=positions(mask), logits_to_keep=1,
                 ).logits[:, -1, :].float()  # (B, V)
                 logp = torch.log_softmax(logits, dim=-1)[:, label_ids]  # (B, 2)
             out[idx] = logp.double().cpu().numpy()
@@ -188,23 +166,18 @@ class HFJudge:
         return f"HFJudge({self.fingerprint})"
 
 
-def _max_length(model) -> int | None:
-    for name in ("max_position_embeddings", "n_positions"):
-        value = getattr(model.config, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
-
-
 def hf_fingerprint(path: str | Path, backend: str, values: dict, chat: bool) -> str:
-    return f"{backend}:" + fingerprint_obj({
+    d = {
         "backend": backend,
         "model": fingerprint_path(path),
         "template": values["template"],
         "answer_prefix": values["answer_prefix"],
         "labels": list(values["labels"]),
         "chat": chat,
-    })
+    }
+    if backend == "hf" and values.get("dtype") not in (None, "auto"):  # only when set: stored verdicts keep their key
+        d["dtype"] = values["dtype"]
+    return f"{backend}:" + fingerprint_obj(d)
 
 
 def load_hf_judge(body: str, options: dict) -> HFJudge:
@@ -228,14 +201,9 @@ def load_hf_judge(body: str, options: dict) -> HFJudge:
 
 
 def _dtype(name: str | None):
-    if name is None:
-        return None
-    import torch
+    from arena.lm import torch_dtype
 
-    table = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-    if name not in table:
-        raise ConfigError(f"dtype={name!r}; use one of {', '.join(table)}")
-    return table[name]
+    return torch_dtype(name, option="dtype=")
 
 
 def _default_device() -> str:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from arena.errors import ConfigError
 from arena.fingerprint import fingerprint_obj, fingerprint_path
+from arena.lm import encode_text
 from judges.base import Comparison, Failure
 from judges.options import Option, check_template, coerce_options, read_template
 from judges.seqcls import classify, load_sequence_classifier, max_length
@@ -27,6 +28,7 @@ OPTIONS: dict[str, Option] = {
     "a_index": Option("int", 0, "2-class models: the class meaning 'response A is better' (0 or 1)", minimum=0),
     "batch_size": Option("int", 16, "pairs per forward pass", minimum=1),
     "device": Option("str", None, "torch device (default: cuda when available, else cpu)"),
+    "dtype": Option("str", None, "auto, bf16, fp16 or fp32 (default auto: the checkpoint's)"),
     "allow_pickle": Option("bool", False, "allow *.bin/*.pt weights (they can run code when loaded)"),
     "trust_remote_code": Option("bool", False, "run the checkpoint's own modelling code"),
 }
@@ -47,8 +49,9 @@ class PairModelJudge:
         self.max_length = max_length(model)
 
     def judge(self, comparisons: Sequence[Comparison]) -> list[float | Failure]:
-        tokens = [self.tokenizer.encode(self.template.format(prompt=c.prompt, response_a=c.response_a,
-                                                             response_b=c.response_b)) for c in comparisons]
+        tokens = [encode_text(self.tokenizer, self.template.format(prompt=c.prompt, response_a=c.response_a,
+                                                                   response_b=c.response_b), templated=False)
+                  for c in comparisons]
         fits = [i for i, t in enumerate(tokens) if self.max_length is None or len(t) <= self.max_length]
         results: list[float | Failure] = [
             Failure(f"pair text is {len(t)} tokens, over the model's limit of {self.max_length}") for t in tokens
@@ -75,7 +78,8 @@ def load_pairmodel_judge(body: str, options: dict) -> PairModelJudge:
     read_template(values, "pairmodel")
     check_template(values["template"], ("prompt", "response_a", "response_b"), "pairmodel")
     model, tok = load_sequence_classifier(body, allow_pickle=values["allow_pickle"],
-                                          trust_remote_code=values["trust_remote_code"], device=values["device"])
+                                          trust_remote_code=values["trust_remote_code"], device=values["device"],
+                                          dtype=values["dtype"])
     fp = "pairmodel:" + fingerprint_obj({"backend": "pairmodel", "model": fingerprint_path(body),
                                          "template": values["template"], "a_index": values["a_index"]})
     return PairModelJudge(model, tok, fingerprint=fp, template=values["template"], a_index=values["a_index"],

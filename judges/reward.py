@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from arena.errors import ConfigError
 from arena.fingerprint import fingerprint_obj, fingerprint_path
+from arena.lm import encode_text, use_chat_template
 from judges.base import Comparison, Failure
 from judges.options import Option, check_template, coerce_options, read_template
 from judges.seqcls import classify, load_sequence_classifier, max_length
@@ -26,6 +27,7 @@ OPTIONS: dict[str, Option] = {
     "chat_template": Option("str", "auto", "auto (use the tokenizer's chat template when it has one), on, off"),
     "batch_size": Option("int", 16, "texts per forward pass", minimum=1),
     "device": Option("str", None, "torch device (default: cuda when available, else cpu)"),
+    "dtype": Option("str", None, "auto, bf16, fp16 or fp32 (default auto: the checkpoint's)"),
     "allow_pickle": Option("bool", False, "allow *.bin/*.pt weights (they can run code when loaded)"),
     "trust_remote_code": Option("bool", False, "run the checkpoint's own modelling code"),
 }
@@ -54,7 +56,7 @@ class RewardJudge:
 
     def rewards(self, pairs: Sequence[tuple[str, str]]) -> list[float | Failure]:
         """r(prompt, response) per pair, or a Failure when the text is too long."""
-        tokens = [self.tokenizer.encode(self.text(p, r), add_special_tokens=not self.chat) for p, r in pairs]
+        tokens = [encode_text(self.tokenizer, self.text(p, r), templated=self.chat) for p, r in pairs]
         fits = [i for i, t in enumerate(tokens) if self.max_length is None or len(t) <= self.max_length]
         out: list[float | Failure] = [
             Failure(f"reward text is {len(t)} tokens, over the model's limit of {self.max_length}") for t in tokens
@@ -91,10 +93,9 @@ def load_reward_judge(body: str, options: dict) -> RewardJudge:
     values = coerce_options("reward", options, OPTIONS)
     read_template(values, "reward")
     check_template(values["template"], ("prompt", "response"), "reward")
-    from judges.hf import use_chat_template
-
     model, tok = load_sequence_classifier(body, allow_pickle=values["allow_pickle"],
-                                          trust_remote_code=values["trust_remote_code"], device=values["device"])
+                                          trust_remote_code=values["trust_remote_code"], device=values["device"],
+                                          dtype=values["dtype"])
     chat = use_chat_template(tok, values["chat_template"])
     fp = "reward:" + fingerprint_obj({"backend": "reward", "model": fingerprint_path(body),
                                       "template": values["template"], "chat": chat})

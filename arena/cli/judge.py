@@ -31,6 +31,7 @@ def judge_command(
                                         "(e.g. after a server hiccup) before reporting."),
     out_file: Optional[Path] = typer.Option(None, "--out", help="Write the judged rows as battles (.jsonl or .csv: "
                                             "model_a, model_b, prompt_id, score, p_ab, p_ba) that `arena rate` reads."),
+    dtype: Optional[str] = typer.Option(None, "--dtype", help="Weights dtype of hf, reward and pairmodel judges: auto, bf16, fp16, fp32."),
 ) -> None:
     """Judge every row in both orders; print P(a preferred) per row and a position-bias report."""
     from arena.cli._checks import at_least
@@ -42,6 +43,8 @@ def judge_command(
     comparisons = read_comparisons(pairs_file)
     keys = None if out_file is None else (check_out_path(out_file), pair_keys(pairs_file))[1]
     options = {} if batch_size is None else {"batch_size": batch_size}
+    if dtype is not None:
+        options["dtype"] = dtype
     judge_obj = load_judge(judge, **options)
     from arena.progress import open_progress
 

@@ -47,9 +47,15 @@ def tournament(
     prior: float = typer.Option(0.0, "--prior", help="Bradley–Terry prior (for a disconnected --pairs graph)."),
     judge_batch_size: int = typer.Option(32, "--judge-batch-size", help="Comparisons per judge call and per store transaction."),
     retry_failures: bool = typer.Option(False, "--retry-failures", help="Judge again the comparisons stored as failures."),
+    stop: Optional[list[str]] = typer.Option(None, "--stop", help="Stop string (repeatable; escapes such as '\\n' allowed): responses end before it."),
+    chat_template: str = typer.Option("auto", "--chat-template", help="auto (use a checkpoint's chat template when it has one), on, off."),
+    prompt_template: Optional[str] = typer.Option(None, "--prompt-template", help="Text around each prompt with {prompt}, e.g. 'Question: {prompt}\\nAnswer:'."),
+    system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System prompt for every checkpoint."),
+    dtype: str = typer.Option("auto", "--dtype", help="Weights dtype of the hf engine: auto, bf16, fp16, fp32."),
 ) -> None:
     """Round-robin tournament between checkpoints: preference matrix, cycles, Nash mixture, BT/Elo."""
     from arena.cli._checks import at_least, finite_positive, not_a_file
+    from arena.lm import parse_stop
     from arena.tournament import TournamentConfig, parse_pairs, run_tournament
 
     # run_tournament checks these only when it analyses, after generating and judging.
@@ -67,6 +73,8 @@ def tournament(
         engine=engine.value, base_url=base_url, batch_size=batch_size, pairs=parse_pairs(pairs),
         dry_run=dry_run, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, rounds=rounds,
         retry_failures=retry_failures, prior=prior, judge_batch_size=judge_batch_size,
+        stop=parse_stop(stop), chat_template=chat_template, prompt_template=_unescape(prompt_template),
+        system_prompt=system_prompt, dtype=dtype,
     )
     result = run_tournament(config, console=err)
     if json_out:
@@ -77,6 +85,13 @@ def tournament(
         from arena.report import render_terminal
 
         render_terminal(result, out)
+
+
+def _unescape(text: str | None) -> str | None:
+    """A template typed on the command line, with its escapes ("\\n") decoded as --stop does."""
+    from arena.lm import parse_stop
+
+    return parse_stop([text])[0] if text else text
 
 
 def _render_plan(result: dict) -> None:

@@ -62,7 +62,14 @@ def _command(algorithm: str):
         config_file: Optional[Path] = typer.Option(None, "--config", help="YAML file of options (keys as the flags, e.g. batch-size: 32); flags on the command line override it."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
         json_out: bool = typer.Option(False, "--json", help="Print the final metrics as one JSON object."),
+        stop: Optional[list[str]] = typer.Option(None, "--stop", help="Stop string (repeatable; escapes such as '\\n' allowed), as in arena tournament."),
+        chat_template: str = typer.Option("auto", "--chat-template", help="auto (the tokenizer's chat template when it has one), on, off; as in arena tournament."),
+        prompt_template: Optional[str] = typer.Option(None, "--prompt-template", help="Text around each prompt with {prompt}, as in arena tournament."),
+        system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System prompt, as in arena tournament."),
+        dtype: str = typer.Option("auto", "--dtype", help="Weights dtype of the policy: auto, bf16, fp16, fp32."),
+        merge: bool = typer.Option(False, "--merge", help="With --lora: save a merged full checkpoint instead of the adapter."),
     ) -> None:
+        from arena.lm import parse_stop
         from trainers.lm import TrainConfig, train
 
         v = _with_config_file(ctx, config_file)   # flags given on the command line win
@@ -76,6 +83,8 @@ def _command(algorithm: str):
         config = TrainConfig(
             policy=str(policy), judge=judge, prompts=str(prompts), out=str(out_dir),
             **{k: v[k] for k in _CONFIG_FIELDS}, nash=str(nash) if nash else None,
+            stop=parse_stop(stop), chat_template=chat_template, system_prompt=system_prompt, dtype=dtype, merge=merge,
+            prompt_template=parse_stop([prompt_template])[0] if prompt_template else None,
         )
         last: dict = {}
         # The bar starts with the first step, after `train` has checked every input, so that

@@ -13,11 +13,12 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
 from arena.errors import ConfigError
 from arena.fingerprint import fingerprint_obj
+from arena.lm import PromptFormat
 
 ENGINES = ("hf", "vllm", "openai")
 
@@ -32,8 +33,20 @@ class SamplingParams:
     """Nucleus sampling mass in (0, 1]."""
     seed: int = 0
     """Run seed; each request's seed is derived from it (see `request_seed`)."""
+    stop: tuple[str, ...] = ()
+    """Stop strings: a response ends before the first one it contains (every engine truncates alike)."""
+    prompt_format: PromptFormat = field(default_factory=PromptFormat)
+    """Chat template mode, prompt template and system prompt (`arena.lm.PromptFormat`)."""
+    dtype: str = "auto"
+    """Weights dtype of in-process engines: auto (the checkpoint's), bf16, fp16 or fp32."""
 
     def __post_init__(self):
+        object.__setattr__(self, "stop", tuple(self.stop))
+        if any(not isinstance(s, str) or not s for s in self.stop):
+            raise ConfigError(f"stop strings must be non-empty strings; got {self.stop!r}")
+        from arena.lm import torch_dtype
+
+        torch_dtype(self.dtype)
         if self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be >= 1; got {self.max_new_tokens}")
         if not (math.isfinite(self.temperature) and self.temperature >= 0):
@@ -42,8 +55,20 @@ class SamplingParams:
             raise ConfigError(f"top_p must be in (0, 1]; got {self.top_p}")
 
     def key(self, engine: str) -> str:
-        """Content key of everything that changes a response: these params and the engine."""
-        return fingerprint_obj({"engine": engine, **asdict(self)})
+        """Content key of everything that changes a response: these params and the engine.
+
+        Settings added after the first release enter the key only when set, so runs stored
+        before them (no stop strings, the default prompt format) keep their keys and are reused.
+        """
+        d = {"engine": engine, **asdict(self)}
+        d.pop("stop"), d.pop("prompt_format"), d.pop("dtype")
+        if self.dtype != "auto":
+            d["dtype"] = self.dtype
+        if self.stop:
+            d["stop"] = list(self.stop)
+        if self.prompt_format.key():
+            d["prompt_format"] = self.prompt_format.key()
+        return fingerprint_obj(d)
 
 
 @dataclass(frozen=True)

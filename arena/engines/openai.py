@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from arena.engines import Request, SamplingParams
 from arena.errors import ConfigError, InputError
 from arena.http import HTTP_OPTIONS, HTTPClient, RequestFailed, RetryPolicy, api_key_from_env
+from arena.lm import truncate_at_stop
 
 
 def _completion_shape(chat: bool):
@@ -84,6 +85,8 @@ class OpenAIEngine:
     def _one(self, client: HTTPClient, model: str, req: Request, params: SamplingParams) -> str:
         body = {"model": model, "max_tokens": params.max_new_tokens, "temperature": params.temperature,
                 "top_p": params.top_p, "seed": req.seed % (2**31)}
+        if params.stop:
+            body["stop"] = list(params.stop)
         if self.chat:
             path, body["messages"] = "/chat/completions", [{"role": "user", "content": req.prompt}]
         else:
@@ -97,7 +100,8 @@ class OpenAIEngine:
             raise InputError(f"{self.base_url}{path} failed for model {model!r}: {error.reason}; "
                              "is the server up? (rerun to resume)") from None
         choice = answer["choices"][0]
-        return choice["message"]["content"] if self.chat else choice["text"]
+        text = choice["message"]["content"] if self.chat else choice["text"]
+        return truncate_at_stop(text, params.stop)  # as the hf and vllm engines cut it
 
     def generate(self, ckpt, requests: Sequence[Request], params: SamplingParams) -> Iterator[list[tuple[int, str]]]:
         chunk_size = self.max_concurrency * 4

@@ -39,12 +39,15 @@ class VLLMEngine:
         llm = vllm.LLM(model=str(ckpt.path), trust_remote_code=self.trust_remote_code,
                        load_format="auto" if self.allow_pickle else "safetensors")
         tok = llm.get_tokenizer()
-        from arena.engines.hf import format_prompt
+        from arena.lm import encode_prompt, truncate_at_stop
 
         for start in range(0, len(requests), self.batch_size):
             chunk = list(range(start, min(start + self.batch_size, len(requests))))
             sps = [vllm.SamplingParams(n=1, temperature=params.temperature, top_p=params.top_p,
-                                       max_tokens=params.max_new_tokens, seed=requests[i].seed) for i in chunk]
-            outs = llm.generate([format_prompt(tok, requests[i].prompt) for i in chunk], sps, use_tqdm=False)
-            yield [(i, o.outputs[0].text) for i, o in zip(chunk, outs)]
+                                       max_tokens=params.max_new_tokens, seed=requests[i].seed,
+                                       stop=list(params.stop) or None) for i in chunk]
+            # The prompt ids of the one encoding rule (arena.lm), as the hf engine and the trainers use.
+            prompts = [{"prompt_token_ids": encode_prompt(tok, requests[i].prompt, params.prompt_format)} for i in chunk]
+            outs = llm.generate(prompts, sps, use_tqdm=False)
+            yield [(i, truncate_at_stop(o.outputs[0].text, params.stop)) for i, o in zip(chunk, outs)]
         del llm

@@ -136,8 +136,25 @@ class TrainConfig:
     """nash.json of a world with a known solution (default: next to the prompts file, if any)."""
     device: str = "cpu"
     """Torch device of the policy."""
+    stop: tuple[str, ...] = ()
+    """Stop strings: a response ends with the token that completes one; its text is cut before it."""
+    chat_template: str = "auto"
+    """auto: the tokenizer's chat template when it has one (as the tournament); on; off."""
+    prompt_template: str | None = None
+    """Text around each prompt with "{prompt}" (as `arena tournament --prompt-template`)."""
+    system_prompt: str | None = None
+    """System prompt (as `arena tournament --system-prompt`)."""
+    dtype: str = "auto"
+    """Weights dtype of the policy: auto (the checkpoint's), bf16, fp16, fp32."""
+    merge: bool = False
+    """With LoRA: save the merged full model instead of the adapter (a PEFT checkpoint over --policy)."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "stop", tuple(self.stop))
+        self.prompt_format()  # checks chat_template and prompt_template
+        from arena.lm import torch_dtype
+
+        torch_dtype(self.dtype)
         object.__setattr__(self, "kappa", Schedule.parse(self.kappa))
         object.__setattr__(self, "mixture", Schedule.parse(self.mixture))
         if self.eta is None and self.beta > 0:
@@ -168,8 +185,15 @@ class TrainConfig:
         if self.mixture.kind == "constant" and self.mixture.value > 1:
             raise ConfigError(f"--mixture must be in (0, 1]; got {self.mixture}")
 
+    def prompt_format(self):
+        """The prompt encoding shared with the tournament (`arena.lm.PromptFormat`)."""
+        from arena.lm import PromptFormat
+
+        return PromptFormat(chat=self.chat_template, template=self.prompt_template, system=self.system_prompt)
+
     def to_json(self) -> dict:
         d = asdict(self)
+        d["stop"] = list(self.stop)
         d["kappa"], d["mixture"] = str(self.kappa), str(self.mixture)
         return d
 
@@ -258,6 +282,10 @@ class Policy:
     ref_params: dict[str, torch.Tensor] | None
     """Initial trainable tensors (full fine-tuning only; None with LoRA)."""
     banned: tuple[int, ...] = ()
+    prompt_format: object = None
+    """`arena.lm.PromptFormat` of the prompts (None: the default, as in the tournament)."""
+    stop: tuple[str, ...] = ()
+    """Stop strings (TrainConfig.stop)."""
 
     def trainable(self) -> dict[str, torch.nn.Parameter]:
         return {n: p for n, p in self.model.named_parameters() if p.requires_grad}
@@ -274,9 +302,10 @@ class Policy:
 
 def load_policy(config: TrainConfig) -> Policy:
     """Load the policy (safetensors only), freeze dropout, optionally wrap with LoRA."""
+    from arena.lm import torch_dtype
     from arena.loading import load_causal_lm
 
-    model, tok = load_causal_lm(config.policy, device=config.device)
+    model, tok = load_causal_lm(config.policy, device=config.device, dtype=torch_dtype(config.dtype))
     model.eval()  # no dropout: the log-probs we differentiate are those we sampled from
     if config.lora:
         from peft import LoraConfig, get_peft_model
@@ -290,7 +319,8 @@ def load_policy(config: TrainConfig) -> Policy:
         raise ConfigError(f"the tokenizer of {config.policy} has no end-of-sequence token; set eos_token")
     # The pad token is never sampled, so a response's text is a function of its tokens.
     banned = (tok.pad_token_id,) if tok.pad_token_id is not None and tok.pad_token_id != tok.eos_token_id else ()
-    policy = Policy(model=model, tokenizer=tok, lora=config.lora, ref_params=None, banned=banned)
+    policy = Policy(model=model, tokenizer=tok, lora=config.lora, ref_params=None, banned=banned,
+                    prompt_format=config.prompt_format(), stop=config.stop)
     if not config.lora:
         policy.ref_params = policy.copy_trainable()
     return policy
@@ -298,19 +328,23 @@ def load_policy(config: TrainConfig) -> Policy:
 
 # ---------------------------------------------------------------------------- sampling and scoring
 
-def encode(tokenizer, prompts: Sequence[str], device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """Left-padded prompt ids and attention mask, (B, L) each."""
-    enc = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
-    return enc["input_ids"].to(device), enc["attention_mask"].to(device)
+def encode(tokenizer, prompts: Sequence[str], device: str = "cpu", fmt=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-padded prompt ids and attention mask, (B, L) each: the tournament's encoding
+    (`arena.lm.encode_prompts`: chat template when there is one, BOS as the tokenizer adds it)."""
+    from arena.lm import PromptFormat, encode_prompts
+
+    return encode_prompts(tokenizer, prompts, fmt or PromptFormat(), device)
 
 
 def sample(model, policy: Policy, ids: torch.Tensor, mask: torch.Tensor, uniforms: torch.Tensor, *,
            ref=None, m: float = 0.0) -> Generation:
-    """Responses sampled from `model` (or the mixture with `ref`), pad token banned."""
+    """Responses sampled from `model` (or the mixture with `ref`), pad token banned, ended at a stop string."""
+    from arena.lm import pad_id
+
     tok = policy.tokenizer
-    return generate(model, ids, mask, uniforms=uniforms, eos_token_id=tok.eos_token_id,
-                    pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
-                    ref=ref, m=m, banned=policy.banned)
+    return generate(model, ids, mask, uniforms=uniforms, eos_token_id=tok.eos_token_id, pad_token_id=pad_id(tok),
+                    ref=ref, m=m, banned=policy.banned, stop=policy.stop,
+                    decode=lambda t: tok.decode(t, skip_special_tokens=True))
 
 
 def token_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, gen: Generation,
@@ -322,9 +356,11 @@ def token_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, gen: Generation
     """
     from trainers.mixture import mask_logits
 
+    from arena.lm import positions
+
     full = torch.cat([ids, gen.tokens.to(ids.device)], dim=1)                 # (B, L+T)
     attn = torch.cat([mask, gen.mask.to(mask.device)], dim=1)
-    pos = (attn.cumsum(-1) - 1).clamp(min=0)
+    pos = positions(attn)
     logits = model(input_ids=full, attention_mask=attn, position_ids=pos, use_cache=False).logits
     L = ids.shape[1]
     return torch.log_softmax(mask_logits(logits[:, L - 1:-1, :].float(), banned), dim=-1)   # (B, T, V)
@@ -353,8 +389,11 @@ def kl_term(logprobs: torch.Tensor, logprobs0: torch.Tensor, gen: Generation, es
     return sequence_kl(sequence_logprob(logprobs, gen), sequence_logprob(logprobs0, gen))
 
 
-def decode(tokenizer, gen: Generation) -> list[str]:
-    return tokenizer.batch_decode(gen.tokens, skip_special_tokens=True)
+def decode(tokenizer, gen: Generation, stop: Sequence[str] = ()) -> list[str]:
+    """Response texts, each cut before its first stop string (as every tournament engine cuts it)."""
+    from arena.lm import truncate_at_stop
+
+    return [truncate_at_stop(t, stop) for t in tokenizer.batch_decode(gen.tokens, skip_special_tokens=True)]
 
 
 def judge_pairs(judge, prompts: Sequence[str], a: Sequence[str], b: Sequence[str], *, labels: str,
@@ -449,10 +488,11 @@ def class_distribution(model, policy: Policy, contexts: Sequence[str], token_cla
     The class is a function of the first token, so it is the next-token distribution after
     the prompt (banned tokens removed, as when sampling) summed within each class.
     """
+    from arena.lm import positions
     from trainers.mixture import mask_logits
 
-    ids, mask = encode(policy.tokenizer, contexts, device)
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    ids, mask = encode(policy.tokenizer, contexts, device, policy.prompt_format)
+    pos = positions(mask)
     logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False).logits[:, -1, :]
     probs = torch.softmax(mask_logits(logits.double(), policy.banned), dim=-1).cpu()   # (X, V)
     out = torch.zeros((len(contexts), n_classes), dtype=torch.float64)
@@ -578,7 +618,9 @@ def tracker(config: TrainConfig, work: Path, algorithm: str):
 
     t = TensorBoardTracker(algorithm, work / "runs")
     t.start()
-    t.store_init_configuration({k: v for k, v in config.to_json().items() if v is not None})
+    # hparams take scalars only: a list (e.g. the stop strings) goes in as its JSON text.
+    t.store_init_configuration({k: v if isinstance(v, (int, float, str, bool)) else json.dumps(v)
+                                for k, v in config.to_json().items() if v is not None})
     return t
 
 
@@ -600,8 +642,12 @@ class Metrics:
 def finish(policy: Policy, work: Path, out: Path, algorithm: str, config: TrainConfig, summary: dict) -> Path:
     """Write the final save_pretrained directory + arena_card.json, then rename it onto `out`."""
     model = policy.model
-    if policy.lora:
-        model = model.merge_and_unload()  # a normal checkpoint the arena loads directly
+    if policy.lora and config.merge:
+        model = model.merge_and_unload()  # a normal full checkpoint
+    elif policy.lora:
+        # The adapter alone (adapter_config.json + safetensors), over the policy's absolute path:
+        # the tournament loads it as a PEFT checkpoint over that base.
+        model.peft_config["default"].base_model_name_or_path = str(Path(config.policy).resolve())
     model.save_pretrained(work, safe_serialization=True)
     policy.tokenizer.save_pretrained(work)
     from arena.fingerprint import fingerprint_path

@@ -69,7 +69,7 @@ class Run:
         return (u if n else u[:, self.rows]).reshape(-1, T)
 
     def encode(self, prompts):
-        return C.encode(self.policy.tokenizer, prompts, self.device)
+        return C.encode(self.policy.tokenizer, prompts, self.device, self.policy.prompt_format)
 
     def sample(self, model, ids, mask, u, **kw):
         return C.sample(model, self.policy, ids, mask, u, **kw)
@@ -86,7 +86,7 @@ class Run:
         return C.kl_term(logprobs, logprobs0, gen, self.config.kl_estimator)
 
     def texts(self, gen):
-        return C.decode(self.policy.tokenizer, gen)
+        return C.decode(self.policy.tokenizer, gen, self.policy.stop)
 
     def judge_pairs(self, prompts, a, b, step: int, *, purpose: int = 3):
         pref, ok = C.judge_pairs(self.judge, prompts, a, b, labels=self.config.labels,

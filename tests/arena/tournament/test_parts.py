@@ -9,7 +9,6 @@ import pytest
 
 from arena.checkpoints import check_safetensors, discover_checkpoints
 from arena.engines import Request, SamplingParams, get_engine, request_seed
-from arena.engines.hf import draw_token
 from arena.errors import CheckpointError, ConfigError, InputError
 from arena.prompts import default_prompts, load_prompts
 from arena.store import Judgment, Store, flip, lookup
@@ -138,15 +137,24 @@ def test_peft_adapter_over_local_base(tmp_path):
 
 # ---- sampling ------------------------------------------------------------------------------
 
-def test_draw_token_inverse_cdf():
-    logits = np.log(np.array([0.1, 0.6, 0.3]))
-    assert draw_token(logits, 0.0, temperature=1.0, top_p=1.0) == 1
-    assert draw_token(logits, 0.65, temperature=1.0, top_p=1.0) == 2   # cdf over sorted: .6, .9, 1.0
-    assert draw_token(logits, 0.95, temperature=1.0, top_p=1.0) == 0
-    assert draw_token(logits, 0.95, temperature=1.0, top_p=0.85) == 2  # 0 (p=.1) cut by top-p
-    assert draw_token(logits, 0.99, temperature=0.0, top_p=1.0) == 1   # greedy
+def test_draw_tokens_inverse_cdf():
+    # The sampling rule changed with the one runtime (arena.lm): at top_p = 1 the CDF runs over
+    # token ids in vocabulary order (no sort); with top_p < 1 over the sorted nucleus.
+    import torch
+
+    from arena.lm import draw_tokens
+
+    def draw(u, **kw):
+        return int(draw_tokens(torch.log(torch.tensor([[0.1, 0.6, 0.3]])), torch.tensor([u]), **kw)[0])
+
+    assert draw(0.0) == 0 and draw(0.05) == 0
+    assert draw(0.65) == 1                        # cdf in id order: .1, .7, 1.0
+    assert draw(0.95) == 2
+    assert draw(0.95, top_p=0.85) == 2            # nucleus sorted .6, .3 (cdf .6, .9): 0 (p=.1) cut
+    assert draw(0.5, top_p=0.85) == 1
+    assert draw(0.99, temperature=0.0) == 1       # greedy
     rng = np.random.default_rng(0)
-    draws = [draw_token(logits, u, temperature=1.0, top_p=1.0) for u in rng.random(4000)]
+    draws = [draw(u) for u in rng.random(4000)]
     assert np.bincount(draws, minlength=3) / 4000 == pytest.approx([0.1, 0.6, 0.3], abs=0.03)
 
 
@@ -179,15 +187,15 @@ def test_generation_does_not_depend_on_batching(tmp_path):
 
 
 def test_chat_template_is_applied_when_present():
-    from arena.engines.hf import format_prompt
+    from arena.lm import format_prompt
 
     tok = h.tokenizer()
-    assert format_prompt(tok, "Hi") == "Hi"
+    assert format_prompt(tok, "Hi") == ("Hi", False)
     import copy
 
     t2 = copy.deepcopy(tok)  # keep the shared tokenizer untouched
     t2.chat_template = "{% for m in messages %}<user>{{ m['content'] }}</user>{% endfor %}<bot>"
-    assert format_prompt(t2, "Hi") == "<user>Hi</user><bot>"
+    assert format_prompt(t2, "Hi") == ("<user>Hi</user><bot>", True)
 
 
 def test_sampling_params_are_checked_and_keyed():

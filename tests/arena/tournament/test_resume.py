@@ -44,7 +44,10 @@ def test_kill_minus_nine_then_rerun(tmp_path, phase):
     args = ["tournament", str(ckpts), "--prompts", str(prompts), "--judge", JUDGE, "--max-new-tokens", str(max_new),
             "--batch-size", "1", "--judge-batch-size", "2", "--rounds", "50", "--seed", "7", "--json"]
     out = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": str(h.HERE), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    # The caller's PYTHONPATH is kept so that the subprocess imports the code under test (a
+    # worktree), not whichever checkout the `arena` script was installed from.
+    path = os.pathsep.join(p for p in (str(h.HERE), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen([str(ARENA), *args, "--out", str(out)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     db = out / "arena.sqlite"

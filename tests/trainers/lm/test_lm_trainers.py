@@ -138,7 +138,9 @@ def test_lora_reference_is_the_base_and_target_holds_adapters_only(world, tmp_pa
         assert torch.allclose(policy.view(snapshot)(input_ids=ids, attention_mask=mask).logits, live, atol=1e-5)
         assert not torch.allclose(policy.model(input_ids=ids, attention_mask=mask).logits, live, atol=1e-3)
     out = train("nash-mp", config)
-    assert (out / "model.safetensors").is_file() and not (out / "adapter_config.json").exists()
+    # A LoRA run saves the adapter (a PEFT checkpoint over --policy) unless --merge is given
+    # (test_runtime_options.py checks both outputs and that the tournament loads the adapter).
+    assert (out / "adapter_model.safetensors").is_file() and not (out / "model.safetensors").exists()
 
 
 def test_bad_inputs(world, tmp_path):
