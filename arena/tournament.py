@@ -67,6 +67,8 @@ class TournamentConfig:
     """Generation engine: hf, vllm or openai."""
     base_url: str | None = None
     """Server URL for the openai engine (else OPENAI_BASE_URL)."""
+    engine_options: tuple[tuple[str, str], ...] = ()
+    """(name, value) options of the vllm engine passed to `vllm.LLM` (dtype, tensor_parallel_size, ...)."""
     batch_size: int = 16
     """Generation batch size (results do not depend on it)."""
     judge_batch_size: int = 32
@@ -229,8 +231,11 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
     if config.engine != "openai":
         for c in ckpts:
             check_tokenizer(c, trust_remote_code=config.trust_remote_code)
+    if config.engine_options and config.engine != "vllm":
+        raise ConfigError(f"--engine-option is for --engine vllm; --engine {config.engine} takes none: drop it")
+    extra = {"llm_options": dict(config.engine_options)} if config.engine_options else {}
     engine = get_engine(config.engine, batch_size=config.batch_size, base_url=config.base_url,
-                        trust_remote_code=config.trust_remote_code, allow_pickle=config.allow_pickle)
+                        trust_remote_code=config.trust_remote_code, allow_pickle=config.allow_pickle, **extra)
     if hasattr(engine, "check"):
         engine.check()
     if config.judge_batch_size < 1:
