@@ -35,10 +35,14 @@ LLM_OPTIONS: dict[str, Option] = {
     "max_model_len": Option("int", None, "context length to allocate (default: the model's)", minimum=1),
     "gpu_memory_utilization": Option("float", 0.85, "share of GPU memory vLLM may use", minimum=0.01),
     "enable_prefix_caching": Option("bool", True, "reuse the KV cache of shared prompt prefixes"),
+    "enforce_eager": Option("bool", False, "no torch.compile or CUDA graphs: starts much faster, decodes slower"),
+    "distributed_executor_backend": Option("str", None, "how vLLM runs its workers: mp (processes, one node), "
+                                                        "ray (several nodes), uni (in this process; one device)"),
 }
 
 _STDOUT = "ext://sys.stdout"
 _DTYPES = ("auto", "float16", "bfloat16", "float32")
+_EXECUTORS = (None, "mp", "ray", "uni", "external_launcher")
 
 
 def coerce_llm_options(backend: str, given: Mapping[str, Any], schema: Mapping[str, Option] = LLM_OPTIONS, *,
@@ -48,6 +52,10 @@ def coerce_llm_options(backend: str, given: Mapping[str, Any], schema: Mapping[s
     if values["dtype"] not in _DTYPES:
         raise ConfigError(f"option dtype={values['dtype']!r} of the {backend} {role} is not one of "
                           f"{', '.join(_DTYPES)}; e.g. dtype=bfloat16")
+    if values["distributed_executor_backend"] not in _EXECUTORS:
+        raise ConfigError(f"option distributed_executor_backend={values['distributed_executor_backend']!r} of the "
+                          f"{backend} {role} is not one of {', '.join(_EXECUTORS[1:])}; e.g. "
+                          "distributed_executor_backend=ray for pipeline parallel over several nodes")
     return values
 
 

@@ -23,6 +23,8 @@ def test_vllm_checks_before_import(tiny_lm_dir, tmp_path, monkeypatch):
         load_judge(f"vllm:{tmp_path / 'missing'}")
     with pytest.raises(ConfigError, match="dtype='fp8' of the vllm judge is not one of"):
         load_judge(f"vllm:{tiny_lm_dir}?dtype=fp8")
+    with pytest.raises(ConfigError, match="distributed_executor_backend='slurm' of the vllm judge is not one of"):
+        load_judge(f"vllm:{tiny_lm_dir}?distributed_executor_backend=slurm")
     with pytest.raises(ConfigError, match="tensor_parallel_size='0' of the vllm judge must be >= 1"):
         load_judge(f"vllm:{tiny_lm_dir}?tensor_parallel_size=0")
     with pytest.raises(MissingDependencyError, match=r"nash-arena\[vllm\].*setup_vllm_cpu\.sh"):
@@ -97,7 +99,8 @@ def test_llm_options_reach_vllm_for_the_judge(tiny_lm_dir, monkeypatch):
     (kwargs,) = fake.LLM.made
     assert kwargs == {"model": str(tiny_lm_dir), "trust_remote_code": False, "load_format": "safetensors",
                       "dtype": "float32", "tensor_parallel_size": 2, "pipeline_parallel_size": 3,
-                      "max_model_len": 128, "gpu_memory_utilization": 0.5, "enable_prefix_caching": False}
+                      "max_model_len": 128, "gpu_memory_utilization": 0.5, "enable_prefix_caching": False,
+                      "enforce_eager": False}
 
 
 def _generating_vllm(platform_unspecified=False):
@@ -166,7 +169,7 @@ def test_vllm_engine_passes_options_and_seeds(monkeypatch, tiny_lm_dir):
     assert module.LLM.made == [{"model": str(tiny_lm_dir), "trust_remote_code": False, "load_format": "auto",
                                 "dtype": "bfloat16", "tensor_parallel_size": 4, "pipeline_parallel_size": 1,
                                 "max_model_len": 512, "gpu_memory_utilization": 0.85,
-                                "enable_prefix_caching": True}]
+                                "enable_prefix_caching": True, "enforce_eager": False}]
 
 
 def test_vllm_logs_are_sent_to_stderr(monkeypatch):
