@@ -11,10 +11,9 @@ The pipeline, each step in `arena.core`:
 5. the maximum-entropy Nash mixture of A = P − ½ with its exploitability certificate
    (Balduzzi et al. 2018, "Re-evaluating evaluation", arXiv 1806.02643).
 
-The result is the JSON form of `arena.result.Result` (`Result.from_json` types and checks it):
-a plain dict of lists, floats, strings and None, exactly what
-`arena rate --json` prints and what `results.json` holds, so it must survive a strict
-`json.dumps(..., allow_nan=False)`. Floats are rounded to `SIG_DIGITS` significant digits;
+The result is an `arena.result.Result` (typed, frozen); its `to_json()` is exactly what
+`arena rate --json` prints and what `results.json` holds, so every number in it must survive
+a strict `json.dumps(..., allow_nan=False)`. Floats are rounded to `SIG_DIGITS` significant digits;
 probabilities to `P_DECIMALS` decimals with the lower triangle written as 1 − upper so the
 stored matrix stays complementary.
 """
@@ -23,11 +22,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from arena.errors import InputError
-from arena.result import SCHEMA_VERSION  # one schema number, with its history in arena.result
+from arena.result import (SCHEMA_VERSION,  # one schema number, with its history in arena.result
+                          CyclesResult, FitResult, NashResult, Preference, Rating, Result, Settings)
 
 __all__ = ["analyze_records", "analyze_matrix", "judge_warnings", "SCHEMA_VERSION"]
 
@@ -87,7 +88,7 @@ def _interval_matrix(lo: np.ndarray, hi: np.ndarray) -> tuple[list[list[float]],
 # --------------------------------------------------------------------------- shared parts
 
 
-def _cycles_part(models: Sequence[str], cycles, P_lo, survival, intervals: bool) -> dict:
+def _cycles_part(models: Sequence[str], cycles, P_lo, survival, intervals: bool) -> CyclesResult:
     """Cycles of the point matrix; the winner and the top set only as far as intervals allow."""
     from arena.core.uncertainty import significant_top_set
 
@@ -98,23 +99,23 @@ def _cycles_part(models: Sequence[str], cycles, P_lo, survival, intervals: bool)
         winner = names[top[0]] if len(top) == 1 else None
     else:  # a matrix without counts: the point estimate is all there is (settings say so)
         winner = None if majority is None else names[int(majority)]
-    return {
-        "triangles": [[names[i] for i in tri] for tri in cycles.triangles],
+    return CyclesResult(
+        triangles=[[names[i] for i in tri] for tri in cycles.triangles],
         # The core lists at most a capped number of triangles; this is the full count.
-        "n_triangles": int(cycles.n_triangles),
+        n_triangles=int(cycles.n_triangles),
         # Significant Condorcet winner: every one of its head-to-heads excludes ½ (with intervals).
-        "condorcet_winner": winner,
+        condorcet_winner=winner,
         # Beats every other model on the point estimates alone (may be noise; see top_set).
-        "majority_winner": None if majority is None else names[int(majority)],
-        "top_set": None if top is None else [names[i] for i in top],
-        "distinguishable": None if top is None else len(top) < len(names),
-        "triangle_survival": None if survival is None else [_prob(x) for x in survival],
-        "cyclic_share": _num(cycles.cyclic_share),
-        "components": [[names[i] for i in comp] for comp in cycles.components],
-    }
+        majority_winner=None if majority is None else names[int(majority)],
+        top_set=None if top is None else [names[i] for i in top],
+        distinguishable=None if top is None else len(top) < len(names),
+        triangle_survival=None if survival is None else [_prob(x) for x in survival],
+        cyclic_share=_num(cycles.cyclic_share),
+        components=[[names[i] for i in comp] for comp in cycles.components],
+    )
 
 
-def _nash_part(models: Sequence[str], nash, spread) -> dict:
+def _nash_part(models: Sequence[str], nash, spread) -> NashResult:
     p = np.asarray(nash.p, dtype=np.float64)
     scores = np.asarray(nash.scores, dtype=np.float64)
     out = {
@@ -139,10 +140,10 @@ def _nash_part(models: Sequence[str], nash, spread) -> dict:
         }
         out["method"] = (f"percentile over the Nash mixtures of {spread.rounds} shared bootstrap resamples"
                          + (f" ({spread.failed} unsolved, left out)" if spread.failed else ""))
-    return out
+    return NashResult(**out)
 
 
-def _ratings_part(models, theta, lo, hi, win_rate, ranks) -> dict:
+def _ratings_part(models, theta, lo, hi, win_rate, ranks) -> dict[str, Rating]:
     from arena.core.bradley_terry import elo
 
     theta = np.asarray(theta, dtype=np.float64)
@@ -155,20 +156,20 @@ def _ratings_part(models, theta, lo, hi, win_rate, ranks) -> dict:
             elo_ci = [_num(x) for x in np.asarray(elo(np.array([lo[i], hi[i]])))]
             if None in ci or None in elo_ci:
                 ci = elo_ci = None
-        out[m] = {
-            "bt": _num(theta[i]),
-            "elo": _num(elo_scale[i]),
-            "bt_ci": ci,
-            "elo_ci": elo_ci,
-            "rank_interval": None if ranks is None else [int(ranks[i, 0]), int(ranks[i, 1])],
-            "win_rate": None if win_rate is None else _prob(win_rate[i]),
-        }
+        out[m] = Rating(
+            bt=_num(theta[i]),
+            elo=_num(elo_scale[i]),
+            bt_ci=ci,
+            elo_ci=elo_ci,
+            rank_interval=None if ranks is None else [int(ranks[i, 0]), int(ranks[i, 1])],
+            win_rate=None if win_rate is None else _prob(win_rate[i]),
+        )
     return out
 
 
-def _analyze(models, pm, fit, intervals, win_rate, *, significant: bool, level: float) -> dict:
+def _analyze(models, pm, fit, intervals, win_rate, *, significant: bool, level: float) -> Result:
     """Cycles and Nash on the preference matrix, their uncertainty from the shared resamples
-    (when `intervals` carries them); assemble the result dict."""
+    (when `intervals` carries them); assemble the result (settings are the caller's)."""
     from arena.core.cycles import analyze_cycles
     from arena.core.nash import nash_from_preferences
     from arena.core.uncertainty import cycle_survival, nash_uncertainty, rank_intervals
@@ -191,24 +192,15 @@ def _analyze(models, pm, fit, intervals, win_rate, *, significant: bool, level: 
         N = np.asarray(pm.N, dtype=np.float64)
         whole = np.all(np.abs(N - np.round(N)) <= COUNT_INTEGER_TOL)
         counts = [[int(round(x)) if whole else _num(x) for x in row] for row in N]
-    return {
-        "schema": SCHEMA_VERSION,
-        "models": list(models),
-        "ratings": _ratings_part(models, fit.theta, lo, hi, win_rate, ranks),
-        "preference": {
-            "models": list(models),
-            "P": _complementary(P),
-            "n": counts,
-            "lo": P_lo,
-            "hi": P_hi,
-        },
-        "cycles": _cycles_part(models, cycles, np.asarray(P_lo), survival, intervals=pm.N is not None),
-        "nash": _nash_part(models, nash, spread),
-        "fit": {
-            "grad_norm": _num(fit.grad_norm),
-            "iterations": int(fit.iterations),
-        },
-    }
+    return Result(
+        schema=SCHEMA_VERSION,
+        models=list(models),
+        ratings=_ratings_part(models, fit.theta, lo, hi, win_rate, ranks),
+        preference=Preference(models=list(models), P=_complementary(P), n=counts, lo=P_lo, hi=P_hi),
+        cycles=_cycles_part(models, cycles, np.asarray(P_lo), survival, intervals=pm.N is not None),
+        nash=_nash_part(models, nash, spread),
+        fit=FitResult(grad_norm=_num(fit.grad_norm), iterations=int(fit.iterations)),
+    )
 
 
 def _check_options(rounds: int, level: float, prior: float, ci: str) -> None:
@@ -238,7 +230,10 @@ JUDGE_MAX_FAILURE_SHARE = 0.1
 
 def judge_warnings(judge, *, comparisons=None) -> list[str]:
     """Plain reasons why a judge looks broken, from its stored health figures (documented
-    thresholds JUDGE_*); [] when it looks fine or nothing is known."""
+    thresholds JUDGE_*); [] when it looks fine or nothing is known. `judge`: a
+    `arena.result.JudgeInfo` or its JSON form."""
+    if hasattr(judge, "to_json"):
+        judge = judge.to_json()
     if not isinstance(judge, dict):
         return []
 
@@ -278,8 +273,8 @@ def analyze_records(
     ci: str = "bootstrap",
     significant: bool = False,
     progress: Callable[[int, int], None] | None = None,
-) -> dict:
-    """Analyse comparison records (`arena.core.records.Records`) into the result dict.
+) -> Result:
+    """Analyse comparison records (`arena.core.records.Records`) into a `Result`.
 
     Estimators: Bradley–Terry maximum likelihood on the soft-win table W (MAP with a
     N(0, 1/prior) prior when prior > 0), fitted once; `level` intervals for θ by percentile
@@ -325,26 +320,25 @@ def analyze_records(
     # Mean score over the model's own games (ties half); undefined (null) without games.
     win_rate = np.where(games > 0, W.sum(axis=1) / np.where(games > 0, games, 1.0), np.nan)
     result = _analyze(records.models, pm, fit, intervals, win_rate, significant=significant, level=level)
-    result["settings"] = {
-        "input": "pairs",
-        "records": len(records),
-        "clusters": None if records.cluster is None else int(np.unique(records.cluster).size),
-        "rounds": int(rounds) if ci == "bootstrap" else None,
-        "seed": int(seed),
-        "level": float(level),
-        "prior": float(prior),
-        "ci": method,
-        "matrix_ci": matrix_ci,
-        "nash_ci": result["nash"]["method"],
-        "rank_ci": f"bootstrap rank quantiles ({int(rounds)} rounds)" if ci == "bootstrap" else None,
-        "degenerate_rounds": int(intervals.degenerate) if ci == "bootstrap" else None,
-        "significant": bool(significant),
-    }
-    return result
+    return replace(result, settings=Settings(
+        input="pairs",
+        records=len(records),
+        clusters=None if records.cluster is None else int(np.unique(records.cluster).size),
+        rounds=int(rounds) if ci == "bootstrap" else None,
+        seed=int(seed),
+        level=float(level),
+        prior=float(prior),
+        ci=method,
+        matrix_ci=matrix_ci,
+        nash_ci=result.nash.method,
+        rank_ci=f"bootstrap rank quantiles ({int(rounds)} rounds)" if ci == "bootstrap" else None,
+        degenerate_rounds=int(intervals.degenerate) if ci == "bootstrap" else None,
+        significant=bool(significant),
+    ))
 
 
-def analyze_matrix(models: Sequence[str], P, *, prior: float = 0.0, significant: bool = False) -> dict:
-    """Analyse a preference matrix P[i, j] = P(models[i] ≻ models[j]) into the result dict.
+def analyze_matrix(models: Sequence[str], P, *, prior: float = 0.0, significant: bool = False) -> Result:
+    """Analyse a preference matrix P[i, j] = P(models[i] ≻ models[j]) into a `Result`.
 
     The matrix carries no counts, so: Bradley–Terry is fitted to P as soft counts with
     unit weight per pair (W = P off the diagonal, N = 1), `bt_ci` is null (an interval from
@@ -376,19 +370,18 @@ def analyze_matrix(models: Sequence[str], P, *, prior: float = 0.0, significant:
     fit = fit_bradley_terry(W, prior=prior, models=models)
     win_rate = (Pm.sum(axis=1) - 0.5) / (n - 1)
     result = _analyze(models, pm, fit, None, win_rate, significant=significant, level=0.95)
-    result["settings"] = {
-        "input": "matrix",
-        "records": None,
-        "clusters": None,
-        "rounds": None,
-        "seed": None,
-        "level": None,
-        "prior": float(prior),
-        "ci": "none (a matrix has no counts; Bradley–Terry fitted to P with unit weight per pair)",
-        "matrix_ci": "none (a matrix has no counts)",
-        "nash_ci": None,
-        "rank_ci": None,
-        "degenerate_rounds": None,
-        "significant": bool(significant),
-    }
-    return result
+    return replace(result, settings=Settings(
+        input="matrix",
+        records=None,
+        clusters=None,
+        rounds=None,
+        seed=None,
+        level=None,
+        prior=float(prior),
+        ci="none (a matrix has no counts; Bradley–Terry fitted to P with unit weight per pair)",
+        matrix_ci="none (a matrix has no counts)",
+        nash_ci=None,
+        rank_ci=None,
+        degenerate_rounds=None,
+        significant=bool(significant),
+    ))

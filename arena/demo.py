@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from arena.core.nash import max_entropy_nash
+from arena.result import Result
 
 #: Algorithms the demo trains from the world's SFT checkpoint.
 DEMO_ALGORITHMS = ("nash-mp", "nash-md", "online-dpo")
@@ -41,22 +42,23 @@ def score_against_nash_of_others(P: np.ndarray, i: int) -> tuple[np.ndarray, np.
     return P @ p - 0.5, p
 
 
-def nash_mp_summary(result: dict, *, name: str = "nash-mp", reference: str = "sft") -> dict | None:
-    """The trained Nash-MP checkpoint against the Nash mixture of the others and against SFT."""
-    models = result["preference"]["models"]
+def nash_mp_summary(result: Result, *, name: str = "nash-mp", reference: str = "sft") -> dict | None:
+    """The trained Nash-MP checkpoint against the Nash mixture of the others and against SFT
+    (`result`: an `arena.result.Result`)."""
+    models = result.preference.models
     if name not in models or reference not in models:
         return None
-    P = np.asarray(result["preference"]["P"], dtype=float)
+    P = np.asarray(result.preference.P, dtype=float)
     i, j = models.index(name), models.index(reference)
     scores, p = score_against_nash_of_others(P, i)
-    lo, hi = result["preference"].get("lo"), result["preference"].get("hi")
+    lo, hi = result.preference.lo, result.preference.hi
     others = np.delete(scores, i)
     return {
         "model": name,
         "nash_of_others": {m: float(w) for m, w in zip(models, p) if m != name},
         "score_vs_nash_of_others": {m: float(s) for m, s in zip(models, scores)},
         "best_vs_nash_of_others": bool(scores[i] >= others.max() - SCORE_TOL),
-        "nash_averaged_score": result["nash"]["scores"][name],
+        "nash_averaged_score": result.nash.scores[name],
         "win_rate_vs_sft": float(P[i, j]),
         "win_rate_vs_sft_ci": [float(lo[i][j]), float(hi[i][j])] if lo and hi else None,
     }

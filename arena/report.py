@@ -1,7 +1,8 @@
 """Render an analysis result (`arena.analysis`) for people: terminal, plots, HTML.
 
-The result dict is the single source: `arena rate`, `arena tournament` and `arena report`
-all render it here. `render_terminal` prints rich tables (Bradley–Terry/Elo with
+The typed result (`arena.result.Result`) is the single source: `arena rate`, `arena
+tournament` and `arena report` all render it here, by attribute; each public renderer also
+takes its JSON form (checked and typed by `Result.from_json`). `render_terminal` prints rich tables (Bradley–Terry/Elo with
 intervals, the preference matrix coloured by preference, the cycles, the Nash mixture and
 a plain-language reading); `write_outputs` writes a run directory (results.json,
 matrix.csv, heatmap.png, nash.png, ratings.png, a self-contained report.html) atomically.
@@ -25,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 from arena.errors import InputError
+from arena.result import Result
 
 __all__ = [
     "OUTPUT_FILES",
@@ -49,17 +51,15 @@ SUPPORT_MENTION = 0.25  # a model outside the support but in this share of resam
 # --------------------------------------------------------------------------- checks
 
 
-def validate_result(result) -> dict:
-    """Check that `result` has the shape `arena.analysis` produces (any schema `arena.result`
-    reads); raise InputError otherwise. Returns `result` unchanged."""
-    from arena.result import Result
-
-    Result.from_json(result)
-    return result
+def validate_result(result) -> Result:
+    """The typed result: a `Result` as it is, or its JSON form checked and typed by
+    `Result.from_json` (any schema it reads; InputError naming the problem otherwise)."""
+    return result if isinstance(result, Result) else Result.from_json(result)
 
 
-def load_result(run_dir) -> dict:
-    """Read and validate RUN_DIR/results.json (InputError with the fix when absent or malformed)."""
+def load_result(run_dir) -> Result:
+    """Read RUN_DIR/results.json as a `Result` (any schema `arena.result` reads; InputError
+    with the fix when absent or malformed)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise InputError(f"{run_dir} is not a directory: give the run directory that holds results.json")
@@ -72,10 +72,8 @@ def load_result(run_dir) -> dict:
         result = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InputError(f"{path} is not valid JSON ({error}): re-create it with `arena rate FILE --out DIR`") from None
-    from arena.result import Result
-
     # Typed and upgraded: an older schema gets the new fields as null (see arena.result).
-    return Result.from_json(result).to_json()
+    return Result.from_json(result)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -89,32 +87,32 @@ def _fmt(x, spec: str, missing: str = "—") -> str:
     return format(x, spec) if _is_num(x) else missing
 
 
-def _order(result: dict) -> list[int]:
+def _order(result: Result) -> list[int]:
     """Model indices best first: by Bradley–Terry θ, then Nash weight, then name."""
-    models = result["models"]
-    ratings = result["ratings"]
-    weights = result["nash"]["weights"]
+    models = result.models
+    ratings = result.ratings
+    weights = result.nash.weights
 
     def key(i):
-        bt = ratings[models[i]].get("bt")
+        bt = ratings[models[i]].bt
         w = weights.get(models[i])
         return (-(bt if _is_num(bt) else -math.inf), -(w if _is_num(w) else 0.0), models[i])
 
     return sorted(range(len(models)), key=key)
 
 
-def _unplayed(result: dict, i: int, j: int) -> bool:
+def _unplayed(result: Result, i: int, j: int) -> bool:
     """True when the counts say i and j never met (their P = ½ is a placeholder)."""
-    n = result["preference"].get("n")
+    n = result.preference.n
     return n is not None and _is_num(n[i][j]) and n[i][j] <= 0
 
 
-def _significant(result: dict, i: int, j: int) -> int:
+def _significant(result: Result, i: int, j: int) -> int:
     """+1 if P[i, j] is significantly above ½, −1 if below, 0 otherwise (counts needed)."""
-    pref = result["preference"]
-    if pref.get("n") is None or pref.get("lo") is None or pref.get("hi") is None:
+    pref = result.preference
+    if pref.n is None or pref.lo is None or pref.hi is None:
         return 0
-    lo, hi = pref["lo"][i][j], pref["hi"][i][j]
+    lo, hi = pref.lo[i][j], pref.hi[i][j]
     if _is_num(lo) and lo > 0.5:
         return 1
     if _is_num(hi) and hi < 0.5:
@@ -122,8 +120,8 @@ def _significant(result: dict, i: int, j: int) -> int:
     return 0
 
 
-def _level(result: dict) -> float | None:
-    level = (result.get("settings") or {}).get("level")
+def _level(result: Result) -> float | None:
+    level = result.settings.level
     return level if _is_num(level) else None
 
 
@@ -168,18 +166,18 @@ def _names(names: list[str], limit: int = 6) -> str:
     return ", ".join(names[:limit]) + f" and {len(names) - limit} more"
 
 
-def _n_triangles(result: dict) -> int:
+def _n_triangles(result: Result) -> int:
     """Total number of cyclic triangles (the stored list may be capped)."""
-    listed = len(result["cycles"].get("triangles") or [])
-    total = result["cycles"].get("n_triangles")
+    listed = len(result.cycles.triangles or [])
+    total = result.cycles.n_triangles
     return max(total, listed) if isinstance(total, int) else listed
 
 
-def _unanimous_pairs(result: dict) -> int:
+def _unanimous_pairs(result: Result) -> int:
     """Compared pairs whose stored P is 0 or 1 to within LOG_ODDS_EPS (infinite log-odds)."""
     from arena.core.cycles import LOG_ODDS_EPS
 
-    P = result["preference"]["P"]
+    P = result.preference.P
     n = len(P)
     return sum(
         1
@@ -190,7 +188,7 @@ def _unanimous_pairs(result: dict) -> int:
     )
 
 
-def _share_caveat(result: dict) -> str:
+def _share_caveat(result: Result) -> str:
     """How HodgeRank read the unanimous pairs, so a reader can weigh the cyclic share."""
     from arena.core.cycles import LOG_ODDS_EPS
 
@@ -204,71 +202,71 @@ def _share_caveat(result: dict) -> str:
     )
 
 
-def _ranked_triangles(result: dict) -> list:
+def _ranked_triangles(result: Result) -> list:
     """Cyclic triangles, strongest first (by their weakest edge P), for display."""
-    idx = {m: i for i, m in enumerate(result["models"])}
-    P = result["preference"]["P"]
+    idx = {m: i for i, m in enumerate(result.models)}
+    P = result.preference.P
 
     def weakest(tri):
         a, b, c = tri
         vals = [P[idx[x]][idx[y]] for x, y in ((a, b), (b, c), (c, a))]
         return min(v if _is_num(v) else 0.0 for v in vals)
 
-    return sorted(result["cycles"].get("triangles") or [], key=lambda t: -weakest(t))
+    return sorted(result.cycles.triangles or [], key=lambda t: -weakest(t))
 
 
 # --------------------------------------------------------------------------- the reading
 
 
-def _interval(result: dict, i: int, j: int) -> tuple:
+def _interval(result: Result, i: int, j: int) -> tuple:
     """(lo, hi) of P[i, j] when the result has counts (so real intervals), else (None, None)."""
-    pref = result["preference"]
-    if pref.get("n") is None or pref.get("lo") is None or pref.get("hi") is None:
+    pref = result.preference
+    if pref.n is None or pref.lo is None or pref.hi is None:
         return None, None
-    lo, hi = pref["lo"][i][j], pref["hi"][i][j]
+    lo, hi = pref.lo[i][j], pref.hi[i][j]
     return (lo, hi) if _is_num(lo) and _is_num(hi) else (None, None)
 
 
-def _at(result: dict) -> str:
+def _at(result: Result) -> str:
     level = _level(result)
     return f" at the {level:.0%} level" if level is not None else ""
 
 
-def _judge_sentence(result: dict) -> str:
+def _judge_sentence(result: Result) -> str:
     from arena.analysis import judge_warnings
 
-    problems = judge_warnings(result.get("judge"), comparisons=(result.get("run") or {}).get("comparisons"))
+    problems = judge_warnings(result.judge, comparisons=None if result.run is None else result.run.comparisons)
     if not problems:
         return ""
     return (f"Warning: the judge looks broken ({'; '.join(problems)}), so what follows describes the judge "
             f"as much as the models; do not read it as a finding.")
 
 
-def _ratings_sentence(result: dict, order: list[int]) -> str:
-    models = result["models"]
+def _ratings_sentence(result: Result, order: list[int]) -> str:
+    models = result.models
     top = models[order[0]]
-    r = result["ratings"][top]
-    elo = r.get("elo")
+    r = result.ratings[top]
+    elo = r.elo
     text = f"Bradley–Terry ranks {top} top{f' (Elo {elo:.0f})' if _is_num(elo) else ''}"
-    ri = r.get("rank_interval")
+    ri = r.rank_interval
     if not (isinstance(ri, list) and len(ri) == 2):
         return text + "."
     level = _level(result)
-    also = [models[i] for i in order[1:] if (result["ratings"][models[i]].get("rank_interval") or [0])[0] == 1]
+    also = [models[i] for i in order[1:] if (result.ratings[models[i]].rank_interval or [0])[0] == 1]
     if not also:
         return text + f"; its {level:.0%} rank interval is [1, {ri[1]}] (bootstrap rank quantiles), so the rating puts it first."
     return (text + f", but the top rank is not settled: the {level:.0%} rank intervals of "
             f"{_names(also)} also include 1 (bootstrap rank quantiles).")
 
 
-def _separation_sentence(result: dict, a: int, b: int) -> str:
+def _separation_sentence(result: Result, a: int, b: int) -> str:
     """How many judgments of a vs b would roughly be needed for their interval to exclude ½."""
     from arena.core.uncertainty import judgments_to_separate
 
-    models = result["models"]
-    n = result["preference"].get("n")
+    models = result.models
+    n = result.preference.n
     lo, hi = _interval(result, a, b)
-    p = result["preference"]["P"][a][b]
+    p = result.preference.P[a][b]
     if n is None or lo is None or not _is_num(n[a][b]):
         return ""
     games = n[a][b]
@@ -289,30 +287,30 @@ def _round_count(x: float) -> str:
     return f"{round(x, -digits):,.0f}"
 
 
-def _head_to_head_sentences(result: dict, order: list[int]) -> list[str]:
-    models = result["models"]
+def _head_to_head_sentences(result: Result, order: list[int]) -> list[str]:
+    models = result.models
     idx = {m: i for i, m in enumerate(models)}
-    P = result["preference"]["P"]
-    cycles = result["cycles"]
-    winner = cycles.get("condorcet_winner")
-    has_ci = result["preference"].get("n") is not None
+    P = result.preference.P
+    cycles = result.cycles
+    winner = cycles.condorcet_winner
+    has_ci = result.preference.n is not None
     top = order[0]
-    if cycles.get("top_set") is None or not has_ci:
+    if cycles.top_set is None or not has_ci:
         # Matrix input (no counts) or a result written before significance was checked.
         why = ("a preference matrix carries no counts, so nothing here has an interval"
                if not has_ci else "this result was written by an older arena without significance checks")
         if winner is not None:
             return [f"On the point estimates ({why}), {winner} beats every other model head to head."]
         return [f"On the point estimates ({why}), no model beats every other head to head."]
-    top_set = cycles.get("top_set") or []
-    matrix_ci = (result.get("settings") or {}).get("matrix_ci")
+    top_set = cycles.top_set or []
+    matrix_ci = result.settings.matrix_ci
     method = f" (matrix intervals: {matrix_ci})" if matrix_ci else ""
     out = []
     if winner is not None:
         out.append(f"{winner} beats every other model head to head, each one significantly{_at(result)}{method}: "
                    f"a Condorcet winner.")
         return out
-    majority = cycles.get("majority_winner")
+    majority = cycles.majority_winner
     if majority is not None:
         w = idx[majority]
         weak = [m for m in models if m != majority and _significant(result, w, idx[m]) != 1]
@@ -333,11 +331,11 @@ def _head_to_head_sentences(result: dict, order: list[int]) -> list[str]:
     return out
 
 
-def _cycle_sentences(result: dict, order: list[int]) -> list[str]:
-    models = result["models"]
+def _cycle_sentences(result: Result, order: list[int]) -> list[str]:
+    models = result.models
     idx = {m: i for i, m in enumerate(models)}
-    P = result["preference"]["P"]
-    cycles = result["cycles"]
+    P = result.preference.P
+    cycles = result.cycles
     triangles = _ranked_triangles(result)
     n_tri = _n_triangles(result)
     top = models[order[0]]
@@ -370,24 +368,24 @@ def _cycle_sentences(result: dict, order: list[int]) -> list[str]:
     return out
 
 
-def _survival(result: dict, triangle) -> float | None:
-    cycles = result["cycles"]
-    survival = cycles.get("triangle_survival")
-    listed = cycles.get("triangles") or []
+def _survival(result: Result, triangle) -> float | None:
+    cycles = result.cycles
+    survival = cycles.triangle_survival
+    listed = cycles.triangles or []
     if not isinstance(survival, list) or list(triangle) not in listed:
         return None
     k = listed.index(list(triangle))
     return survival[k] if k < len(survival) and _is_num(survival[k]) else None
 
 
-def _nash_sentences(result: dict) -> list[str]:
-    models = result["models"]
-    nash = result["nash"]
-    weights = nash["weights"]
+def _nash_sentences(result: Result) -> list[str]:
+    models = result.models
+    nash = result.nash
+    weights = nash.weights
     support = _positive(weights, models)
     zero = [m for m in models if m not in support]
-    intervals = nash.get("intervals")
-    prob = nash.get("support_probability") or {}
+    intervals = nash.intervals
+    prob = nash.support_probability or {}
     if not isinstance(intervals, dict):
         if len(support) == 1:
             return [f"The Nash mixture puts all its weight on {support[0]}: no other model beats it on average "
@@ -419,14 +417,14 @@ def _nash_sentences(result: dict) -> list[str]:
     if loose:
         text += (" The resampled mixtures differ widely, so these data do not pin the mixture down: "
                  "read its weights as one plausible equilibrium, not as a finding.")
-    ex = nash.get("resampled_exploitability")
+    ex = nash.resampled_exploitability
     if isinstance(ex, dict) and _is_num(ex.get("median")) and _is_num(ex.get("upper")):
         text += (f" In the resampled games some model beats the reported mixture by a median {ex['median']:.3f} "
                  f"(up to {ex['upper']:.3f} at the {ex.get('quantile', level):.0%} quantile; P − ½ units).")
     return [text]
 
 
-def plain_reading(result: dict) -> str:
+def plain_reading(result: Result) -> str:
     """One paragraph that claims only what the intervals support, naming the method behind each.
 
     Order: a judge-health warning (when the judge looks broken), the rating and its rank
@@ -434,10 +432,11 @@ def plain_reading(result: dict) -> str:
     top set or "not distinguishable", with roughly how many more judgments would separate
     the closest call), the cycles with their survival under resampling, the Nash mixture
     with its intervals. A result without counts or written before these checks gets point
-    statements that say so.
+    statements that say so. `result`: a `Result` or its JSON form.
     """
+    result = validate_result(result)
     order = _order(result)
-    share = result["cycles"].get("cyclic_share")
+    share = result.cycles.cyclic_share
     caveat = _share_caveat(result)
     share_txt = (
         f"{share:.0%} of the log-odds flow between models is cyclic (HodgeRank"
@@ -453,13 +452,13 @@ def plain_reading(result: dict) -> str:
     return text + _noise_note(result, _ranked_triangles(result))
 
 
-def _noise_note(result: dict, triangles: list) -> str:
+def _noise_note(result: Result, triangles: list) -> str:
     """Say how many listed cycles are significant, when intervals exist to tell."""
-    if not triangles or result["preference"].get("n") is None:
+    if not triangles or result.preference.n is None:
         return ""
-    if (result.get("settings") or {}).get("significant"):
+    if result.settings.significant:
         return ""  # only significant edges were used
-    idx = {m: i for i, m in enumerate(result["models"])}
+    idx = {m: i for i, m in enumerate(result.models)}
     sig = sum(
         all(_significant(result, idx[x], idx[y]) == 1 for x, y in ((a, b), (b, c), (c, a)))
         for a, b, c in triangles
@@ -479,12 +478,12 @@ def _noise_note(result: dict, triangles: list) -> str:
 # --------------------------------------------------------------------------- terminal
 
 
-def _render_run(result: dict, console) -> None:
+def _render_run(result: Result, console) -> None:
     from rich.table import Table
     from rich.text import Text as T  # plain text: names and specs may contain [markup] or :emoji:
 
-    run = result.get("run")
-    if isinstance(run, dict) and run:
+    run = None if result.run is None else result.run.to_json()
+    if run:
         table = Table(title="Run", title_justify="left", show_header=False, box=None, pad_edge=False)
         table.add_column(style="bold")
         table.add_column(justify="right")
@@ -496,8 +495,8 @@ def _render_run(result: dict, console) -> None:
                 table.add_row(T(key.replace("_", " ")), T(_plain(value)))
         console.print(table)
         console.print()
-    judge = result.get("judge")
-    if isinstance(judge, dict) and judge:
+    judge = None if result.judge is None else result.judge.to_json()
+    if judge:
         table = Table(title="Judge", title_justify="left", show_header=False, box=None, pad_edge=False)
         table.add_column(style="bold")
         table.add_column()
@@ -518,7 +517,7 @@ def _render_run(result: dict, console) -> None:
                 table.add_row(T(key.replace("_", " ")), T(_plain(value)))
         console.print(table)
         console.print()
-    ckpts = result.get("checkpoints")
+    ckpts = result.checkpoints
     if isinstance(ckpts, dict) and ckpts:
         keys = []
         for card in ckpts.values():
@@ -537,21 +536,21 @@ def _render_run(result: dict, console) -> None:
         console.print()
 
 
-def _ratings_table(result: dict):
+def _ratings_table(result: Result):
     from rich.table import Table
     from rich.text import Text
 
-    models = result["models"]
-    ratings = result["ratings"]
-    weights = result["nash"]["weights"]
+    models = result.models
+    ratings = result.ratings
+    weights = result.nash.weights
     level = _level(result)
     ci_label = f"{level:.0%} interval" if level is not None else "interval"
-    method = (result.get("settings") or {}).get("ci")
+    method = result.settings.ci
     table = Table(
         title="Bradley–Terry / Elo",
         title_justify="left",
         caption=Text(f"intervals: {method}" + ("; rank: bootstrap rank interval" if any(
-            isinstance(ratings[m].get("rank_interval"), list) for m in models) else "")) if method else None,
+            isinstance(ratings[m].rank_interval, list) for m in models) else "")) if method else None,
         caption_justify="left",
     )
     table.add_column("#", justify="right")
@@ -559,7 +558,7 @@ def _ratings_table(result: dict):
     table.add_column("Elo", justify="right")
     table.add_column(f"{ci_label} (Elo)", justify="center")
     table.add_column("BT θ", justify="right")
-    ranks = any(isinstance(ratings[m].get("rank_interval"), list) for m in models)
+    ranks = any(isinstance(ratings[m].rank_interval, list) for m in models)
     if ranks:
         table.add_column("rank", justify="center")
     table.add_column("win rate", justify="right")
@@ -567,14 +566,14 @@ def _ratings_table(result: dict):
     for rank, i in enumerate(_order(result), start=1):
         m = models[i]
         r = ratings[m]
-        ci = r.get("elo_ci")
+        ci = r.elo_ci
         ci_txt = f"[{ci[0]:.0f}, {ci[1]:.0f}]" if ci and all(_is_num(x) for x in ci) else "—"
         w = weights.get(m)
         w_txt = _fmt(w, ".3f") if not (_is_num(w) and w <= ZERO_WEIGHT) else "0"
-        extra = [_rank_txt(r.get("rank_interval"))] if ranks else []
+        extra = [_rank_txt(r.rank_interval)] if ranks else []
         table.add_row(
-            str(rank), Text(m), _fmt(r.get("elo"), ".0f"), ci_txt, _fmt(r.get("bt"), "+.3f"), *extra,
-            _fmt(r.get("win_rate"), ".1%"), w_txt,
+            str(rank), Text(m), _fmt(r.elo, ".0f"), ci_txt, _fmt(r.bt, "+.3f"), *extra,
+            _fmt(r.win_rate, ".1%"), w_txt,
         )
     return table
 
@@ -594,20 +593,20 @@ def _cell(p: float) -> str:
     return f"{p:.2f}"[1:] if p < 0.995 else "1.0"
 
 
-def _matrix_table(result: dict, width: int = 120):
+def _matrix_table(result: Result, width: int = 120):
     """The preference matrix, best model first, as many columns as fit in `width`."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    models = result["models"]
-    P = result["preference"]["P"]
+    models = result.models
+    P = result.preference.P
     order = _order(result)
     label_w = max(len(_short(models[i])) for i in order[:MAX_MATRIX]) + len(str(min(len(order), MAX_MATRIX))) + 1
     fit = max(2, (width - label_w - 3) // 7)  # each column: 4 characters, a mark, 2 of padding
     shown = order[: min(MAX_MATRIX, fit)]
-    marks = result["preference"].get("n") is not None
-    matrix_ci = (result.get("settings") or {}).get("matrix_ci")
+    marks = result.preference.n is not None
+    matrix_ci = result.settings.matrix_ci
     caption = "P(row ≻ column); " + (
         "* = interval excludes ½" + (f" (intervals: {matrix_ci})" if matrix_ci else "")
         if marks else "no counts, so no intervals")
@@ -636,39 +635,39 @@ def _matrix_table(result: dict, width: int = 120):
     return table, Text(caption, style="dim")  # the caption is printed below, at full width
 
 
-def _cycles_text(result: dict):
+def _cycles_text(result: Result):
     from rich.text import Text
 
-    models = result["models"]
+    models = result.models
     idx = {m: i for i, m in enumerate(models)}
-    P = result["preference"]["P"]
-    cycles = result["cycles"]
+    P = result.preference.P
+    cycles = result.cycles
     triangles = _ranked_triangles(result)
     out = Text()
     out.append("Cycles\n", style="bold")
-    winner = cycles.get("condorcet_winner")
-    significance = cycles.get("top_set") is not None and result["preference"].get("n") is not None
+    winner = cycles.condorcet_winner
+    significance = cycles.top_set is not None and result.preference.n is not None
     if winner is not None:
         out.append("  Condorcet winner: ")
         out.append(f"{winner}", style="bold green")
         out.append(f" (every head-to-head significant{_at(result)})\n" if significance else " (point estimates)\n")
     else:
-        comps = cycles.get("components") or []
+        comps = cycles.components or []
         top = comps[0] if comps else []
         out.append("  Condorcet winner: ")
         out.append("none", style="bold red")
-        majority = cycles.get("majority_winner")
+        majority = cycles.majority_winner
         if significance and majority is not None:
             out.append(f": {majority} beats every other model on the point estimates, not significantly\n")
         else:
             out.append(f": the top component has {len(top)} models ({_names(list(top), 8)})\n")
-    top_set = cycles.get("top_set")
+    top_set = cycles.top_set
     if significance and isinstance(top_set, list) and winner is None:
         if len(top_set) >= len(models):
             out.append(f"  top set: all {len(models)} models: not distinguishable{_at(result)}\n")
         else:
             out.append(f"  top set (each member significantly beats every model outside): {_names(top_set, 8)}\n")
-    share = cycles.get("cyclic_share")
+    share = cycles.cyclic_share
     if _is_num(share):
         out.append(f"  cyclic share of the log-odds flow (HodgeRank): {share:.1%}\n")
         caveat = _share_caveat(result)
@@ -677,7 +676,7 @@ def _cycles_text(result: dict):
     if not triangles:
         out.append("  no cyclic triangles: the majority preferences are transitive\n")
         return out
-    label = "significant cyclic triangle" if (result.get("settings") or {}).get("significant") else "cyclic triangle"
+    label = "significant cyclic triangle" if result.settings.significant else "cyclic triangle"
     strongest = ", strongest first" if len(triangles) > 1 else ""
     total = _n_triangles(result)
     out.append(f"  {total} {label}{'s' if total != 1 else ''}{strongest}:\n")
@@ -696,18 +695,18 @@ def _cycles_text(result: dict):
     return out
 
 
-def _nash_text(result: dict):
+def _nash_text(result: Result):
     from rich.text import Text
 
-    models = result["models"]
-    nash = result["nash"]
-    weights = nash["weights"]
+    models = result.models
+    nash = result.nash
+    weights = nash.weights
     support = _positive(weights, models)
     width = max((len(m) for m in support), default=0)
     out = Text()
     out.append("Nash mixture (maximum entropy, of the point-estimate matrix)\n", style="bold")
-    intervals = nash.get("intervals") if isinstance(nash.get("intervals"), dict) else None
-    prob = nash.get("support_probability") or {}
+    intervals = nash.intervals if isinstance(nash.intervals, dict) else None
+    prob = nash.support_probability or {}
     level = _level(result) or 0.95
     for m in support:
         out.append(f"  {m:<{width}}  {weights[m]:6.1%}  ")
@@ -721,31 +720,31 @@ def _nash_text(result: dict):
     zero = [m for m in models if m not in support]
     if zero:
         out.append(f"  no weight: {_names(zero, 10)}\n", style="dim")
-    expl = nash.get("exploitability")
+    expl = nash.exploitability
     if _is_num(expl):
         out.append(f"  certificate: exploitability max_i (A p)_i = {expl:.1e}\n", style="dim")
-    ex = nash.get("resampled_exploitability")
+    ex = nash.resampled_exploitability
     if isinstance(ex, dict) and _is_num(ex.get("median")) and _is_num(ex.get("upper")):
         out.append(f"  against the resampled games: exploitability median {ex['median']:.3f}, "
-                   f"{ex.get('quantile', level):.0%} quantile {ex['upper']:.3f} ({nash.get('method') or 'bootstrap'})\n",
+                   f"{ex.get('quantile', level):.0%} quantile {ex['upper']:.3f} ({nash.method or 'bootstrap'})\n",
                    style="dim")
     elif intervals is None:
         out.append("  no interval for the mixture (no bootstrap resamples)\n", style="dim")
     return out
 
 
-def render_terminal(result: dict, console) -> None:
+def render_terminal(result: Result, console) -> None:
     """Print the result with rich: run/judge/checkpoint sections when present, ratings,
     preference matrix, cycles, Nash mixture and a plain-language reading."""
     from rich.padding import Padding
     from rich.rule import Rule
 
     result = validate_result(result)
-    settings = result.get("settings") or {}
-    title = f"{len(result['models'])} models"
-    if _is_num(settings.get("records")):
-        title += f", {settings['records']} comparisons"
-    if settings.get("input") == "matrix":
+    settings = result.settings
+    title = f"{len(result.models)} models"
+    if _is_num(settings.records):
+        title += f", {settings.records} comparisons"
+    if settings.input == "matrix":
         title += " (preference matrix input)"
     console.print(Rule(f"[bold]arena[/] · {title}"))
     _render_run(result, console)
@@ -763,18 +762,18 @@ def render_terminal(result: dict, console) -> None:
 # --------------------------------------------------------------------------- plots
 
 
-def _ordered(result: dict):
+def _ordered(result: Result):
     order = _order(result)
-    models = result["models"]
+    models = result.models
     return order, [models[i] for i in order]
 
 
-def _heatmap_png(result: dict, path: Path) -> None:
+def _heatmap_png(result: Result, path: Path) -> None:
     import numpy as np
     from matplotlib.figure import Figure
 
     order, names = _ordered(result)
-    P = np.array([[result["preference"]["P"][i][j] for j in order] for i in order], dtype=float)
+    P = np.array([[result.preference.P[i][j] for j in order] for i in order], dtype=float)
     n = len(order)
     size = min(4.0 + 0.45 * n, 16.0)
     fig = Figure(figsize=(size + 1.2, size), dpi=100)
@@ -800,11 +799,11 @@ def _heatmap_png(result: dict, path: Path) -> None:
     fig.savefig(path, format="png")
 
 
-def _nash_png(result: dict, path: Path) -> None:
+def _nash_png(result: Result, path: Path) -> None:
     from matplotlib.figure import Figure
 
-    models = result["models"]
-    weights = result["nash"]["weights"]
+    models = result.models
+    weights = result.nash.weights
     names = sorted(models, key=lambda m: (-(weights[m] if _is_num(weights[m]) else 0.0), m))
     values = [weights[m] if _is_num(weights[m]) else 0.0 for m in names]
     fig = Figure(figsize=(7, 1.2 + 0.35 * len(names)), dpi=100)
@@ -821,19 +820,19 @@ def _nash_png(result: dict, path: Path) -> None:
     fig.savefig(path, format="png")
 
 
-def _ratings_png(result: dict, path: Path) -> None:
+def _ratings_png(result: Result, path: Path) -> None:
     from matplotlib.figure import Figure
 
     order, names = _ordered(result)
-    ratings = result["ratings"]
-    elo = [ratings[m].get("elo") for m in names]
+    ratings = result.ratings
+    elo = [ratings[m].elo for m in names]
     fig = Figure(figsize=(7, 1.2 + 0.35 * len(names)), dpi=100)
     ax = fig.subplots()
     ys = list(range(len(names)))
     for y, m, e in zip(ys, names, elo):
         if not _is_num(e):
             continue
-        ci = ratings[m].get("elo_ci")
+        ci = ratings[m].elo_ci
         if ci and all(_is_num(x) for x in ci):
             # With few bootstrap rounds the estimate can fall outside its percentile interval.
             ax.errorbar(e, y, xerr=[[max(0.0, e - ci[0])], [max(0.0, ci[1] - e)]], fmt="o", color="#333333", capsize=3)
@@ -868,16 +867,16 @@ def _img_tag(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def render_html(result: dict, images: dict[str, bytes] | None = None) -> str:
+def render_html(result: Result, images: dict[str, bytes] | None = None) -> str:
     """A self-contained HTML page (inline CSS, images as base64 data URIs)."""
     result = validate_result(result)
     esc = html.escape
-    models = result["models"]
-    ratings = result["ratings"]
-    weights = result["nash"]["weights"]
-    P = result["preference"]["P"]
+    models = result.models
+    ratings = result.ratings
+    weights = result.nash.weights
+    P = result.preference.P
     order = _order(result)
-    settings = result.get("settings") or {}
+    settings = result.settings
     images = images or {}
     parts = [
         "<!DOCTYPE html>",
@@ -888,14 +887,14 @@ def render_html(result: dict, images: dict[str, bytes] | None = None) -> str:
         f'<p class="reading">{esc(plain_reading(result))}</p>',
     ]
     for key in ("run", "judge"):
-        part = result.get(key)
-        if isinstance(part, dict) and part:
+        part = None if getattr(result, key) is None else getattr(result, key).to_json()
+        if part:
             rows = "".join(
                 f'<tr><td class="name">{esc(str(k).replace("_", " "))}</td><td>{esc(_plain(v))}</td></tr>'
                 for k, v in part.items()
             )
             parts.append(f"<h2>{key.title()}</h2><table>{rows}</table>")
-    ckpts = result.get("checkpoints")
+    ckpts = result.checkpoints
     if isinstance(ckpts, dict) and ckpts:
         keys = []
         for card in ckpts.values():
@@ -919,18 +918,18 @@ def render_html(result: dict, images: dict[str, bytes] | None = None) -> str:
     for rank, i in enumerate(order, start=1):
         m = models[i]
         r = ratings[m]
-        ci = r.get("elo_ci")
+        ci = r.elo_ci
         ci_txt = f"[{ci[0]:.0f}, {ci[1]:.0f}]" if ci and all(_is_num(x) for x in ci) else "—"
         rows.append(
-            f'<tr><td>{rank}</td><td class="name">{esc(m)}</td><td>{_fmt(r.get("elo"), ".0f")}</td>'
-            f"<td>{ci_txt}</td><td>{_fmt(r.get('bt'), '+.3f')}</td><td>{_fmt(r.get('win_rate'), '.1%')}</td>"
+            f'<tr><td>{rank}</td><td class="name">{esc(m)}</td><td>{_fmt(r.elo, ".0f")}</td>'
+            f"<td>{ci_txt}</td><td>{_fmt(r.bt, '+.3f')}</td><td>{_fmt(r.win_rate, '.1%')}</td>"
             f"<td>{_fmt(weights.get(m), '.3f')}</td></tr>"
         )
     ci_head = f"{level:.0%} interval (Elo)" if level is not None else "interval (Elo)"
     parts.append(
         "<h2>Bradley–Terry / Elo</h2><table><tr><th>#</th><th class='name'>model</th><th>Elo</th>"
         f"<th>{ci_head}</th><th>BT θ</th><th>win rate</th><th>Nash</th></tr>{''.join(rows)}</table>"
-        f"<p class='dim'>intervals: {esc(str(settings.get('ci', 'n/a')))}</p>"
+        f"<p class='dim'>intervals: {esc(str(settings.ci or 'n/a'))}</p>"
     )
     if "ratings.png" in images:
         parts.append(_img_tag(images["ratings.png"], "ratings with intervals"))
@@ -951,7 +950,7 @@ def render_html(result: dict, images: dict[str, bytes] | None = None) -> str:
             mark = "*" if _significant(result, i, j) else ""
             cells.append(f'<td style="background:rgb({r},{g},{b})">{p:.2f}{mark}</td>')
         body.append(f'<tr><td class="name">{k + 1} {esc(models[i])}</td>{"".join(cells)}</tr>')
-    marks = result["preference"].get("n") is not None
+    marks = result.preference.n is not None
     parts.append(
         f'<h2>Preference matrix P(row ≻ column)</h2><table class="matrix"><tr><th></th>{head}</tr>'
         f"{''.join(body)}</table><p class='dim'>"
@@ -962,11 +961,11 @@ def render_html(result: dict, images: dict[str, bytes] | None = None) -> str:
     if "heatmap.png" in images:
         parts.append(_img_tag(images["heatmap.png"], "preference heatmap"))
 
-    cycles = result["cycles"]
-    winner = cycles.get("condorcet_winner")
-    comps = cycles.get("components") or []
+    cycles = result.cycles
+    winner = cycles.condorcet_winner
+    comps = cycles.components or []
     items = []
-    significance = cycles.get("top_set") is not None and result["preference"].get("n") is not None
+    significance = cycles.top_set is not None and result.preference.n is not None
     if winner is not None:
         items.append(f"<li>Condorcet winner: <b>{esc(winner)}</b>"
                      + (f" (every head-to-head significant{esc(_at(result))})" if significance else " (point estimates)")
@@ -974,12 +973,12 @@ def render_html(result: dict, images: dict[str, bytes] | None = None) -> str:
     else:
         top = comps[0] if comps else []
         items.append(f"<li>Condorcet winner: none: the top component has {len(top)} models ({esc(', '.join(top))})</li>")
-        top_set = cycles.get("top_set")
+        top_set = cycles.top_set
         if significance and isinstance(top_set, list):
             items.append("<li>top set (each member significantly beats every model outside): "
                          + (f"all {len(models)} models, not distinguishable{esc(_at(result))}"
                             if len(top_set) >= len(models) else esc(", ".join(top_set))) + "</li>")
-    share = cycles.get("cyclic_share")
+    share = cycles.cyclic_share
     if _is_num(share):
         caveat = _share_caveat(result)
         items.append(
@@ -1008,8 +1007,8 @@ def render_html(result: dict, images: dict[str, bytes] | None = None) -> str:
     parts.append(f"<h2>Cycles</h2><ul>{''.join(items)}</ul><ul>{tri}{more}</ul>")
 
     support = _positive(weights, models)
-    nash_iv = result["nash"].get("intervals") if isinstance(result["nash"].get("intervals"), dict) else {}
-    nash_sp = result["nash"].get("support_probability") or {}
+    nash_iv = result.nash.intervals if isinstance(result.nash.intervals, dict) else {}
+    nash_sp = result.nash.support_probability or {}
 
     def _iv(m):
         if m not in nash_iv:
@@ -1024,7 +1023,7 @@ def render_html(result: dict, images: dict[str, bytes] | None = None) -> str:
         for m in support
     )
     zero = [m for m in models if m not in support]
-    expl = result["nash"].get("exploitability")
+    expl = result.nash.exploitability
     parts.append(
         f"<h2>Nash mixture (maximum entropy)</h2><table>{bars}</table>"
         + (f"<p class='dim'>no weight: {esc(', '.join(zero))}</p>" if zero else "")
@@ -1032,7 +1031,7 @@ def render_html(result: dict, images: dict[str, bytes] | None = None) -> str:
     )
     if "nash.png" in images:
         parts.append(_img_tag(images["nash.png"], "Nash weights"))
-    parts.append(f"<h2>Settings</h2><pre>{esc(json.dumps(settings, indent=2))}</pre>")
+    parts.append(f"<h2>Settings</h2><pre>{esc(json.dumps(settings.to_json(), indent=2))}</pre>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -1040,17 +1039,17 @@ def render_html(result: dict, images: dict[str, bytes] | None = None) -> str:
 # --------------------------------------------------------------------------- files
 
 
-def _matrix_csv(result: dict) -> str:
+def _matrix_csv(result: Result) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    models = result["models"]
+    models = result.models
     writer.writerow(["", *models])
-    for m, row in zip(models, result["preference"]["P"]):
+    for m, row in zip(models, result.preference.P):
         writer.writerow([m, *(repr(float(x)) if _is_num(x) else "" for x in row)])
     return buf.getvalue()
 
 
-def write_outputs(result: dict, out_dir) -> Path:
+def write_outputs(result: Result, out_dir) -> Path:
     """Write results.json, matrix.csv, heatmap.png, nash.png, ratings.png and report.html.
 
     Through the one atomic writer (`arena.outputs.atomic_output`, mode merge): everything is
@@ -1062,11 +1061,12 @@ def write_outputs(result: dict, out_dir) -> Path:
     from arena.outputs import atomic_output
     from arena.redact import redact_obj
 
-    result = validate_result(redact_obj(result))
+    data = redact_obj(validate_result(result).to_json())
+    result = Result.from_json(data)
     try:
-        text = json.dumps(result, indent=2, allow_nan=False, ensure_ascii=False)
+        text = json.dumps(data, indent=2, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError) as error:
-        raise InputError(f"the result is not strict JSON ({error}): pass the dict from arena.analysis") from None
+        raise InputError(f"the result is not strict JSON ({error}): pass the Result from arena.analysis") from None
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir} is a file: give a directory path")

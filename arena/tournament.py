@@ -49,10 +49,11 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from arena.errors import ConfigError, InputError
+from arena.result import JudgeInfo, Result, RunInfo
 
 DEFAULT_RUN_DIR = "arena-run"
 
@@ -213,12 +214,12 @@ def _progress(console):
     return open_progress(console)
 
 
-def run_tournament(config: TournamentConfig, *, console=None) -> dict:
-    """Run (or resume, or extend) a tournament; return the result dict.
+def run_tournament(config: TournamentConfig, *, console=None) -> Result | dict:
+    """Run (or resume, or extend) a tournament; return its `arena.result.Result`.
 
-    The result is `arena.analysis.analyze_records`'s dict plus `run` (counts: `generations`,
+    The result is `arena.analysis.analyze_records`'s plus `run` (`RunInfo`; counts: `generations`,
     `judgments` = judge calls, `comparisons`, `reused`/`new` {generations, judgments},
-    `failures`), `judge` {`spec`, `fingerprint`, `position_consistency`,
+    `failures`), `judge` (`JudgeInfo`) {`spec`, `fingerprint`, `position_consistency`,
     `first_position_rate`, `failures`} and `checkpoints` {name: {fingerprint, kind, card
     fields}}. With `dry_run` it is {`dry_run`: True, `plan`: ..., `skipped`, `out`} instead
     and nothing is written. `console` (rich, stderr) receives notes and progress bars.
@@ -317,7 +318,7 @@ def run_tournament(config: TournamentConfig, *, console=None) -> dict:
 
 
 def _plan_and_run(config, console, ckpts, discovery, duplicates, prompts, pairs, spec, judge, engine, out, params,
-                  pkey, started, fp_cache) -> dict:
+                  pkey, started, fp_cache) -> Result | dict:
     import judges
     from arena.engines import Request, request_seed
     from arena.store import Judgment, Store, lookup
@@ -431,43 +432,42 @@ def _plan_and_run(config, console, ckpts, discovery, duplicates, prompts, pairs,
             result = analyse(ckpts, prompts, plan, judged, phash, fps, config=config,
                              progress=lambda done, total: bar.update(task, completed=done, total=total))
             bar.update(task, completed=config.rounds)
-        run = result["run"]
-        run["new"] = {"generations": len(gen_todo), "judgments": 2 * len(cmp_todo)}
-        run["reused"] = {"generations": len(gen_keys) - len(gen_todo), "judgments": 2 * (len(cmp_keys) - len(cmp_todo))}
-        result["judge"]["spec"] = spec
-        result["judge"]["fingerprint"] = judge.fingerprint
+        run = replace(result.run, new={"generations": len(gen_todo), "judgments": 2 * len(cmp_todo)},
+                      reused={"generations": len(gen_keys) - len(gen_todo),
+                              "judgments": 2 * (len(cmp_keys) - len(cmp_todo))})
+        checkpoints = result.checkpoints
         if duplicates:  # copies share their entity's rating and Nash mass (never matched against it)
-            result["duplicates"] = {k: list(v) for k, v in duplicates.items()}
-            for kept, dups in duplicates.items():
-                if kept in result["checkpoints"]:
-                    result["checkpoints"][kept]["duplicates"] = list(dups)
-        _judge_health(result, label_mass)
+            checkpoints = {name: {**card, "duplicates": list(duplicates[name])} if name in duplicates else card
+                           for name, card in checkpoints.items()}
         # Text verdicts the judge substituted for unusable logprobs (opt-in), over the whole plan,
         # and the judge's own counts for the calls made by this invocation.
-        result["judge"]["text_fallbacks"] = sum(
-            1 for a, b, p, s in plan.cmp_keys if (phash[p], s, *sorted((fps[a], fps[b]))) in notes)
+        text_fallbacks = sum(1 for a, b, p, s in plan.cmp_keys if (phash[p], s, *sorted((fps[a], fps[b]))) in notes)
         counts = {k: sum(d.get(k, 0) for d in calls) for k in ("from_logprobs", "from_text", "text_fallbacks", "failures")
                   if any(k in d for d in calls)}
-        if counts:
-            result["judge"]["calls"] = counts
+        result = replace(result, run=run, checkpoints=checkpoints,
+                         judge=replace(result.judge, spec=spec, fingerprint=judge.fingerprint,
+                                       text_fallbacks=text_fallbacks, calls=counts or None),
+                         duplicates={k: list(v) for k, v in duplicates.items()} if duplicates else None)
+        result = _judge_health(result, label_mass)
         try:
-            text = json.dumps(result, allow_nan=False)
+            text = json.dumps(result.to_json(), allow_nan=False)
         except ValueError:  # not strict JSON: not stored (write_outputs says why when it writes)
             text = None
         if text is not None:
             with Store.open(out) as store:
                 store.put_analysis(key, text)
     else:
-        result = json.loads(stored)
+        result = Result.from_json(json.loads(stored))
         _note(console, f"nothing changed since the analysis in {out}: reusing it (key {key})")
-    reports_current = stored is not None and _reports_match(out, result)
+    reports_current = stored is not None and _reports_match(out, result.to_json())
     if stored is not None:  # this call's work, not that of the run that computed the analysis
-        result = {**result, "run": {**result["run"], "new": {"generations": 0, "judgments": 0},
-                                    "reused": {"generations": len(gen_keys), "judgments": 2 * len(cmp_keys)}}}
-    run = result["run"]
-    _note(console, f"reused {run['reused']['generations']} generations and {run['reused']['judgments']} judge calls; "
-                   f"new: {run['new']['generations']} generations ({t_gen:.1f} s), {run['new']['judgments']} judge calls "
-                   f"({t_judge:.1f} s); failures {run['failures']}; text fallbacks {result['judge'].get('text_fallbacks', 0)}; total {time.perf_counter() - started:.1f} s")
+        result = replace(result, run=replace(result.run, new={"generations": 0, "judgments": 0},
+                                             reused={"generations": len(gen_keys), "judgments": 2 * len(cmp_keys)}))
+    run = result.run
+    _note(console, f"reused {run.reused['generations']} generations and {run.reused['judgments']} judge calls; "
+                   f"new: {run.new['generations']} generations ({t_gen:.1f} s), {run.new['judgments']} judge calls "
+                   f"({t_judge:.1f} s); failures {run.failures}; text fallbacks {result.judge.text_fallbacks or 0}; "
+                   f"total {time.perf_counter() - started:.1f} s")
     if config.write_reports and not reports_current:
         from arena.report import write_outputs
 
@@ -484,6 +484,8 @@ def _fallback_notes(judge, n: int) -> list[str | None] | None:
     if not isinstance(sources, list) or len(sources) != 2 * n:
         return None
     return ["text_fallback" if "text_fallback" in (sources[i], sources[n + i]) else None for i in range(n)]
+
+
 def _converted_gguf(c, out: Path, console):
     """The GGUF checkpoint `c` as the safetensors copy cached in the run directory (same fingerprint)."""
     from dataclasses import replace
@@ -528,7 +530,7 @@ def _reports_match(out: Path, result: dict) -> bool:
         return False
 
 
-def analyse(ckpts, prompts, plan: Plan, judged: dict, phash, fps, *, config: TournamentConfig, progress=None) -> dict:
+def analyse(ckpts, prompts, plan: Plan, judged: dict, phash, fps, *, config: TournamentConfig, progress=None) -> Result:
     """Records from the plan's comparisons (failures left out), then `arena.analysis`."""
     import judges
     from arena.analysis import analyze_records
@@ -556,25 +558,28 @@ def analyse(ckpts, prompts, plan: Plan, judged: dict, phash, fps, *, config: Tou
     result = analyze_records(records, rounds=config.rounds, seed=config.seed, level=config.level, prior=config.prior,
                              progress=progress)
     report = judges.position_report(verdicts)
-    result["run"] = {"generations": len(plan.gen_keys), "judgments": 2 * len(plan.cmp_keys),
-                     "comparisons": len(plan.cmp_keys), "failures": failures}
-    result["judge"] = {"position_consistency": report["consistency"],
-                       "first_position_rate": report["first_position_rate"], "failures": failures}
-    result["checkpoints"] = {ckpts[i].name: _card(ckpts[i]) for i in playing}
-    return result
+    return replace(
+        result,
+        run=RunInfo(generations=len(plan.gen_keys), judgments=2 * len(plan.cmp_keys),
+                    comparisons=len(plan.cmp_keys), failures=failures),
+        judge=JudgeInfo(position_consistency=report["consistency"],
+                        first_position_rate=report["first_position_rate"], failures=failures),
+        checkpoints={ckpts[i].name: _card(ckpts[i]) for i in playing},
+    )
 
 
-def _judge_health(result: dict, label_mass: list[tuple[int, float]]) -> None:
-    """Label mass of the judge calls made in this run (None when none reported it: reused
-    judgments, or a judge without label tokens), the warnings of `arena.analysis.judge_warnings`
-    and the plain-language reading, into the result."""
+def _judge_health(result: Result, label_mass: list[tuple[int, float]]) -> Result:
+    """The result with the label mass of the judge calls made in this run (None when none
+    reported it: reused judgments, or a judge without label tokens), the warnings of
+    `arena.analysis.judge_warnings` and the plain-language reading."""
     from arena.analysis import judge_warnings
     from arena.report import plain_reading
 
     total = sum(k for k, _ in label_mass)
-    result["judge"]["label_mass_mean"] = sum(k * m for k, m in label_mass) / total if total else None
-    result["judge"]["warnings"] = judge_warnings(result["judge"], comparisons=result["run"]["comparisons"])
-    result["reading"] = plain_reading(result)
+    judge = replace(result.judge, label_mass_mean=sum(k * m for k, m in label_mass) / total if total else None)
+    judge = replace(judge, warnings=judge_warnings(judge, comparisons=result.run.comparisons))
+    result = replace(result, judge=judge)
+    return replace(result, reading=plain_reading(result))
 
 
 def _card(c) -> dict:

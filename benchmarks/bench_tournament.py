@@ -65,7 +65,7 @@ def main() -> None:
                                   out=out, max_new_tokens=args.max_new_tokens, rounds=args.rounds)
         t = time.perf_counter()
         r = run_tournament(config)
-        return time.perf_counter() - t, r["run"]
+        return time.perf_counter() - t, r.run.to_json()
 
     rows = []
     t6, run6 = run(ckpts, root / "run")

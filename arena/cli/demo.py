@@ -51,7 +51,7 @@ def demo(
         err.print(f"reusing the world in {world}", markup=False)
     spec = (world / "judge.txt").read_text().strip()
 
-    def tournament(title: str) -> dict:
+    def tournament(title: str):
         err.rule(f"[bold]{title}")
         config = TournamentConfig(ckpts_dir=ckpts, prompts=prompts, judge=spec, out=run_dir,
                                   samples=DEMO_SAMPLES, seed=seed, rounds=rounds)
@@ -62,7 +62,7 @@ def demo(
         render_terminal(result, out)
     if no_train:
         if json_out:
-            print(json.dumps(result, allow_nan=False))
+            print(json.dumps(result.to_json(), allow_nan=False))
         return
 
     from trainers.lm import TrainConfig, train
@@ -81,7 +81,7 @@ def demo(
     result = tournament("4. Tournament again: only the new checkpoints' work is new")
     summary = nash_mp_summary(result)
     if json_out:
-        print(json.dumps({**result, "demo": summary}, allow_nan=False))
+        print(json.dumps({**result.to_json(), "demo": summary}, allow_nan=False))
         return
     render_terminal(result, out)
     if summary is not None:

@@ -8,6 +8,7 @@ exit code 2; nothing is written then.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -117,19 +118,20 @@ def rate(
     else:
         result = _analyze_pairs(data, rounds=rounds, seed=seed, level=level, prior=prior, ci=ci.value,
                                 significant=significant, quiet=False)
-    result["settings"]["file"] = str(file) if file is not None else None
+    added = {"file": str(file) if file is not None else None}
     if example:
-        result["settings"]["example"] = f"arena.examples.cyclic_example_pairs(seed={seed})"
+        added["example"] = f"arena.examples.cyclic_example_pairs(seed={seed})"
+    result = replace(result, settings=replace(result.settings, extra={**result.settings.extra, **added}))
     from arena.report import plain_reading
 
-    result["reading"] = plain_reading(result)  # the same text the terminal and report.html show
+    result = replace(result, reading=plain_reading(result))  # the same text the terminal and report.html show
 
     if out_dir is not None:
         from arena.report import write_outputs
 
         write_outputs(result, out_dir)
     if json_out:
-        print(json.dumps(result, allow_nan=False))
+        print(json.dumps(result.to_json(), allow_nan=False))
     else:
         from arena.report import render_terminal
 

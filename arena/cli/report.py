@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -21,11 +22,11 @@ def report(
     from arena.report import load_result, plain_reading, render_terminal, write_outputs
 
     result = load_result(run_dir)
-    result["reading"] = plain_reading(result)  # from this version's rules, also for older files
+    result = replace(result, reading=plain_reading(result))  # from this version's rules, also for older files
     text = None
     if json_out:  # before --html writes anything: a hand-edited NaN cannot be printed as JSON
         try:
-            text = json.dumps(result, allow_nan=False)
+            text = json.dumps(result.to_json(), allow_nan=False)
         except ValueError:
             raise InputError(f"{Path(run_dir) / 'results.json'} holds NaN or infinite numbers; re-create it with "
                              "`arena rate FILE --out DIR` (or re-run the tournament)") from None

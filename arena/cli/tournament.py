@@ -87,8 +87,8 @@ def tournament(
         system_prompt=system_prompt, dtype=dtype,
     )
     result = run_tournament(config, console=err)
-    if json_out:
-        print(json.dumps(result, allow_nan=False))
+    if json_out:  # a dry run's plan is a plain dict; a run's result is typed
+        print(json.dumps(result if dry_run else result.to_json(), allow_nan=False))
     elif dry_run:
         _render_plan(result)
     else:

@@ -36,7 +36,7 @@ def frame():
 
 @pytest.fixture(scope="module")
 def cyclic(frame):
-    return analyze_records(_records(frame), rounds=200, seed=0)
+    return analyze_records(_records(frame), rounds=200, seed=0).to_json()
 
 
 def _P(result) -> np.ndarray:
@@ -155,12 +155,12 @@ def test_bradley_terry_still_gives_a_total_order(cyclic):
 
 def test_seeded_and_analytic_intervals(frame, cyclic):
     records = _records(frame)
-    again = analyze_records(records, rounds=200, seed=0)
+    again = analyze_records(records, rounds=200, seed=0).to_json()
     assert again == cyclic
-    other = analyze_records(records, rounds=200, seed=1)
+    other = analyze_records(records, rounds=200, seed=1).to_json()
     assert other["ratings"]["alpha"]["bt_ci"] != cyclic["ratings"]["alpha"]["bt_ci"]
     assert other["ratings"]["alpha"]["bt"] == cyclic["ratings"]["alpha"]["bt"]
-    analytic = analyze_records(records, ci="analytic", level=0.9)
+    analytic = analyze_records(records, ci="analytic", level=0.9).to_json()
     _check_schema(analytic)
     assert analytic["settings"]["ci"].startswith("analytic") and analytic["settings"]["rounds"] is None
     for m, v in analytic["ratings"].items():
@@ -175,8 +175,8 @@ def test_significant_flag_drops_edges_whose_interval_contains_half():
     rows += [("gamma", "alpha", 1.0)] * 6 + [("gamma", "alpha", 0.0)] * 5
     a, b, s = zip(*rows)
     records = make_records(a, b, s)
-    loose = analyze_records(records, ci="analytic")
-    strict = analyze_records(records, ci="analytic", significant=True)
+    loose = analyze_records(records, ci="analytic").to_json()
+    strict = analyze_records(records, ci="analytic", significant=True).to_json()
     assert len(loose["cycles"]["triangles"]) == 1
     assert strict["cycles"]["triangles"] == [] and strict["settings"]["significant"] is True
 
@@ -185,7 +185,7 @@ def test_disconnected_graph_needs_a_prior():
     records = make_records(["a", "b", "a"], ["b", "c", "c"], [1.0, 1.0, 1.0])
     with pytest.raises(InputError, match="prior"):
         analyze_records(records, ci="analytic")
-    result = analyze_records(records, ci="analytic", prior=0.5)
+    result = analyze_records(records, ci="analytic", prior=0.5).to_json()
     r = result["ratings"]
     assert r["a"]["bt"] > r["b"]["bt"] > r["c"]["bt"]
     # a beats both on the point estimates, but one game per pair is no evidence
@@ -208,7 +208,7 @@ def test_bad_options(frame, kwargs, match):
 
 def test_matrix_rock_paper_scissors_golden():
     P = [[0.5, 0.2, 0.8], [0.8, 0.5, 0.2], [0.2, 0.8, 0.5]]  # paper beats rock, ...
-    r = analyze_matrix(["rock", "paper", "scissors"], P)
+    r = analyze_matrix(["rock", "paper", "scissors"], P).to_json()
     _check_schema(r)
     assert all(w == pytest.approx(1 / 3, abs=1e-7) for w in r["nash"]["weights"].values())
     assert r["cycles"]["condorcet_winner"] is None
@@ -223,7 +223,7 @@ def test_matrix_from_a_bradley_terry_model_is_recovered_exactly():
     theta = np.array([1.2, -0.3, 0.4, -1.3])  # mean zero, uneven gaps
     P = 1 / (1 + np.exp(-(theta[:, None] - theta[None, :])))
     names = ["w", "x", "y", "z"]
-    r = analyze_matrix(names, P)
+    r = analyze_matrix(names, P).to_json()
     _check_schema(r)
     got = np.array([r["ratings"][m]["bt"] for m in names])
     assert np.allclose(got, theta, atol=1e-6)
@@ -240,7 +240,7 @@ def test_matrix_openspiel_soccer():
     # Rowland et al. 2019 MuJoCo soccer agents, via google-deepmind/open_spiel (Apache-2.0).
     P = np.loadtxt(SOCCER)
     names = [f"agent{i}" for i in range(P.shape[0])]
-    r = analyze_matrix(names, P)
+    r = analyze_matrix(names, P).to_json()
     _check_schema(r)
     assert r["settings"]["input"] == "matrix" and r["preference"]["n"] is None
     Ps = _P(r)
@@ -296,7 +296,7 @@ def test_cyclic_example_without_noise_follows_the_rater_orders():
     # q = weak_q = 1, no ties: every battle goes to the rater type's preferred model, so the
     # share of prompts on which alpha beats beta is exactly the share of types 1 and 3.
     f = cyclic_example_pairs(n_prompts=300, seed=1, q=1.0, weak_q=1.0, tie_rate=0.0)
-    r = analyze_records(_records(f), ci="analytic", prior=0.1)  # delta never wins: needs the prior
+    r = analyze_records(_records(f), ci="analytic", prior=0.1).to_json()  # delta never wins: needs the prior
     i = {m: k for k, m in enumerate(r["models"])}
     P = _P(r)
     assert (P[i["delta"], [i["alpha"], i["beta"], i["gamma"]]] == 0.0).all()
@@ -321,7 +321,7 @@ def test_bradley_terry_is_fitted_once_per_analysis(frame, cyclic, monkeypatch):
 
     monkeypatch.setattr(bradley_terry, "fit_bradley_terry", counting)
     monkeypatch.setattr(bootstrap, "fit_bradley_terry", counting)
-    assert analyze_records(_records(frame), rounds=200, seed=0) == cyclic
+    assert analyze_records(_records(frame), rounds=200, seed=0).to_json() == cyclic
     assert len(calls) == 1
 
 
@@ -331,7 +331,7 @@ def test_unanimous_transitive_records_are_not_reported_as_cyclic():
     names = ["a", "b", "c", "d"]
     rows = [(x, y, 1.0) for k, x in enumerate(names) for y in names[k + 1:] for _ in range(10)]
     records = make_records(*zip(*rows))
-    r = analyze_records(records, ci="analytic", prior=0.1)  # nobody beats a: needs the prior
+    r = analyze_records(records, ci="analytic", prior=0.1).to_json()  # nobody beats a: needs the prior
     _check_schema(r)
     assert r["cycles"]["cyclic_share"] == pytest.approx(0.0, abs=1e-9)
     assert r["cycles"]["condorcet_winner"] == "a" and r["cycles"]["triangles"] == []
@@ -357,7 +357,7 @@ def test_transitive_world_no_false_winner_and_no_false_certain_mixture():
     not significant) and its Nash puts 100% on m01. The result must not claim either."""
     from arena.report import plain_reading
 
-    r = analyze_records(_transitive_world(), rounds=200, seed=0)
+    r = analyze_records(_transitive_world(), rounds=200, seed=0).to_json()
     cycles, nash = r["cycles"], r["nash"]
     assert cycles["majority_winner"] == "m01"  # the trap: a point-estimate "Condorcet winner"
     assert cycles["condorcet_winner"] is None and "m00" in cycles["top_set"] and cycles["distinguishable"]
@@ -384,7 +384,7 @@ def test_identical_checkpoints_are_not_distinguishable():
     score[rng.permutation(score.size)[: round(0.52 * score.size)]] = 1.0  # exactly 52% wins
     cluster = np.repeat(np.arange(prompts), samples)
     records = make_records(["fp32"] * score.size, ["bf16"] * score.size, score, cluster=cluster)
-    r = analyze_records(records, rounds=300, seed=0)
+    r = analyze_records(records, rounds=300, seed=0).to_json()
     assert r["preference"]["P"][records.models.index("fp32")][records.models.index("bf16")] == pytest.approx(0.52, abs=0.005)
     assert r["cycles"]["condorcet_winner"] is None and r["cycles"]["majority_winner"] == "fp32"
     assert r["cycles"]["top_set"] == ["bf16", "fp32"] and r["cycles"]["distinguishable"] is False
@@ -412,7 +412,7 @@ def test_significant_winner_is_still_claimed():
             b += [y] * 400
             s += (rng.random(400) < p).astype(float).tolist()
             c += list(range(400))
-    r = analyze_records(make_records(a, b, s, cluster=c), rounds=200, seed=0)
+    r = analyze_records(make_records(a, b, s, cluster=c), rounds=200, seed=0).to_json()
     assert r["cycles"]["condorcet_winner"] == "top" and r["cycles"]["top_set"] == ["top"]
     assert r["ratings"]["top"]["rank_interval"] == [1, 1]
     assert r["nash"]["intervals"]["top"] == [1.0, 1.0] and r["nash"]["support_probability"]["top"] == 1.0

@@ -61,7 +61,7 @@ def test_identical_checkpoints_are_one_entity(world, capsys):
     shutil.copytree(world / "ckpts" / "a", world / "ckpts" / "a_copy")
     (world / "ckpts" / "a_link").symlink_to(world / "ckpts" / "a", target_is_directory=True)
     result = run_tournament(TournamentConfig(ckpts_dir=world / "ckpts", prompts=world / "prompts.txt", judge=JUDGE,
-                                             out=world / "run", max_new_tokens=2, rounds=10))
+                                             out=world / "run", max_new_tokens=2, rounds=10)).to_json()
     assert sorted(result["models"]) == ["a", "b", "c"]
     assert result["duplicates"] == {"a": ["a_copy", "a_link"]}
     assert result["checkpoints"]["a"]["duplicates"] == ["a_copy", "a_link"]

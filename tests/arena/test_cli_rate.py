@@ -46,7 +46,7 @@ def test_json_matches_the_library(capsys, pairs_csv):
     rc, out, _ = _run(capsys, "rate", pairs_csv, "--json", "--ci", "analytic", "--level", "0.9")
     assert rc == 0
     result = json.loads(out)
-    expected = analyze_records(read_pairs(pairs_csv), ci="analytic", level=0.9)
+    expected = analyze_records(read_pairs(pairs_csv), ci="analytic", level=0.9).to_json()
     expected["settings"]["file"] = str(pairs_csv)
     from arena.report import plain_reading
 

@@ -1,8 +1,11 @@
 """The demo's verdict on Nash-MP: every checkpoint against the Nash mixture of the others."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from arena.analysis import analyze_matrix
 from arena.demo import nash_mp_summary, score_against_nash_of_others
 
 # Rock-paper-scissors between three experts (row beats column with 2/3), plus a fourth
@@ -26,10 +29,8 @@ def test_scores_against_the_others_equilibrium_closed_form():
 
 def test_summary_names_the_best_and_reads_the_interval():
     models = ["rock", "paper", "scissors", "nash-mp"]
-    result = {
-        "preference": {"models": models, "P": P.tolist(), "lo": (P - 0.1).tolist(), "hi": (P + 0.1).tolist()},
-        "nash": {"scores": {m: 0.0 for m in models}},
-    }
+    base = analyze_matrix(models, P)
+    result = replace(base, preference=replace(base.preference, lo=(P - 0.1).tolist(), hi=(P + 0.1).tolist()))
     s = nash_mp_summary(result, reference="rock")
     assert s["best_vs_nash_of_others"] is True
     assert s["win_rate_vs_sft"] == pytest.approx(0.8)
@@ -38,10 +39,9 @@ def test_summary_names_the_best_and_reads_the_interval():
 
     worse = P.copy()
     worse[3, :3], worse[:3, 3] = [0.4, 0.5, 0.4], [0.6, 0.5, 0.6]
-    result["preference"]["P"] = worse.tolist()
+    result = replace(result, preference=replace(result.preference, P=worse.tolist()))
     assert nash_mp_summary(result, reference="rock")["best_vs_nash_of_others"] is False
 
 
 def test_summary_is_none_without_the_models():
-    result = {"preference": {"models": ["a", "b"], "P": [[0.5, 0.5], [0.5, 0.5]]}, "nash": {"scores": {}}}
-    assert nash_mp_summary(result) is None
+    assert nash_mp_summary(analyze_matrix(["a", "b"], [[0.5, 0.5], [0.5, 0.5]])) is None

@@ -1,7 +1,9 @@
 """Rendering of analysis results: terminal tables, files, HTML, atomic writes.
 
-These tests use hand-written result dicts (the schema of `arena.analysis`), so they check
-the rendering alone; `test_analysis.py` checks the numbers.
+These tests use hand-written results in their JSON form (`arena.result.Result.to_json`; the
+renderers type them with `Result.from_json`), so they check the rendering alone;
+`test_analysis.py` checks the numbers. `cyclic_result` has no `schema` key, so it reads as
+schema 1 (no significance checks).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from rich.console import Console
 from arena.errors import InputError
 from arena import report as report_mod
 from arena.report import OUTPUT_FILES, load_result, plain_reading, render_terminal, validate_result, write_outputs
+from arena.result import Result
 
 MODELS = ["alpha", "beta", "gamma", "delta"]
 
@@ -53,8 +56,10 @@ def cyclic_result() -> dict:
 
 
 def transitive_result() -> dict:
-    """beta beats everyone; no cycle."""
+    """beta beats everyone; no cycle; a matrix input (no counts) as schema 2 writes it, whose
+    Condorcet winner is the point estimate."""
     r = cyclic_result()
+    r["schema"] = 2
     P = [[0.5, 0.4, 0.6, 0.8], [0.6, 0.5, 0.7, 0.8], [0.4, 0.3, 0.5, 0.7], [0.2, 0.2, 0.3, 0.5]]
     r["preference"].update(P=P, lo=P, hi=P, n=None)
     r["cycles"] = {"triangles": [], "condorcet_winner": "beta", "cyclic_share": 0.0,
@@ -256,7 +261,8 @@ def test_write_outputs_writes_every_file(tmp_path):
     result = cyclic_result()
     assert write_outputs(result, out) == out
     assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
-    assert json.loads((out / "results.json").read_text()) == result
+    # the typed form: every field present (null when unknown), the schema-1 winner upgraded
+    assert json.loads((out / "results.json").read_text()) == Result.from_json(result).to_json()
     rows = list(csv.reader((out / "matrix.csv").open()))
     assert rows[0] == ["", *MODELS]
     assert [r[0] for r in rows[1:]] == MODELS
@@ -326,13 +332,13 @@ def test_load_result_round_trip_and_errors(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({"models": ["a"]}))
     with pytest.raises(InputError, match="lacks"):
         load_result(tmp_path)
-    write_outputs(transitive_result(), tmp_path / "run")
+    write_outputs({**transitive_result(), "schema": 1}, tmp_path / "run")
     loaded = load_result(tmp_path / "run")
     # an old-form (schema 1) result is upgraded: its unchecked winner is only the point-estimate one
-    assert loaded["schema"] == 1 and loaded["cycles"]["majority_winner"] == "beta"
-    assert loaded["cycles"]["condorcet_winner"] is None and loaded["cycles"]["top_set"] is None
-    assert loaded["ratings"]["beta"]["rank_interval"] is None and loaded["nash"]["intervals"] is None
-    assert loaded["preference"]["P"] == transitive_result()["preference"]["P"]
+    assert loaded.schema == 1 and loaded.cycles.majority_winner == "beta"
+    assert loaded.cycles.condorcet_winner is None and loaded.cycles.top_set is None
+    assert loaded.ratings["beta"].rank_interval is None and loaded.nash.intervals is None
+    assert loaded.preference.P == transitive_result()["preference"]["P"]
     assert load_result(tmp_path / "run") == loaded
 
 
@@ -378,7 +384,7 @@ def test_result_type_round_trips_the_analysis_output():
 
     records = make_records(["a", "b", "c"] * 20, ["b", "c", "a"] * 20, [1.0, 1.0, 1.0] * 15 + [0.0, 0.0, 0.0] * 5,
                            cluster=list(range(60)))
-    r = analyze_records(records, rounds=50, seed=0)
+    r = analyze_records(records, rounds=50, seed=0).to_json()
     typed = Result.from_json(r)
     assert typed.schema == SCHEMA_VERSION == 2 and typed.ratings["a"].rank_interval is not None
     assert typed.to_json() == r

@@ -92,7 +92,7 @@ def test_tournament_converts_a_gguf_checkpoint_once(tmp_path, monkeypatch):
     def run(prompts):
         return run_tournament(TournamentConfig(ckpts_dir=ckpts, prompts=tmp_path / prompts, out=tmp_path / "run",
                                                judge="python:tournament_helpers:judge", max_new_tokens=3,
-                                               rounds=20))
+                                               rounds=20)).to_json()
 
     calls = []
     real = arena.convert.convert_gguf

@@ -52,11 +52,11 @@ def _forbid(monkeypatch, *what, ckpts=None):
 
 
 def test_rerun_loads_nothing_and_keeps_results_byte_identical(world, monkeypatch):
-    r1 = run_tournament(_config(world))
+    r1 = run_tournament(_config(world)).to_json()
     first = (world["out"] / "results.json").read_bytes()
     with monkeypatch.context() as m:
         _forbid(m, "load", "hash", "analyse", "write", ckpts=world["ckpts"])
-        r2 = run_tournament(_config(world))
+        r2 = run_tournament(_config(world)).to_json()
     assert (world["out"] / "results.json").read_bytes() == first
     assert r2["run"]["new"] == {"generations": 0, "judgments": 0}
     assert r2["run"]["reused"] == {"generations": 12, "judgments": 24}
@@ -80,7 +80,7 @@ def test_missing_report_is_rewritten_identically_without_analysing(world, monkey
 def test_any_change_recomputes(world, monkeypatch, change):
     import arena.tournament
 
-    r1 = run_tournament(_config(world))
+    r1 = run_tournament(_config(world)).to_json()
     calls = []
     real = arena.tournament.analyse
     monkeypatch.setattr(arena.tournament, "analyse", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -98,7 +98,7 @@ def test_any_change_recomputes(world, monkeypatch, change):
     else:  # retrain one checkpoint in place: new weights, same name and path
         shutil.rmtree(world["ckpts"] / "beta")
         h.make_ckpt(world["ckpts"] / "beta", 7)
-    r2 = run_tournament(_config(world, **kw))
+    r2 = run_tournament(_config(world, **kw)).to_json()
     assert calls == [1]
     assert r2 != r1
     if change == "checkpoint":  # re-hashed, so its generations and its two pairs are new

@@ -69,7 +69,7 @@ def test_kill_minus_nine_then_rerun(tmp_path, phase):
 
     config = dict(ckpts_dir=ckpts, prompts=prompts, judge=JUDGE, max_new_tokens=max_new, batch_size=1,
                   judge_batch_size=2, rounds=50, seed=7)
-    resumed = run_tournament(TournamentConfig(out=out, **config))
+    resumed = run_tournament(TournamentConfig(out=out, **config)).to_json()
     assert resumed["run"]["reused"]["generations" if phase == "generations" else "judgments"] > 0
     con = sqlite3.connect(db)
     assert con.execute("select count(*) from generations").fetchone()[0] == 24
@@ -77,7 +77,7 @@ def test_kill_minus_nine_then_rerun(tmp_path, phase):
     assert con.execute("select count(*) from judgments where p is null").fetchone()[0] == 0
     con.close()
 
-    reference = run_tournament(TournamentConfig(out=tmp_path / "reference", **config))
+    reference = run_tournament(TournamentConfig(out=tmp_path / "reference", **config)).to_json()
     for r in (resumed, reference):
         r["run"].pop("new")
         r["run"].pop("reused")

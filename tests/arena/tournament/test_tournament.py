@@ -9,6 +9,7 @@ import pytest
 
 from arena.cli import main
 from arena.errors import ArenaError, CheckpointError, ConfigError, InputError
+from arena.result import Result
 from arena.tournament import TournamentConfig, run_tournament
 
 
@@ -40,7 +41,7 @@ def _stable(result):
 
 
 def test_first_run_counts_and_determinism(base, tmp_path):
-    r1 = run_tournament(_config(base, tmp_path / "run1"))
+    r1 = run_tournament(_config(base, tmp_path / "run1")).to_json()
     # 3 checkpoints × 5 prompts; 3 pairs × 5 prompts comparisons, 2 judge calls each.
     assert r1["run"]["generations"] == 15 and r1["run"]["new"]["generations"] == 15
     assert r1["run"]["comparisons"] == 15 and r1["run"]["judgments"] == 30 and r1["run"]["new"]["judgments"] == 30
@@ -48,20 +49,22 @@ def test_first_run_counts_and_determinism(base, tmp_path):
     assert r1["models"] == ["alpha", "beta", "gamma"]
     assert set(r1["checkpoints"]) == {"alpha", "beta", "gamma"}
     assert r1["judge"]["spec"] == JUDGE and r1["judge"]["first_position_rate"] > 0.5  # the helper judge's bias
-    r2 = run_tournament(_config(base, tmp_path / "run2"))
+    r2 = run_tournament(_config(base, tmp_path / "run2")).to_json()
     assert json.dumps(r1, sort_keys=True) == json.dumps(r2, sort_keys=True)
+    # the typed result reads its own JSON back unchanged (a rerun may reload results.json)
+    assert json.dumps(Result.from_json(r1).to_json()) == json.dumps(r1)
     # The files were written and hold the same object.
     assert json.loads((tmp_path / "run1" / "results.json").read_text()) == json.loads(json.dumps(r1))
     # A rerun in the same directory does no new work and gives the same analysis.
-    r3 = run_tournament(_config(base, tmp_path / "run1"))
+    r3 = run_tournament(_config(base, tmp_path / "run1")).to_json()
     assert r3["run"]["new"] == {"generations": 0, "judgments": 0}
     assert r3["run"]["reused"] == {"generations": 15, "judgments": 30}
     assert _stable(r3) == _stable(r1)
 
 
 def test_different_seed_changes_samples(base, tmp_path):
-    r1 = run_tournament(_config(base, tmp_path / "a"))
-    r2 = run_tournament(_config(base, tmp_path / "b", seed=1))
+    r1 = run_tournament(_config(base, tmp_path / "a")).to_json()
+    r2 = run_tournament(_config(base, tmp_path / "b", seed=1)).to_json()
     assert r1["preference"]["P"] != r2["preference"]["P"]
 
 
@@ -71,9 +74,9 @@ def test_incremental_add_computes_only_the_new_work(base, tmp_path):
     ckpts = tmp_path / "ckpts"
     shutil.copytree(base["ckpts"], ckpts)
     out = tmp_path / "run"
-    r1 = run_tournament(_config(base, out, ckpts_dir=ckpts))
+    r1 = run_tournament(_config(base, out, ckpts_dir=ckpts)).to_json()
     shutil.copytree(base["delta"], ckpts / "delta")
-    r2 = run_tournament(_config(base, out, ckpts_dir=ckpts))
+    r2 = run_tournament(_config(base, out, ckpts_dir=ckpts)).to_json()
     # One new checkpoint: its 5 generations; 3 new pairs × 5 prompts × 2 positions.
     assert r2["run"]["new"] == {"generations": 5, "judgments": 30}
     assert r2["run"]["reused"] == {"generations": 15, "judgments": 30}
@@ -85,7 +88,7 @@ def test_incremental_add_computes_only_the_new_work(base, tmp_path):
         for j, b in enumerate(r1["models"]):
             assert P2[idx[a]][idx[b]] == pytest.approx(P1[i][j])
     # A fresh run on the 4 checkpoints agrees with the incremental one.
-    fresh = run_tournament(_config(base, tmp_path / "fresh", ckpts_dir=ckpts))
+    fresh = run_tournament(_config(base, tmp_path / "fresh", ckpts_dir=ckpts)).to_json()
     assert _stable(fresh)["preference"] == _stable(r2)["preference"]
     con = sqlite3.connect(out / "arena.sqlite")
     assert con.execute("select count(*) from generations").fetchone()[0] == 20
@@ -100,24 +103,24 @@ def test_renamed_checkpoint_reuses_its_work(base, tmp_path):
     out = tmp_path / "run"
     run_tournament(_config(base, out, ckpts_dir=ckpts))
     (ckpts / "gamma").rename(ckpts / "aaa")  # now sorts first: pair orientation flips
-    r = run_tournament(_config(base, out, ckpts_dir=ckpts))
+    r = run_tournament(_config(base, out, ckpts_dir=ckpts)).to_json()
     assert r["run"]["new"] == {"generations": 0, "judgments": 0}
     assert r["models"][0] == "aaa"
 
 
 def test_stale_cache_protection(base, tmp_path):
     out = tmp_path / "run"
-    r1 = run_tournament(_config(base, out))
+    r1 = run_tournament(_config(base, out)).to_json()
     # Another judge: generations reused, every judgment new.
-    r2 = run_tournament(_config(base, out, judge="python:tournament_helpers:judge_other"))
+    r2 = run_tournament(_config(base, out, judge="python:tournament_helpers:judge_other")).to_json()
     assert r2["run"]["new"] == {"generations": 0, "judgments": 30}
     assert r2["judge"]["fingerprint"] != r1["judge"]["fingerprint"]
     # Other sampling parameters: nothing reused at all.
     for change in ({"temperature": 0.7}, {"top_p": 0.9}, {"max_new_tokens": 5}, {"seed": 3}):
-        r = run_tournament(_config(base, out, **change))
+        r = run_tournament(_config(base, out, **change)).to_json()
         assert r["run"]["reused"] == {"generations": 0, "judgments": 0}, change
     # And the original settings still find their own work.
-    r3 = run_tournament(_config(base, out))
+    r3 = run_tournament(_config(base, out)).to_json()
     assert r3["run"]["new"] == {"generations": 0, "judgments": 0}
     assert _stable(r3) == _stable(r1)
 
@@ -131,12 +134,12 @@ def test_retrained_checkpoint_is_new_work(base, tmp_path):
     run_tournament(_config(base, out, ckpts_dir=ckpts))
     shutil.rmtree(ckpts / "beta")
     h.make_ckpt(ckpts / "beta", 99)  # same name, other weights
-    r = run_tournament(_config(base, out, ckpts_dir=ckpts))
+    r = run_tournament(_config(base, out, ckpts_dir=ckpts)).to_json()
     assert r["run"]["new"] == {"generations": 5, "judgments": 20}  # beta's 2 pairs × 5 prompts × 2
 
 
 def test_failures_are_counted_never_ties(base, tmp_path):
-    r = run_tournament(_config(base, tmp_path / "run", judge="python:tournament_helpers:flaky_judge"))
+    r = run_tournament(_config(base, tmp_path / "run", judge="python:tournament_helpers:flaky_judge")).to_json()
     con = sqlite3.connect(tmp_path / "run" / "arena.sqlite")
     rows = con.execute("select p, error from judgments").fetchall()
     failed = [e for p, e in rows if p is None]
@@ -157,7 +160,7 @@ def test_pairs_restrict_and_dry_run_writes_nothing(base, tmp_path):
     # Only the two checkpoints in a pair generate.
     assert plan["dry_run"] and plan["plan"]["comparisons"]["todo"] == 5 and plan["plan"]["generations"]["todo"] == 10
     assert not out.exists()
-    r = run_tournament(_config(base, out, pairs=(("gamma", "alpha"),)))
+    r = run_tournament(_config(base, out, pairs=(("gamma", "alpha"),))).to_json()
     assert r["run"]["comparisons"] == 5 and r["models"] == ["alpha", "gamma"]
     before = _snapshot(out)
     plan = run_tournament(_config(base, out, dry_run=True))
@@ -246,7 +249,7 @@ def test_one_checkpoint_plus_junk_lists_the_junk(base, tmp_path, capsys):
     shutil.copytree(base["ckpts"] / "beta", ckpts / "beta")
     (ckpts / "notes.txt").write_text("not a model")
     console = Console(stderr=True, width=200)
-    r = run_tournament(_config(base, tmp_path / "run", ckpts_dir=ckpts), console=console)
+    r = run_tournament(_config(base, tmp_path / "run", ckpts_dir=ckpts), console=console).to_json()
     assert r["models"] == ["alpha", "beta"]
     assert "notes.txt" in capsys.readouterr().err
 
@@ -279,7 +282,7 @@ def test_default_run_dir_and_judge_txt(base, tmp_path):
     world = tmp_path / "w"
     shutil.copytree(base["ckpts"], world / "ckpts")
     (world / "judge.txt").write_text(JUDGE + "\n")
-    r = run_tournament(TournamentConfig(ckpts_dir=world / "ckpts", prompts=base["prompts"], **FAST))
+    r = run_tournament(TournamentConfig(ckpts_dir=world / "ckpts", prompts=base["prompts"], **FAST)).to_json()
     assert r["judge"]["spec"] == JUDGE
     assert (world / "arena-run" / "arena.sqlite").exists() and (world / "arena-run" / "results.json").exists()
     with pytest.raises(ConfigError, match="no judge given"):
@@ -305,36 +308,36 @@ def test_failures_are_kept_until_retried(base, tmp_path, monkeypatch):
     out = tmp_path / "run"
     spec = "python:tournament_helpers:outage_judge"
     monkeypatch.setenv("ARENA_TEST_OUTAGE", "1")
-    r1 = run_tournament(_config(base, out, judge=spec))
+    r1 = run_tournament(_config(base, out, judge=spec)).to_json()
     failed = r1["run"]["failures"]
     assert failed > 0
     monkeypatch.delenv("ARENA_TEST_OUTAGE")
-    r2 = run_tournament(_config(base, out, judge=spec))
+    r2 = run_tournament(_config(base, out, judge=spec)).to_json()
     assert r2["run"]["failures"] == failed and r2["run"]["new"]["judgments"] == 0  # stored failures are kept
-    r3 = run_tournament(_config(base, out, judge=spec, retry_failures=True))
+    r3 = run_tournament(_config(base, out, judge=spec, retry_failures=True)).to_json()
     assert r3["run"]["failures"] == 0 and r3["run"]["new"]["judgments"] == 2 * failed
-    reference = run_tournament(_config(base, tmp_path / "clean", judge=spec))
+    reference = run_tournament(_config(base, tmp_path / "clean", judge=spec)).to_json()
     assert _stable(r3) == _stable(reference)
     con = sqlite3.connect(out / "arena.sqlite")
     assert con.execute("select count(*) from judgments").fetchone()[0] == 15
 
 
 def test_samples_multiply_the_work(base, tmp_path):
-    r = run_tournament(_config(base, tmp_path / "run", samples=2))
+    r = run_tournament(_config(base, tmp_path / "run", samples=2)).to_json()
     assert r["run"]["generations"] == 30 and r["run"]["comparisons"] == 30 and r["run"]["judgments"] == 60
     assert r["settings"]["clusters"] == 5  # the bootstrap resamples prompts, not samples
     con = sqlite3.connect(tmp_path / "run" / "arena.sqlite")
     assert sorted(s for (s,) in con.execute("select distinct sample from judgments")) == [0, 1]
     # Sample s has its own seed, so fewer samples reuse the first ones: samples extend, never reshuffle.
-    one = run_tournament(_config(base, tmp_path / "run", samples=1))
+    one = run_tournament(_config(base, tmp_path / "run", samples=1)).to_json()
     assert one["run"]["new"] == {"generations": 0, "judgments": 0}
-    three = run_tournament(_config(base, tmp_path / "run", samples=3))
+    three = run_tournament(_config(base, tmp_path / "run", samples=3)).to_json()
     assert three["run"]["new"] == {"generations": 15, "judgments": 30}
 
 
 def test_position_only_judge_is_warned_about_in_results_and_reading(base, tmp_path):
     out = tmp_path / "run"
-    r = run_tournament(_config(base, out, judge="python:tournament_helpers:position_judge"))
+    r = run_tournament(_config(base, out, judge="python:tournament_helpers:position_judge")).to_json()
     judge = r["judge"]
     assert judge["position_consistency"] == 0.0 and judge["first_position_rate"] == 1.0 and judge["failures"] == 0
     assert "label_mass_mean" in judge  # None: a python judge reports no label mass
@@ -346,5 +349,5 @@ def test_position_only_judge_is_warned_about_in_results_and_reading(base, tmp_pa
     assert stored["judge"]["warnings"] == judge["warnings"]
     assert "the judge looks broken" in (out / "report.html").read_text()
     # the helper judge (mild bias, consistent) is not warned about
-    ok = run_tournament(_config(base, tmp_path / "ok"))
+    ok = run_tournament(_config(base, tmp_path / "ok")).to_json()
     assert ok["judge"]["warnings"] == [] and "Warning" not in ok["reading"]
