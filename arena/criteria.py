@@ -70,8 +70,8 @@ def _reading(names, robust, weighted, nash_guarantees, unplayed) -> str:
             f"on every criterion against every model; binding: {', '.join(robust['binding'])} "
             "(those hold it back).")
         worst = {c: min(g.values()) for c, g in nash_guarantees.items()}
-        lines.append("Each criterion's own Nash guarantees at worst " + ", ".join(
-            f"{w:.3f} ({c})" for c, w in worst.items()) + " across the criteria.")
+        lines.append("Each criterion's own Nash mixture guarantees on its weakest criterion: " + ", ".join(
+            f"nash[{c}] {w:.3f}" for c, w in worst.items()) + ".")
     else:
         lines.append("The criteria agree: the robust mixture is a Nash equilibrium of every criterion "
                      "(value ½); it is the maximum-entropy one.")

@@ -32,7 +32,9 @@ def render_criteria_terminal(result: dict, console) -> None:
         columns["weighted"] = result["weighted"]["nash"]["weights"]
     columns["robust"] = result["robust"]["weights"]
 
-    table = Table(title=f"Mixtures over {len(models)} models, {len(names)} criteria", title_justify="left")
+    table = Table(title=f"Mixtures over {len(models)} models, {len(names)} criteria", title_justify="left",
+                  caption="rows 'on c': the win rate the mixture guarantees on criterion c (min over models)",
+                  caption_justify="left")
     table.add_column("model")
     for label in columns:
         table.add_column(escape(label), justify="right")  # "nash[c]" is not rich markup
@@ -40,7 +42,7 @@ def render_criteria_terminal(result: dict, console) -> None:
         table.add_row(escape(m), *(_cell(w.get(m)) for w in columns.values()))
     table.add_section()
     for c in names:
-        table.add_row(escape(f"guarantee on {c}"), *(_cell(result["guarantees"][label][c]) for label in columns),
+        table.add_row(escape(f"on {c}"), *(_cell(result["guarantees"][label][c]) for label in columns),
                       style="dim")
     console.print(table)
 

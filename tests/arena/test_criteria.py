@@ -165,7 +165,7 @@ def test_rate_terminal_shows_the_mixtures_side_by_side(capsys):
     rc, out, err = _run(capsys, "rate", DATA / "long.csv", "--rounds", "20", "--prior", "0.1",
                         "--weights", "helpful=0.5,safe=0.5")
     assert rc == 0, err
-    for label in ("nash[helpful]", "nash[safe]", "weighted", "robust", "guarantee on safe", "binding"):
+    for label in ("nash[helpful]", "nash[safe]", "weighted", "robust", "on safe", "binding"):
         assert label in out, label
 
 
