@@ -39,6 +39,11 @@ same names down the first column, entry = P(row model beats column model); P + P
 ``MATRIX_TOL`` and a diagonal of ½ (or empty). Columns in a different order than the rows are
 reordered to the row order.
 
+Multi-criteria pairs files (one preference per criterion: helpful, honest, harmless, ...) have
+a ``criterion`` column (long form) or one ``score_<c>`` column per criterion (wide form);
+`read_pairs_or_criteria` reads them into one `Records` per criterion over the same models
+(`read_pairs` refuses them rather than pool the criteria).
+
 Every problem raises `arena.errors.InputError` with a one-line cause and fix.
 """
 
@@ -384,6 +389,10 @@ def read_pairs_table(table, *, where: str) -> Records:
         )
     if table.num_rows == 0:
         raise InputError(f"{where}: no rows; give at least one comparison (model_a, model_b, winner|score)")
+    several = [c for c in table.column_names if c == CRITERION_COLUMN or _SCORE_CRITERION.match(c)]
+    if several:
+        raise InputError(f"{where}: a multi-criteria file ({', '.join(several[:_SHOW])}); read it with "
+                         "read_pairs_or_criteria (`arena rate` does), or drop those columns for one criterion")
 
     outcomes = [k for k, present in (("winner", "winner" in cols), ("score", "score" in cols),
                                      ("one-hot", any(c in cols for c in ONE_HOT)),

@@ -114,7 +114,10 @@ def rate(
     weights: Optional[str] = typer.Option(None, "--weights", help="Multi-criteria files: criterion weights NAME=W,... (sum 1) for the weighted Nash mixture."),
     example: bool = typer.Option(False, "--example", help="Analyse the built-in cyclic example (three rater types, a Condorcet cycle; drawn with --seed) instead of FILE."),
 ) -> None:
-    """Bradley–Terry/Elo with intervals, preference matrix, cycles and the Nash mixture of FILE."""
+    """Bradley–Terry/Elo with intervals, preference matrix, cycles and the Nash mixture of FILE.
+
+    A multi-criteria FILE (a criterion column, or score_<c> columns) gets all of it per criterion, with the robust (max–min) mixture and, given --weights, the weighted one, side by side.
+    """
     if example and file is not None:
         raise InputError("give either FILE or --example, not both")
     if not example and file is None:

@@ -63,6 +63,12 @@ def test_a_single_criterion_file_reads_as_plain_records():
     assert _records_tuple(plain) == _records_tuple(read_pairs(path))
 
 
+def test_read_pairs_refuses_to_pool_criteria():
+    for name in ("long.csv", "wide.csv"):
+        with pytest.raises(InputError, match="multi-criteria file"):
+            read_pairs(DATA / name)
+
+
 @pytest.mark.parametrize("content, needle", [
     ("model_a,model_b,criterion,score_helpful,score\na,b,helpful,1,1\n", "one layout"),
     ("model_a,model_b,score_helpful,score\na,b,1,1\n", "keep one"),
