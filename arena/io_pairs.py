@@ -39,6 +39,11 @@ same names down the first column, entry = P(row model beats column model); P + P
 ``MATRIX_TOL`` and a diagonal of ½ (or empty). Columns in a different order than the rows are
 reordered to the row order.
 
+Multi-criteria pairs files (one preference per criterion: helpful, honest, harmless, ...) have
+a ``criterion`` column (long form) or one ``score_<c>`` column per criterion (wide form);
+`read_pairs_or_criteria` reads them into one `Records` per criterion over the same models
+(`read_pairs` refuses them rather than pool the criteria).
+
 Every problem raises `arena.errors.InputError` with a one-line cause and fix.
 """
 
@@ -55,7 +60,7 @@ from arena.core.records import Records, make_records_indexed
 from arena.errors import InputError, require
 from arena.records_io import read_json_values
 
-__all__ = ["read_pairs", "read_pairs_table", "read_matrix", "detect_format", "WINNER_SCORES",
+__all__ = ["read_pairs", "read_pairs_table", "read_pairs_or_criteria", "CRITERION_COLUMN", "read_matrix", "detect_format", "WINNER_SCORES",
            "ARENA_HARD_SCORES", "ARENA_HARD_BASELINE", "MATRIX_TOL"]
 
 # Chatbot Arena winner labels -> P(model_a preferred). "both_bad" is lmarena's arena-rank
@@ -74,6 +79,10 @@ _SHOW = 5
 _PAIR_FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
                  ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 _FEATURE = re.compile(r"^feature_(.+)_([ab])$")
+# Multi-criteria pairs files: a `criterion` column (long form) or one `score_<c>` column per
+# criterion (wide form); see `read_pairs_or_criteria`.
+CRITERION_COLUMN = "criterion"
+_SCORE_CRITERION = re.compile(r"^score_(.+)$")
 # Text columns read as dictionaries (names, labels and prompt ids repeat): one dictionary of
 # distinct values and an integer per row; the cluster columns too (CLUSTER_COLUMNS).
 _DICT_COLUMNS = ("model_a", "model_b", "winner", "generator_1", "generator_2")
@@ -129,8 +138,8 @@ def _read_csv(path: Path, **kwargs):
 
 def _wanted(names) -> list[str]:
     """The columns a pairs reader uses (others, e.g. conversation text, are never loaded)."""
-    used = {"model_a", "model_b", "score", "preference", *_DICT_COLUMNS, *ONE_HOT, *CLUSTER_COLUMNS}
-    return [c for c in names if c in used or _FEATURE.match(c)]
+    used = {"model_a", "model_b", "score", "preference", CRITERION_COLUMN, *_DICT_COLUMNS, *ONE_HOT, *CLUSTER_COLUMNS}
+    return [c for c in names if c in used or _FEATURE.match(c) or _SCORE_CRITERION.match(c)]
 
 
 def _noting(table, names):
@@ -380,6 +389,10 @@ def read_pairs_table(table, *, where: str) -> Records:
         )
     if table.num_rows == 0:
         raise InputError(f"{where}: no rows; give at least one comparison (model_a, model_b, winner|score)")
+    several = [c for c in table.column_names if c == CRITERION_COLUMN or _SCORE_CRITERION.match(c)]
+    if several:
+        raise InputError(f"{where}: a multi-criteria file ({', '.join(several[:_SHOW])}); read it with "
+                         "read_pairs_or_criteria (`arena rate` does), or drop those columns for one criterion")
 
     outcomes = [k for k, present in (("winner", "winner" in cols), ("score", "score" in cols),
                                      ("one-hot", any(c in cols for c in ONE_HOT)),
@@ -488,6 +501,84 @@ def read_pairs(path: str | Path, *, format: str | None = None) -> Records:
     if not path.exists():
         raise InputError(f"{path}: no such file; check the path")
     return read_pairs_table(_load_table(path, format), where=str(path))
+
+
+# --- several criteria ------------------------------------------------------------------
+
+
+def _same_models(by_criterion: dict[str, Records]) -> dict[str, Records]:
+    """The criteria's records re-indexed over the union of their models (sorted, as read_pairs orders them)."""
+    models = np.unique(np.concatenate([np.array(r.models, dtype=str) for r in by_criterion.values()]))
+    out = {}
+    for c, r in by_criterion.items():
+        idx = np.searchsorted(models, np.array(r.models, dtype=str))
+        out[c] = make_records_indexed(tuple(models), idx[r.a], idx[r.b], r.score, cluster=r.cluster,
+                                      features=r.features, feature_names=r.feature_names)
+    return out
+
+
+def read_pairs_or_criteria(path: str | Path, *, format: str | None = None) -> Records | dict[str, Records]:
+    """Read a pairs file that may hold several criteria (helpful, honest, harmless, ...).
+
+    Returns `Records` for an ordinary (single-criterion) pairs file, exactly as `read_pairs`;
+    for a multi-criteria file a dict criterion name -> `Records`, all over the same ordered
+    model list (the union of the models seen in any criterion). Two layouts:
+
+    * long: a ``criterion`` column naming each row's criterion; every other column as in a
+      pairs file (``winner`` or ``score`` etc.), so a pair judged on three criteria is three rows;
+    * wide: one ``score_<c>`` column per criterion, P_c(model_a preferred) in [0, 1], instead of
+      ``score``/``winner``; an empty cell means the row was not judged on that criterion.
+
+    A criterion may leave a pair unplayed (the analysis then has no games for it there).
+    Criteria keep the order of their first appearance (long) or of the columns (wide).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file; check the path")
+    table = _load_table(path, format)
+    where = str(path)
+    cols = table.column_names
+    wide = [c for c in cols if _SCORE_CRITERION.match(c)]
+    long = CRITERION_COLUMN in cols
+    if not wide and not long:
+        return read_pairs_table(table, where=where)
+    if wide and long:
+        raise InputError(f"{where}: both a {CRITERION_COLUMN} column and score_<c> columns ({', '.join(wide)}); "
+                         "use one layout: a criterion column with winner|score, or one score_<c> column per criterion")
+    by_criterion: dict[str, Records] = {}
+    if long:
+        try:
+            labels, codes = _text_codes(table.column(CRITERION_COLUMN), CRITERION_COLUMN, where)
+        except InputError as error:  # its fix speaks of prompt ids
+            raise InputError(f"{str(error).partition(';')[0]}; name each row's criterion or drop those rows") from None
+        # Criteria in order of first appearance; one sub-table per criterion.
+        first = {}
+        for code in np.unique(codes):
+            first.setdefault(str(labels[code]), int(np.flatnonzero(codes == code)[0]))
+        names = sorted(first, key=first.get)
+        rest = table.drop_columns([CRITERION_COLUMN])
+        for c in names:
+            mask = np.array([str(x) == c for x in labels], dtype=bool)[codes]
+            by_criterion[c] = read_pairs_table(rest.filter(pa.array(mask)), where=f"{where} [criterion {c}]")
+    else:
+        outcome = [c for c in ("score", "winner", "preference", *ONE_HOT) if c in cols]
+        if outcome:
+            raise InputError(f"{where}: score_<c> columns ({', '.join(wide)}) and {', '.join(outcome)}; "
+                             "keep one: score_<c> per criterion, or one outcome column for a single criterion")
+        base = table.drop_columns(wide)
+        for col in wide:
+            c = _SCORE_CRITERION.match(col).group(1)
+            mask = pc.invert(pc.is_null(table.column(col), nan_is_null=True)) if not pa.types.is_string(
+                table.column(col).type) else pc.and_(pc.invert(pc.is_null(table.column(col))),
+                                                     pc.not_equal(pc.utf8_trim_whitespace(table.column(col)), ""))
+            if not pc.any(mask).as_py():
+                raise InputError(f"{where}: column {col} is empty; fill it with P(model_a preferred) or drop it")
+            sub = base.append_column("score", table.column(col)).filter(mask)
+            by_criterion[c] = read_pairs_table(sub, where=f"{where} [criterion {c}]")
+    return _same_models(by_criterion)
 
 
 def read_matrix(path: str | Path, *, tol: float = MATRIX_TOL) -> tuple[list[str], np.ndarray]:

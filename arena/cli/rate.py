@@ -36,8 +36,8 @@ _PROGRESS_WORK = 2_000_000
 
 
 def _read(file: Path, fmt: str | None):
-    """Return ("pairs", Records) or ("matrix", (models, P))."""
-    from arena.io_pairs import detect_format, read_matrix, read_pairs
+    """Return ("pairs", Records), ("criteria", {criterion: Records}) or ("matrix", (models, P))."""
+    from arena.io_pairs import detect_format, read_matrix, read_pairs_or_criteria
 
     if not file.exists():
         raise InputError(f"{file} not found: give the path of a pairs file (CSV/JSONL/Parquet) or a matrix CSV")
@@ -49,7 +49,8 @@ def _read(file: Path, fmt: str | None):
     kind = fmt or detect_format(file)
     if kind == "matrix":
         return "matrix", read_matrix(file)
-    return "pairs", read_pairs(file)
+    data = read_pairs_or_criteria(file)
+    return ("criteria" if isinstance(data, dict) else "pairs"), data
 
 
 def _analyze_pairs(records, *, rounds, seed, level, prior, ci, significant, quiet):
@@ -73,6 +74,29 @@ def _analyze_pairs(records, *, rounds, seed, level, prior, ci, significant, quie
                                significant=significant, progress=progress)
 
 
+def _rate_criteria(data, *, file, weights, json_out, out_dir, **analyze_kwargs) -> None:
+    """Analyse a multi-criteria file (`arena.criteria`), render it with `arena.report_criteria`."""
+    from arena.cli.lab import _parse_weights
+    from arena.criteria import analyze_criteria
+    from arena.report import plain_reading
+    from arena.report_criteria import render_criteria_terminal, write_criteria_outputs
+
+    parsed = None if weights is None else _parse_weights(weights)
+    result = analyze_criteria(data, weights=parsed, **analyze_kwargs)
+    result["settings"]["file"] = str(file)
+    for single in result["criteria"].values():  # each criterion keeps the single-criterion layout
+        single["settings"]["file"] = str(file)
+        single["reading"] = plain_reading(single)
+    if out_dir is not None:
+        write_criteria_outputs(result, out_dir)
+    if json_out:
+        print(json.dumps(result, allow_nan=False))
+    else:
+        render_criteria_terminal(result, out)
+    if out_dir is not None:
+        err.print(f"wrote {out_dir}/results.json", markup=False, soft_wrap=True)
+
+
 @app.command("rate")
 def rate(
     file: Optional[Path] = typer.Argument(None, help="Pairs (CSV/JSONL/Parquet: model_a, model_b, winner|score[, prompt_id]) or a matrix CSV."),
@@ -85,9 +109,13 @@ def rate(
     prior: float = typer.Option(0.0, "--prior", help="Bradley–Terry prior strength (needed when the comparison graph is not connected)."),
     ci: CI = typer.Option(CI.bootstrap, "--ci", help="Interval method for the ratings."),
     significant: bool = typer.Option(False, "--significant", help="Count only majority edges whose interval excludes ½ in the cycles."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="Multi-criteria files: criterion weights NAME=W,... (sum 1) for the weighted Nash mixture."),
     example: bool = typer.Option(False, "--example", help="Analyse the built-in cyclic example (three rater types, a Condorcet cycle; drawn with --seed) instead of FILE."),
 ) -> None:
-    """Bradley–Terry/Elo with intervals, preference matrix, cycles and the Nash mixture of FILE."""
+    """Bradley–Terry/Elo with intervals, preference matrix, cycles and the Nash mixture of FILE.
+
+    A multi-criteria FILE (a criterion column, or score_<c> columns) gets all of it per criterion, with the robust (max–min) mixture and, given --weights, the weighted one, side by side.
+    """
     if example and file is not None:
         raise InputError("give either FILE or --example, not both")
     if not example and file is None:
@@ -111,6 +139,15 @@ def rate(
         kind, data = "pairs", make_records(frame["model_a"], frame["model_b"], score, cluster=frame["prompt_id"])
     else:
         kind, data = _read(file, format.value if format else None)
+
+    # --- several criteria (a `criterion` column or score_<c> columns): arena.criteria ---
+    if weights is not None and kind != "criteria":
+        raise InputError("--weights combines criteria: give a multi-criteria pairs file (a criterion column "
+                         "or one score_<c> column per criterion), or drop --weights")
+    if kind == "criteria":
+        _rate_criteria(data, file=file, weights=weights, json_out=json_out, out_dir=out_dir, rounds=rounds,
+                       seed=seed, level=level, prior=prior, ci=ci.value, significant=significant)
+        return
 
     if kind == "matrix":
         models, P = data
