@@ -72,6 +72,8 @@ __all__ = [
     "stop_reason",
     "RoundRobin",
     "AdaptiveScheduler",
+    "Suggestion",
+    "suggest",
     "DESIGN_ROUNDS",
     "DESIGN_PRIOR",
     "MIN_GAMES",
@@ -344,3 +346,35 @@ class AdaptiveScheduler:
             N[p] += 1.0
             heapq.heappush(heap, (-w[p] / (N[p] * (N[p] + 1.0)), p))
         return _as_pairs(state, burn + picks)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """The next k judgments on existing records, pair by pair (`arena rate FILE --suggest K`).
+
+    pairs: (m, 2) distinct pairs (i < j), most judgments first; judgments: (m,) how many of the k
+    go to each; state: the design state they were chosen from; target: the target of the
+    influence; reason: what `stop_reason` says already holds ("nash", "top"), or None.
+    """
+
+    pairs: np.ndarray
+    judgments: np.ndarray
+    state: DesignState
+    target: Target
+    reason: str | None
+
+
+def suggest(records: Records, k: int, *, target: Target | None = None, rounds: int = DESIGN_ROUNDS,
+            seed: int = 0, level: float = 0.95, prior: float = DESIGN_PRIOR) -> Suggestion:
+    """The k judgments `AdaptiveScheduler` would make next on `records`, grouped by pair."""
+    if int(k) < 1:
+        raise InputError(f"k must be >= 1 judgments to suggest; got {k}")
+    target = target or Target("nash", 0.05)
+    state = design_state(records, rounds=rounds, seed=seed, level=level, prior=prior)
+    batch = AdaptiveScheduler(target=target, min_games=target.min_games, rounds=max(1, int(rounds))).next_batch(state, k)
+    n = state.n
+    flat, count = np.unique(batch[:, 0] * n + batch[:, 1], return_counts=True)
+    order = np.lexsort((flat, -count))  # most judgments first, then pair order
+    pairs = np.stack(np.divmod(flat[order], n), axis=1)
+    reason = stop_reason(state, Target(target.kind, target.eps, None, target.min_games))
+    return Suggestion(pairs=pairs, judgments=count[order], state=state, target=target, reason=reason)
