@@ -62,7 +62,7 @@ def _run(sched, target, seed, rounds=20):
         state = design_state(sim.records(), rounds=rounds if calls else 0, seed=seed)
         if calls and stop_reason(state, target):
             return calls, state
-        k = max(n_pairs, calls // 4)
+        k = max(n_pairs, calls // 2)
         if isinstance(sched, RoundRobin):
             k = n_pairs * max(1, k // n_pairs)
         sim.judge(sched.next_batch(state, k))
@@ -112,13 +112,13 @@ def test_adaptive_burn_in_then_focus_on_the_cycle():
     assert not dominated.any()  # pairs of two dominated models cannot move the Nash
 
 
-def test_adaptive_reaches_tv_005_with_fewer_calls_than_round_robin():
+def test_adaptive_reaches_the_tv_target_with_fewer_calls_than_round_robin():
     p_true = nash_from_preferences(P_GAME).p
     target = parse_target("nash:0.05", budget=200_000)
-    calls_a, state_a = _run(AdaptiveScheduler(target=target, rounds=20), target, seed=0)
-    calls_r, state_r = _run(RoundRobin(), target, seed=0)
+    calls_a, state_a = _run(AdaptiveScheduler(target=target, rounds=10), target, seed=0, rounds=10)
+    calls_r, state_r = _run(RoundRobin(), target, seed=0, rounds=10)
     assert stop_reason(state_a, target) == "nash" and stop_reason(state_r, target) == "nash"
-    assert total_variation(state_a.p_hat, p_true) <= 0.06
+    assert total_variation(state_a.p_hat, p_true) <= 0.05
     assert calls_a < 0.6 * calls_r, (calls_a, calls_r)
 
 
