@@ -13,10 +13,10 @@ Simulated Bernoulli judgments on games whose true P is known:
 
 For each world and seed, with the same seed for both designs:
 
-* adaptive: `AdaptiveScheduler` with target nash:EPS, batches of max(pairs, calls/4), stopping
+* adaptive: `AdaptiveScheduler` with target nash:EPS, batches of max(pairs, calls/2), stopping
   by its own rule (U_nash ≤ EPS, module docstring of arena.core.design); we record its calls and
   the TV of its point Nash to the truth at the stop;
-* round robin: sweeps of every pair, checked after sweeps on a geometric grid (×1.25) up to a
+* round robin: sweeps of every pair, checked after sweeps on a geometric grid (×1.1) up to a
   cap; "oracle calls" = the first checkpoint from which the point Nash stays within EPS of the
   truth at every later checkpoint (it knows the truth, which favours the round robin).
 
@@ -95,7 +95,7 @@ def world_rrps() -> np.ndarray:
 
 
 #: budget of a run in judgments per pair: the ill-conditioned tables get less (they hit it anyway)
-CAP_SWEEPS = {"cycle16": 3000, "bt32": 3000, "soccer": 1000, "rrps": 100}
+CAP_SWEEPS = {"cycle16": 3000, "bt32": 3000, "soccer": 500, "rrps": 30}
 WORLDS = {"cycle16": world_cycle16, "bt32": world_bt32, "soccer": world_soccer, "rrps": world_rrps}
 
 
@@ -119,10 +119,10 @@ class Sim:
         return Records(self.models, np.concatenate(self.a), np.concatenate(self.b), np.concatenate(self.s))
 
 
-def run_design(P, p_true, seed, eps, rounds, cap, *, adaptive: bool):
+def run_design(P, p_true, seed, eps, rounds, cap, *, adaptive: bool, growth: float = 1.5):
     """One run with the stopping rule nash:eps (or the cap); returns (sim, calls, TV at the stop, reason).
 
-    Batches grow by a quarter of the calls so far (at least one sweep); the round robin's batches
+    Batches grow the calls by the factor `growth` (at least one sweep); the round robin's batches
     are whole sweeps, so it is checked after complete sweeps only.
     """
     target = parse_target(f"nash:{eps}", budget=cap)
@@ -135,7 +135,7 @@ def run_design(P, p_true, seed, eps, rounds, cap, *, adaptive: bool):
         reason = stop_reason(state, target) if calls else None
         if reason:
             break
-        k = max(n_pairs, calls // 4)
+        k = max(n_pairs, int(calls * (growth - 1.0)))
         if not adaptive:
             k = n_pairs * max(1, k // n_pairs)
         batch = sched.next_batch(state, k)
@@ -151,7 +151,7 @@ def run_round_robin(P, p_true, seed, eps, cap_sweeps):
     i, j = np.triu_indices(n, 1)
     wins = np.zeros(i.size)
     sweeps, ok_from, checks = 0, None, 0
-    grid = sorted({int(round(1.25 ** t)) for t in range(200) if 1.25 ** t <= cap_sweeps} | {cap_sweeps})
+    grid = sorted({int(round(1.1 ** t)) for t in range(400) if 1.1 ** t <= cap_sweeps} | {cap_sweeps})
     for target in grid:
         step = target - sweeps
         wins += rng.binomial(step, P[i, j])
@@ -190,11 +190,12 @@ def main() -> None:
     ap.add_argument("--worlds", default="cycle16,bt32,soccer,rrps")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--eps", type=float, default=0.05)
-    ap.add_argument("--rounds", type=int, default=30, help="resamples per adaptive step")
+    ap.add_argument("--rounds", type=int, default=20, help="resamples per design step")
     ap.add_argument("--cap-sweeps", type=int, default=None,
                     help="judgments per pair the budget allows (default: per world, CAP_SWEEPS)")
-    ap.add_argument("--coverage-worlds", default="cycle16,soccer")
+    ap.add_argument("--coverage-worlds", default="cycle16,bt32")
     args = ap.parse_args()
+    print(f"command: python benchmarks/bench_adaptive.py {' '.join(sys.argv[1:])}")
     print(f"eps={args.eps} seeds={args.seeds} resamples per step={args.rounds} budget per pair={args.cap_sweeps or CAP_SWEEPS}")
     print("medians over seeds; RR = round robin; TV = distance of the point Nash to the true one at the stop;")
     print("ok = seeds with TV <= eps; oracle = first sweep from which RR stays within eps (knows the truth)")
