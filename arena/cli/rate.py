@@ -53,6 +53,63 @@ def _read(file: Path, fmt: str | None):
     return ("criteria" if isinstance(data, dict) else "pairs"), data
 
 
+def _suggest(file, format, *, example, k, target, rounds, seed, level, prior, json_out, out_dir) -> None:
+    """`--suggest K`: the adaptive design's next K judgments on the records (arena.core.design)."""
+    from arena.core.design import DESIGN_PRIOR, parse_target, suggest
+    from arena.core.uncertainty import NASH_ROUNDS
+
+    if k < 1:
+        raise InputError(f"--suggest must be >= 1 judgments; got {k}: e.g. --suggest 100")
+    if out_dir is not None:
+        raise InputError("--suggest prints the next judgments only; drop --out (or run without --suggest)")
+    goal = parse_target(target)
+    if goal.kind == "budget":
+        raise InputError("--target for --suggest is nash:EPS or top")
+    if example:
+        from arena.core.records import make_records
+        from arena.examples import cyclic_example_pairs
+
+        frame = cyclic_example_pairs(seed=seed)
+        score = frame["winner"].map({"model_a": 1.0, "model_b": 0.0, "tie": 0.5}).to_numpy()
+        kind, records = "pairs", make_records(frame["model_a"], frame["model_b"], score, cluster=frame["prompt_id"])
+    else:
+        kind, records = _read(file, format.value if format else None)
+    if kind != "pairs":
+        raise InputError(f"--suggest needs judgments (a pairs file), not a preference matrix: {file} has no counts")
+    # Each resample is one equilibrium solve; the Nash intervals of `arena rate` use as many.
+    res = suggest(records, k, target=goal, rounds=min(rounds, NASH_ROUNDS), seed=seed, level=level,
+                  prior=prior if prior > 0 else DESIGN_PRIOR)
+    st, models = res.state, records.models
+    rows = [{"model_a": models[i], "model_b": models[j], "judgments": int(c), "games": int(st.N[i, j]),
+             "p": float(st.P[i, j])} for (i, j), c in zip(res.pairs.tolist(), res.judgments)]
+    spread = st.spread
+    summary = {
+        "k": int(k), "target": target, "met": res.reason, "calls": st.calls, "level": level,
+        "nash_tv_upper": None if spread is None else spread.tv_upper,
+        "top_set": None if spread is None else [models[i] for i in spread.top_set],
+        "undecided_top_pairs": None if spread is None else spread.undecided_top,
+        "rounds": 0 if spread is None else int(spread.weights.shape[0]), "seed": seed,
+    }
+    if json_out:
+        print(json.dumps({"suggest": rows, **summary}, allow_nan=False))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"next {k} judgments for {target}")
+    for col in ("model_a", "model_b", "judgments", "games so far", "P(a ≻ b)"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["model_a"], r["model_b"], str(r["judgments"]), str(r["games"]), f"{r['p']:.3f}")
+    out.print(table)
+    if spread is not None:
+        out.print(f"Nash uncertainty U = {spread.tv_upper:.3f} (the {level:.0%} quantile of the TV distance between "
+                  f"resampled and reported mixtures); top set: {', '.join(summary['top_set'])}; "
+                  f"{spread.undecided_top} undecided pairs touch it", markup=False, soft_wrap=True)
+    if res.reason:
+        out.print(f"target {target} is already met on these data; the judgments above would tighten it further",
+                  markup=False, soft_wrap=True)
+
+
 def _analyze_pairs(records, *, rounds, seed, level, prior, ci, significant, quiet):
     from arena.analysis import analyze_records
 
@@ -111,6 +168,8 @@ def rate(
     significant: bool = typer.Option(False, "--significant", help="Count only majority edges whose interval excludes ½ in the cycles."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Multi-criteria files: criterion weights NAME=W,... (sum 1) for the weighted Nash mixture."),
     example: bool = typer.Option(False, "--example", help="Analyse the built-in cyclic example (three rater types, a Condorcet cycle; drawn with --seed) instead of FILE."),
+    suggest: Optional[int] = typer.Option(None, "--suggest", help="Print the K judgments to make next (pairs, with counts) instead of the analysis; see docs/adaptive.md."),
+    target: str = typer.Option("nash:0.05", "--target", help="With --suggest: what the next judgments should settle: nash:EPS or top."),
 ) -> None:
     """Bradley–Terry/Elo with intervals, preference matrix, cycles and the Nash mixture of FILE.
 
@@ -127,6 +186,10 @@ def rate(
     if not prior >= 0.0:
         raise InputError(f"--prior must be >= 0; got {prior}: e.g. --prior 0.1")
     not_a_file("--out", out_dir)
+    if suggest is not None:
+        _suggest(file, format, example=example, k=suggest, target=target, rounds=rounds, seed=seed, level=level,
+                 prior=prior, json_out=json_out, out_dir=out_dir)
+        return
 
     from arena.analysis import analyze_matrix
 

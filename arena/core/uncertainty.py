@@ -147,6 +147,7 @@ class NashUncertainty:
     (≥ 0; 0 means no model beats p̂ in that game); exploitability_median and
     exploitability_upper (its `level` quantile) summarise it. rounds: rounds solved; failed:
     rounds whose equilibrium solve raised SolverError (left out, counted here). level: as given.
+    weights: (rounds, n) the resampled mixtures p_r (`arena.core.design` measures their TV spread).
     """
 
     lo: np.ndarray
@@ -158,6 +159,7 @@ class NashUncertainty:
     rounds: int
     failed: int
     level: float
+    weights: np.ndarray | None = None
 
 
 def nash_uncertainty(pair_samples, cells, p_hat, *, level: float = 0.95,
@@ -200,6 +202,7 @@ def nash_uncertainty(pair_samples, cells, p_hat, *, level: float = 0.95,
         lo=lo, hi=hi, support_probability=(Wt > SUPPORT_TOL).mean(axis=0),
         exploitability=expl, exploitability_median=float(np.median(expl)),
         exploitability_upper=float(np.quantile(expl, level)), rounds=len(weights), failed=failed, level=level,
+        weights=Wt,
     )
 
 
