@@ -50,9 +50,7 @@ from arena.core.nash import nash_from_preferences  # noqa: E402
 from arena.core.records import Records  # noqa: E402
 from arena.core.uncertainty import nash_uncertainty  # noqa: E402
 
-DATA = ROOT.parent / "shared" / "data" / "openspiel"
-if not DATA.exists():
-    DATA = Path("/work/shared/data/openspiel")
+DATA = ROOT.parent / "shared" / "data" / "openspiel"  # the shared data beside the checkout
 
 
 def _sigmoid(x):

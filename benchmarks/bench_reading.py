@@ -5,7 +5,7 @@ labels model_a / model_b / tie / tie (bothbad) (about 10% + 5% ties), N models, 
 10 battles, written once as CSV (and Parquet) in a temporary folder. Each case runs in a fresh
 process under ``/usr/bin/time`` (wall seconds, peak resident memory), one after another:
 
-* ``ours read`` / ``main read``: ``arena.io_pairs.read_pairs(FILE)`` from this worktree (the
+* ``ours read`` / ``main read``: ``arena.io_pairs.read_pairs(FILE)`` from this checkout (the
   columnar pyarrow reader) and from ``--main`` (the previous pandas reader);
 * ``ours rate`` / ``main rate``: ``arena rate FILE --json --rounds R`` (read, count, Newton fit,
   R bootstrap rounds over prompts, cycles, Nash), the command as a user runs it;
@@ -80,7 +80,7 @@ def run_case(code: str, args: list[str], pythonpath: str, timeout: float) -> tup
     cmd = ["/usr/bin/time", "-f", "TIME %e %M", sys.executable, "-c", code, *args]
     try:
         # cwd outside any checkout: `python -c` puts the working directory first on sys.path,
-        # which would shadow PYTHONPATH (and time this worktree's reader as "main").
+        # which would shadow PYTHONPATH (and time this checkout's reader as "main").
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=tempfile.gettempdir())
     except subprocess.TimeoutExpired:
         return float("nan"), float("nan"), f"stopped after {timeout:.0f}s"
@@ -99,7 +99,7 @@ def main() -> None:
     ap.add_argument("--models", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--main", default="/work/main", help="checkout with the previous reader")
+    ap.add_argument("--main", default="../nash-arena-cf739b8", help="checkout with the previous reader (git worktree add ../nash-arena-cf739b8 cf739b8)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per case")
     ap.add_argument("--cases", default="ours read,main read,ours read parquet,ours rate,main rate,arena-rank")
     args = ap.parse_args()

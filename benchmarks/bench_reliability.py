@@ -4,7 +4,7 @@
     OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python benchmarks/bench_reliability.py [--pairs 200] [--rate 0.2]
         [--max-retries 1] [--peer /path/to/other/checkout]
 
-For each code tree (this one; `--peer`, e.g. the main checkout, for a before/after) it runs
+For each code tree (this one; `--peer`, e.g. a checkout of the previous version, for a before/after) it runs
 `arena judge --json` in a child process three times: on a fault-free server, on a faulty one,
 and on the same faulty one with `--retry-failures`. It counts, against the fault-free verdicts,
 rows equal, rows recorded as failures, and silent changes (a number that differs), the

@@ -7,12 +7,12 @@ as a user runs it (a fresh `arena tournament` process, interpreter start include
 1. the demo's second tournament, first run (new checkpoints' generations and pairs; the
    first tournament's work is reused), exactly the demo's settings;
 2. the same command again in a copy of that run directory with the code this script was
-   started from in `--peer` (default: /work/main, the code before the rerun reuse);
+   started from in `--peer` (default: ../nash-arena-cf739b8, the code before the rerun reuse: git worktree add ../nash-arena-cf739b8 cf739b8);
 3. the same command again with this checkout's code (the rerun: nothing changed).
 
 It checks that the rerun leaves results.json byte-identical and prints the ratios.
 
-    .venv/bin/python benchmarks/bench_rerun.py [--steps 300] [--peer /work/main] [--keep DIR]
+    .venv/bin/python benchmarks/bench_rerun.py [--steps 300] [--peer ../nash-arena-cf739b8] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent.parent
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=300, help="training steps per algorithm (the demo's: 300)")
-    parser.add_argument("--peer", type=Path, default=Path("/work/main"), help="checkout with the code to compare")
+    parser.add_argument("--peer", type=Path, default=Path("../nash-arena-cf739b8"), help="checkout with the code to compare")
     parser.add_argument("--keep", type=Path, default=None, help="build the demo here and keep it")
     args = parser.parse_args()
 

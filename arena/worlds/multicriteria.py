@@ -34,15 +34,13 @@ today's `arena tournament` runs as it is). Built deterministically from `seed`.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from arena.errors import InputError
+from arena.worlds.raters import N_NUMBERS, _examples, question
 
 STYLES = ("terse", "sentence", "hedged", "careful")
 CRITERIA = ("helpful", "brief", "safe")
@@ -53,18 +51,12 @@ SFT_MIX = (0.4, 0.3, 0.2, 0.1)
 SFT_WRONG = 0.2
 """Share of wrong answers in the reference policy's training data."""
 JUDGE_SPEC = "python:arena.worlds.multicriteria:judge"
-N_NUMBERS = 100
 VOCAB_SIZE = 300
 
 SENTENCE = "The answer is "
 CAVEAT = " Please double-check."
 _QUESTION = re.compile(r"Repeat the number (\d+)\.")
 _RESPONSE = re.compile(r"(The answer is )?(\d+)\.( Please double-check\.)?")
-
-
-def question(n: int) -> str:
-    """The prompt asking for `n` (a newline ends it, so the answer starts on its own line)."""
-    return f"Repeat the number {n}.\n"
 
 
 def render(answer: int, style: int) -> str:
@@ -170,18 +162,6 @@ def exact_preferences(models=MODELS) -> np.ndarray:
     return P
 
 
-def _examples(rng: np.random.Generator, *, mix, wrong: float, copies: int) -> list[tuple[str, str]]:
-    out = []
-    for n in range(N_NUMBERS):
-        for _ in range(copies):
-            style = int(rng.choice(len(STYLES), p=mix))
-            answer = n
-            if rng.random() < wrong:
-                answer = (n + int(rng.integers(1, N_NUMBERS))) % N_NUMBERS
-            out.append((question(n), render(answer, style)))
-    return out
-
-
 def build_multicriteria_world(out_dir: str | Path, *, seed: int = 0, n_prompts: int = 100, steps: int = 300,
                               progress=None) -> Path:
     """Write the multi-criteria world into `out_dir` (must not exist or be empty); returns it.
@@ -199,13 +179,13 @@ def build_multicriteria_world(out_dir: str | Path, *, seed: int = 0, n_prompts: 
         raise InputError(f"n_prompts must be in 1..{N_NUMBERS} (one question per number); got {n_prompts}")
     if steps < 1:
         raise InputError(f"steps must be >= 1; got {steps}")
-    out_dir.resolve().parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.resolve().parent))
-    try:
+    from arena.outputs import atomic_output
+
+    with atomic_output(out_dir, mode="new") as tmp:
         rng = np.random.default_rng(seed)
         eye = np.eye(len(STYLES))
-        datasets = {name: _examples(rng, mix=eye[i], wrong=0.0, copies=1) for i, name in enumerate(STYLES)}
-        datasets["sft"] = _examples(rng, mix=np.array(SFT_MIX), wrong=SFT_WRONG, copies=4)
+        datasets = {name: _examples(rng, mix=eye[i], wrong=0.0, copies=1, render=render) for i, name in enumerate(STYLES)}
+        datasets["sft"] = _examples(rng, mix=np.array(SFT_MIX), wrong=SFT_WRONG, copies=4, render=render)
         tok = build_tokenizer([p + r for rows in datasets.values() for p, r in rows], vocab_size=VOCAB_SIZE)
         for k, (name, rows) in enumerate(datasets.items()):
             if progress is not None:
@@ -227,11 +207,4 @@ def build_multicriteria_world(out_dir: str | Path, *, seed: int = 0, n_prompts: 
         (tmp / "judge.txt").write_text(JUDGE_SPEC + "\n")
         for c in CRITERIA:
             (tmp / f"judge_{c}.txt").write_text(f"{JUDGE_SPEC}_{c}\n")
-        os.chmod(tmp, 0o755)
-        if out_dir.exists():
-            out_dir.rmdir()  # empty, checked above
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return out_dir

@@ -195,11 +195,13 @@ def solve_world(world_dir: str | Path, *, beta: float = NASH_BETA, min_prob: flo
     }
 
 
-def _examples(rng: np.random.Generator, *, mix, wrong: float, copies: int) -> list[tuple[str, str]]:
+def _examples(rng: np.random.Generator, *, mix, wrong: float, copies: int, render=render) -> list[tuple[str, str]]:
+    """`copies` (question, answer) rows per number; the style drawn from `mix`, the answer
+    wrong with probability `wrong`; `render(answer, style)` writes it (each world has its own)."""
     out = []
     for n in range(N_NUMBERS):
         for _ in range(copies):
-            style = int(rng.choice(3, p=mix))
+            style = int(rng.choice(len(mix), p=mix))
             answer = n
             if rng.random() < wrong:
                 answer = (n + int(rng.integers(1, N_NUMBERS))) % N_NUMBERS
