@@ -713,6 +713,10 @@ def read_pairs_by(path: str | Path, column: str = CATEGORY_COLUMN, *,
     if column in (CRITERION_COLUMN, *CLUSTER_COLUMNS) or _SCORE_CRITERION.match(column):
         raise InputError(f"{where}: --by {column}: that column already has a meaning (criterion, prompt id or "
                          "score); split by a column such as category or language")
+    several = [c for c in table.column_names if c == CRITERION_COLUMN or _SCORE_CRITERION.match(c)]
+    if several:
+        raise InputError(f"{where}: a multi-criteria file ({', '.join(several[:_SHOW])}): boards by {column} need "
+                         "one criterion; drop the other criteria's rows/columns first")
     labels, codes = _encode(table.column(column))
     names = np.array([str(x).strip() for x in labels], dtype=object)
     empty = codes < 0

@@ -149,3 +149,18 @@ def test_style_control_terminal(capsys, verbose_csv):
 def test_style_control_without_features_exits_2(capsys, category_csv):
     rc, out, err = _run(capsys, "rate", category_csv, "--style-control", "--json", "--rounds", "10")
     assert rc == 2 and out == "" and "feature_<name>_a" in err
+
+
+def test_a_board_that_cannot_be_fitted_is_named_not_fatal(capsys, tmp_path):
+    rows = [{"model_a": "A", "model_b": "B", "winner": "model_a" if k % 3 else "model_b", "category": "chat"}
+            for k in range(60)]
+    rows += [{"model_a": "A", "model_b": "B", "winner": "model_a", "category": "math"} for _ in range(5)]
+    path = tmp_path / "pairs.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    rc, out, err = _run(capsys, "rate", path, "--by", "category", "--json", "--rounds", "20")
+    assert rc == 0, err
+    result = json.loads(out)
+    assert list(result["by"]) == ["chat"]
+    assert "math" in result["settings"]["by_skipped"]
+    rc, out, err = _run(capsys, "rate", path, "--by", "category", "--rounds", "20")
+    assert rc == 0 and "category = math: no board" in out
