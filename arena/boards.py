@@ -72,7 +72,9 @@ def anchor(result: Result, model: str, elo: float) -> Result:
     sc = extra.get("style_control")
     if isinstance(sc, dict) and model in sc.get("ratings", {}):
         d2 = float(elo) - sc["ratings"][model]["elo"]
-        sc = {**sc, "ratings": {m: {**r, "elo": r["elo"] + d2} for m, r in sc["ratings"].items()}}
+        sc = {**sc, "ratings": {m: {**r, "elo": r["elo"] + d2,
+                                    "elo_ci": None if r.get("elo_ci") is None else [x + d2 for x in r["elo_ci"]]}
+                                for m, r in sc["ratings"].items()}}
         extra["style_control"] = sc
     settings = replace(result.settings, extra={**result.settings.extra,
                                                "anchor": {"model": model, "elo": float(elo), "shift": delta}})
@@ -109,6 +111,29 @@ def _support(weights: np.ndarray, models) -> list[str]:
     return [m for m, w in zip(models, weights) if w > ZERO_WEIGHT]
 
 
+def _style_rating_draws(records, *, rounds: int, seed: int) -> tuple[np.ndarray, int]:
+    """θ of the contextual fit on `rounds` resamples (whole prompts when the records have
+    clusters, else records), each started afresh; (draws (r, n), failed refits)."""
+    from arena.core.records import Records
+    from arena.core.style import fit_contextual_bradley_terry
+
+    rng = np.random.default_rng(seed)
+    m = len(records)
+    units = records.cluster if records.cluster is not None else np.arange(m)
+    n_units = int(units.max()) + 1
+    draws, failed = [], 0
+    for _ in range(rounds):
+        counts = np.bincount(rng.integers(0, n_units, n_units), minlength=n_units)
+        rows = np.repeat(np.arange(m), counts[units])
+        sample = Records(models=records.models, a=records.a[rows], b=records.b[rows], score=records.score[rows],
+                         features=records.features[rows], feature_names=records.feature_names)
+        try:
+            draws.append(fit_contextual_bradley_terry(sample).theta)
+        except InputError:  # a model that never loses or never wins in this resample
+            failed += 1
+    return np.array(draws).reshape(-1, records.n_models), failed
+
+
 def style_control(result: Result, records, *, rounds: int, seed: int, level: float) -> Result:
     """`result` with ``extra["style_control"]`` = {coefficients, ratings, preference, nash,
     feature_names, method} from the records' per-side features, and the reading sentence.
@@ -124,19 +149,31 @@ def style_control(result: Result, records, *, rounds: int, seed: int, level: flo
     nash = nash_from_preferences(ctl.P)
     models = list(records.models)
     elo = np.asarray(to_elo(fit.theta), dtype=np.float64)
+    refits = min(int(rounds), STYLE_ROUNDS)
+    draws, failed = _style_rating_draws(records, rounds=refits, seed=seed)
+    if draws.shape[0] >= 2:
+        q = np.quantile(draws, [(1.0 - level) / 2.0, (1.0 + level) / 2.0], axis=0)  # (2, n)
+        elo_ci = np.asarray(to_elo(q), dtype=np.float64)
+    else:
+        elo_ci = None
     part = {
         "feature_names": list(fit.feature_names),
         "coefficients": {
             name: {"ratings": float(fit.coef[k]), "preference": float(ctl.coef[k]),
                    "preference_ci": [float(ctl.coef_lo[k]), float(ctl.coef_hi[k])]}
             for k, name in enumerate(fit.feature_names)},
-        "ratings": {m: {"bt": float(fit.theta[i]), "elo": float(elo[i])} for i, m in enumerate(models)},
+        "ratings": {m: {"bt": float(fit.theta[i]), "elo": float(elo[i]),
+                        "elo_ci": None if elo_ci is None else [float(elo_ci[0, i]), float(elo_ci[1, i])]}
+                    for i, m in enumerate(models)},
         "preference": {"models": models, "P": ctl.P.tolist(), "lo": ctl.lo.tolist(), "hi": ctl.hi.tolist()},
         "nash": {"weights": {m: float(w) for m, w in zip(models, nash.p)},
                  "exploitability": float(nash.exploitability), "entropy": float(nash.entropy)},
         "method": (f"contextual Bradley–Terry (maximum likelihood, grad {fit.grad_norm:.1e}); preference at equal "
                    f"style: per-pair log-odds with shared style coefficients, {ctl.rounds} {ctl.resample} "
-                   f"bootstrap refits at level {level}; maximum-entropy Nash of the controlled matrix"),
+                   f"bootstrap refits at level {level}; maximum-entropy Nash of the controlled matrix; "
+                   f"controlled Elo intervals: percentile over {draws.shape[0]} "
+                   f"{'prompt-cluster' if records.cluster is not None else 'record'} bootstrap refits"
+                   + (f" ({failed} without a finite fit, left out)" if failed else "")),
     }
     raw = np.array([result.nash.weights[m] or 0.0 for m in models])
     part["reading"] = style_reading(_support(raw, models), _support(nash.p, models), list(fit.feature_names))

@@ -224,12 +224,13 @@ def _render_style(result, console) -> None:
     from rich.table import Table
 
     sc = result.extra["style_control"]
-    table = Table(title="style control: raw vs at equal style")
-    for col in ("model", "Elo", "Elo (controlled)", "Nash", "Nash (controlled)"):
-        table.add_column(col)
+    table = Table(title="style control: raw vs at equal style (ctl)")
+    for col in ("model", "Elo", "interval", "Elo ctl", "interval", "Nash", "Nash ctl"):
+        table.add_column(col, no_wrap=True)
     for m in sorted(result.models, key=lambda m: -sc["ratings"][m]["elo"]):
-        r = result.ratings[m]
-        table.add_row(m, "" if r.elo is None else f"{r.elo:.0f}", f"{sc['ratings'][m]['elo']:.0f}",
+        r, c = result.ratings[m], sc["ratings"][m]
+        table.add_row(m, "" if r.elo is None else f"{r.elo:.0f}", _interval(r.elo_ci, lambda x: f"{x:.0f}"),
+                      f"{c['elo']:.0f}", _interval(c.get("elo_ci"), lambda x: f"{x:.0f}"),
                       f"{result.nash.weights[m] or 0.0:.2f}", f"{sc['nash']['weights'][m]:.2f}")
     console.print(table)
     coefs = ", ".join(f"{name} {c['ratings']:+.3f}" for name, c in sc["coefficients"].items())

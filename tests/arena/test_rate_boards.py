@@ -134,15 +134,22 @@ def test_style_control_drops_the_verbose_model_from_the_nash_support(capsys, ver
     assert sc["nash"]["weights"]["V"] < 1e-6 and sc["nash"]["weights"]["A"] > 0.5
     assert sc["coefficients"]["sum_assistant_tokens"]["ratings"] > 0.5
     assert sc["ratings"]["A"]["elo"] > sc["ratings"]["V"]["elo"]
+    lo, hi = sc["ratings"]["V"]["elo_ci"]
+    assert lo < sc["ratings"]["V"]["elo"] < hi and hi < sc["ratings"]["A"]["elo_ci"][0]  # V last at equal style
     assert result["ratings"]["V"]["elo"] > result["ratings"]["A"]["elo"]
     P = np.array(sc["preference"]["P"])
     assert P[3, 0] < 0.4 and np.allclose(P + P.T, 1.0)
     assert "only through style" in result["reading"] and "V" in sc["reading"]
 
 
-def test_style_control_terminal(capsys, verbose_csv):
+def test_style_control_terminal_and_anchor(capsys, verbose_csv):
     rc, out, err = _run(capsys, "rate", verbose_csv, "--style-control", "--rounds", "10", "--anchor", "A=1114")
     assert rc == 0, err
+    rc2, js, err = _run(capsys, "rate", verbose_csv, "--style-control", "--rounds", "10", "--anchor", "A=1114",
+                        "--json")
+    sc = json.loads(js)["style_control"]["ratings"]
+    assert sc["A"]["elo"] == pytest.approx(1114.0)
+    assert sc["A"]["elo_ci"][0] < 1114.0 < sc["A"]["elo_ci"][1]
     assert "style control" in out and "only through style" in out
 
 
