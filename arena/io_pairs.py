@@ -39,6 +39,9 @@ same names down the first column, entry = P(row model beats column model); P + P
 ``MATRIX_TOL`` and a diagonal of ½ (or empty). Columns in a different order than the rows are
 reordered to the row order.
 
+A ``category`` column (or any other, e.g. ``language``) splits a pairs file into one board per
+value: `read_pairs_by` reads the overall records and one `Records` per value.
+
 Multi-criteria pairs files (one preference per criterion: helpful, honest, harmless, ...) have
 a ``criterion`` column (long form) or one ``score_<c>`` column per criterion (wide form);
 `read_pairs_or_criteria` reads them into one `Records` per criterion over the same models
@@ -60,7 +63,7 @@ from arena.core.records import Records, make_records_indexed
 from arena.errors import InputError, require
 from arena.records_io import read_json_values
 
-__all__ = ["read_pairs", "read_pairs_table", "read_pairs_or_criteria", "CRITERION_COLUMN", "read_matrix", "detect_format", "WINNER_SCORES",
+__all__ = ["read_pairs", "read_pairs_table", "read_pairs_or_criteria", "read_pairs_by", "CATEGORY_COLUMN", "CRITERION_COLUMN", "read_matrix", "detect_format", "WINNER_SCORES",
            "ARENA_HARD_SCORES", "ARENA_HARD_BASELINE", "MATRIX_TOL"]
 
 # Chatbot Arena winner labels -> P(model_a preferred). "both_bad" is lmarena's arena-rank
@@ -79,6 +82,8 @@ _SHOW = 5
 _PAIR_FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
                  ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 _FEATURE = re.compile(r"^feature_(.+)_([ab])$")
+# `arena rate --by`: the default column that splits a pairs file into boards (`read_pairs_by`).
+CATEGORY_COLUMN = "category"
 # Multi-criteria pairs files: a `criterion` column (long form) or one `score_<c>` column per
 # criterion (wide form); see `read_pairs_or_criteria`.
 CRITERION_COLUMN = "criterion"
@@ -136,9 +141,9 @@ def _read_csv(path: Path, **kwargs):
 # --- loading a table --------------------------------------------------------------------
 
 
-def _wanted(names) -> list[str]:
-    """The columns a pairs reader uses (others, e.g. conversation text, are never loaded)."""
-    used = {"model_a", "model_b", "score", "preference", CRITERION_COLUMN, *_DICT_COLUMNS, *ONE_HOT, *CLUSTER_COLUMNS}
+def _wanted(names, keep=()) -> list[str]:
+    """The columns a pairs reader uses, plus `keep` (others, e.g. conversation text, are never loaded)."""
+    used = {*keep, "model_a", "model_b", "score", "preference", CRITERION_COLUMN, *_DICT_COLUMNS, *ONE_HOT, *CLUSTER_COLUMNS}
     return [c for c in names if c in used or _FEATURE.match(c) or _SCORE_CRITERION.match(c)]
 
 
@@ -152,7 +157,7 @@ def _csv_header(path: Path, delimiter: str) -> list[str]:
         return next(csv.reader(fh, delimiter=delimiter), [])
 
 
-def _arrow_csv(path: Path):
+def _arrow_csv(path: Path, keep=()):
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -167,7 +172,7 @@ def _arrow_csv(path: Path):
             path,
             read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(column_types=types, include_columns=_wanted(header)),
+            convert_options=pacsv.ConvertOptions(column_types=types, include_columns=_wanted(header, keep)),
         ), header)
     except pa.ArrowInvalid as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -176,13 +181,13 @@ def _arrow_csv(path: Path):
         raise InputError(f"{path}: not a readable CSV ({first}); fix the file's quoting/columns") from None
 
 
-def _arrow_parquet(path: Path):
+def _arrow_parquet(path: Path, keep=()):
     require("pyarrow", "parquet")
     import pyarrow.parquet as pq
 
     try:
         schema = pq.read_schema(path)
-        columns = _wanted(schema.names)
+        columns = _wanted(schema.names, keep)
         table = pq.read_table(path, columns=columns,
                               read_dictionary=[c for c in (*_DICT_COLUMNS, *CLUSTER_COLUMNS) if c in columns])
         return _noting(table, schema.names)
@@ -190,7 +195,7 @@ def _arrow_parquet(path: Path):
         raise InputError(f"{path}: not a readable Parquet file ({type(err).__name__}); rewrite it") from None
 
 
-def _table_from_rows(rows: list[dict]):
+def _table_from_rows(rows: list[dict], keep=()):
     """A pyarrow table from JSON objects; a column of mixed types becomes text (checked later)."""
     import pyarrow as pa
 
@@ -198,7 +203,7 @@ def _table_from_rows(rows: list[dict]):
     for row in rows:
         names.update(dict.fromkeys(row))
     columns = {}
-    for name in _wanted(names):
+    for name in _wanted(names, keep):
         values = [row.get(name) for row in rows]
         try:
             columns[name] = pa.array(values)
@@ -239,17 +244,17 @@ def _arena_hard_rows(values, path: Path) -> list[dict]:
     return rows
 
 
-def _json_table(path: Path):
+def _json_table(path: Path, keep=()):
     values = read_json_values(path)
     if values and isinstance(values[0].value, dict) and "games" in values[0].value:
         return _table_from_rows(_arena_hard_rows(values, path))
     for v in values:
         if not isinstance(v.value, dict):
             raise InputError(f"{path}: {v.unit} {v.number} is not a JSON object; give one object per comparison")
-    return _table_from_rows([v.value for v in values])
+    return _table_from_rows([v.value for v in values], keep)
 
 
-def _directory_table(path: Path):
+def _directory_table(path: Path, keep=()):
     """A Hugging Face datasets directory, a folder of Parquet files, or of Arena-Hard .jsonl files."""
     import pyarrow as pa
 
@@ -257,7 +262,7 @@ def _directory_table(path: Path):
         splits = json.loads((path / "dataset_dict.json").read_text()).get("splits", [])
         if "train" not in splits and len(splits) != 1:
             raise InputError(f"{path}: a dataset with splits {', '.join(splits)}; give one split's directory")
-        return _directory_table(path / ("train" if "train" in splits else splits[0]))
+        return _directory_table(path / ("train" if "train" in splits else splits[0]), keep)
     if (path / "state.json").is_file():  # datasets' save_to_disk: Arrow IPC stream files
         state = json.loads((path / "state.json").read_text())
         files = [path / f["filename"] for f in state.get("_data_files", [])]
@@ -268,32 +273,32 @@ def _directory_table(path: Path):
                     table = pa.ipc.open_stream(source).read_all()
             except (pa.ArrowInvalid, OSError) as err:
                 raise InputError(f"{file}: not a readable Arrow file ({err}); save the dataset again") from None
-            tables.append(table.select(_wanted(table.schema.names)))
+            tables.append(table.select(_wanted(table.schema.names, keep)))
         if not tables:
             raise InputError(f"{path}: a dataset directory without data files; save the dataset again")
         return pa.concat_tables(tables)
     parquet = sorted(path.rglob("*.parquet"))
     if parquet:
-        return pa.concat_tables([_arrow_parquet(f) for f in parquet])
+        return pa.concat_tables([_arrow_parquet(f, keep) for f in parquet])
     jsonl = sorted(path.glob("*.jsonl"))
     if jsonl:
-        return pa.concat_tables([_json_table(f) for f in jsonl], promote_options="default")
+        return pa.concat_tables([_json_table(f, keep) for f in jsonl], promote_options="default")
     raise InputError(
         f"{path}: a directory without battles; give a pairs file, a Hugging Face datasets directory "
         "(save_to_disk), or a folder of .parquet or Arena-Hard .jsonl files"
     )
 
 
-def _load_table(path: Path, format: str | None):
+def _load_table(path: Path, format: str | None, keep=()):
     if path.is_dir():
-        return _directory_table(path)
+        return _directory_table(path, keep)
     path = _existing(path)
     fmt = _file_format(path, format)
     if fmt == "csv":
-        return _arrow_csv(path)
+        return _arrow_csv(path, keep)
     if fmt == "parquet":
-        return _arrow_parquet(path)
-    return _json_table(path)
+        return _arrow_parquet(path, keep)
+    return _json_table(path, keep)
 
 
 # --- columns -> records -----------------------------------------------------------------
@@ -679,3 +684,58 @@ def detect_format(path: str | Path) -> str:
         f"{path}: neither a pairs file (needs columns model_a, model_b, winner|score) nor a matrix "
         f"(header of model names equal to the first column); found columns: {', '.join(header[:8])}"
     )
+
+
+# --- boards by a column (category, language, ...) ---------------------------------------
+
+
+def read_pairs_by(path: str | Path, column: str = CATEGORY_COLUMN, *,
+                  format: str | None = None) -> tuple[Records, dict[str, Records]]:
+    """Read a pairs file and split it by the values of `column` (``category``, ``language``, ...).
+
+    Returns (overall records, {value: records of the rows with that value}), values ordered by
+    their number of rows (most first, ties by name); each value's records list only the models
+    it has. Raises InputError: no such column (naming the columns present), an empty value
+    (every row needs one), or anything `read_pairs` refuses.
+    """
+    import pyarrow as pa
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file; check the path")
+    table = _load_table(path, format, keep=(column,))
+    where = str(path)
+    meta = (table.schema.metadata or {}).get(b"arena_columns")
+    present = json.loads(meta) if meta else table.column_names
+    if column not in table.column_names:
+        raise InputError(f"{where}: no column {column!r} to split by (columns: {', '.join(map(str, present))}); "
+                         f"give one of them to --by, or add a {column} column")
+    if column in (CRITERION_COLUMN, *CLUSTER_COLUMNS) or _SCORE_CRITERION.match(column):
+        raise InputError(f"{where}: --by {column}: that column already has a meaning (criterion, prompt id or "
+                         "score); split by a column such as category or language")
+    several = [c for c in table.column_names if c == CRITERION_COLUMN or _SCORE_CRITERION.match(c)]
+    if several:
+        raise InputError(f"{where}: a multi-criteria file ({', '.join(several[:_SHOW])}): boards by {column} need "
+                         "one criterion; drop the other criteria's rows/columns first")
+    labels, codes = _encode(table.column(column))
+    names = np.array([str(x).strip() for x in labels], dtype=object)
+    empty = codes < 0
+    if names.size:
+        empty |= (names == "")[np.maximum(codes, 0)]
+    if empty.any():
+        raise InputError(f"{where}: {column} is empty in rows {_rows(np.flatnonzero(empty))}; "
+                         f"give every row a {column} (e.g. 'other') or drop those rows")
+    # Labels may repeat after stripping: group by the stripped text.
+    values, group = np.unique(names.astype(str), return_inverse=True)
+    row_group = group.reshape(-1)[codes]
+    sizes = np.bincount(row_group, minlength=values.size)
+    order = sorted(range(values.size), key=lambda g: (-int(sizes[g]), str(values[g])))
+    rest = table.drop_columns([column]) if column not in ("model_a", "model_b") else table
+    overall = read_pairs_table(rest, where=where)
+    by = {}
+    for g in order:
+        if sizes[g] == 0:
+            continue
+        by[str(values[g])] = read_pairs_table(rest.filter(pa.array(row_group == g)),
+                                              where=f"{where} [{column} {values[g]}]")
+    return overall, by

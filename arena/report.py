@@ -449,7 +449,13 @@ def plain_reading(result: Result) -> str:
     parts += _nash_sentences(result)
     parts.append(share_txt)
     text = " ".join(p.strip() for p in parts if p)
-    return text + _noise_note(result, _ranked_triangles(result))
+    text += _noise_note(result, _ranked_triangles(result))
+    # `arena rate --style-control` (arena.boards.style_control): the sentence when the raw and
+    # the style-controlled Nash supports differ.
+    style = result.extra.get("style_control")
+    if isinstance(style, dict) and isinstance(style.get("reading"), str):
+        text += " " + style["reading"]
+    return text
 
 
 def _noise_note(result: Result, triangles: list) -> str:

@@ -8,6 +8,7 @@ exit code 2; nothing is written then.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from enum import Enum
 from pathlib import Path
@@ -154,6 +155,107 @@ def _rate_criteria(data, *, file, weights, json_out, out_dir, **analyze_kwargs) 
         err.print(f"wrote {out_dir}/results.json", markup=False, soft_wrap=True)
 
 
+def _rate_boards(file, format, *, example, by, anchored, style, json_out, out_dir, rounds, seed, level, prior, ci,
+                 significant) -> None:
+    """`--by COLUMN` and/or `--style-control` (arena.boards): pairs files only."""
+    from arena.boards import analyze_by, anchor as anchor_result, style_control
+    from arena.report import plain_reading
+
+    flags = " and ".join(f for f, on in (("--by", by is not None), ("--style-control", style)) if on)
+    if example:
+        raise InputError(f"{flags} needs a pairs FILE (the built-in example has no category or style columns); "
+                         "drop --example")
+    if format is not None and format.value == "matrix":
+        raise InputError(f"{flags} needs judgments (a pairs file), not a preference matrix")
+    if by is not None:
+        from arena.io_pairs import detect_format, read_pairs_by
+
+        if not file.exists():
+            raise InputError(f"{file} not found: give the path of a pairs file (CSV/JSONL/Parquet)")
+        if file.is_file() and file.suffix.lower() in (".csv", ".tsv") and detect_format(file) == "matrix":
+            raise InputError(f"{flags} needs judgments (a pairs file), not a preference matrix")
+        records, groups = read_pairs_by(file, by)
+    else:
+        kind, records = _read(file, format.value if format else None)
+        if kind != "pairs":
+            what = "a preference matrix" if kind == "matrix" else "a multi-criteria file"
+            raise InputError(f"{flags} needs a single-criterion pairs file, not {what}")
+        groups = None
+
+    def board(recs, *, quiet, own_anchor):
+        res = _analyze_pairs(recs, rounds=rounds, seed=seed, level=level, prior=prior, ci=ci,
+                             significant=significant, quiet=quiet)
+        if style:
+            res = style_control(res, recs, rounds=rounds, seed=seed, level=level)
+        if anchored is not None and (own_anchor or anchored[0] in res.ratings):
+            res = anchor_result(res, *anchored)
+        res = replace(res, settings=replace(res.settings, extra={**res.settings.extra, "file": str(file),
+                                                                   "style_control": bool(style)}))
+        return replace(res, reading=plain_reading(res))
+
+    result = board(records, quiet=False, own_anchor=True)
+    if groups is not None:
+        result = analyze_by(result, groups, by, lambda recs: board(recs, quiet=True, own_anchor=False))
+        result = replace(result, reading=plain_reading(result))
+    if out_dir is not None:
+        from arena.report import write_outputs
+
+        write_outputs(result, out_dir)
+    if json_out:
+        print(json.dumps(result.to_json(), allow_nan=False))
+    else:
+        from arena.report import render_terminal
+
+        render_terminal(result, out)
+        if style:
+            _render_style(result, out)
+        if groups is not None:
+            _render_by(result, out)
+    if out_dir is not None:
+        err.print(f"wrote {out_dir}/ (results.json, matrix.csv, heatmap.png, nash.png, ratings.png, report.html)",
+                  markup=False, soft_wrap=True)
+
+
+def _interval(values, fmt) -> str:
+    return "" if not values or None in values else f"[{fmt(values[0])}, {fmt(values[1])}]"
+
+
+def _render_style(result, console) -> None:
+    from rich.table import Table
+
+    sc = result.extra["style_control"]
+    table = Table(title="style control: raw vs at equal style (ctl)")
+    for col in ("model", "Elo", "interval", "Elo ctl", "interval", "Nash", "Nash ctl"):
+        table.add_column(col, no_wrap=True)
+    for m in sorted(result.models, key=lambda m: -sc["ratings"][m]["elo"]):
+        r, c = result.ratings[m], sc["ratings"][m]
+        table.add_row(m, "" if r.elo is None else f"{r.elo:.0f}", _interval(r.elo_ci, lambda x: f"{x:.0f}"),
+                      f"{c['elo']:.0f}", _interval(c.get("elo_ci"), lambda x: f"{x:.0f}"),
+                      f"{result.nash.weights[m] or 0.0:.2f}", f"{sc['nash']['weights'][m]:.2f}")
+    console.print(table)
+    coefs = ", ".join(f"{name} {c['ratings']:+.3f}" for name, c in sc["coefficients"].items())
+    console.print(f"style coefficients (log-odds per standard deviation): {coefs}", markup=False, soft_wrap=True)
+
+
+def _render_by(result, console) -> None:
+    from rich.table import Table
+
+    column = result.settings.extra.get("by")
+    for value, board in result.extra["by"].items():
+        ratings, nash = board["ratings"], board["nash"]
+        intervals = nash.get("intervals") or {}
+        table = Table(title=f"{column} = {value} ({board['settings'].get('records')} comparisons)")
+        for col in ("model", "Elo", "interval", "Nash", "interval"):
+            table.add_column(col)
+        for m in sorted(board["models"], key=lambda m: -(ratings[m]["elo"] or -math.inf)):
+            r = ratings[m]
+            table.add_row(m, "" if r["elo"] is None else f"{r['elo']:.0f}", _interval(r.get("elo_ci"), lambda x: f"{x:.0f}"),
+                          f"{nash['weights'][m] or 0.0:.2f}", _interval(intervals.get(m), lambda x: f"{x:.2f}"))
+        console.print(table)
+    for value, why in (result.settings.extra.get("by_skipped") or {}).items():
+        console.print(f"{column} = {value}: no board ({why})", markup=False, soft_wrap=True)
+
+
 @app.command("rate")
 def rate(
     file: Optional[Path] = typer.Argument(None, help="Pairs (CSV/JSONL/Parquet: model_a, model_b, winner|score[, prompt_id]) or a matrix CSV."),
@@ -170,6 +272,9 @@ def rate(
     example: bool = typer.Option(False, "--example", help="Analyse the built-in cyclic example (three rater types, a Condorcet cycle; drawn with --seed) instead of FILE."),
     suggest: Optional[int] = typer.Option(None, "--suggest", help="Print the K judgments to make next (pairs, with counts) instead of the analysis; see docs/adaptive.md."),
     target: str = typer.Option("nash:0.05", "--target", help="With --suggest: what the next judgments should settle: nash:EPS or top."),
+    by: Optional[str] = typer.Option(None, "--by", help="One board per value of this column (e.g. category, language) beside the overall one."),
+    anchor: Optional[str] = typer.Option(None, "--anchor", help="Shift the Elo scale so that MODEL has this Elo: MODEL=ELO, e.g. gpt-4-0314=1114."),
+    style_control: bool = typer.Option(False, "--style-control", help="Also fit style-controlled ratings, preference matrix and Nash from the feature_<name>_a/_b columns."),
 ) -> None:
     """Bradley–Terry/Elo with intervals, preference matrix, cycles and the Nash mixture of FILE.
 
@@ -193,6 +298,17 @@ def rate(
 
     from arena.analysis import analyze_matrix
 
+    anchored = None
+    if anchor is not None:
+        from arena.boards import parse_anchor
+
+        anchored = parse_anchor(anchor)
+    if by is not None or style_control:
+        _rate_boards(file, format, example=example, by=by, anchored=anchored, style=style_control,
+                     json_out=json_out, out_dir=out_dir, rounds=rounds, seed=seed, level=level, prior=prior,
+                     ci=ci.value, significant=significant)
+        return
+
     if example:
         from arena.core.records import make_records
         from arena.examples import cyclic_example_pairs
@@ -207,6 +323,8 @@ def rate(
     if weights is not None and kind != "criteria":
         raise InputError("--weights combines criteria: give a multi-criteria pairs file (a criterion column "
                          "or one score_<c> column per criterion), or drop --weights")
+    if kind == "criteria" and anchored is not None:
+        raise InputError("--anchor applies to one board: drop it for a multi-criteria file")
     if kind == "criteria":
         _rate_criteria(data, file=file, weights=weights, json_out=json_out, out_dir=out_dir, rounds=rounds,
                        seed=seed, level=level, prior=prior, ci=ci.value, significant=significant)
@@ -218,6 +336,10 @@ def rate(
     else:
         result = _analyze_pairs(data, rounds=rounds, seed=seed, level=level, prior=prior, ci=ci.value,
                                 significant=significant, quiet=False)
+    if anchored is not None:
+        from arena.boards import anchor as anchor_result
+
+        result = anchor_result(result, *anchored)
     added = {"file": str(file) if file is not None else None}
     if example:
         added["example"] = f"arena.examples.cyclic_example_pairs(seed={seed})"
