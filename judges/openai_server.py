@@ -23,11 +23,12 @@ registered with `arena.redact`, so even a server that echoes it cannot get it in
 failure reason, the store or the terminal. `load_openai_judge` probes `GET {url}/models`
 first, so an unreachable server or a refused key fails before any work.
 
-Several servers serving the same judge: `openai:URL1|URL2|URL3#MODEL` (quote the spec in a
-shell). Requests are load-balanced over them and fail over by `arena.http`'s rules; every
-server is probed before any work. The verdicts do not depend on which server answered when
-they serve the same weights at temperature 0; the judge's fingerprint (its store key) holds
-the URL list as given, so the same list reuses stored verdicts.
+Several servers serving the same judge: `openai:URL1,URL2,URL3#MODEL` (commas, because `|`
+separates the members of a panel: `panel:openai:URL1,URL2#judge|...`). Requests are
+load-balanced over them and fail over by `arena.http`'s rules; every server is probed before
+any work. The verdicts do not depend on which server answered when they serve the same
+weights at temperature 0; the judge's fingerprint (its store key) holds the URL list as
+given, so the same list reuses stored verdicts.
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ class OpenAIJudge:
     """Pairwise judge over an OpenAI-compatible HTTP API."""
 
     def __init__(self, url: str, model: str, values: dict, *, api_key: str | None = None):
-        self.urls = base_urls(url.split("|"))
-        self.url = "|".join(self.urls)  # one URL: as before, so its fingerprint is unchanged
+        self.urls = base_urls(url.split(","))
+        self.url = ",".join(self.urls)  # one URL: as before, so its fingerprint is unchanged
         self.model = model
         self.values = values
         self.labels = tuple(values["labels"])
@@ -283,11 +284,11 @@ def load_openai_judge(body: str, options: dict) -> OpenAIJudge:
     """`openai:URL#MODEL` -> OpenAIJudge, after checking options and probing the server."""
     url, sep, model = body.partition("#")
     if not sep or not url or not model:
-        raise ConfigError(f"openai judge spec needs URL#MODEL (or URL1|URL2#MODEL); got {body!r} (e.g. openai:http://127.0.0.1:8000/v1#my-model)")
-    for one in url.split("|"):
+        raise ConfigError(f"openai judge spec needs URL#MODEL (or URL1,URL2#MODEL); got {body!r} (e.g. openai:http://127.0.0.1:8000/v1#my-model)")
+    for one in url.split(","):
         if not one.startswith(("http://", "https://")):
             raise ConfigError(f"openai judge URL {one!r} must start with http:// or https:// "
-                              "(several servers: openai:URL1|URL2#MODEL)")
+                              "(several servers: openai:URL1,URL2#MODEL)")
     values = coerce_options("openai", options, OPTIONS)
     prepare_template(values, "openai")
     if values["mode"] not in ("chat", "completions"):

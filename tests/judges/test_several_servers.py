@@ -103,12 +103,12 @@ def test_all_servers_down_is_a_clear_error():
     assert "is the server up" in str(info.value)
     with pytest.raises(ConfigError, match="cannot reach the generation server"):
         get_engine("openai", base_url=downs).check()
-    judge = load_openai_judge("|".join(downs) + "#judge-model", {"probe": "false", **dict(
+    judge = load_openai_judge(",".join(downs) + "#judge-model", {"probe": "false", **dict(
         kv.split("=") for kv in JFAST.split("&"))})
     verdicts = judge.judge([Comparison("q", "a", "b"), Comparison("q2", "b", "a")])
     assert all(isinstance(v, Failure) and "connection error" in v.reason for v in verdicts)
     with pytest.raises(ConfigError, match="cannot reach the judge server"):
-        load_openai_judge("|".join(downs) + "#judge-model", {})
+        load_openai_judge(",".join(downs) + "#judge-model", {})
 
 
 def test_judge_over_several_servers_matches_one_and_survives_one_down():
@@ -117,12 +117,16 @@ def test_judge_over_several_servers_matches_one_and_survives_one_down():
     down = _down_url()
     with FakeOpenAI(models=MODELS) as a, FakeOpenAI(models=MODELS) as b:
         one = load_openai_judge(f"{a.url}#judge-model", opts).judge(comparisons)
-        both = load_openai_judge(f"{a.url}|{b.url}#judge-model", opts)
+        both = load_openai_judge(f"{a.url},{b.url}#judge-model", opts)
         assert both.judge(comparisons) == one and b.requests > 0
         assert all(isinstance(p, float) for p in one) and len(set(one)) == len(one)
         with pytest.raises(ConfigError, match=down.replace(".", r"\.")):
-            load_openai_judge(f"{a.url}|{down}#judge-model", opts)  # probed before any work
-        degraded = load_openai_judge(f"{down}|{a.url}|{b.url}#judge-model", {**opts, "probe": "false"})
+            load_openai_judge(f"{a.url},{down}#judge-model", opts)  # probed before any work
+        # a panel member may itself be a list of servers (`|` separates members, `,` servers)
+        import judges
+        panel = judges.load_judge(f"panel:3*openai:{a.url},{b.url}#judge-model?{JFAST}|1*openai:{b.url}#judge-model?{JFAST}")
+        assert panel.judge(comparisons) == pytest.approx(one)
+        degraded = load_openai_judge(f"{down},{a.url},{b.url}#judge-model", {**opts, "probe": "false"})
         assert degraded.judge(comparisons) == one
     # one server keeps its old fingerprint (store key); a list has its own
     assert both.fingerprint != load_openai_judge(f"{a.url}#judge-model", {**opts, "probe": "false"}).fingerprint
@@ -134,7 +138,7 @@ def test_bad_server_lists_fail_before_any_work():
     with pytest.raises(ConfigError, match="http://"):
         base_urls(["http://a/v1", "b:8000/v1"])
     with pytest.raises(ConfigError, match="must start with http"):
-        load_openai_judge("http://a/v1|b/v1#m", {})
+        load_openai_judge("http://a/v1,b/v1#m", {})
     assert base_urls("http://a/v1/") == ("http://a/v1",)
 
 
@@ -153,7 +157,7 @@ def test_tournament_cli_with_two_base_urls(tmp_path, capsys):
             flags = [x for u in urls for x in ("--base-url", u)]
             assert main(["tournament", str(tmp_path / "ckpts"), "--prompts", str(prompts), "--out",
                          str(tmp_path / out), "--engine", "openai", *flags, "--judge",
-                         f"openai:{'|'.join(urls)}#judge-model?{JFAST}", "--rounds", "20", "--json"]) == 0
+                         f"openai:{','.join(urls)}#judge-model?{JFAST}", "--rounds", "20", "--json"]) == 0
             results.append(json.loads(capsys.readouterr().out))
         assert b.requests > 0
     one, two = results
