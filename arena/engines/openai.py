@@ -101,13 +101,14 @@ class OpenAIEngine:
             path, body["messages"] = "/chat/completions", [{"role": "user", "content": req.prompt}]
         else:
             path, body["prompt"] = "/completions", req.prompt
+        where = f"{self.base_url}{path}" if len(self.base_urls) == 1 else f"{path} on {self.base_url}"
         try:
             answer = client.request("POST", path, body, check=_completion_shape(self.chat))
         except RequestFailed as error:
             if error.status is not None and 400 <= error.status < 500 and error.status != 429:
-                raise InputError(f"{self.base_url}{path} refused model {model!r}: {error.reason}; "
+                raise InputError(f"{where} refused model {model!r}: {error.reason}; "
                                  "serve each checkpoint under its directory name") from None
-            raise InputError(f"{self.base_url}{path} failed for model {model!r}: {error.reason}; "
+            raise InputError(f"{where} failed for model {model!r}: {error.reason}; "
                              "is the server up? (rerun to resume)") from None
         choice = answer["choices"][0]
         text = choice["message"]["content"] if self.chat else choice["text"]

@@ -100,7 +100,7 @@ def test_all_servers_down_is_a_clear_error():
     downs = [_down_url(), _down_url()]
     with pytest.raises(InputError, match="connection error") as info:
         _generate(downs)
-    assert "is the server up" in str(info.value)
+    assert "is the server up" in str(info.value) and f"/completions on {downs[0]} | {downs[1]}" in str(info.value)
     with pytest.raises(ConfigError, match="cannot reach the generation server"):
         get_engine("openai", base_url=downs).check()
     judge = load_openai_judge(",".join(downs) + "#judge-model", {"probe": "false", **dict(
