@@ -17,6 +17,15 @@ string leaving this module, has been through `arena.redact.redact`, and the API 
 from the environment variable named by `api_key_env`) is registered as a secret before the
 first request, so an error body that echoes it never carries it further.
 
+Several servers (`HTTPClient(["http://a/v1", "http://b/v1"], ...)`), serving the same models:
+each attempt goes to the server with the fewest requests in flight from this client (ties in
+turn, round robin), preferring servers this request has not tried yet and servers whose last
+attempt did not fail within `FAILED_SERVER_COOLDOWN` seconds. A retryable failure moves the
+request at once to a server it has not tried (no wait); once it has tried them all, the waits
+above apply. The attempt budget (`max_retries`, `max_time`) is the same as with one server,
+so a request fails over only while it has retries left. Requests carry their own seeds, so
+the answer must not depend on the server: serve the same weights everywhere.
+
 The option names below (`HTTP_OPTIONS`) are the same for the engine and the judge.
 """
 
@@ -27,7 +36,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from arena.errors import ArenaError, ConfigError
@@ -45,6 +54,8 @@ HTTP_OPTIONS: dict[str, tuple[type, object, str]] = {
 }
 # How much of an error body a failure reason quotes (after redaction).
 BODY_EXCERPT = 200
+# Seconds a server whose last attempt failed is avoided by new attempts (while another is up).
+FAILED_SERVER_COOLDOWN = 5.0
 
 
 class RequestFailed(ArenaError):
@@ -113,16 +124,34 @@ def api_key_from_env(name: str) -> str | None:
     return key
 
 
-class HTTPClient:
-    """A pooled httpx client for one server (`base_url`) with the retry policy. Thread-safe;
-    use as a context manager. `transport` overrides httpx's (tests use `httpx.MockTransport`)."""
+def base_urls(urls: str | Sequence[str]) -> tuple[str, ...]:
+    """One URL or several as a tuple without trailing slashes; ConfigError for none, a non-http(s)
+    URL or a repeated one."""
+    urls = (urls,) if isinstance(urls, str) else tuple(urls)
+    out = tuple(u.strip().rstrip("/") for u in urls)
+    if not out or not all(out):
+        raise ConfigError(f"no server URL given (got {list(urls)!r}); pass e.g. http://127.0.0.1:8000/v1")
+    for url in out:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"server URL {url!r} must start with http:// or https://, e.g. http://127.0.0.1:8000/v1")
+    repeated = sorted({u for u in out if out.count(u) > 1})
+    if repeated:
+        raise ConfigError(f"server URL {repeated[0]} is given twice; give each server once")
+    return out
 
-    def __init__(self, base_url: str, *, api_key: str | None, policy: RetryPolicy, max_concurrency: int = 8,
-                 transport=None, seed: int | None = None):
+
+class HTTPClient:
+    """A pooled httpx client for one server or several (`base_url`: one URL or a sequence,
+    load-balanced; see the module docstring) with the retry policy. Thread-safe; use as a
+    context manager. `transport` overrides httpx's (tests use `httpx.MockTransport`)."""
+
+    def __init__(self, base_url: str | Sequence[str], *, api_key: str | None, policy: RetryPolicy,
+                 max_concurrency: int = 8, transport=None, seed: int | None = None):
         import httpx
 
         register_secret(api_key)
-        self.base_url = base_url.rstrip("/")
+        self.base_urls = base_urls(base_url)
+        self.base_url = self.base_urls[0]
         self.policy = policy
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         n = max(1, max_concurrency)
@@ -131,6 +160,12 @@ class HTTPClient:
         self._rng = random.Random(seed)
         self._rng_lock = threading.Lock()
         self._sleep = time.sleep
+        # per server: requests in flight, end of its cooldown (monotonic), answers (200s) served
+        self._outstanding = [0] * len(self.base_urls)
+        self._avoid_until = [0.0] * len(self.base_urls)
+        self.served = [0] * len(self.base_urls)
+        self._turn = 0
+        self._pick_lock = threading.Lock()
 
     def __enter__(self) -> "HTTPClient":
         return self
@@ -140,6 +175,26 @@ class HTTPClient:
 
     def close(self) -> None:
         self._client.close()
+
+    def _pick(self, tried: set[int]) -> int:
+        """The server for the next attempt (counted as in flight until `_done`)."""
+        n = len(self.base_urls)
+        with self._pick_lock:
+            now = time.monotonic()
+            i = min(range(n), key=lambda j: (j in tried, self._avoid_until[j] > now, self._outstanding[j],
+                                             (j - self._turn) % n))
+            self._outstanding[i] += 1
+            self._turn = (i + 1) % n
+            return i
+
+    def _done(self, i: int, ok: bool) -> None:
+        with self._pick_lock:
+            self._outstanding[i] -= 1
+            if ok:
+                self._avoid_until[i] = 0.0
+                self.served[i] += 1
+            else:
+                self._avoid_until[i] = time.monotonic() + FAILED_SERVER_COOLDOWN
 
     def request(self, method: str, path: str, payload: dict | None = None, *,
                 check: Callable[[object], None] | None = None, max_retries: int | None = None) -> object:
@@ -153,11 +208,18 @@ class HTTPClient:
 
         policy = self.policy
         retries = policy.max_retries if max_retries is None else max_retries
-        url = self.base_url + path
+        several = len(self.base_urls) > 1
         deadline = time.monotonic() + policy.max_time
         last, status = "no attempt", None
+        tried: set[int] = set()
+        waits = 0
         for attempt in range(retries + 1):
             retry_after = None
+            server = self._pick(tried)
+            tried.add(server)
+            url = self.base_urls[server] + path
+            where = f"{url}" if several else path
+            ok = False
             try:
                 response = self._client.request(method, url, json=payload)
             except httpx.TimeoutException as error:
@@ -169,20 +231,30 @@ class HTTPClient:
                 if status == 200:
                     body, problem = _decode(response, check)
                     if problem is None:
+                        ok = True
                         return body
-                    last = f"{problem} from {path}"
+                    last = f"{problem} from {where}"
                 else:
-                    last = f"HTTP {status} from {path}: {response.text[:BODY_EXCERPT]!r}"
+                    last = f"HTTP {status} from {where}: {response.text[:BODY_EXCERPT]!r}"
                     if status != 429 and status < 500:
+                        ok = True  # the server answered; the request is at fault
                         raise RequestFailed(last, status)  # a bad request stays bad: no retry
                     retry_after = retry_after_seconds(response.headers.get("retry-after"))
+            finally:
+                self._done(server, ok)
+            if several and status is None:
+                last = f"{last} at {self.base_urls[server]}"
             if attempt == retries:
                 break
+            if len(tried) < len(self.base_urls):
+                continue  # fail over to a server this request has not tried: no wait
             with self._rng_lock:
-                wait = policy.delay(attempt, retry_after, self._rng)
+                wait = policy.delay(waits, retry_after, self._rng)
+            waits += 1
             if time.monotonic() + wait > deadline:
                 raise RequestFailed(f"{last} (gave up: the next retry would pass max_time={policy.max_time:g} s)", status)
             self._sleep(wait)
+            tried.clear()  # every server was tried: start another round over all of them
         raise RequestFailed(f"{last} (gave up after {retries} retries)", status)
 
 

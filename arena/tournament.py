@@ -81,8 +81,8 @@ class TournamentConfig:
     """Seed for sampling and for the bootstrap."""
     engine: str = "hf"
     """Generation engine: hf, vllm or openai."""
-    base_url: str | None = None
-    """Server URL for the openai engine (else OPENAI_BASE_URL)."""
+    base_url: str | tuple[str, ...] | None = None
+    """Server URL for the openai engine (else OPENAI_BASE_URL); a tuple: several servers, load-balanced."""
     engine_options: tuple[tuple[str, str], ...] = ()
     """(name, value) options of the vllm engine passed to `vllm.LLM` (dtype, tensor_parallel_size, ...)."""
     batch_size: int = 16

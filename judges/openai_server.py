@@ -22,6 +22,13 @@ empty 200 bodies, none on other 4xx. The API key is read from an environment var
 registered with `arena.redact`, so even a server that echoes it cannot get it into a
 failure reason, the store or the terminal. `load_openai_judge` probes `GET {url}/models`
 first, so an unreachable server or a refused key fails before any work.
+
+Several servers serving the same judge: `openai:URL1,URL2,URL3#MODEL` (commas, because `|`
+separates the members of a panel: `panel:openai:URL1,URL2#judge|...`). Requests are
+load-balanced over them and fail over by `arena.http`'s rules; every server is probed before
+any work. The verdicts do not depend on which server answered when they serve the same
+weights at temperature 0; the judge's fingerprint (its store key) holds the URL list as
+given, so the same list reuses stored verdicts.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from arena.errors import ConfigError
-from arena.http import HTTP_OPTIONS, HTTPClient, RequestFailed, RetryPolicy, api_key_from_env
+from arena.http import HTTP_OPTIONS, HTTPClient, RequestFailed, RetryPolicy, api_key_from_env, base_urls
 from arena.fingerprint import fingerprint_obj
 from judges.base import Comparison, Failure
 from judges.options import Option, coerce_options
@@ -58,7 +65,8 @@ class OpenAIJudge:
     """Pairwise judge over an OpenAI-compatible HTTP API."""
 
     def __init__(self, url: str, model: str, values: dict, *, api_key: str | None = None):
-        self.url = url.rstrip("/")
+        self.urls = base_urls(url.split(","))
+        self.url = ",".join(self.urls)  # one URL: as before, so its fingerprint is unchanged
         self.model = model
         self.values = values
         self.labels = tuple(values["labels"])
@@ -85,11 +93,11 @@ class OpenAIJudge:
         return f"OpenAIJudge({self.url}#{self.model}, mode={self.mode})"
 
     # -- HTTP (arena.http: one client and one retry policy for engine and judge) --------
-    def client(self, transport=None) -> HTTPClient:
+    def client(self, transport=None, urls: tuple[str, ...] | None = None) -> HTTPClient:
         v = self.values
         policy = RetryPolicy(timeout=v["timeout"], max_retries=v["max_retries"], backoff=v["backoff"],
                              backoff_max=v["backoff_max"], max_time=v["max_time"])
-        return HTTPClient(self.url, api_key=self._api_key, policy=policy, max_concurrency=v["max_concurrency"],
+        return HTTPClient(urls or self.urls, api_key=self._api_key, policy=policy, max_concurrency=v["max_concurrency"],
                           transport=transport or self.transport)
 
     def request(self, client: HTTPClient, method: str, path: str, payload: dict | None = None, *,
@@ -101,24 +109,28 @@ class OpenAIJudge:
             return Failure(error.reason)
 
     def probe(self) -> None:
-        """GET /models: reachable, key accepted, model served; ConfigError otherwise."""
-        with self.client() as client:
+        """GET /models on every server: reachable, key accepted, model served; ConfigError otherwise."""
+        for url in self.urls:
+            self._probe_one(url)
+
+    def _probe_one(self, url: str) -> None:
+        with self.client(urls=(url,)) as client:
             # One retry at most: a missing server should be reported at once, not after backoff.
             answer = self.request(client, "GET", "/models", retries=min(1, self.values["max_retries"]))
         if isinstance(answer, Failure):
             reason = answer.reason
             if "HTTP 401" in reason or "HTTP 403" in reason:
                 raise ConfigError(
-                    f"{self.url} refused the API key (from ${self.values['api_key_env']}): {reason.split(':')[0]}; "
+                    f"{url} refused the API key (from ${self.values['api_key_env']}): {reason.split(':')[0]}; "
                     "set the right key in that environment variable"
                 )
             if "HTTP 404" in reason:
-                raise ConfigError(f"{self.url}/models answered 404; the URL should be the API base, e.g. http://HOST:PORT/v1")
-            raise ConfigError(f"cannot reach the judge server at {self.url} ({reason}); start it or fix the URL")
+                raise ConfigError(f"{url}/models answered 404; the URL should be the API base, e.g. http://HOST:PORT/v1")
+            raise ConfigError(f"cannot reach the judge server at {url} ({reason}); start it or fix the URL")
         served = [m.get("id") for m in answer.get("data", []) if isinstance(m, dict)] if isinstance(answer, dict) else []
         if served and self.model not in served:
             raise ConfigError(
-                f"model {self.model!r} is not served at {self.url}; it serves: {', '.join(map(str, served[:20]))}"
+                f"model {self.model!r} is not served at {url}; it serves: {', '.join(map(str, served[:20]))}"
             )
 
     # -- judging ------------------------------------------------------------------------
@@ -272,9 +284,11 @@ def load_openai_judge(body: str, options: dict) -> OpenAIJudge:
     """`openai:URL#MODEL` -> OpenAIJudge, after checking options and probing the server."""
     url, sep, model = body.partition("#")
     if not sep or not url or not model:
-        raise ConfigError(f"openai judge spec needs URL#MODEL; got {body!r} (e.g. openai:http://127.0.0.1:8000/v1#my-model)")
-    if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"openai judge URL {url!r} must start with http:// or https://")
+        raise ConfigError(f"openai judge spec needs URL#MODEL (or URL1,URL2#MODEL); got {body!r} (e.g. openai:http://127.0.0.1:8000/v1#my-model)")
+    for one in url.split(","):
+        if not one.startswith(("http://", "https://")):
+            raise ConfigError(f"openai judge URL {one!r} must start with http:// or https:// "
+                              "(several servers: openai:URL1,URL2#MODEL)")
     values = coerce_options("openai", options, OPTIONS)
     prepare_template(values, "openai")
     if values["mode"] not in ("chat", "completions"):

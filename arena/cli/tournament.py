@@ -36,7 +36,7 @@ def tournament(
     top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling mass."),
     seed: int = typer.Option(0, "--seed", help="Seed for sampling and the bootstrap."),
     engine: EngineName = typer.Option(EngineName.hf, "--engine", help="Generation engine."),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="Server for --engine openai (else OPENAI_BASE_URL)."),
+    base_url: Optional[list[str]] = typer.Option(None, "--base-url", help="Server for --engine openai (else OPENAI_BASE_URL); repeat it for several servers of the same checkpoints (load-balanced)."),
     engine_option: Optional[list[str]] = typer.Option(None, "--engine-option", help="NAME=VALUE passed to vllm.LLM for --engine vllm (repeatable): dtype, tensor_parallel_size, pipeline_parallel_size, max_model_len, gpu_memory_utilization, enable_prefix_caching."),
     batch_size: int = typer.Option(16, "--batch-size", help="Generation batch size (results do not depend on it)."),
     pairs: Optional[str] = typer.Option(None, "--pairs", help="Only these pairs: a:b,c:d (default: every pair)."),
@@ -65,8 +65,9 @@ def tournament(
     not_a_file("--out", out_dir)
     # A NaN temperature passes the library's `temperature >= 0` test and samples garbage.
     finite_positive("--temperature", temperature, example=1.0, allow_zero=True)
-    if base_url is not None and not base_url.startswith(("http://", "https://")):
-        raise InputError(f"--base-url {base_url!r} is not an http(s) URL: e.g. --base-url http://127.0.0.1:8000/v1")
+    for url in base_url or []:
+        if not url.startswith(("http://", "https://")):
+            raise InputError(f"--base-url {url!r} is not an http(s) URL: e.g. --base-url http://127.0.0.1:8000/v1")
 
     engine_options = []
     for item in engine_option or []:
@@ -80,7 +81,7 @@ def tournament(
     config = TournamentConfig(
         ckpts_dir=ckpts_dir, prompts=prompts, judge=judge, out=out_dir, samples=samples,
         max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
-        engine=engine.value, base_url=base_url, engine_options=tuple(engine_options), batch_size=batch_size, pairs=parse_pairs(pairs),
+        engine=engine.value, base_url=_one_or_tuple(base_url), engine_options=tuple(engine_options), batch_size=batch_size, pairs=parse_pairs(pairs),
         dry_run=dry_run, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, rounds=rounds,
         retry_failures=retry_failures, prior=prior, judge_batch_size=judge_batch_size,
         stop=parse_stop(stop), chat_template=chat_template, prompt_template=_unescape(prompt_template),
@@ -95,6 +96,13 @@ def tournament(
         from arena.report import render_terminal
 
         render_terminal(result, out)
+
+
+def _one_or_tuple(urls: list[str] | None) -> str | tuple[str, ...] | None:
+    """--base-url given once stays a string (the config as before); repeated, a tuple of servers."""
+    if not urls:
+        return None
+    return urls[0] if len(urls) == 1 else tuple(urls)
 
 
 def _unescape(text: str | None) -> str | None:

@@ -5,6 +5,10 @@ request). Requests go to `{base_url}/completions` (raw prompt, the server applie
 template) or, with `chat=True`, to `{base_url}/chat/completions`; each carries its own
 `seed`, so servers that honour seeds give batch-independent answers.
 
+`base_url` may be several servers (a sequence; `--base-url` repeated), all serving every
+checkpoint: requests are load-balanced over them and fail over by `arena.http`'s rules, and
+`check` probes each one before any work.
+
 HTTP goes through `arena.http` (the same client, retry policy and option names as the
 openai judge: `timeout`, `max_retries`, `backoff`, `backoff_max`, `max_time`,
 `max_concurrency`, `api_key_env`). A request that still fails after the retries raises
@@ -20,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from arena.engines import Request, SamplingParams
 from arena.errors import ConfigError, InputError
-from arena.http import HTTP_OPTIONS, HTTPClient, RequestFailed, RetryPolicy, api_key_from_env
+from arena.http import HTTP_OPTIONS, HTTPClient, RequestFailed, RetryPolicy, api_key_from_env, base_urls
 from arena.lm import truncate_at_stop
 
 
@@ -37,7 +41,7 @@ class OpenAIEngine:
     name = "openai"
     OPTIONS = ("base_url", "chat", "transport", *HTTP_OPTIONS)
 
-    def __init__(self, *, base_url: str | None = None, chat: bool = False, transport=None,
+    def __init__(self, *, base_url: str | Sequence[str] | None = None, chat: bool = False, transport=None,
                  timeout: float = HTTP_OPTIONS["timeout"][1], max_retries: int = HTTP_OPTIONS["max_retries"][1],
                  backoff: float = HTTP_OPTIONS["backoff"][1], backoff_max: float = HTTP_OPTIONS["backoff_max"][1],
                  max_time: float = HTTP_OPTIONS["max_time"][1],
@@ -48,7 +52,8 @@ class OpenAIEngine:
             raise ConfigError("--engine openai needs a server: pass --base-url http://HOST:PORT/v1 or set OPENAI_BASE_URL")
         if max_concurrency < 1:
             raise ConfigError(f"max_concurrency must be >= 1; got {max_concurrency}")
-        self.base_url = base_url.rstrip("/")
+        self.base_urls = base_urls(base_url)
+        self.base_url = " | ".join(self.base_urls)  # for messages
         self.api_key_env = api_key_env
         self._api_key = api_key_from_env(api_key_env)  # only ever sent as a header
         self.max_concurrency = max_concurrency
@@ -60,25 +65,30 @@ class OpenAIEngine:
     def __repr__(self) -> str:  # never shows the key
         return f"OpenAIEngine({self.base_url})"
 
-    def _client(self, policy: RetryPolicy | None = None) -> HTTPClient:
-        return HTTPClient(self.base_url, api_key=self._api_key, policy=policy or self.policy,
+    def _client(self, policy: RetryPolicy | None = None, urls: tuple[str, ...] | None = None) -> HTTPClient:
+        return HTTPClient(urls or self.base_urls, api_key=self._api_key, policy=policy or self.policy,
                           max_concurrency=self.max_concurrency, transport=self.transport)
 
     def check(self) -> None:
-        """One GET {base_url}/models before any work: an unreachable server or a refused key is
-        an error now, not after the run directory exists. A server without /models passes."""
+        """One GET {base_url}/models per server before any work: an unreachable server or a
+        refused key is an error now, not after the run directory exists. A server without
+        /models passes."""
+        for url in self.base_urls:
+            self._check_one(url)
+
+    def _check_one(self, url: str) -> None:
         quick = RetryPolicy(timeout=min(self.policy.timeout, 10.0), max_retries=min(1, self.policy.max_retries),
                             backoff=self.policy.backoff, backoff_max=self.policy.backoff_max,
                             max_time=min(self.policy.max_time, 30.0))
         try:
-            with self._client(quick) as client:
+            with self._client(quick, (url,)) as client:
                 client.request("GET", "/models")
         except RequestFailed as error:
             if error.status in (401, 403):
-                raise ConfigError(f"{self.base_url} refused the API key (HTTP {error.status}); "
+                raise ConfigError(f"{url} refused the API key (HTTP {error.status}); "
                                   f"set {self.api_key_env} to a key the server accepts") from None
             if error.status is None or error.status >= 500 or error.status == 429:
-                raise ConfigError(f"cannot reach the generation server at {self.base_url} ({error.reason}); "
+                raise ConfigError(f"cannot reach the generation server at {url} ({error.reason}); "
                                   "start it or fix --base-url / OPENAI_BASE_URL") from None
             # another 4xx (e.g. 404): a server without /models passes
 
@@ -91,13 +101,14 @@ class OpenAIEngine:
             path, body["messages"] = "/chat/completions", [{"role": "user", "content": req.prompt}]
         else:
             path, body["prompt"] = "/completions", req.prompt
+        where = f"{self.base_url}{path}" if len(self.base_urls) == 1 else f"{path} on {self.base_url}"
         try:
             answer = client.request("POST", path, body, check=_completion_shape(self.chat))
         except RequestFailed as error:
             if error.status is not None and 400 <= error.status < 500 and error.status != 429:
-                raise InputError(f"{self.base_url}{path} refused model {model!r}: {error.reason}; "
+                raise InputError(f"{where} refused model {model!r}: {error.reason}; "
                                  "serve each checkpoint under its directory name") from None
-            raise InputError(f"{self.base_url}{path} failed for model {model!r}: {error.reason}; "
+            raise InputError(f"{where} failed for model {model!r}: {error.reason}; "
                              "is the server up? (rerun to resume)") from None
         choice = answer["choices"][0]
         text = choice["message"]["content"] if self.chat else choice["text"]
