@@ -38,7 +38,8 @@ def _command(algorithm: str):
         prompts: Path = typer.Option(..., "--prompts", help="Prompts: JSONL (prompt field) or one per line."),
         out_dir: Path = typer.Option(..., "--out", help="Output checkpoint directory, e.g. ckpts/nash-mp."),
         steps: int = typer.Option(50, "--steps", help="Optimiser steps."),
-        batch_size: int = typer.Option(8, "--batch-size", help="Prompts per step (two responses each)."),
+        batch_size: int = typer.Option(8, "--batch-size", help="Prompts per micro-batch (two responses each)."),
+        grad_accum: int = typer.Option(1, "--grad-accum", help="Micro-batches per optimiser step (gradients averaged): a step uses batch-size × grad-accum prompts."),
         lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
         lr_schedule: str = typer.Option("constant", "--lr-schedule", help="constant, or linear decay to 0."),
         kl_estimator: str = typer.Option("token", "--kl-estimator", help="token (exact per-token KL) or sequence (log-ratio)."),
@@ -128,7 +129,7 @@ def _command(algorithm: str):
     return command
 
 
-_CONFIG_FIELDS = ("steps", "batch_size", "lr", "lr_schedule", "kl_estimator", "beta", "eta", "samples_per_prompt",
+_CONFIG_FIELDS = ("steps", "batch_size", "grad_accum", "lr", "lr_schedule", "kl_estimator", "beta", "eta", "samples_per_prompt",
                   "kappa", "mixture", "rloo_k", "labels", "max_new_tokens", "seed", "lora", "lora_r", "eval_every",
                   "save_every", "report_to", "device")
 """TrainConfig fields set from options of the same name (a --config file may hold any of them, and nash)."""

@@ -90,7 +90,11 @@ class TrainConfig:
     steps: int = 50
     """Optimiser steps."""
     batch_size: int = 8
-    """Prompts per step (global, over all processes); each prompt gets two responses."""
+    """Prompts per micro-batch (global, over all processes); each prompt gets two responses.
+    An optimiser step uses batch_size × grad_accum prompts."""
+    grad_accum: int = 1
+    """Micro-batches whose gradients are averaged into one optimiser step (memory: only one
+    micro-batch is in flight). grad_accum N at batch_size B is the step of batch_size N·B."""
     lr: float = 1e-3
     """Adam learning rate."""
     lr_schedule: str = "constant"
@@ -159,7 +163,7 @@ class TrainConfig:
         object.__setattr__(self, "mixture", Schedule.parse(self.mixture))
         if self.eta is None and self.beta > 0:
             object.__setattr__(self, "eta", 2.0 * self.beta)
-        for name in ("steps", "batch_size", "max_new_tokens", "eval_batch", "lora_r"):
+        for name in ("steps", "batch_size", "grad_accum", "max_new_tokens", "eval_batch", "lora_r"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}")
         for name in ("eval_every", "save_every"):
