@@ -20,8 +20,8 @@ from trainers.lm.run import Run
 from trainers.losses import nash_md_loss
 
 
-def train(config: TrainConfig, *, overwrite: bool = False, progress=None, accelerator=None) -> Path:
-    run = Run("nash-md", config, overwrite=overwrite, progress=progress, accelerator=accelerator)
+def train(config: TrainConfig, *, overwrite: bool = False, resume: bool = False, progress=None, accelerator=None) -> Path:
+    run = Run("nash-md", config, overwrite=overwrite, resume=resume, progress=progress, accelerator=accelerator)
     policy = run.policy
     for step in range(run.start, config.steps):
         m = config.mixture(step)

@@ -24,11 +24,11 @@ from trainers.lm.run import Run
 from trainers.losses import leave_one_out_score, nash_mp_group_loss, nash_mp_loss
 
 
-def train(config: TrainConfig, *, overwrite: bool = False, progress=None, accelerator=None,
+def train(config: TrainConfig, *, overwrite: bool = False, resume: bool = False, progress=None, accelerator=None,
           algorithm: str = "nash-mp") -> Path:
     if algorithm == "nash-mp" and (message := eta_warning(config)) is not None:
         warnings.warn(message, UserWarning, stacklevel=2)
-    run = Run(algorithm, config, overwrite=overwrite, progress=progress, accelerator=accelerator)
+    run = Run(algorithm, config, overwrite=overwrite, resume=resume, progress=progress, accelerator=accelerator)
     policy = run.policy
     target = run.extra.setdefault("target", policy.copy_trainable())       # EMA of the trainable tensors
     self_play = algorithm == "self-play"

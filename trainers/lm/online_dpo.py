@@ -19,10 +19,10 @@ from trainers.lm.run import Run
 from trainers.losses import online_dpo_loss, online_ipo_loss
 
 
-def train(config: TrainConfig, *, algorithm: str = "online-dpo", overwrite: bool = False, progress=None,
+def train(config: TrainConfig, *, algorithm: str = "online-dpo", overwrite: bool = False, resume: bool = False, progress=None,
           accelerator=None) -> Path:
     loss_fn = {"online-dpo": online_dpo_loss, "online-ipo": online_ipo_loss}[algorithm]
-    run = Run(algorithm, config, overwrite=overwrite, progress=progress, accelerator=accelerator)
+    run = Run(algorithm, config, overwrite=overwrite, resume=resume, progress=progress, accelerator=accelerator)
     policy = run.policy
     for step in range(run.start, config.steps):
         for _ in run.micro_batches():

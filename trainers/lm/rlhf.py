@@ -45,8 +45,8 @@ def bt_scores(W: torch.Tensor, *, prior: float = BT_PRIOR, iters: int = 50) -> t
     return s - s.mean(1, keepdim=True)
 
 
-def train(config: TrainConfig, *, overwrite: bool = False, progress=None, accelerator=None) -> Path:
-    run = Run("rlhf", config, overwrite=overwrite, progress=progress, accelerator=accelerator)
+def train(config: TrainConfig, *, overwrite: bool = False, resume: bool = False, progress=None, accelerator=None) -> Path:
+    run = Run("rlhf", config, overwrite=overwrite, resume=resume, progress=progress, accelerator=accelerator)
     policy = run.policy
     K = config.rloo_k
     pairs = [(i, j) for i in range(K) for j in range(i + 1, K)]

@@ -8,6 +8,7 @@ the exact KL to a known Nash, saves the resume state, and reports progress.
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from trainers.losses import LossParts
 class Run:
     """State of one training run (created by `Run.setup`)."""
 
-    def __init__(self, algorithm: str, config: C.TrainConfig, *, overwrite: bool = False,
+    def __init__(self, algorithm: str, config: C.TrainConfig, *, overwrite: bool = False, resume: bool = False,
                  progress: C.Progress | None = None, accelerator=None):
         from judges import load_judge
 
@@ -35,15 +36,17 @@ class Run:
         self._backwards: list[tuple[LossParts | None, dict]] = []
         self.prompts = C.read_prompts(config.prompts)
         self.judge = load_judge(config.judge)            # checks the spec before any work
-        self.out, self.work = C.prepare_out(config, overwrite=overwrite, create=False)
+        self.out, self.work = C.prepare_out(config, overwrite=overwrite, resume=resume, create=False)
         self.policy = C.load_policy(config)
         self.known = C.load_known_nash(config, self.policy.tokenizer)
+        state = C.load_state(self.work, config) if resume else None
         if self.rank == 0:  # only after every input loaded: bad input writes nothing
+            if not resume:   # a fresh run starts from an empty work dir (--overwrite: old state gone)
+                shutil.rmtree(self.work, ignore_errors=True)
             self.work.mkdir(parents=True, exist_ok=True)
         self.opt = C.optimizer(self.policy, config)
         self.counters = C.Counters()
         self.extra: dict[str, dict[str, torch.Tensor]] = {}
-        state = C.load_state(self.work, config)
         self.start = 0
         if state is not None:
             C.restore(self.policy, self.opt, state)
