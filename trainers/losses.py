@@ -9,6 +9,9 @@ diagnostics. The gradient estimators follow the papers:
   feedback via Mirror Prox", arXiv 2505.19731): minimise
   E[-P(y ≻ y') + β log(π_θ(y)/π_ref(y)) + (β/η) log(π_θ(y)/π_target(y))], y, y' ~ π_θ,
   with the symmetrisation trick: one judgment serves both samples, baseline ½ is exact.
+- MPO, Magnetic Preference Optimization (Wang et al. 2025, arXiv 2410.16714): the same
+  symmetrised self-play gradient with β KL(π_θ‖μ) to a magnet μ that the trainer refreshes
+  to the current policy every few steps (`mpo_loss`).
 - Nash-MD-PG (Munos et al. 2024, "Nash learning from human feedback", arXiv 2312.00886):
   y ~ π_θ, y' ~ geometric mixture; ∇log π_θ(y)·(P(y ≻ y') − ½) − β ∇KL(π_θ‖π_ref).
 - Online DPO / IPO (Rafailov et al. 2023, arXiv 2305.18290; Azar et al. 2023,
@@ -177,6 +180,26 @@ def leave_one_out_score(pref: torch.Tensor) -> torch.Tensor:
         wins[:, i] += pref[:, col]
         wins[:, j] += 1.0 - pref[:, col]
     return wins / (K - 1)
+
+
+def mpo_loss(logp: torch.Tensor, logp_prime: torch.Tensor, pref: torch.Tensor, kl_magnet: KLTerm, *,
+             beta: float) -> LossParts:
+    """MPO surrogate (magnetic mirror descent on the preference game, Wang et al. 2025).
+
+    logp, logp_prime, pref: (B,) — y and y' both sampled from π_θ and judged once,
+    pref = P(y ≻ y'); kl_magnet: KL terms of the 2B samples [y; y'] to the magnet μ:
+        L = ½ mean_B[ (½ − pref)·(log π_θ(y) − log π_θ(y')) ] + β mean_2B[KL_μ surrogate],
+    the estimator of ∇{−P(π_θ ≻ sg π_θ) + β KL(π_θ‖μ)} at the current policy: the gradient of
+    the magnetic proximal step argmin_π P(π_k ≻ π) + β KL(π‖μ) + (β/η) KL(π‖π_k) at π = π_k
+    (`trainers.lab.algorithms.magnetic_step`; the proximal term has zero gradient there).
+    """
+    _check("mpo_loss", logp, logp_prime, pref)
+    _check_pair("mpo_loss", logp, kl_magnet)
+    _check_rate("beta", beta)
+    adv = (pref - 0.5).detach()                                              # (B,)
+    pg = -(adv * logp) - ((-adv) * logp_prime)                                # (B,)  = (½ − P)(logp − logp')
+    loss = 0.5 * pg.mean() + beta * kl_magnet.surrogate.mean()
+    return LossParts(loss=loss, pg=float(0.5 * pg.detach().mean()), kl_ref=float(kl_magnet.value.mean()))
 
 
 def nash_md_loss(logp: torch.Tensor, pref: torch.Tensor, kl_ref: KLTerm, *, beta: float) -> LossParts:

@@ -66,6 +66,7 @@ def demo(
         return
 
     from trainers.lm import TrainConfig, train
+    from trainers.lm.common import saved_step
 
     err.rule("[bold]3. Training from ckpts/sft")
     for algorithm in DEMO_ALGORITHMS:
@@ -77,7 +78,8 @@ def demo(
                              out=str(target), seed=seed, **{**DEMO_TRAIN, "steps": steps})
         with _progress(err) as bar:
             task = bar.add_task(algorithm, total=steps)
-            train(algorithm, config, progress=lambda step, row: bar.update(task, completed=step + 1))
+            train(algorithm, config, resume=saved_step(target) is not None,   # an interrupted demo continues
+                  progress=lambda step, row: bar.update(task, completed=step + 1))
     result = tournament("4. Tournament again: only the new checkpoints' work is new")
     summary = nash_mp_summary(result)
     if json_out:

@@ -1,10 +1,10 @@
 """`arena train ALGO --policy DIR --judge SPEC --prompts FILE --out ckpts/NAME`.
 
-One command per algorithm (nash-mp, nash-md, online-dpo, online-ipo, self-play, rlhf), all
+One command per algorithm (nash-mp, nash-md, online-dpo, online-ipo, self-play, rlhf, mpo), all
 with the same options; each builds a `trainers.lm.TrainConfig` and calls
 `trainers.lm.train`. The output is a normal `save_pretrained` directory with
-`arena_card.json` and `metrics.jsonl`; an interrupted run resumes when started again with
-the same options.
+`arena_card.json` and `metrics.jsonl`; an interrupted run continues from its last
+`checkpoint-N` when started again with the same options and `--resume`.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ HELP = {
     "online-ipo": "Online IPO: two policy samples, judge label, IPO loss.",
     "self-play": "Regularised self-play: Nash-MP with κ = 1 (the target is the current policy).",
     "rlhf": "RLHF: Bradley–Terry reward fitted on in-group judgments, optimised by RLOO.",
+    "mpo": "MPO (magnetic preference optimisation): self-play with a KL pull to a magnet refreshed to the policy.",
 }
 
 
@@ -38,7 +39,8 @@ def _command(algorithm: str):
         prompts: Path = typer.Option(..., "--prompts", help="Prompts: JSONL (prompt field) or one per line."),
         out_dir: Path = typer.Option(..., "--out", help="Output checkpoint directory, e.g. ckpts/nash-mp."),
         steps: int = typer.Option(50, "--steps", help="Optimiser steps."),
-        batch_size: int = typer.Option(8, "--batch-size", help="Prompts per step (two responses each)."),
+        batch_size: int = typer.Option(8, "--batch-size", help="Prompts per micro-batch (two responses each)."),
+        grad_accum: int = typer.Option(1, "--grad-accum", help="Micro-batches per optimiser step (gradients averaged): a step uses batch-size × grad-accum prompts."),
         lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
         lr_schedule: str = typer.Option("constant", "--lr-schedule", help="constant, or linear decay to 0."),
         kl_estimator: str = typer.Option("token", "--kl-estimator", help="token (exact per-token KL) or sequence (log-ratio)."),
@@ -48,6 +50,7 @@ def _command(algorithm: str):
         kappa: str = typer.Option("0.1", "--kappa", help="Nash-MP target EMA rate: a number or harmonic:C (C/(k+C))."),
         mixture: str = typer.Option("0.125", "--mixture", help="Nash-MD mixture coefficient: a number or harmonic:C."),
         rloo_k: int = typer.Option(4, "--rloo-k", help="RLHF: responses per prompt."),
+        magnet_every: int = typer.Option(20, "--magnet-every", help="MPO: steps between refreshes of the magnet to the current policy."),
         labels: str = typer.Option("soft", "--labels", help="soft: use P(y ≻ y'); sample: 0/1 labels drawn from it."),
         max_new_tokens: int = typer.Option(16, "--max-new-tokens", help="Longest sampled response."),
         seed: int = typer.Option(0, "--seed", help="Seed of batches, sampling and labels."),
@@ -60,7 +63,8 @@ def _command(algorithm: str):
         device: str = typer.Option("cpu", "--device", help="Torch device."),
         log_every: int = typer.Option(10, "--log-every", help="Print one progress line (step, ETA, metrics) every N steps (0: never)."),
         config_file: Optional[Path] = typer.Option(None, "--config", help="YAML file of options (keys as the flags, e.g. batch-size: 32); flags on the command line override it."),
-        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out (or start an interrupted one over)."),
+        resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run of --out from its last checkpoint-N (same options)."),
         json_out: bool = typer.Option(False, "--json", help="Print the final metrics as one JSON object."),
         stop: Optional[list[str]] = typer.Option(None, "--stop", help="Stop string (repeatable; escapes such as '\\n' allowed), as in arena tournament."),
         chat_template: str = typer.Option("auto", "--chat-template", help="auto (the tokenizer's chat template when it has one), on, off; as in arena tournament."),
@@ -111,7 +115,7 @@ def _command(algorithm: str):
             with warnings.catch_warnings():
                 # a library warning (e.g. eta > 2·beta) as one line, not Python's file:line form
                 warnings.showwarning = lambda message, *a, **k: err.print(f"warning: {message}", markup=False, soft_wrap=True)
-                path = train(algorithm, config, overwrite=overwrite, progress=progress)
+                path = train(algorithm, config, overwrite=overwrite, resume=resume, progress=progress)
         finally:
             bar.stop()
         if not main_process:
@@ -128,8 +132,8 @@ def _command(algorithm: str):
     return command
 
 
-_CONFIG_FIELDS = ("steps", "batch_size", "lr", "lr_schedule", "kl_estimator", "beta", "eta", "samples_per_prompt",
-                  "kappa", "mixture", "rloo_k", "labels", "max_new_tokens", "seed", "lora", "lora_r", "eval_every",
+_CONFIG_FIELDS = ("steps", "batch_size", "grad_accum", "lr", "lr_schedule", "kl_estimator", "beta", "eta", "samples_per_prompt",
+                  "kappa", "mixture", "rloo_k", "magnet_every", "labels", "max_new_tokens", "seed", "lora", "lora_r", "eval_every",
                   "save_every", "report_to", "device")
 """TrainConfig fields set from options of the same name (a --config file may hold any of them, and nash)."""
 

@@ -1,4 +1,4 @@
-"""Preference fine-tuning of Hugging Face causal LMs: Nash-MP, Nash-MD and baselines.
+"""Preference fine-tuning of Hugging Face causal LMs: Nash-MP, Nash-MD, MPO and baselines.
 
 `train(algorithm, config)` is the one public entry (the CLI and the demo call it); each
 algorithm is one readable loop in `trainers/lm/<algo>.py`.
@@ -14,12 +14,14 @@ from trainers.lm.common import ALGORITHMS, Schedule, TrainConfig
 __all__ = ["ALGORITHMS", "Schedule", "TrainConfig", "train"]
 
 
-def train(algorithm: str, config: TrainConfig, *, overwrite: bool = False, progress=None,
+def train(algorithm: str, config: TrainConfig, *, overwrite: bool = False, resume: bool = False, progress=None,
           accelerator=None) -> Path:
     """Train `algorithm` (one of ALGORITHMS) with `config`; returns the output checkpoint directory.
 
-    `progress(step, metrics_row)` is called after every step. An interrupted run resumes
-    from its last saved state when started again with the same config.
+    `progress(step, metrics_row)` is called after every step. `resume`: continue the
+    interrupted run of `config.out` from its last saved state (`checkpoint-N`), which needs the
+    same config; `overwrite`: start over, replacing a finished or interrupted run. Without
+    either, an existing output or interrupted run is refused (`common.prepare_out`).
     """
     from arena.errors import ConfigError
 
@@ -28,7 +30,7 @@ def train(algorithm: str, config: TrainConfig, *, overwrite: bool = False, progr
         from accelerate import Accelerator
 
         accelerator = Accelerator(cpu=config.device == "cpu")
-    kw = dict(overwrite=overwrite, progress=progress, accelerator=accelerator)
+    kw = dict(overwrite=overwrite, resume=resume, progress=progress, accelerator=accelerator)
     if algorithm == "nash-mp":
         from trainers.lm import nash_mp
         return nash_mp.train(config, **kw)
@@ -41,6 +43,9 @@ def train(algorithm: str, config: TrainConfig, *, overwrite: bool = False, progr
     if algorithm in ("online-dpo", "online-ipo"):
         from trainers.lm import online_dpo
         return online_dpo.train(config, algorithm=algorithm, **kw)
+    if algorithm == "mpo":
+        from trainers.lm import mpo
+        return mpo.train(config, **kw)
     if algorithm == "rlhf":
         from trainers.lm import rlhf
         return rlhf.train(config, **kw)

@@ -32,7 +32,7 @@ import torch
 from arena.errors import ConfigError, InputError
 from trainers.mixture import Generation, generate
 
-ALGORITHMS = ("nash-mp", "nash-md", "online-dpo", "online-ipo", "self-play", "rlhf")
+ALGORITHMS = ("nash-mp", "nash-md", "online-dpo", "online-ipo", "self-play", "rlhf", "mpo")
 LABELS = ("soft", "sample")
 REPORT_TO = ("none", "tensorboard")
 
@@ -90,7 +90,11 @@ class TrainConfig:
     steps: int = 50
     """Optimiser steps."""
     batch_size: int = 8
-    """Prompts per step (global, over all processes); each prompt gets two responses."""
+    """Prompts per micro-batch (global, over all processes); each prompt gets two responses.
+    An optimiser step uses batch_size × grad_accum prompts."""
+    grad_accum: int = 1
+    """Micro-batches whose gradients are averaged into one optimiser step (memory: only one
+    micro-batch is in flight). grad_accum N at batch_size B is the step of batch_size N·B."""
     lr: float = 1e-3
     """Adam learning rate."""
     lr_schedule: str = "constant"
@@ -107,6 +111,8 @@ class TrainConfig:
     """Nash-MP target EMA rate κ: θ_target ← κ θ + (1−κ) θ_target (self-play: 1)."""
     mixture: Schedule = Schedule("constant", 0.125)
     """Nash-MD geometric-mixture coefficient m (0: policy, 1: reference)."""
+    magnet_every: int = 20
+    """MPO: refresh the magnet μ to the current policy every this many steps (μ_0 = π_ref)."""
     rloo_k: int = 4
     """RLHF: responses per prompt for the leave-one-out baseline."""
     kl_estimator: str = "token"
@@ -159,7 +165,7 @@ class TrainConfig:
         object.__setattr__(self, "mixture", Schedule.parse(self.mixture))
         if self.eta is None and self.beta > 0:
             object.__setattr__(self, "eta", 2.0 * self.beta)
-        for name in ("steps", "batch_size", "max_new_tokens", "eval_batch", "lora_r"):
+        for name in ("steps", "batch_size", "grad_accum", "magnet_every", "max_new_tokens", "eval_batch", "lora_r"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}")
         for name in ("eval_every", "save_every"):
@@ -581,16 +587,17 @@ def save_state(work: Path, step: int, policy: Policy, opt, extra: dict[str, dict
     os.replace(tmp, work / ".resume" / "state.pt")
 
 
-def load_state(work: Path, config: TrainConfig) -> dict | None:
-    """The saved resume state of an interrupted run with the same config, else None."""
-    path = work / ".resume" / "state.pt"
-    if not path.is_file():
-        return None
-    state = torch.load(path, weights_only=True)
+def load_state(work: Path, config: TrainConfig) -> dict:
+    """The saved resume state of the interrupted run in `work` (`prepare_out` checked that
+    there is one); refused when its config is not `config`."""
+    state = torch.load(work / ".resume" / "state.pt", weights_only=True)
     if state["config"] != json.dumps(config.to_json(), sort_keys=True):
+        saved, now = json.loads(state["config"]), config.to_json()
+        diff = ", ".join(f"{k} {saved.get(k)!r} → {now.get(k)!r}" for k in sorted(set(saved) | set(now))
+                         if saved.get(k) != now.get(k))
         raise ConfigError(
-            f"{work} holds an interrupted run with a different config; rerun with the same options "
-            f"to resume it, or delete {work} to start over"
+            f"{work} holds an interrupted run with a different config ({diff}); rerun with the same options "
+            f"and --resume to continue it, or pass --overwrite to start over"
         )
     state["counters"] = json.loads(state["counters"])
     return state
@@ -709,8 +716,11 @@ def model_card(card: dict, *, merged: bool) -> str:
     if algo == "nash-mp":
         lines.append(f"| η (step; KL to target weighs β/η) | {cfg['eta']:g} |")
         lines.append(f"| κ (target EMA) | {cfg['kappa']} |")
+    if algo == "mpo":
+        lines.append(f"| magnet refreshed every | {cfg['magnet_every']} steps |")
     lines += [f"| steps | {card.get('steps_done', cfg['steps'])} of {cfg['steps']} |",
-              f"| batch (prompts per step) | {cfg['batch_size']} |",
+              f"| batch (prompts per step) | {cfg['batch_size'] * cfg.get('grad_accum', 1)} "
+              f"({cfg.get('grad_accum', 1)} × {cfg['batch_size']}) |",
               f"| learning rate | {cfg['lr']:g} ({cfg['lr_schedule']}) |",
               f"| LoRA | {'r = ' + str(cfg['lora_r']) if cfg['lora'] else 'no'} |",
               f"| seed | {card['seed']} |", ""]
@@ -731,12 +741,41 @@ def model_card(card: dict, *, merged: bool) -> str:
     return "\n".join(lines)
 
 
-def prepare_out(config: TrainConfig, *, overwrite: bool = False, create: bool = True) -> tuple[Path, Path]:
-    """(output dir, work dir); refuses an existing output unless `overwrite`."""
+def saved_step(out: str | Path) -> int | None:
+    """Steps done by the interrupted run of `out` (its last resume state, the step of its last
+    `checkpoint-N/`), or None when there is none."""
+    path = partial_dir(Path(out)) / ".resume" / "state.pt"
+    if not path.is_file():
+        return None
+    return int(torch.load(path, weights_only=True, map_location="cpu")["step"])
+
+
+def prepare_out(config: TrainConfig, *, overwrite: bool = False, resume: bool = False,
+                create: bool = True) -> tuple[Path, Path]:
+    """(output dir, work dir), checked against what is already there:
+
+    - a finished output is refused unless `overwrite`;
+    - an interrupted run (resume state in the work dir) is continued with `resume`, replaced
+      with `overwrite`, and refused without either (no silent reuse of old state);
+    - `resume` without an interrupted run to continue is refused.
+    """
     out = Path(config.out)
-    if out.exists() and not overwrite:
-        raise ConfigError(f"{out} already exists; choose another --out or pass --overwrite")
     work = partial_dir(out)
+    if overwrite and resume:
+        raise ConfigError("--resume continues an interrupted run and --overwrite starts over; pass one of them")
+    step = saved_step(out)
+    if resume:
+        if out.exists():
+            raise ConfigError(f"{out} is a finished run, there is nothing to resume; choose another --out, "
+                              f"or pass --overwrite instead of --resume to train it again")
+        if step is None:
+            raise ConfigError(f"--resume: {out} has no interrupted run to continue (no resume state in {work}); "
+                              f"drop --resume to start the run")
+    elif out.exists() and not overwrite:
+        raise ConfigError(f"{out} already exists; choose another --out or pass --overwrite")
+    elif step is not None and not overwrite:
+        raise ConfigError(f"{out} has an interrupted run (saved after step {step} in {work}); pass --resume to "
+                          f"continue it from checkpoint-{step}, or --overwrite to start over")
     if create:
         work.mkdir(parents=True, exist_ok=True)
     return out, work

@@ -20,29 +20,28 @@ from trainers.lm.run import Run
 from trainers.losses import nash_md_loss
 
 
-def train(config: TrainConfig, *, overwrite: bool = False, progress=None, accelerator=None) -> Path:
-    run = Run("nash-md", config, overwrite=overwrite, progress=progress, accelerator=accelerator)
+def train(config: TrainConfig, *, overwrite: bool = False, resume: bool = False, progress=None, accelerator=None) -> Path:
+    run = Run("nash-md", config, overwrite=overwrite, resume=resume, progress=progress, accelerator=accelerator)
     policy = run.policy
     for step in range(run.start, config.steps):
-        # sample: y from the policy, y' from the geometric mixture of policy and reference
-        prompts = run.batch(step)
-        ids, mask = run.encode(prompts)
         m = config.mixture(step)
-        y = run.sample(policy.model, ids, mask, run.uniforms(step, 1))
-        y_mix = run.sample(policy.model, ids, mask, run.uniforms(step, 2), ref=policy.reference(), m=m)
-        # judge
-        pref, ok = run.judge_pairs(prompts, run.texts(y), run.texts(y_mix), step)
-        if run.judged == 0:                  # every judgment of the global batch failed: no step
-            run.end_step(step, None, refresh_anchor=True, skipped=1)
-            continue
-        ok, weight = run.loss_rows(ok)
-        # loss and update
-        lp = run.token_logprobs(run.model, ids, mask, y)[ok]                          # (B', T, V)
-        with torch.no_grad():
-            lp_ref = run.token_logprobs(policy.reference(), ids, mask, y)[ok]
-        kept = Generation(tokens=y.tokens[ok], mask=y.mask[ok])
-        parts = nash_md_loss(sequence_logprob(lp, kept), pref[ok], run.kl_term(lp, lp_ref, kept), beta=config.beta)
-        grad_norm = run.update(weight * parts.loss, step)
-        run.end_step(step, parts, refresh_anchor=True, grad_norm=grad_norm, mixture=m,
-                     pref_mean=float(pref[ok].mean()))
+        for _ in run.micro_batches():
+            # sample: y from the policy, y' from the geometric mixture of policy and reference
+            prompts = run.batch(step)
+            ids, mask = run.encode(prompts)
+            y = run.sample(policy.model, ids, mask, run.uniforms(step, 1))
+            y_mix = run.sample(policy.model, ids, mask, run.uniforms(step, 2), ref=policy.reference(), m=m)
+            # judge
+            pref, ok = run.judge_pairs(prompts, run.texts(y), run.texts(y_mix), step)
+            if run.judged == 0:                  # every judgment of the micro-batch failed: no backward
+                continue
+            ok, weight = run.loss_rows(ok)
+            # loss and update
+            lp = run.token_logprobs(run.model, ids, mask, y)[ok]                          # (B', T, V)
+            with torch.no_grad():
+                lp_ref = run.token_logprobs(policy.reference(), ids, mask, y)[ok]
+            kept = Generation(tokens=y.tokens[ok], mask=y.mask[ok])
+            parts = nash_md_loss(sequence_logprob(lp, kept), pref[ok], run.kl_term(lp, lp_ref, kept), beta=config.beta)
+            run.backward(weight * parts.loss, parts, pref_mean=float(pref[ok].mean()))
+        run.end_step(step, refresh_anchor=True, grad_norm=run.step(step), mixture=m)
     return run.finish()

@@ -24,53 +24,63 @@ from trainers.lm.run import Run
 from trainers.losses import leave_one_out_score, nash_mp_group_loss, nash_mp_loss
 
 
-def train(config: TrainConfig, *, overwrite: bool = False, progress=None, accelerator=None,
+def train(config: TrainConfig, *, overwrite: bool = False, resume: bool = False, progress=None, accelerator=None,
           algorithm: str = "nash-mp") -> Path:
     if algorithm == "nash-mp" and (message := eta_warning(config)) is not None:
         warnings.warn(message, UserWarning, stacklevel=2)
-    run = Run(algorithm, config, overwrite=overwrite, progress=progress, accelerator=accelerator)
+    run = Run(algorithm, config, overwrite=overwrite, resume=resume, progress=progress, accelerator=accelerator)
     policy = run.policy
     target = run.extra.setdefault("target", policy.copy_trainable())       # EMA of the trainable tensors
     self_play = algorithm == "self-play"
     for step in range(run.start, config.steps):
-        if config.samples_per_prompt > 2:
-            _group_step(run, step, target, self_play)
+        for _ in run.micro_batches():
+            if config.samples_per_prompt > 2:
+                _group_micro_batch(run, step, target, self_play)
+            else:
+                _pair_micro_batch(run, step, target, self_play)
+        grad_norm = run.step(step)
+        if grad_norm is None:                # every judgment of the step failed: no update
+            run.end_step(step, anchor=target)
             continue
-        # sample: two responses per prompt from the current policy
-        prompts = run.batch(step)
-        ids, mask = run.encode(prompts)
-        gen = run.sample(policy.model, torch.cat([ids, ids]), torch.cat([mask, mask]), run.uniforms(step, 1, copies=2))
-        texts = run.texts(gen)
-        n = len(prompts)
-        # judge: one query per pair
-        pref, ok = run.judge_pairs(prompts, texts[:n], texts[n:], step)
-        if run.judged == 0:                  # every judgment of the global batch failed: no step
-            run.end_step(step, None, anchor=target, skipped=1)
-            continue
-        ok, weight = run.loss_rows(ok)
-        # loss: log-probs of both samples under θ (with grad), π_ref and π_target
-        ids2, mask2 = torch.cat([ids, ids]), torch.cat([mask, mask])
-        keep = torch.cat([ok, ok])
-        lp = run.token_logprobs(run.model, ids2, mask2, gen)[keep]                    # (2B', T, V)
-        with torch.no_grad():
-            lp_ref = run.token_logprobs(policy.reference(), ids2, mask2, gen)[keep]
-            lp_tgt = lp.detach() if self_play else run.token_logprobs(policy.view(target), ids2, mask2, gen)[keep]
-        kept = Generation(tokens=gen.tokens[keep], mask=gen.mask[keep])
-        logp = sequence_logprob(lp, kept)                                             # (2B',)
-        m = int(ok.sum())
-        parts = nash_mp_loss(logp[:m], logp[m:], pref[ok], run.kl_term(lp, lp_ref, kept),
-                             run.kl_term(lp, lp_tgt, kept), beta=config.beta, eta=config.eta)
-        # update, then move the target
-        grad_norm = run.update(weight * parts.loss, step)
+        # move the target
         kappa = 1.0 if self_play else config.kappa(step)
         ema_(target, policy, kappa)
-        run.end_step(step, parts, anchor=target, grad_norm=grad_norm, kappa=kappa,
-                     pref_mean=float(pref[ok].mean()), response_tokens=float(gen.mask.sum(-1).float().mean()))
+        run.end_step(step, anchor=target, grad_norm=grad_norm, kappa=kappa)
     return run.finish()
 
 
-def _group_step(run: Run, step: int, target: dict[str, torch.Tensor], self_play: bool) -> None:
-    """One step with K > 2 samples per prompt, every pair judged (`nash_mp_group_loss`)."""
+def _pair_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], self_play: bool) -> None:
+    """Backward of one micro-batch with two samples per prompt, one judged pair (`nash_mp_loss`)."""
+    config, policy = run.config, run.policy
+    # sample: two responses per prompt from the current policy
+    prompts = run.batch(step)
+    ids, mask = run.encode(prompts)
+    gen = run.sample(policy.model, torch.cat([ids, ids]), torch.cat([mask, mask]), run.uniforms(step, 1, copies=2))
+    texts = run.texts(gen)
+    n = len(prompts)
+    # judge: one query per pair
+    pref, ok = run.judge_pairs(prompts, texts[:n], texts[n:], step)
+    if run.judged == 0:                  # every judgment of the micro-batch failed: no backward
+        return
+    ok, weight = run.loss_rows(ok)
+    # loss: log-probs of both samples under θ (with grad), π_ref and π_target
+    ids2, mask2 = torch.cat([ids, ids]), torch.cat([mask, mask])
+    keep = torch.cat([ok, ok])
+    lp = run.token_logprobs(run.model, ids2, mask2, gen)[keep]                    # (2B', T, V)
+    with torch.no_grad():
+        lp_ref = run.token_logprobs(policy.reference(), ids2, mask2, gen)[keep]
+        lp_tgt = lp.detach() if self_play else run.token_logprobs(policy.view(target), ids2, mask2, gen)[keep]
+    kept = Generation(tokens=gen.tokens[keep], mask=gen.mask[keep])
+    logp = sequence_logprob(lp, kept)                                             # (2B',)
+    m = int(ok.sum())
+    parts = nash_mp_loss(logp[:m], logp[m:], pref[ok], run.kl_term(lp, lp_ref, kept),
+                         run.kl_term(lp, lp_tgt, kept), beta=config.beta, eta=config.eta)
+    run.backward(weight * parts.loss, parts, pref_mean=float(pref[ok].mean()),
+                 response_tokens=float(gen.mask.sum(-1).float().mean()))
+
+
+def _group_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], self_play: bool) -> None:
+    """Backward of one micro-batch with K > 2 samples per prompt, every pair judged (`nash_mp_group_loss`)."""
     import itertools
 
     config, policy = run.config, run.policy
@@ -84,8 +94,7 @@ def _group_step(run: Run, step: int, target: dict[str, torch.Tensor], self_play:
     pairs = list(itertools.combinations(range(K), 2))
     pref, ok = run.judge_pairs([p for _ in pairs for p in prompts], [texts[i * n + b] for i, _ in pairs for b in range(n)],
                                [texts[j * n + b] for _, j in pairs for b in range(n)], step)
-    if run.judged == 0:
-        run.end_step(step, None, anchor=target, skipped=1)
+    if run.judged == 0:                  # every judgment of the micro-batch failed: no backward
         return
     pref, ok = pref.view(len(pairs), n).T, ok.view(len(pairs), n).T.all(1)      # (B, pairs), (B,)
     ok, weight = run.loss_rows(ok)
@@ -102,8 +111,5 @@ def _group_step(run: Run, step: int, target: dict[str, torch.Tensor], self_play:
     kl_ref, kl_tgt = run.kl_term(lp, lp_ref, kept), run.kl_term(lp, lp_tgt, kept)
     kl_ref, kl_tgt = (type(t)(surrogate=t.surrogate[order], value=t.value[order]) for t in (kl_ref, kl_tgt))
     parts = nash_mp_group_loss(logp, leave_one_out_score(pref[ok]), kl_ref, kl_tgt, beta=config.beta, eta=config.eta)
-    grad_norm = run.update(weight * parts.loss, step)
-    kappa = 1.0 if self_play else config.kappa(step)
-    ema_(target, policy, kappa)
-    run.end_step(step, parts, anchor=target, grad_norm=grad_norm, kappa=kappa,
-                 pref_mean=float(pref[ok].mean()), response_tokens=float(gen.mask.sum(-1).float().mean()))
+    run.backward(weight * parts.loss, parts, pref_mean=float(pref[ok].mean()),
+                 response_tokens=float(gen.mask.sum(-1).float().mean()))

@@ -19,27 +19,27 @@ from trainers.lm.run import Run
 from trainers.losses import online_dpo_loss, online_ipo_loss
 
 
-def train(config: TrainConfig, *, algorithm: str = "online-dpo", overwrite: bool = False, progress=None,
+def train(config: TrainConfig, *, algorithm: str = "online-dpo", overwrite: bool = False, resume: bool = False, progress=None,
           accelerator=None) -> Path:
     loss_fn = {"online-dpo": online_dpo_loss, "online-ipo": online_ipo_loss}[algorithm]
-    run = Run(algorithm, config, overwrite=overwrite, progress=progress, accelerator=accelerator)
+    run = Run(algorithm, config, overwrite=overwrite, resume=resume, progress=progress, accelerator=accelerator)
     policy = run.policy
     for step in range(run.start, config.steps):
-        prompts = run.batch(step)
-        ids, mask = run.encode(prompts)
-        ids2, mask2 = torch.cat([ids, ids]), torch.cat([mask, mask])
-        gen = run.sample(policy.model, ids2, mask2, run.uniforms(step, 1, copies=2))
-        texts = run.texts(gen)
-        n = len(prompts)
-        pref, ok = run.judge_pairs(prompts, texts[:n], texts[n:], step)
-        if run.judged == 0:                  # every judgment of the global batch failed: no step
-            run.end_step(step, None, refresh_anchor=True, skipped=1)
-            continue
-        ok, weight = run.loss_rows(ok)
-        logp = run.logprobs(run.model, ids2, mask2, gen)
-        with torch.no_grad():
-            ref = run.logprobs(policy.reference(), ids2, mask2, gen)
-        parts = loss_fn(logp[:n][ok], logp[n:][ok], ref[:n][ok], ref[n:][ok], pref[ok], beta=config.beta)
-        grad_norm = run.update(weight * parts.loss, step)
-        run.end_step(step, parts, refresh_anchor=True, grad_norm=grad_norm, pref_mean=float(pref[ok].mean()))
+        for _ in run.micro_batches():
+            prompts = run.batch(step)
+            ids, mask = run.encode(prompts)
+            ids2, mask2 = torch.cat([ids, ids]), torch.cat([mask, mask])
+            gen = run.sample(policy.model, ids2, mask2, run.uniforms(step, 1, copies=2))
+            texts = run.texts(gen)
+            n = len(prompts)
+            pref, ok = run.judge_pairs(prompts, texts[:n], texts[n:], step)
+            if run.judged == 0:                  # every judgment of the micro-batch failed: no backward
+                continue
+            ok, weight = run.loss_rows(ok)
+            logp = run.logprobs(run.model, ids2, mask2, gen)
+            with torch.no_grad():
+                ref = run.logprobs(policy.reference(), ids2, mask2, gen)
+            parts = loss_fn(logp[:n][ok], logp[n:][ok], ref[:n][ok], ref[n:][ok], pref[ok], beta=config.beta)
+            run.backward(weight * parts.loss, parts, pref_mean=float(pref[ok].mean()))
+        run.end_step(step, refresh_anchor=True, grad_norm=run.step(step))
     return run.finish()

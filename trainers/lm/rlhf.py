@@ -45,40 +45,40 @@ def bt_scores(W: torch.Tensor, *, prior: float = BT_PRIOR, iters: int = 50) -> t
     return s - s.mean(1, keepdim=True)
 
 
-def train(config: TrainConfig, *, overwrite: bool = False, progress=None, accelerator=None) -> Path:
-    run = Run("rlhf", config, overwrite=overwrite, progress=progress, accelerator=accelerator)
+def train(config: TrainConfig, *, overwrite: bool = False, resume: bool = False, progress=None, accelerator=None) -> Path:
+    run = Run("rlhf", config, overwrite=overwrite, resume=resume, progress=progress, accelerator=accelerator)
     policy = run.policy
     K = config.rloo_k
     pairs = [(i, j) for i in range(K) for j in range(i + 1, K)]
     for step in range(run.start, config.steps):
-        prompts = run.batch(step)
-        ids, mask = run.encode(prompts)
-        n = len(prompts)
-        idsK, maskK = ids.repeat(K, 1), mask.repeat(K, 1)                    # rows k*n + b
-        gen = run.sample(policy.model, idsK, maskK, run.uniforms(step, 1, copies=K))
-        texts = run.texts(gen)
-        # judge every pair within each prompt's group; fit the BT reward per group
-        qp, qa, qb = [], [], []
-        for i, j in pairs:
-            qp += prompts
-            qa += texts[i * n:(i + 1) * n]
-            qb += texts[j * n:(j + 1) * n]
-        pref, ok = run.judge_pairs(qp, qa, qb, step)
-        if run.judged == 0:                  # every judgment of the global batch failed: no step
-            run.end_step(step, None, refresh_anchor=True, skipped=1)
-            continue
-        # a group without judged pairs gets reward 0 for all its responses (no preference signal)
-        W = torch.zeros((n, K, K), device=pref.device)
-        for c, (i, j) in enumerate(pairs):
-            got = ok[c * n:(c + 1) * n].float()
-            p = pref[c * n:(c + 1) * n] * got
-            W[:, i, j] += p
-            W[:, j, i] += (1 - pref[c * n:(c + 1) * n]) * got
-        reward = bt_scores(W).float()                                         # (n, K)
-        logp = run.logprobs(run.model, idsK, maskK, gen).view(K, n).T        # (n, K)
-        with torch.no_grad():
-            ref = run.logprobs(policy.reference(), idsK, maskK, gen).view(K, n).T
-        parts = rloo_loss(logp, ref, reward, beta=config.beta)
-        grad_norm = run.update(parts.loss, step)
-        run.end_step(step, parts, refresh_anchor=True, grad_norm=grad_norm, reward_std=float(reward.std()))
+        for _ in run.micro_batches():
+            prompts = run.batch(step)
+            ids, mask = run.encode(prompts)
+            n = len(prompts)
+            idsK, maskK = ids.repeat(K, 1), mask.repeat(K, 1)                    # rows k*n + b
+            gen = run.sample(policy.model, idsK, maskK, run.uniforms(step, 1, copies=K))
+            texts = run.texts(gen)
+            # judge every pair within each prompt's group; fit the BT reward per group
+            qp, qa, qb = [], [], []
+            for i, j in pairs:
+                qp += prompts
+                qa += texts[i * n:(i + 1) * n]
+                qb += texts[j * n:(j + 1) * n]
+            pref, ok = run.judge_pairs(qp, qa, qb, step)
+            if run.judged == 0:                  # every judgment of the micro-batch failed: no backward
+                continue
+            # a group without judged pairs gets reward 0 for all its responses (no preference signal)
+            W = torch.zeros((n, K, K), device=pref.device)
+            for c, (i, j) in enumerate(pairs):
+                got = ok[c * n:(c + 1) * n].float()
+                p = pref[c * n:(c + 1) * n] * got
+                W[:, i, j] += p
+                W[:, j, i] += (1 - pref[c * n:(c + 1) * n]) * got
+            reward = bt_scores(W).float()                                         # (n, K)
+            logp = run.logprobs(run.model, idsK, maskK, gen).view(K, n).T        # (n, K)
+            with torch.no_grad():
+                ref = run.logprobs(policy.reference(), idsK, maskK, gen).view(K, n).T
+            parts = rloo_loss(logp, ref, reward, beta=config.beta)
+            run.backward(parts.loss, parts, reward_std=float(reward.std()))
+        run.end_step(step, refresh_anchor=True, grad_norm=run.step(step))
     return run.finish()

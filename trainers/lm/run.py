@@ -1,12 +1,14 @@
 """The setup and bookkeeping around a trainer loop: load, resume, log, evaluate, save.
 
-A trainer writes its own loop (sample, judge, loss, update) and hands each finished step to
-`Run.end_step`, which writes `metrics.jsonl`, evaluates the win rate against the previous
-target and the exact KL to a known Nash, saves the resume state, and reports progress.
+A trainer writes its own loop (sample, judge, loss, backward) over the micro-batches of each
+step (`Run.micro_batches`, `--grad-accum` of them), then `Run.step` clips and steps once, and
+`Run.end_step` writes `metrics.jsonl`, evaluates the win rate against the previous target and
+the exact KL to a known Nash, saves the resume state, and reports progress.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from trainers.losses import LossParts
 class Run:
     """State of one training run (created by `Run.setup`)."""
 
-    def __init__(self, algorithm: str, config: C.TrainConfig, *, overwrite: bool = False,
+    def __init__(self, algorithm: str, config: C.TrainConfig, *, overwrite: bool = False, resume: bool = False,
                  progress: C.Progress | None = None, accelerator=None):
         from judges import load_judge
 
@@ -29,18 +31,22 @@ class Run:
         self.accelerator = accelerator
         self.rank = accelerator.process_index if accelerator is not None else 0
         self.world = accelerator.num_processes if accelerator is not None else 1
+        self.micro = 0                                   # micro-batch of the step (Run.micro_batches)
         self.rows = C.shard(config.batch_size, self.rank, self.world)
+        self._backwards: list[tuple[LossParts | None, dict]] = []
         self.prompts = C.read_prompts(config.prompts)
         self.judge = load_judge(config.judge)            # checks the spec before any work
-        self.out, self.work = C.prepare_out(config, overwrite=overwrite, create=False)
+        self.out, self.work = C.prepare_out(config, overwrite=overwrite, resume=resume, create=False)
         self.policy = C.load_policy(config)
         self.known = C.load_known_nash(config, self.policy.tokenizer)
+        state = C.load_state(self.work, config) if resume else None
         if self.rank == 0:  # only after every input loaded: bad input writes nothing
+            if not resume:   # a fresh run starts from an empty work dir (--overwrite: old state gone)
+                shutil.rmtree(self.work, ignore_errors=True)
             self.work.mkdir(parents=True, exist_ok=True)
         self.opt = C.optimizer(self.policy, config)
         self.counters = C.Counters()
         self.extra: dict[str, dict[str, torch.Tensor]] = {}
-        state = C.load_state(self.work, config)
         self.start = 0
         if state is not None:
             C.restore(self.policy, self.opt, state)
@@ -57,15 +63,37 @@ class Run:
         self.device = config.device
 
     # ---- pieces the loops call -------------------------------------------------------
+    def micro_batches(self):
+        """The micro-batches of one optimiser step: sets this process's rows of the step's
+        batch (batch-size × grad-accum prompts, drawn as one) and yields the micro-batch index.
+
+        The rows of micro-batch j are the j-th block of `batch_size` prompts of that batch, so
+        grad-accum N at batch size B samples, judges and averages exactly what batch size N·B
+        does in one pass (`tests/trainers/lm/test_grad_accum.py`).
+        """
+        self._backwards = []
+        B = self.config.batch_size
+        for j in range(self.config.grad_accum):
+            self.micro = j
+            local = C.shard(B, self.rank, self.world)
+            self.rows = slice(j * B + local.start, j * B + local.stop)
+            yield j
+        self.micro = 0
+
+    def step_batch_size(self) -> int:
+        """Prompts per optimiser step over all processes: batch_size × grad_accum."""
+        return self.config.batch_size * self.config.grad_accum
+
     def batch(self, step: int) -> list[str]:
-        """This process's prompts for `step`."""
-        return C.prompt_batch(self.prompts, self.config.batch_size, seed=self.config.seed, step=step)[self.rows]
+        """This process's prompts of the current micro-batch of `step`."""
+        return C.prompt_batch(self.prompts, self.step_batch_size(), seed=self.config.seed, step=step)[self.rows]
 
     def uniforms(self, step: int, purpose: int, copies: int = 1, n: int | None = None) -> torch.Tensor:
-        """Uniforms for `copies` responses per prompt: (copies·B_local, T), drawn for the global
-        batch and cut to this process's rows (n given: all n rows, for rank-0-only evaluation)."""
+        """Uniforms for `copies` responses per prompt: (copies·B_local, T), drawn for the step's
+        whole batch and cut to this process's rows of the current micro-batch (n given: all n
+        rows, for rank-0-only evaluation)."""
         T = self.config.max_new_tokens
-        u = torch.rand((copies, n or self.config.batch_size, T), generator=C.generator(self.config.seed, step, purpose))
+        u = torch.rand((copies, n or self.step_batch_size(), T), generator=C.generator(self.config.seed, step, purpose))
         return (u if n else u[:, self.rows]).reshape(-1, T)
 
     def encode(self, prompts):
@@ -90,7 +118,7 @@ class Run:
 
     def judge_pairs(self, prompts, a, b, step: int, *, purpose: int = 3):
         pref, ok = C.judge_pairs(self.judge, prompts, a, b, labels=self.config.labels,
-                                 gen=C.generator(self.config.seed, step, purpose))
+                                 gen=C.generator(self.config.seed, step, purpose + 100 * self.micro))
         # every process judges its own equal share of the global batch
         failures = torch.tensor(int((~ok).sum()))
         if self.accelerator is not None:   # count every process's failures, not only rank 0's
@@ -111,24 +139,53 @@ class Run:
             return ok, 1.0
         return torch.ones_like(ok), 0.0
 
-    def update(self, loss: torch.Tensor, step: int) -> float:
-        """Backward, clip, step; with several processes the gradients are averaged."""
+    def backward(self, loss: torch.Tensor, parts: LossParts | None = None, **values) -> None:
+        """Backward of one micro-batch's loss, scaled by 1/grad-accum (the step's gradient is
+        the mean over its micro-batches); `parts` and `values` are logged averaged over them.
+        With several processes the gradients are averaged over processes as well."""
+        loss = loss / self.config.grad_accum
         if self.accelerator is not None:
             self.accelerator.backward(loss)
         else:
             loss.backward()
+        self._backwards.append((parts, values))
+
+    def step(self, step: int) -> float | None:
+        """Clip and take the optimiser step over the accumulated micro-batches; None (no
+        update) when every micro-batch was skipped. A skipped micro-batch (all its judgments
+        failed) leaves the mean over the others."""
+        done = len(self._backwards)
+        if done == 0:
+            return None
+        if done < self.config.grad_accum:
+            with torch.no_grad():
+                for p in self.policy.trainable().values():
+                    if p.grad is not None:
+                        p.grad.mul_(self.config.grad_accum / done)
         return C.clip_and_step(self.policy, self.opt, self.config, step)
 
     # ---- after each step ---------------------------------------------------------------
-    def end_step(self, step: int, parts: LossParts | None, *, anchor: dict[str, torch.Tensor] | None = None,
+    def end_step(self, step: int, *, anchor: dict[str, torch.Tensor] | None = None,
                  refresh_anchor: bool = False, **values) -> None:
-        """Log step `step` (0-based; logged as step+1 = completed steps), evaluate, save."""
+        """Log step `step` (0-based; logged as step+1 = completed steps), evaluate, save.
+
+        The loss parts and values given to `backward` are averaged over the step's
+        micro-batches; a step without any backward is logged with skipped=1."""
         cfg = self.config
         done = step + 1
         row = {"step": done, **self.counters.to_json()}
-        if parts is not None:
-            row.update(loss=float(parts.loss.detach()), pg=parts.pg, kl_ref=parts.kl_ref, kl_target=parts.kl_target)
+        recorded = [(p, v) for p, v in self._backwards]
+        got = [p for p, _ in recorded if p is not None]
+        if got:
+            row.update(loss=_mean(float(p.loss.detach()) for p in got), pg=_mean(p.pg for p in got),
+                       kl_ref=_mean(p.kl_ref for p in got), kl_target=_mean(p.kl_target for p in got))
+        if not recorded:
+            values = {"skipped": 1, **values}
+        for key in dict.fromkeys(k for _, v in recorded for k in v):
+            row[key] = _mean(float(v[key]) for _, v in recorded if key in v)
+        values = {k: v for k, v in values.items() if v is not None}   # e.g. no grad_norm on a skipped step
         row.update({k: (float(v) if isinstance(v, (int, float, torch.Tensor)) else v) for k, v in values.items()})
+        self._backwards = []
         evaluate = cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.steps)
         if self.known is not None and (self.known.every_step or evaluate or done == cfg.steps):
             pi, unresolved = C.policy_classes(self.policy.model, self.policy, self.known, self.device)
@@ -183,3 +240,8 @@ class Run:
         if "step" in summary:
             summary["steps_done"] = summary.pop("step")
         return C.finish(self.policy, self.work, self.out, self.algorithm, self.config, summary)
+
+
+def _mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values)

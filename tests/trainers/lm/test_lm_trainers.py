@@ -75,7 +75,7 @@ def test_nash_mp_writes_checkpoint_card_and_metrics(world, tmp_path):
         train("nash-mp", cfg(world, out))
 
 
-@pytest.mark.parametrize("algorithm", ["nash-md", "online-dpo", "online-ipo", "self-play", "rlhf"])
+@pytest.mark.parametrize("algorithm", ["nash-md", "online-dpo", "online-ipo", "self-play", "rlhf", "mpo"])
 def test_other_algorithms_run(world, tmp_path, algorithm):
     out = train(algorithm, cfg(world, tmp_path / algorithm, steps=2, batch_size=2, rloo_k=3))
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -84,6 +84,19 @@ def test_other_algorithms_run(world, tmp_path, algorithm):
     assert np.isfinite(rows[-1]["loss"]) and "kl_to_nash" in rows[-1]
     if algorithm == "self-play":   # κ = 1: the target is the current policy, so its KL term is exactly 0
         assert rows[-1]["kl_ref"] > 0 and all(r["kl_target"] == 0 for r in rows)
+
+
+def test_mpo_magnet_is_refreshed_to_the_policy(world, tmp_path):
+    """The KL to the magnet is 0 right after a refresh (μ = π_θ) and grows while μ stays."""
+    def kl(every):
+        out = train("mpo", cfg(world, tmp_path / f"mpo{every}", steps=3, batch_size=4, lr=0.05,
+                               magnet_every=every, eval_every=0))
+        rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+        assert [r["magnet_refreshed"] for r in rows] == [int((k + 1) % every == 0) for k in range(3)]
+        return [r["kl_ref"] for r in rows]
+    assert kl(1) == pytest.approx([0.0, 0.0, 0.0], abs=1e-6)
+    still = kl(5)
+    assert still[0] == pytest.approx(0.0, abs=1e-6) and still[1] > 1e-4 and still[2] > 1e-4
 
 
 def test_resume_gives_the_uninterrupted_result(world, tmp_path):
@@ -100,16 +113,44 @@ def test_resume_gives_the_uninterrupted_result(world, tmp_path):
     with pytest.raises(Stop):
         train("nash-mp", config, progress=stop_at_3)
     assert not (tmp_path / "cut").exists() and (tmp_path / ".cut.partial" / ".resume" / "state.pt").is_file()
-    with pytest.raises(ConfigError, match="different config"):
-        train("nash-mp", cfg(world, tmp_path / "cut", steps=4, save_every=2, lr=0.5))
+    with pytest.raises(ConfigError, match="different config \\(lr 0.001 → 0.5\\)"):
+        train("nash-mp", cfg(world, tmp_path / "cut", steps=4, save_every=2, lr=0.5), resume=True)
+    with pytest.raises(ConfigError, match=r"interrupted run \(saved after step 2.*--resume.*--overwrite"):
+        train("nash-mp", config)                  # no silent reuse of the old state
+    assert (tmp_path / ".cut.partial" / "checkpoint-2").is_dir()
     seen = []
-    resumed = train("nash-mp", config, progress=lambda s, r: seen.append(s))
+    resumed = train("nash-mp", config, resume=True, progress=lambda s, r: seen.append(s))
     assert seen == [3, 4]
+    assert (resumed / "checkpoint-2").is_dir() and not (resumed / ".resume").exists()
     from safetensors.torch import load_file
     a, b = load_file(full / "model.safetensors"), load_file(resumed / "model.safetensors")
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     rows = [json.loads(line) for line in (resumed / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4] and rows[-1]["judge_queries"] == 16
+    with pytest.raises(ConfigError, match="finished run, there is nothing to resume"):
+        train("nash-mp", config, resume=True)
+
+
+def test_resume_and_overwrite_are_explicit(world, tmp_path):
+    class Stop(Exception):
+        pass
+
+    def stop_at_2(step, row):
+        if step == 2:
+            raise Stop
+
+    config = cfg(world, tmp_path / "run", steps=3, save_every=1)
+    with pytest.raises(ConfigError, match="no interrupted run to continue.*drop --resume"):
+        train("nash-mp", config, resume=True)
+    with pytest.raises(ConfigError, match="pass one of them"):
+        train("nash-mp", config, resume=True, overwrite=True)
+    with pytest.raises(Stop):
+        train("nash-mp", config, progress=stop_at_2)
+    assert C.saved_step(tmp_path / "run") == 2
+    seen = []   # --overwrite starts over: every step, from the initial policy, old checkpoints gone
+    out = train("nash-mp", config, overwrite=True, progress=lambda s, r: seen.append(s))
+    assert seen == [1, 2, 3] and sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-1", "checkpoint-2"]
+    assert C.saved_step(out) is None
 
 
 def test_lora_reference_is_the_base_and_target_holds_adapters_only(world, tmp_path):
@@ -169,6 +210,33 @@ def test_cli_train_and_exit_codes(world, tmp_path, capsys):
     assert result["metrics"]["step"] == 2 and "kl_to_nash" in result["metrics"]
     assert main(args) == 2                           # --out exists
     assert "already exists" in capsys.readouterr().err
+
+
+def test_cli_resume_is_explicit(world, tmp_path, capsys):
+    """An interrupted run is refused (exit 2, the fix in the message) until --resume or --overwrite."""
+    from arena.cli import main
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_1(step, row):
+        if step == 1:
+            raise Stop
+
+    out = tmp_path / "mp"
+    with pytest.raises(Stop):
+        train("nash-mp", cfg(world, out, steps=2, batch_size=2, grad_accum=2, save_every=1, eval_every=0,
+                                   eval_batch=8), progress=stop_at_1)
+    args = ["train", "nash-mp", "--policy", str(world / "ckpts" / "sft"), "--judge", JUDGE_SPEC,
+            "--prompts", str(world / "prompts.jsonl"), "--out", str(out), "--steps", "2", "--batch-size", "2",
+            "--grad-accum", "2", "--save-every", "1", "--eval-every", "0", "--max-new-tokens", "4", "--json"]
+    assert main(args) == 2
+    assert "interrupted run (saved after step 1" in capsys.readouterr().err
+    assert main([*args, "--resume"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["metrics"]["step"] == 2 and result["metrics"]["judge_queries"] == 2 * 2 * 2
+    assert main([*args, "--resume"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
 
 
 def test_nash_md_with_lora_samples_the_mixture_through_the_disabled_adapters(world, tmp_path):

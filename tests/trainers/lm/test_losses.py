@@ -198,3 +198,44 @@ def test_group_loss_with_two_samples_is_the_pair_loss_and_loo_scores_balance():
     score = leave_one_out_score(torch.tensor([[0.8, 0.6, 0.3]]))
     assert torch.allclose(score, torch.tensor([[0.7, (0.2 + 0.3) / 2, (0.4 + 0.7) / 2]]))
     assert float(score.sum()) == pytest.approx(3 / 2)               # Σ (score − ½) = 0: the ½ baseline is exact
+
+
+def test_mpo_expected_gradient_is_the_exact_magnetic_step():
+    """On one-token responses (a softmax table θ (X, Y)), the expected gradient of `mpo_loss`
+    (every pair (y, y') weighted by π(y)π(y'), exact P) points along the exact tabular MPO step
+    `trainers.lab.algorithms.magnetic_step`: with d = log π_{k+1} − log π_k and
+    h = (1 + η)/η · d (= P(· ≻ π_k)/β + log μ − log π_k up to a constant),
+    E[∇_θ L] = −β π ⊙ (h − E_π h). Asymmetric π_θ, magnet μ ≠ π_ref, and a non-symmetric game."""
+    import numpy as np
+    from scipy.special import log_softmax
+
+    from trainers.lab.algorithms import magnetic_step
+    from trainers.lab.games import Game, lowrank_game
+    from trainers.losses import mpo_loss
+
+    X, Y, beta, eta = 3, 4, 0.3, 0.45
+    rng = np.random.default_rng(1)
+    base = lowrank_game(X, Y, 2, 3.0, 0, reference="random")
+    game = Game(P=base.P, pi_ref=base.pi_ref, weights=base.weights)
+    theta0, magnet = rng.standard_normal((X, Y)), log_softmax(rng.standard_normal((X, Y)), axis=1)
+    theta = torch.tensor(theta0, requires_grad=True)
+    lp = torch.log_softmax(theta, 1)
+    pi = lp.exp().detach()
+    total = 0.0
+    for x in range(X):
+        for y in range(Y):
+            for y2 in range(Y):
+                both = torch.stack([lp[x, y], lp[x, y2]])
+                kl = sequence_kl(both, torch.tensor([magnet[x, y], magnet[x, y2]]))
+                row = mpo_loss(lp[x, y:y + 1], lp[x, y2:y2 + 1], const(game.P[x, y, y2]), kl, beta=beta).loss
+                total = total + pi[x, y] * pi[x, y2] * row
+    total.backward()
+    log_pi = log_softmax(theta0, axis=1)
+    h = (1 + eta) / eta * (magnetic_step(log_pi, magnet, game=game, beta=beta, eta=eta) - log_pi)
+    p = np.exp(log_pi)
+    want = -beta * p * (h - (p * h).sum(1, keepdims=True))
+    assert theta.grad.numpy() == pytest.approx(want, abs=1e-12)
+    assert np.abs(want).max() > 1e-2
+    # the check can fail: the magnet matters (π_ref as magnet gives another gradient)
+    h_ref = (1 + eta) / eta * (magnetic_step(log_pi, game.log_pi_ref, game=game, beta=beta, eta=eta) - log_pi)
+    assert np.abs(-beta * p * (h_ref - (p * h_ref).sum(1, keepdims=True)) - want).max() > 1e-2

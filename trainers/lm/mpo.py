@@ -1,0 +1,63 @@
+"""MPO, Magnetic Preference Optimization (Wang et al. 2025, "Magnetic preference optimization:
+achieving last-iterate convergence for language model alignment", arXiv 2410.16714).
+
+Magnetic mirror descent on the preference game: each step follows the self-play gradient
+with a KL pull towards a magnet μ,
+
+    L(θ) = E_x E_{y, y' ~ π_θ} [ −P(y ≻ y' | x) + β log(π_θ(y)/μ(y)) ],
+
+one judgment per pair serving both samples (`trainers.losses.mpo_loss`). The magnet starts
+at π_ref and is refreshed to the current policy every `magnet_every` steps, so the run
+converges towards the Nash of the *unregularised* game (the magnet follows the policy), not
+towards π*_β; the exact tabular version is `trainers.lab.algorithms.magnetic_step`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from trainers.lm.common import TrainConfig, sequence_logprob
+from trainers.lm.run import Run
+from trainers.losses import mpo_loss
+from trainers.mixture import Generation
+
+
+def train(config: TrainConfig, *, overwrite: bool = False, resume: bool = False, progress=None,
+          accelerator=None) -> Path:
+    run = Run("mpo", config, overwrite=overwrite, resume=resume, progress=progress, accelerator=accelerator)
+    policy = run.policy
+    # μ_0 = π_ref: the initial trainable tensors (with LoRA the initial adapters, which are zero)
+    magnet = run.extra.setdefault("magnet", policy.copy_trainable())
+    for step in range(run.start, config.steps):
+        for _ in run.micro_batches():
+            # sample: two responses per prompt from the current policy
+            prompts = run.batch(step)
+            ids, mask = run.encode(prompts)
+            ids2, mask2 = torch.cat([ids, ids]), torch.cat([mask, mask])
+            gen = run.sample(policy.model, ids2, mask2, run.uniforms(step, 1, copies=2))
+            texts = run.texts(gen)
+            n = len(prompts)
+            pref, ok = run.judge_pairs(prompts, texts[:n], texts[n:], step)
+            if run.judged == 0:                  # every judgment of the micro-batch failed: no backward
+                continue
+            ok, weight = run.loss_rows(ok)
+            # loss: log-probs of both samples under θ (with grad) and the magnet μ
+            keep = torch.cat([ok, ok])
+            lp = run.token_logprobs(run.model, ids2, mask2, gen)[keep]                    # (2B', T, V)
+            with torch.no_grad():
+                lp_mag = run.token_logprobs(policy.view(magnet), ids2, mask2, gen)[keep]
+            kept = Generation(tokens=gen.tokens[keep], mask=gen.mask[keep])
+            logp = sequence_logprob(lp, kept)                                             # (2B',)
+            m = int(ok.sum())
+            parts = mpo_loss(logp[:m], logp[m:], pref[ok], run.kl_term(lp, lp_mag, kept), beta=config.beta)
+            run.backward(weight * parts.loss, parts, pref_mean=float(pref[ok].mean()))
+        grad_norm = run.step(step)
+        refreshed = grad_norm is not None and (step + 1) % config.magnet_every == 0
+        if refreshed:   # μ ← π_θ
+            with torch.no_grad():
+                for name, p in policy.trainable().items():
+                    magnet[name].copy_(p.detach())
+        run.end_step(step, anchor=magnet, grad_norm=grad_norm, magnet_refreshed=int(refreshed))
+    return run.finish()
