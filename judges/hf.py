@@ -15,10 +15,12 @@ prompt's probabilities do not depend on what it is batched with. Prompts are sor
 length before batching (less padding) and results returned in input order.
 
 Shared prefixes: the prompts of one comparison question (both orders of a pair, and every
-pair on the same prompt) share their tokens up to the first response. `judge` groups them
+pair on the same prompt) share their tokens up to the first response. `shared_label_logprobs` groups them
 by question, runs each group's shared tokens once into a KV cache and continues every
 member from a copy of it (`arena.lm.prefix_continuation_logits`): the same probabilities
-as scoring each prompt whole, for fewer tokens.
+as scoring each prompt whole, for fewer tokens. `shared_label_logprobs` does this; `judge`
+does not use it yet (slower than whole prompts on Gemma 3 270M on CPU, see
+benchmarks/RESULTS.runtime.md).
 """
 
 from __future__ import annotations
@@ -205,7 +207,9 @@ class HFJudge:
                 "shorten the responses or the template"
             )
         if fits:
-            lp = self.shared_label_logprobs([token_lists[i] for i in fits], [comparisons[i].prompt for i in fits])
+            # Whole prompts: the shared-prefix path is exact but measured slower on Gemma 3 270M
+            # (benchmarks/RESULTS.runtime.md), so it is not the default yet.
+            lp = self.label_logprobs([token_lists[i] for i in fits])
             for i, (la, lb) in zip(fits, lp):
                 results[i], self.label_mass[i] = label_verdict(la, lb, min_label_mass=self.min_label_mass,
                                                                labels=self.labels)

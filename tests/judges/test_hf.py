@@ -179,7 +179,7 @@ def test_shared_prefix_runs_fewer_tokens(tiny_lm_dir, comparisons):
     judge.model.forward = lambda *a, **kw: fed.append(int(kw["attention_mask"].shape[0] * kw["input_ids"].shape[1])) \
         or forward(*a, **kw)
     try:
-        judge.judge(both)
+        judge.shared_label_logprobs(tokens, [c.prompt for c in both])
     finally:
         del judge.model.forward
     prompts = {c.prompt for c in comparisons}
