@@ -334,3 +334,55 @@ def _sample(next_logits, input_ids, attention_mask, *, uniforms, stop_ids, pad_i
         ids = torch.cat([ids, nxt.unsqueeze(-1)], dim=1)
         new = 1
     return Generation(tokens=tokens, mask=out_mask)
+
+
+# ---------------------------------------------------------------------------- shared prompt prefixes
+
+def shared_prefix_length(token_lists: Sequence[Sequence[int]]) -> int:
+    """How many leading tokens all `token_lists` share, leaving each at least one token of its own."""
+    first = token_lists[0]
+    n = min(len(t) for t in token_lists) - 1
+    for toks in token_lists[1:]:
+        j = 0
+        while j < n and toks[j] == first[j]:
+            j += 1
+        n = j
+    return max(n, 0)
+
+
+def sliding_window(model) -> int | None:
+    """The model's sliding attention window (Gemma, Mistral), None when it attends to all tokens."""
+    config = getattr(model, "config", None)
+    if config is not None and hasattr(config, "get_text_config"):
+        config = config.get_text_config()
+    value = getattr(config, "sliding_window", None)
+    return value if isinstance(value, int) and value > 0 else None
+
+
+def prefix_continuation_logits(model, prefixes: Sequence[Sequence[int]], suffixes: Sequence[Sequence[int]],
+                               rows: Sequence[int], pad_id: int, device=None) -> torch.Tensor:
+    """Next-token logits (B, V) after `prefixes[rows[b]] + suffixes[b]`, each prefix run once.
+
+    One forward over the G left-padded prefixes fills a KV cache; its rows are repeated to
+    the B continuations (`rows`, values in 0..G-1) and one forward over the left-padded
+    suffixes continues from it. Padding between a prefix and its suffix is masked, and
+    positions count real tokens only (`positions` on the joined mask), so each row's
+    logits are those of its whole sequence alone (up to floating-point summation order).
+    Every prefix must hold at least one token, every suffix too.
+    """
+    import torch
+
+    if any(len(p) == 0 for p in prefixes) or any(len(s) == 0 for s in suffixes):
+        raise ValueError("prefix_continuation_logits needs a non-empty prefix and suffix per row")
+    cache_arg, keep = forward_arguments(model)
+    kw = {"logits_to_keep": 1} if keep else {}
+    p_ids, p_mask = left_pad(prefixes, pad_id, device)
+    out = model(input_ids=p_ids, attention_mask=p_mask, position_ids=positions(p_mask), use_cache=True, **kw)
+    cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
+    index = torch.as_tensor(list(rows), dtype=torch.long, device=p_ids.device)
+    cache.batch_select_indices(index)  # (G, ...) -> (B, ...): a prefix's row once per continuation
+    s_ids, s_mask = left_pad(suffixes, pad_id, device)
+    mask = torch.cat([p_mask[index], s_mask], dim=1)
+    out = model(input_ids=s_ids, attention_mask=mask, position_ids=positions(mask)[:, -s_ids.shape[1]:],
+                use_cache=True, **{cache_arg: cache}, **kw)
+    return out.logits[:, -1, :].float()

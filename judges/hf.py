@@ -13,6 +13,14 @@ asked; it is reported (`diagnostics()`), and `min_label_mass` turns it into a Fa
 Batches are left-padded with explicit position ids (cumulative attention mask), so a
 prompt's probabilities do not depend on what it is batched with. Prompts are sorted by
 length before batching (less padding) and results returned in input order.
+
+Shared prefixes: the prompts of one comparison question (both orders of a pair, and every
+pair on the same prompt) share their tokens up to the first response. `shared_label_logprobs` groups them
+by question, runs each group's shared tokens once into a KV cache and continues every
+member from a copy of it (`arena.lm.prefix_continuation_logits`): the same probabilities
+as scoring each prompt whole, for fewer tokens. `shared_label_logprobs` does this; `judge`
+does not use it yet (slower than whole prompts on Gemma 3 270M on CPU, see
+benchmarks/RESULTS.runtime.md).
 """
 
 from __future__ import annotations
@@ -23,7 +31,8 @@ from pathlib import Path
 
 from arena.errors import ConfigError
 from arena.fingerprint import fingerprint_obj, fingerprint_path
-from arena.lm import PromptFormat, context_length, encode_text, format_prompt, left_pad, positions, use_chat_template
+from arena.lm import (PromptFormat, context_length, encode_text, format_prompt, left_pad, positions,
+                     prefix_continuation_logits, shared_prefix_length, sliding_window, use_chat_template)
 from judges.base import Comparison, Failure
 from judges.options import Option, check_template, coerce_options
 from judges.templates import (DEFAULT_ANSWER_PREFIX, DEFAULT_LABELS, DEFAULT_TEMPLATE, FIELDS, OPTIONAL_FIELDS,
@@ -141,6 +150,52 @@ class HFJudge:
             out[idx] = logp.double().cpu().numpy()
         return out
 
+    def shared_label_logprobs(self, token_lists: Sequence[Sequence[int]], keys: Sequence):
+        """As `label_logprobs`, with the prompts of equal key sharing their common leading tokens.
+
+        Per key, the tokens all its prompts share (`shared_prefix_length`) run once; each
+        prompt continues from them. A group with nothing shared, and a batch longer than the
+        model's sliding window, go through `label_logprobs`.
+        """
+        import numpy as np
+        import torch
+
+        n = len(token_lists)
+        out = np.full((n, 2), np.nan)
+        groups: dict = {}
+        for i, key in enumerate(keys):
+            groups.setdefault(key, []).append(i)
+        shared, alone = [], []
+        for members in groups.values():
+            k = shared_prefix_length([token_lists[i] for i in members])
+            if k > 0:
+                shared.append((k, sorted(members, key=lambda i: len(token_lists[i]))))
+            else:
+                alone += members
+        shared.sort(key=lambda g: g[0])
+        items = [(g, i) for g, (_, members) in enumerate(shared) for i in members]   # group members adjacent
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        device = next(self.model.parameters()).device
+        label_ids = torch.tensor(self.label_ids, device=device)
+        window = sliding_window(self.model)
+        for start in range(0, len(items), self.batch_size):
+            batch = items[start:start + self.batch_size]
+            used = sorted({g for g, _ in batch})
+            prefixes = [token_lists[shared[g][1][0]][:shared[g][0]] for g in used]
+            suffixes = [token_lists[i][shared[g][0]:] for g, i in batch]
+            idx = [i for _, i in batch]
+            if window is not None and max(map(len, prefixes)) + max(map(len, suffixes)) >= window:
+                out[idx] = self.label_logprobs([token_lists[i] for i in idx])
+                continue
+            rows = [used.index(g) for g, _ in batch]
+            with torch.inference_mode():
+                logits = prefix_continuation_logits(self.model, prefixes, suffixes, rows, pad, device)  # (B, V)
+                logp = torch.log_softmax(logits, dim=-1)[:, label_ids]  # (B, 2)
+            out[idx] = logp.double().cpu().numpy()
+        if alone:
+            out[alone] = self.label_logprobs([token_lists[i] for i in alone])
+        return out
+
     def judge(self, comparisons: Sequence[Comparison]) -> list[float | Failure]:
         token_lists = self.encode(comparisons)
         results: list[float | Failure] = [Failure("not judged")] * len(token_lists)
@@ -152,6 +207,8 @@ class HFJudge:
                 "shorten the responses or the template"
             )
         if fits:
+            # Whole prompts: the shared-prefix path is exact but measured slower on Gemma 3 270M
+            # (benchmarks/RESULTS.runtime.md), so it is not the default yet.
             lp = self.label_logprobs([token_lists[i] for i in fits])
             for i, (la, lb) in zip(fits, lp):
                 results[i], self.label_mass[i] = label_verdict(la, lb, min_label_mass=self.min_label_mass,

@@ -146,3 +146,46 @@ def test_in_memory_judge_matches_loaded_one(tiny_lm_dir, hf_judge, comparisons):
     assert judge.judge(comparisons) == pytest.approx(hf_judge.judge(comparisons), abs=1e-5)
     with pytest.raises(ConfigError):
         HFJudge(model, tok, fingerprint="x", labels=("A", "Yes please"))
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 16])
+def test_shared_prefix_equals_whole_prompts(tiny_lm_dir, comparisons, batch_size):
+    """Both orders in one call, prefixes shared per question: the same p as each prompt scored whole."""
+    import numpy as np
+
+    judge = load_judge(f"hf:{tiny_lm_dir}", batch_size=batch_size)
+    both = comparisons + [c.swapped() for c in comparisons]
+    tokens = judge.encode(both)
+    whole = judge.label_logprobs(tokens)
+    shared = judge.shared_label_logprobs(tokens, [c.prompt for c in both])
+    p = lambda lp: 1 / (1 + np.exp(lp[:, 1] - lp[:, 0]))  # noqa: E731
+    assert p(shared) == pytest.approx(p(whole), abs=1e-5)
+    assert shared == pytest.approx(whole, abs=1e-5)
+    # The questions give different label log-probabilities, so rows mixed across groups would show.
+    assert len({round(float(x), 2) for x in whole[:, 0]}) >= 4
+    verdicts = judge_both_orders(judge, comparisons)
+    assert [v.p_ab for v in verdicts] == pytest.approx(list(p(whole)[:len(comparisons)]), abs=1e-5)
+
+
+def test_shared_prefix_runs_fewer_tokens(tiny_lm_dir, comparisons):
+    """The question's tokens up to the first response are forwarded once per group, not per prompt."""
+    from arena.lm import shared_prefix_length
+
+    judge = load_judge(f"hf:{tiny_lm_dir}", batch_size=64)
+    both = comparisons + [c.swapped() for c in comparisons]
+    tokens = judge.encode(both)
+    fed = []
+    forward = judge.model.forward
+    judge.model.forward = lambda *a, **kw: fed.append(int(kw["attention_mask"].shape[0] * kw["input_ids"].shape[1])) \
+        or forward(*a, **kw)
+    try:
+        judge.shared_label_logprobs(tokens, [c.prompt for c in both])
+    finally:
+        del judge.model.forward
+    prompts = {c.prompt for c in comparisons}
+    assert len(fed) == 2  # one forward over the 3 question prefixes, one over the 10 continuations
+    assert sum(fed) < sum(map(len, tokens))
+    assert shared_prefix_length([[1, 2, 3, 4], [1, 2, 5], [1, 2, 3]]) == 2
+    assert shared_prefix_length([[1, 2], [1, 2]]) == 1  # each keeps a token of its own
+    assert shared_prefix_length([[7, 2], [1, 2]]) == 0
+    assert len(prompts) == 3
