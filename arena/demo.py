@@ -53,11 +53,27 @@ def nash_mp_summary(result: Result, *, name: str = "nash-mp", reference: str = "
     scores, p = score_against_nash_of_others(P, i)
     lo, hi = result.preference.lo, result.preference.hi
     others = np.delete(scores, i)
+    # A conservative interval for the score against the fixed mixture p: every cell at the
+    # end of its own interval at once (p held fixed), so it covers at least at the cells' level.
+    score_ci = None
+    if lo and hi:
+        score_ci = [float(np.asarray(lo[i], dtype=float) @ p - 0.5), float(np.asarray(hi[i], dtype=float) @ p - 0.5)]
+    best = bool(scores[i] >= others.max() - SCORE_TOL)
+    if score_ci is None:
+        verdict = "point estimate only (no intervals)"
+    elif score_ci[0] > SCORE_TOL:
+        verdict = "significantly better than the others' Nash mixture (it would enter the equilibrium)"
+    elif score_ci[1] < -SCORE_TOL:
+        verdict = "significantly worse than the others' Nash mixture"
+    else:
+        verdict = "not distinguishable from the others' Nash mixture"
     return {
         "model": name,
         "nash_of_others": {m: float(w) for m, w in zip(models, p) if m != name},
         "score_vs_nash_of_others": {m: float(s) for m, s in zip(models, scores)},
-        "best_vs_nash_of_others": bool(scores[i] >= others.max() - SCORE_TOL),
+        "score_ci": score_ci,
+        "verdict": verdict,
+        "best_vs_nash_of_others": best,
         "nash_averaged_score": result.nash.scores[name],
         "win_rate_vs_sft": float(P[i, j]),
         "win_rate_vs_sft_ci": [float(lo[i][j]), float(hi[i][j])] if lo and hi else None,

@@ -111,6 +111,11 @@ def _render_summary(s: dict) -> None:
     out.print(table)
     ci = s["win_rate_vs_sft_ci"]
     ci_text = f" (95% interval {ci[0]:.2f}–{ci[1]:.2f})" if ci else ""
-    verdict = "at least as good as every other checkpoint" if s["best_vs_nash_of_others"] else "not the best"
-    out.print(f"nash-mp: {verdict} against the others' Nash mixture; Nash-averaged score "
-              f"{round(s['nash_averaged_score'], 3) + 0.0:+.3f}; win rate against sft {s['win_rate_vs_sft']:.2f}{ci_text}")
+    score = s["score_vs_nash_of_others"][s["model"]]
+    sci = s["score_ci"]
+    sci_text = f", conservative 95% interval [{sci[0]:+.3f}, {sci[1]:+.3f}] from the cell intervals" if sci else ""
+    best = ("the highest point estimate of all checkpoints" if s["best_vs_nash_of_others"]
+            else "not the highest point estimate")
+    out.print(f"nash-mp: score {round(score, 3) + 0.0:+.3f} against the others' Nash mixture ({best}{sci_text}): "
+              f"{s['verdict']}; Nash-averaged score {round(s['nash_averaged_score'], 3) + 0.0:+.3f}; "
+              f"win rate against sft {s['win_rate_vs_sft']:.2f}{ci_text}", soft_wrap=True)

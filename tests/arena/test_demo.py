@@ -36,11 +36,18 @@ def test_summary_names_the_best_and_reads_the_interval():
     assert s["win_rate_vs_sft"] == pytest.approx(0.8)
     assert s["win_rate_vs_sft_ci"] == pytest.approx([0.7, 0.9])
     assert set(s["nash_of_others"]) == {"rock", "paper", "scissors"}
+    # score 1/15 against the uniform experts; cells ± 0.1 move it by ± 0.1: not distinguishable
+    assert s["score_ci"] == pytest.approx([1 / 15 - 0.1, 1 / 15 + 0.1])
+    assert s["verdict"] == "not distinguishable from the others' Nash mixture"
+    tight = replace(result, preference=replace(result.preference, lo=(P - 0.01).tolist(), hi=(P + 0.01).tolist()))
+    assert nash_mp_summary(tight, reference="rock")["verdict"].startswith("significantly better")
 
     worse = P.copy()
     worse[3, :3], worse[:3, 3] = [0.4, 0.5, 0.4], [0.6, 0.5, 0.6]
     result = replace(result, preference=replace(result.preference, P=worse.tolist()))
-    assert nash_mp_summary(result, reference="rock")["best_vs_nash_of_others"] is False
+    s = nash_mp_summary(result, reference="rock")
+    assert s["best_vs_nash_of_others"] is False
+    assert s["score_ci"][1] == pytest.approx((0.9 + 0.6 + 0.5) / 3 - 0.5) and s["verdict"].startswith("not distinguishable")
 
 
 def test_summary_is_none_without_the_models():
