@@ -197,6 +197,12 @@ def _rate_boards(file, format, *, example, by, anchored, style, json_out, out_di
     if groups is not None:
         result = analyze_by(result, groups, by, lambda recs: board(recs, quiet=True, own_anchor=False))
         result = replace(result, reading=plain_reading(result))
+    extra = [r for r, on in ((_render_style, style), (_render_by, groups is not None)) if on]
+    _emit(result, out_dir=out_dir, json_out=json_out, extra_renderers=extra)
+
+
+def _emit(result, *, out_dir, json_out: bool, extra_renderers=()) -> None:
+    """Write the run directory (when --out), then print one JSON object or the terminal report."""
     if out_dir is not None:
         from arena.report import write_outputs
 
@@ -207,10 +213,8 @@ def _rate_boards(file, format, *, example, by, anchored, style, json_out, out_di
         from arena.report import render_terminal
 
         render_terminal(result, out)
-        if style:
-            _render_style(result, out)
-        if groups is not None:
-            _render_by(result, out)
+        for render in extra_renderers:
+            render(result, out)
     if out_dir is not None:
         err.print(f"wrote {out_dir}/ (results.json, matrix.csv, heatmap.png, nash.png, ratings.png, report.html)",
                   markup=False, soft_wrap=True)
@@ -348,16 +352,4 @@ def rate(
 
     result = replace(result, reading=plain_reading(result))  # the same text the terminal and report.html show
 
-    if out_dir is not None:
-        from arena.report import write_outputs
-
-        write_outputs(result, out_dir)
-    if json_out:
-        print(json.dumps(result.to_json(), allow_nan=False))
-    else:
-        from arena.report import render_terminal
-
-        render_terminal(result, out)
-    if out_dir is not None:
-        err.print(f"wrote {out_dir}/ (results.json, matrix.csv, heatmap.png, nash.png, ratings.png, report.html)",
-                  markup=False, soft_wrap=True)
+    _emit(result, out_dir=out_dir, json_out=json_out)
