@@ -33,14 +33,13 @@ today's `arena tournament` runs as it is). Built deterministically from `seed`.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import numpy as np
 
 from arena.errors import InputError
-from arena.worlds.raters import N_NUMBERS, _examples, question
+from arena.worlds.raters import N_NUMBERS, question, write_style_checkpoints_and_prompts
 
 STYLES = ("terse", "sentence", "hedged", "careful")
 CRITERIA = ("helpful", "brief", "safe")
@@ -169,9 +168,6 @@ def build_multicriteria_world(out_dir: str | Path, *, seed: int = 0, n_prompts: 
     Built in a temporary directory beside `out_dir` and moved into place at the end, so an
     interrupted build leaves nothing behind. `progress(message)` is called per checkpoint.
     """
-    from trainers.sft import SFTConfig, sft
-    from trainers.tiny import build_model, build_tokenizer, save_checkpoint
-
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise InputError(f"{out_dir} already exists and is not empty; pass --out with a new directory")
@@ -182,28 +178,9 @@ def build_multicriteria_world(out_dir: str | Path, *, seed: int = 0, n_prompts: 
     from arena.outputs import atomic_output
 
     with atomic_output(out_dir, mode="new") as tmp:
-        rng = np.random.default_rng(seed)
-        eye = np.eye(len(STYLES))
-        datasets = {name: _examples(rng, mix=eye[i], wrong=0.0, copies=1, render=render) for i, name in enumerate(STYLES)}
-        datasets["sft"] = _examples(rng, mix=np.array(SFT_MIX), wrong=SFT_WRONG, copies=4, render=render)
-        tok = build_tokenizer([p + r for rows in datasets.values() for p, r in rows], vocab_size=VOCAB_SIZE)
-        for k, (name, rows) in enumerate(datasets.items()):
-            if progress is not None:
-                progress(f"training {name} on {len(rows)} examples")
-            model = build_model(tok, seed=seed)
-            config = SFTConfig(steps=steps * len(rows) // N_NUMBERS, seed=seed + k)
-            sft(model, tok, rows, config)
-            path = save_checkpoint(model, tok, tmp / "ckpts" / name)
-            data = (f"multi-criteria world: style mix {SFT_MIX} over {STYLES}, {SFT_WRONG:.0%} wrong answers"
-                    if name == "sft" else f"multi-criteria world: style {name} only, correct answers")
-            card = {"algorithm": "sft", "config": {"steps": config.steps, "batch_size": config.batch_size,
-                                                   "lr": config.lr, "data": data},
-                    "parent": None, "seed": seed, "created": None}
-            (path / "arena_card.json").write_text(json.dumps(card, indent=2) + "\n")
-        picks = sorted(rng.choice(N_NUMBERS, size=n_prompts, replace=False).tolist())
-        with (tmp / "prompts.jsonl").open("w") as fh:
-            for i in picks:
-                fh.write(json.dumps({"id": str(i), "prompt": question(i)}) + "\n")
+        write_style_checkpoints_and_prompts(
+            tmp, world="multi-criteria world", styles=STYLES, sft_mix=SFT_MIX, sft_wrong=SFT_WRONG, render=render,
+            vocab_size=VOCAB_SIZE, seed=seed, n_prompts=n_prompts, steps=steps, progress=progress)
         (tmp / "judge.txt").write_text(JUDGE_SPEC + "\n")
         for c in CRITERIA:
             (tmp / f"judge_{c}.txt").write_text(f"{JUDGE_SPEC}_{c}\n")

@@ -216,9 +216,6 @@ def build_raters_world(out_dir: str | Path, *, seed: int = 0, n_prompts: int = 1
     Built in a temporary directory beside `out_dir` and moved into place at the end, so an
     interrupted build leaves nothing behind. `progress(message)` is called per checkpoint.
     """
-    from trainers.sft import SFTConfig, sft
-    from trainers.tiny import build_model, build_tokenizer, save_checkpoint
-
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise InputError(f"{out_dir} already exists and is not empty; pass --out with a new directory")
@@ -227,28 +224,9 @@ def build_raters_world(out_dir: str | Path, *, seed: int = 0, n_prompts: int = 1
     from arena.outputs import atomic_output
 
     with atomic_output(out_dir, mode="new") as tmp:
-        rng = np.random.default_rng(seed)
-        datasets = {name: _examples(rng, mix=np.eye(3)[i], wrong=0.0, copies=1) for i, name in enumerate(STYLES)}
-        datasets["sft"] = _examples(rng, mix=np.array(SFT_MIX), wrong=SFT_WRONG, copies=4)
-        texts = [p + r for rows in datasets.values() for p, r in rows]
-        tok = build_tokenizer(texts, vocab_size=VOCAB_SIZE)
-        for k, (name, rows) in enumerate(datasets.items()):
-            if progress is not None:
-                progress(f"training {name} on {len(rows)} examples")
-            model = build_model(tok, seed=seed)
-            # Same number of passes over the data for every checkpoint: `steps` is for one
-            # example per number; the SFT mix has four per number and gets four times the steps.
-            config = SFTConfig(steps=steps * len(rows) // N_NUMBERS, seed=seed + k)
-            sft(model, tok, rows, config)
-            path = save_checkpoint(model, tok, tmp / "ckpts" / name)
-            card = {"algorithm": "sft", "config": {"steps": config.steps, "batch_size": config.batch_size,
-                                                   "lr": config.lr, "data": _describe(name)},
-                    "parent": None, "seed": seed, "created": None}
-            (path / "arena_card.json").write_text(json.dumps(card, indent=2) + "\n")
-        picks = sorted(rng.choice(N_NUMBERS, size=n_prompts, replace=False).tolist())
-        with (tmp / "prompts.jsonl").open("w") as fh:
-            for i in picks:
-                fh.write(json.dumps({"id": str(i), "prompt": question(i)}) + "\n")
+        write_style_checkpoints_and_prompts(
+            tmp, world="raters world", styles=STYLES, sft_mix=SFT_MIX, sft_wrong=SFT_WRONG, render=render,
+            vocab_size=VOCAB_SIZE, seed=seed, n_prompts=n_prompts, steps=steps, progress=progress)
         (tmp / "judge.txt").write_text(JUDGE_SPEC + "\n")
         if progress is not None:
             progress("solving the regularised Nash of the style game (nash.json)")
@@ -256,7 +234,35 @@ def build_raters_world(out_dir: str | Path, *, seed: int = 0, n_prompts: int = 1
     return out_dir
 
 
-def _describe(name: str) -> str:
-    if name == "sft":
-        return f"raters world: style mix {SFT_MIX} over {STYLES}, {SFT_WRONG:.0%} wrong answers"
-    return f"raters world: style {name} only, correct answers"
+def write_style_checkpoints_and_prompts(tmp: Path, *, world: str, styles, sft_mix, sft_wrong: float, render,
+                                        vocab_size: int, seed: int, n_prompts: int, steps: int, progress=None) -> None:
+    """The part the style worlds share: one tiny checkpoint per style (correct answers only)
+    and one `sft` checkpoint on `sft_mix` with `sft_wrong` wrong answers, each with its
+    arena_card.json, under `tmp/ckpts/`; then `n_prompts` questions in `tmp/prompts.jsonl`."""
+    from trainers.sft import SFTConfig, sft
+    from trainers.tiny import build_model, build_tokenizer, save_checkpoint
+
+    rng = np.random.default_rng(seed)
+    eye = np.eye(len(styles))
+    datasets = {name: _examples(rng, mix=eye[i], wrong=0.0, copies=1, render=render) for i, name in enumerate(styles)}
+    datasets["sft"] = _examples(rng, mix=np.array(sft_mix), wrong=sft_wrong, copies=4, render=render)
+    tok = build_tokenizer([p + r for rows in datasets.values() for p, r in rows], vocab_size=vocab_size)
+    for k, (name, rows) in enumerate(datasets.items()):
+        if progress is not None:
+            progress(f"training {name} on {len(rows)} examples")
+        model = build_model(tok, seed=seed)
+        # Same number of passes over the data for every checkpoint: `steps` is for one
+        # example per number; the SFT mix has four per number and gets four times the steps.
+        config = SFTConfig(steps=steps * len(rows) // N_NUMBERS, seed=seed + k)
+        sft(model, tok, rows, config)
+        path = save_checkpoint(model, tok, tmp / "ckpts" / name)
+        data = (f"{world}: style mix {sft_mix} over {styles}, {sft_wrong:.0%} wrong answers" if name == "sft"
+                else f"{world}: style {name} only, correct answers")
+        card = {"algorithm": "sft", "config": {"steps": config.steps, "batch_size": config.batch_size,
+                                               "lr": config.lr, "data": data},
+                "parent": None, "seed": seed, "created": None}
+        (path / "arena_card.json").write_text(json.dumps(card, indent=2) + "\n")
+    picks = sorted(rng.choice(N_NUMBERS, size=n_prompts, replace=False).tolist())
+    with (tmp / "prompts.jsonl").open("w") as fh:
+        for i in picks:
+            fh.write(json.dumps({"id": str(i), "prompt": question(i)}) + "\n")
