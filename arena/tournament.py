@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from arena.errors import ConfigError, InputError
@@ -307,148 +307,259 @@ def run_tournament(config: TournamentConfig, *, console=None) -> Result | dict:
     if out.resolve() == Path(config.ckpts_dir).resolve() or Path(config.ckpts_dir).resolve() in out.resolve().parents:
         raise InputError(f"run directory {out} is inside the checkpoint folder; put --out elsewhere")
 
-    args = (config, console, ckpts, discovery, unique.duplicates, prompts, pairs, spec, judge, engine, out, params,
-            pkey, started, fp_cache)
+    run = Setup(config=config, console=console, ckpts=tuple(ckpts), discovery=discovery,
+                duplicates=unique.duplicates, prompts=tuple(prompts), pairs=tuple(pairs), spec=spec, judge=judge,
+                engine=engine, out=out, params=params, pkey=pkey, started=started, fp_cache=fp_cache)
     if config.dry_run:
-        return _plan_and_run(*args)
+        return _plan_and_run(run)
     # One writer per run directory; the lock is taken before planning, so a second run
     # waits for nothing and redoes nothing: it stops with the holder's pid.
     with run_lock(out):
-        return _plan_and_run(*args)
+        return _plan_and_run(run)
 
 
-def _plan_and_run(config, console, ckpts, discovery, duplicates, prompts, pairs, spec, judge, engine, out, params,
-                  pkey, started, fp_cache) -> Result | dict:
-    import judges
-    from arena.engines import Request, request_seed
-    from arena.store import Judgment, Store, lookup
+@dataclass(frozen=True)
+class Setup:
+    """What every phase of one run shares, fixed once the inputs are checked (`run_tournament`)."""
 
-    names = [c.name for c in ckpts]
-    # ---- 2. plan against what the store already holds -----------------------------------
-    ro = Store.open_readonly(out)
-    gens_done = ro.generations(pkey) if ro else {}
-    judged = ro.judgments(judge.fingerprint, pkey) if ro else {}
-    if ro:
-        ro.close()
-    fps = [c.fingerprint for c in ckpts]
-    phash = [p.hash for p in prompts]
+    config: TournamentConfig
+    console: object
+    ckpts: tuple
+    discovery: object
+    duplicates: dict
+    prompts: tuple
+    pairs: tuple[tuple[int, int], ...]
+    spec: str
+    judge: object
+    engine: object
+    out: Path
+    params: object
+    pkey: str
+    started: float
+    fp_cache: object
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.ckpts]
+
+    @property
+    def fps(self) -> list[str]:
+        return [c.fingerprint for c in self.ckpts]
+
+    @property
+    def phash(self) -> list[str]:
+        return [p.hash for p in self.prompts]
+
+
+@dataclass
+class Work:
+    """What this invocation did (counts and the judge's per-call diagnostics); the store holds the rest."""
+
+    generations: int = 0
+    comparisons: int = 0
+    t_gen: float = 0.0
+    t_judge: float = 0.0
+    label_mass: list = field(default_factory=list)  # (judgments, mean label mass) per judge call that reports it
+    calls: list = field(default_factory=list)  # the judge's per-call diagnostics (openai: logprob/text/... counts)
+
+
+# ---- phases: plan / generate / judge(batch) / collect / analyse ---------------------------
+# A scheduler (`arena.adaptive`: `RoundRobinSchedule`, `AdaptiveSchedule`) returns the next batch
+# of (a, b, prompt, sample) comparisons from what the store holds; `_plan_and_run` generates the
+# responses the batch needs, judges it and asks again, until the scheduler returns nothing.
+
+
+def plan(run: Setup, *, gens_done: dict, judged: dict) -> Plan:
+    """Every generation and comparison the run may need, and which of them the store lacks."""
+    from arena.store import lookup
+
+    fps, phash, config = run.fps, run.phash, run.config
     S = range(config.samples)
-    playing = sorted({i for pair in pairs for i in pair})  # with --pairs, only the checkpoints in a pair
-    gen_keys = [(c, p, s) for c in playing for p in range(len(prompts)) for s in S]
+    playing = sorted({i for pair in run.pairs for i in pair})  # with --pairs, only the checkpoints in a pair
+    gen_keys = [(c, p, s) for c in playing for p in range(len(run.prompts)) for s in S]
     gen_todo = [k for k in gen_keys if (fps[k[0]], phash[k[1]], k[2]) not in gens_done]
-    cmp_keys = [(a, b, p, s) for a, b in pairs for p in range(len(prompts)) for s in S]
+    cmp_keys = [(a, b, p, s) for a, b in run.pairs for p in range(len(run.prompts)) for s in S]
 
     def pending(k):
         j = lookup(judged, phash[k[2]], k[3], fps[k[0]], fps[k[1]])
         return j is None or (config.retry_failures and j.p is None)
 
     cmp_todo = [k for k in cmp_keys if pending(k)]
+    return Plan(tuple(run.names), tuple(run.pairs), tuple(gen_keys), tuple(gen_todo), tuple(cmp_keys), tuple(cmp_todo))
+
+
+def needed_generations(run: Setup, comparisons, texts: dict) -> list[tuple[int, int, int]]:
+    """The (checkpoint, prompt, sample) responses `comparisons` need that `texts` lacks, in
+    checkpoint, prompt, sample order (lazy generation: nothing a chosen comparison does not use)."""
+    fps, phash = run.fps, run.phash
+    need = {(c, p, s) for a, b, p, s in comparisons for c in (a, b)}
+    return sorted(k for k in need if (fps[k[0]], phash[k[1]], k[2]) not in texts)
+
+
+def generate(run: Setup, store, todo, work: Work) -> None:
+    """Generate `todo` (checkpoint, prompt, sample) responses into the store, one short
+    transaction per engine batch, checkpoint by checkpoint."""
+    from arena.engines import Request, request_seed
+
+    config, fps, phash = run.config, run.fps, run.phash
+    t_gen = time.perf_counter()
+    with _progress(run.console) as bar:
+        task = bar.add_task("generating", total=len(todo))
+        for ci, c in enumerate(run.ckpts):
+            mine = [k for k in todo if k[0] == ci]
+            if not mine:
+                continue
+            bar.update(task, description=f"generating {c.name}")
+            if c.kind == "gguf" and config.engine == "hf":  # dequantised once per file, not on every run
+                c = _converted_gguf(c, run.out, run.console)
+            reqs = [Request(run.prompts[p].text, request_seed(config.seed, fps[ci], phash[p], s)) for _, p, s in mine]
+            for batch in run.engine.generate(c, reqs, run.params):
+                store.put_generations((fps[ci], phash[mine[i][1]], mine[i][2], run.pkey, reqs[i].seed, text)
+                                      for i, text in batch)
+                bar.advance(task, len(batch))
+        bar.update(task, description="generating")
+    work.generations += len(todo)
+    work.t_gen += time.perf_counter() - t_gen
+
+
+def judge_batch(run: Setup, store, chunk, texts: dict, work: Work) -> None:
+    """Judge `chunk` (a, b, prompt, sample) in both positions; one store transaction for its verdicts."""
+    import judges
+    from arena.store import Judgment
+
+    judge, fps, phash, prompts = run.judge, run.fps, run.phash, run.prompts
+    comps = [judges.Comparison(prompts[p].text, texts[(fps[a], phash[p], s)], texts[(fps[b], phash[p], s)])
+             for a, b, p, s in chunk]
+    verdicts = judges.judge_both_orders(judge, comps)
+    if hasattr(judge, "diagnostics"):  # label mass of this call's 2·len(chunk) judgments
+        mass = judge.diagnostics().get("label_mass_mean")
+        if mass is not None:
+            work.label_mass.append((2 * len(chunk), mass))
+    store.put_judgments(judge.fingerprint, run.pkey,
+                        [(phash[p], s, fps[a], fps[b], Judgment(v.p, v.p_ab, v.p_ba, v.error))
+                         for (a, b, p, s), v in zip(chunk, verdicts)],
+                        replace=run.config.retry_failures)
+    notes = _fallback_notes(judge, len(chunk))
+    if notes is not None:
+        store.put_notes(judge.fingerprint, run.pkey, [(phash[p], s, fps[a], fps[b], note)
+                                                      for (a, b, p, s), note in zip(chunk, notes)])
+    if hasattr(judge, "diagnostics"):
+        work.calls.append(judge.diagnostics())
+    work.comparisons += len(chunk)
+
+
+def judge_all(run: Setup, store, todo, texts: dict, work: Work) -> None:
+    """Judge `todo` in chunks of `judge_batch_size` comparisons (one judge call and one transaction each)."""
+    t_judge = time.perf_counter()
+    with _progress(run.console) as bar:
+        task = bar.add_task("judging", total=2 * len(todo))
+        for start in range(0, len(todo), run.config.judge_batch_size):
+            chunk = todo[start:start + run.config.judge_batch_size]
+            judge_batch(run, store, chunk, texts, work)
+            bar.advance(task, 2 * len(chunk))
+    work.t_judge += time.perf_counter() - t_judge
+
+
+def collect(run: Setup, store) -> tuple[dict, dict, dict]:
+    """(generations, judgments, notes) the store holds for this run's sampling key and judge."""
+    return (store.generations(run.pkey), store.judgments(run.judge.fingerprint, run.pkey),
+            store.notes(run.judge.fingerprint, run.pkey))
+
+
+def _plan_and_run(run: Setup) -> Result | dict:
+    from arena.adaptive import RoundRobinSchedule
+    from arena.store import Store
+
+    config, console, out = run.config, run.console, run.out
+    # ---- 2. plan against what the store already holds -----------------------------------
+    ro = Store.open_readonly(out)
+    gens_done = ro.generations(run.pkey) if ro else {}
+    judged = ro.judgments(run.judge.fingerprint, run.pkey) if ro else {}
+    if ro:
+        ro.close()
+    the_plan = plan(run, gens_done=gens_done, judged=judged)
+    gen_keys, gen_todo, cmp_keys, cmp_todo = the_plan.gen_keys, the_plan.gen_todo, the_plan.cmp_keys, the_plan.cmp_todo
     # The engine is checked only when there is something to generate (the checkpoints that
     # generate were validated in run_tournament), so a rerun that reuses everything loads nothing.
-    if gen_todo and hasattr(engine, "check"):
-        engine.check()
-    plan = Plan(tuple(names), tuple(pairs), tuple(gen_keys), tuple(gen_todo), tuple(cmp_keys), tuple(cmp_todo))
-    summary = plan.summary()
-    _note(console, f"plan: {len(names)} checkpoints, {len(prompts)} prompts × {config.samples} samples, "
-                   f"{len(pairs)} pairs; generations {summary['generations']['done']} reused + "
+    if gen_todo and hasattr(run.engine, "check"):
+        run.engine.check()
+    summary = the_plan.summary()
+    _note(console, f"plan: {len(run.names)} checkpoints, {len(run.prompts)} prompts × {config.samples} samples, "
+                   f"{len(run.pairs)} pairs; generations {summary['generations']['done']} reused + "
                    f"{summary['generations']['todo']} new; judge calls {summary['judgments']['done']} reused + "
                    f"{summary['judgments']['todo']} new (run dir {out})")
     if config.dry_run:
-        return {"dry_run": True, "plan": summary, "out": str(out), "judge": {"spec": spec, "fingerprint": judge.fingerprint},
+        return {"dry_run": True, "plan": summary, "out": str(out),
+                "judge": {"spec": run.spec, "fingerprint": run.judge.fingerprint},
                 "checkpoints": {c.name: {"fingerprint": c.fingerprint, "kind": c.kind,
                                          "generations_todo": sum(1 for k in gen_todo if k[0] == i)}
-                                for i, c in enumerate(ckpts)},
-                "skipped": {s.name: s.reason for s in discovery.skipped},
-                "duplicates": {k: list(v) for k, v in duplicates.items()}}
+                                for i, c in enumerate(run.ckpts)},
+                "skipped": {s.name: s.reason for s in run.discovery.skipped},
+                "duplicates": {k: list(v) for k, v in run.duplicates.items()}}
 
-    # ---- 3. generate what is missing (one short transaction per batch) -------------------
+    # ---- 3-4. generate what the next batch needs, judge it, until the scheduler is done ------
+    scheduler = RoundRobinSchedule(the_plan, retry_failures=config.retry_failures)
+    work = Work()
     store = Store.open(out)
     try:
-        store.put_fingerprints(fp_cache.fresh)
-        store.put_checkpoints(ckpts)
-        store.put_prompts(prompts)
-        t_gen = time.perf_counter()
-        with _progress(console) as bar:
-            task = bar.add_task("generating", total=len(gen_todo))
-            for ci, c in enumerate(ckpts):
-                todo = [k for k in gen_todo if k[0] == ci]
-                if not todo:
-                    continue
-                bar.update(task, description=f"generating {c.name}")
-                if c.kind == "gguf" and config.engine == "hf":  # dequantised once per file, not on every run
-                    c = _converted_gguf(c, out, console)
-                reqs = [Request(prompts[p].text, request_seed(config.seed, fps[ci], phash[p], s)) for _, p, s in todo]
-                for batch in engine.generate(c, reqs, params):
-                    store.put_generations((fps[ci], phash[todo[i][1]], todo[i][2], pkey, reqs[i].seed, text)
-                                          for i, text in batch)
-                    bar.advance(task, len(batch))
-            bar.update(task, description="generating")
-        t_gen = time.perf_counter() - t_gen
-        texts = store.generations(pkey)
-        missing = [k for k in gen_keys if (fps[k[0]], phash[k[1]], k[2]) not in texts]
-        if missing:  # an engine that skipped a request is a bug; never judge around a hole
-            raise RuntimeError(f"engine {config.engine} left {len(missing)} requests unanswered")
-
-        # ---- 4. judge what is missing, both positions, one transaction per batch ---------
-        t_judge = time.perf_counter()
-        label_mass = []  # (judgments, mean label mass) per judge call that reports it
-        calls: list[dict] = []  # the judge's per-call diagnostics (openai: logprob/text/fallback/failure counts)
-        with _progress(console) as bar:
-            task = bar.add_task("judging", total=2 * len(cmp_todo))
-            for start in range(0, len(cmp_todo), config.judge_batch_size):
-                chunk = cmp_todo[start:start + config.judge_batch_size]
-                comps = [judges.Comparison(prompts[p].text, texts[(fps[a], phash[p], s)], texts[(fps[b], phash[p], s)])
-                         for a, b, p, s in chunk]
-                verdicts = judges.judge_both_orders(judge, comps)
-                if hasattr(judge, "diagnostics"):  # label mass of this call's 2·len(chunk) judgments
-                    mass = judge.diagnostics().get("label_mass_mean")
-                    if mass is not None:
-                        label_mass.append((2 * len(chunk), mass))
-                store.put_judgments(judge.fingerprint, pkey,
-                                    [(phash[p], s, fps[a], fps[b], Judgment(v.p, v.p_ab, v.p_ba, v.error))
-                                     for (a, b, p, s), v in zip(chunk, verdicts)],
-                                    replace=config.retry_failures)
-                notes = _fallback_notes(judge, len(chunk))
-                if notes is not None:
-                    store.put_notes(judge.fingerprint, pkey, [(phash[p], s, fps[a], fps[b], note)
-                                                              for (a, b, p, s), note in zip(chunk, notes)])
-                if hasattr(judge, "diagnostics"):
-                    calls.append(judge.diagnostics())
-                bar.advance(task, 2 * len(chunk))
-        t_judge = time.perf_counter() - t_judge
-        judged = store.judgments(judge.fingerprint, pkey)
-        notes = store.notes(judge.fingerprint, pkey)
+        store.put_fingerprints(run.fp_cache.fresh)
+        store.put_checkpoints(run.ckpts)
+        store.put_prompts(run.prompts)
+        attempted: set = set()  # a comparison is judged at most once per invocation (a retried failure too)
+        while True:
+            texts, judged, _ = collect(run, store)
+            batch = [k for k in scheduler.next_batch(run, judged) if k not in attempted]
+            if not batch:
+                break
+            generate(run, store, needed_generations(run, batch, texts), work)
+            texts = store.generations(run.pkey)
+            missing = needed_generations(run, batch, texts)
+            if missing:  # an engine that skipped a request is a bug; never judge around a hole
+                raise RuntimeError(f"engine {config.engine} left {len(missing)} requests unanswered")
+            judge_all(run, store, batch, texts, work)
+            attempted.update(batch)
+        _, judged, notes = collect(run, store)
     finally:
         store.close()
 
     # ---- 5. analyse, unless this exact analysis is stored ----------------------------------
-    key = analysis_key(ckpts, prompts, plan, judged, phash, fps, config=config, spec=spec,
-                       judge_fingerprint=judge.fingerprint, pkey=pkey)
+    return _analyse_and_write(run, the_plan, judged, notes, work)
+
+
+def _analyse_and_write(run: Setup, the_plan: Plan, judged: dict, notes: dict, work: Work) -> Result:
+    from arena.store import Store
+
+    config, console, out = run.config, run.console, run.out
+    ckpts, prompts, phash, fps, duplicates = run.ckpts, run.prompts, run.phash, run.fps, run.duplicates
+    gen_keys, cmp_keys = the_plan.gen_keys, the_plan.cmp_keys
+    key = analysis_key(ckpts, prompts, the_plan, judged, phash, fps, config=config, spec=run.spec,
+                       judge_fingerprint=run.judge.fingerprint, pkey=run.pkey)
     with Store.open(out) as store:
         stored = store.analysis(key)
     if stored is None:
         with _progress(console) as bar:
             task = bar.add_task("bootstrap", total=config.rounds)
-            result = analyse(ckpts, prompts, plan, judged, phash, fps, config=config,
+            result = analyse(ckpts, prompts, the_plan, judged, phash, fps, config=config,
                              progress=lambda done, total: bar.update(task, completed=done, total=total))
             bar.update(task, completed=config.rounds)
-        run = replace(result.run, new={"generations": len(gen_todo), "judgments": 2 * len(cmp_todo)},
-                      reused={"generations": len(gen_keys) - len(gen_todo),
-                              "judgments": 2 * (len(cmp_keys) - len(cmp_todo))})
+        run_info = replace(result.run, new={"generations": work.generations, "judgments": 2 * work.comparisons},
+                           reused={"generations": len(gen_keys) - work.generations,
+                                   "judgments": 2 * (len(cmp_keys) - work.comparisons)})
         checkpoints = result.checkpoints
         if duplicates:  # copies share their entity's rating and Nash mass (never matched against it)
             checkpoints = {name: {**card, "duplicates": list(duplicates[name])} if name in duplicates else card
                            for name, card in checkpoints.items()}
         # Text verdicts the judge substituted for unusable logprobs (opt-in), over the whole plan,
         # and the judge's own counts for the calls made by this invocation.
-        text_fallbacks = sum(1 for a, b, p, s in plan.cmp_keys if (phash[p], s, *sorted((fps[a], fps[b]))) in notes)
-        counts = {k: sum(d.get(k, 0) for d in calls) for k in ("from_logprobs", "from_text", "text_fallbacks", "failures")
-                  if any(k in d for d in calls)}
-        result = replace(result, run=run, checkpoints=checkpoints,
-                         judge=replace(result.judge, spec=spec, fingerprint=judge.fingerprint,
+        text_fallbacks = sum(1 for a, b, p, s in the_plan.cmp_keys if (phash[p], s, *sorted((fps[a], fps[b]))) in notes)
+        counts = {k: sum(d.get(k, 0) for d in work.calls) for k in ("from_logprobs", "from_text", "text_fallbacks",
+                                                                    "failures")
+                  if any(k in d for d in work.calls)}
+        result = replace(result, run=run_info, checkpoints=checkpoints,
+                         judge=replace(result.judge, spec=run.spec, fingerprint=run.judge.fingerprint,
                                        text_fallbacks=text_fallbacks, calls=counts or None),
                          duplicates={k: list(v) for k, v in duplicates.items()} if duplicates else None)
-        result = _judge_health(result, label_mass)
+        result = _judge_health(result, work.label_mass)
         try:
             text = json.dumps(result.to_json(), allow_nan=False)
         except ValueError:  # not strict JSON: not stored (write_outputs says why when it writes)
@@ -463,18 +574,17 @@ def _plan_and_run(config, console, ckpts, discovery, duplicates, prompts, pairs,
     if stored is not None:  # this call's work, not that of the run that computed the analysis
         result = replace(result, run=replace(result.run, new={"generations": 0, "judgments": 0},
                                              reused={"generations": len(gen_keys), "judgments": 2 * len(cmp_keys)}))
-    run = result.run
-    _note(console, f"reused {run.reused['generations']} generations and {run.reused['judgments']} judge calls; "
-                   f"new: {run.new['generations']} generations ({t_gen:.1f} s), {run.new['judgments']} judge calls "
-                   f"({t_judge:.1f} s); failures {run.failures}; text fallbacks {result.judge.text_fallbacks or 0}; "
-                   f"total {time.perf_counter() - started:.1f} s")
+    info = result.run
+    _note(console, f"reused {info.reused['generations']} generations and {info.reused['judgments']} judge calls; "
+                   f"new: {info.new['generations']} generations ({work.t_gen:.1f} s), {info.new['judgments']} judge "
+                   f"calls ({work.t_judge:.1f} s); failures {info.failures}; text fallbacks "
+                   f"{result.judge.text_fallbacks or 0}; total {time.perf_counter() - run.started:.1f} s")
     if config.write_reports and not reports_current:
         from arena.report import write_outputs
 
         write_outputs(json.loads(stored) if stored is not None else result, out)
         _note(console, f"wrote {out}/results.json, matrix.csv, plots and report.html")
     return result
-
 
 def _fallback_notes(judge, n: int) -> list[str | None] | None:
     """Per comparison of the last `judge_both_orders` call (n comparisons, 2n judge calls: the
