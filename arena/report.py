@@ -763,6 +763,9 @@ def render_terminal(result: Result, console) -> None:
     console.print(_cycles_text(result))
     console.print(_nash_text(result))
     console.print(Padding(plain_reading(result), (0, 2)), style="italic")
+    from arena.report_adaptive import render_adaptive  # draws nothing for a round robin
+
+    render_adaptive(result, console)
 
 
 # --------------------------------------------------------------------------- plots
@@ -1037,6 +1040,9 @@ def render_html(result: Result, images: dict[str, bytes] | None = None) -> str:
     )
     if "nash.png" in images:
         parts.append(_img_tag(images["nash.png"], "Nash weights"))
+    from arena.report_adaptive import adaptive_html  # nothing for a round robin
+
+    parts.extend(adaptive_html(result))
     parts.append(f"<h2>Settings</h2><pre>{esc(json.dumps(settings.to_json(), indent=2))}</pre>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -117,6 +117,12 @@ class TournamentConfig:
     """System prompt (a system message under a chat template, else a first paragraph)."""
     dtype: str = "auto"
     """Weights dtype for the hf engine: auto (the checkpoint's), bf16, fp16, fp32."""
+    adaptive: bool = False
+    """Judge adaptively (`arena.adaptive.AdaptiveSchedule`): only the comparisons the verdict needs."""
+    target: str | None = None
+    """With adaptive: when to stop, nash:EPS (U_nash <= EPS; default nash:0.05) or top (top set certified)."""
+    budget: int | None = None
+    """With adaptive: hard limit on judge calls (2 per comparison)."""
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,22 @@ def parse_pairs(text: str | None) -> tuple[tuple[str, str], ...] | None:
     if not out:
         raise InputError("--pairs is empty; give pairs as a:b,c:d")
     return tuple(out)
+
+
+def adaptive_target(config: TournamentConfig):
+    """The `arena.core.design.Target` of an adaptive run (None without --adaptive); checks the options."""
+    from arena.core.design import parse_target
+
+    if not config.adaptive:
+        if config.target is not None or config.budget is not None:
+            raise InputError("--target and --budget steer an adaptive run: add --adaptive, or drop them")
+        return None
+    if config.pairs is not None:
+        raise InputError("--adaptive chooses the pairs itself: drop --pairs (or drop --adaptive to judge only those pairs)")
+    if config.retry_failures:
+        raise InputError("--retry-failures judges the stored failures again in a round robin: run it without "
+                         "--adaptive first, then continue with --adaptive")
+    return parse_target(config.target or "nash:0.05", budget=config.budget)
 
 
 def _note(console, text: str) -> None:
@@ -306,10 +328,11 @@ def run_tournament(config: TournamentConfig, *, console=None) -> Result | dict:
         raise ConfigError(f"judge_batch_size must be >= 1; got {config.judge_batch_size}")
     if out.resolve() == Path(config.ckpts_dir).resolve() or Path(config.ckpts_dir).resolve() in out.resolve().parents:
         raise InputError(f"run directory {out} is inside the checkpoint folder; put --out elsewhere")
+    target = adaptive_target(config)
 
     run = Setup(config=config, console=console, ckpts=tuple(ckpts), discovery=discovery,
                 duplicates=unique.duplicates, prompts=tuple(prompts), pairs=tuple(pairs), spec=spec, judge=judge,
-                engine=engine, out=out, params=params, pkey=pkey, started=started, fp_cache=fp_cache)
+                engine=engine, out=out, params=params, pkey=pkey, started=started, fp_cache=fp_cache, target=target)
     if config.dry_run:
         return _plan_and_run(run)
     # One writer per run directory; the lock is taken before planning, so a second run
@@ -337,6 +360,8 @@ class Setup:
     pkey: str
     started: float
     fp_cache: object
+    target: object = None
+    """`arena.core.design.Target` of an adaptive run, else None (round robin)."""
 
     @property
     def names(self) -> list[str]:
@@ -467,7 +492,7 @@ def collect(run: Setup, store) -> tuple[dict, dict, dict]:
 
 
 def _plan_and_run(run: Setup) -> Result | dict:
-    from arena.adaptive import RoundRobinSchedule
+    from arena.adaptive import AdaptiveSchedule, RoundRobinSchedule, adaptive_summary, record_trace, trace_key
     from arena.store import Store
 
     config, console, out = run.config, run.console, run.out
@@ -478,10 +503,11 @@ def _plan_and_run(run: Setup) -> Result | dict:
     if ro:
         ro.close()
     the_plan = plan(run, gens_done=gens_done, judged=judged)
-    gen_keys, gen_todo, cmp_keys, cmp_todo = the_plan.gen_keys, the_plan.gen_todo, the_plan.cmp_keys, the_plan.cmp_todo
+    gen_todo = the_plan.gen_todo
     # The engine is checked only when there is something to generate (the checkpoints that
     # generate were validated in run_tournament), so a rerun that reuses everything loads nothing.
-    if gen_todo and hasattr(run.engine, "check"):
+    # An adaptive run checks it before its first generation (it may need none).
+    if gen_todo and run.target is None and hasattr(run.engine, "check"):
         run.engine.check()
     summary = the_plan.summary()
     _note(console, f"plan: {len(run.names)} checkpoints, {len(run.prompts)} prompts × {config.samples} samples, "
@@ -495,10 +521,15 @@ def _plan_and_run(run: Setup) -> Result | dict:
                                          "generations_todo": sum(1 for k in gen_todo if k[0] == i)}
                                 for i, c in enumerate(run.ckpts)},
                 "skipped": {s.name: s.reason for s in run.discovery.skipped},
-                "duplicates": {k: list(v) for k, v in run.duplicates.items()}}
+                "duplicates": {k: list(v) for k, v in run.duplicates.items()},
+                **({"adaptive": _dry_run_adaptive(run, the_plan)} if run.target is not None else {})}
 
     # ---- 3-4. generate what the next batch needs, judge it, until the scheduler is done ------
-    scheduler = RoundRobinSchedule(the_plan, retry_failures=config.retry_failures)
+    if run.target is None:
+        scheduler = RoundRobinSchedule(the_plan, retry_failures=config.retry_failures)
+    else:
+        scheduler = AdaptiveSchedule(the_plan, target=run.target, seed=config.seed, step=config.judge_batch_size)
+        key = trace_key(run, scheduler)
     work = Work()
     store = Store.open(out)
     try:
@@ -508,10 +539,17 @@ def _plan_and_run(run: Setup) -> Result | dict:
         attempted: set = set()  # a comparison is judged at most once per invocation (a retried failure too)
         while True:
             texts, judged, _ = collect(run, store)
-            batch = [k for k in scheduler.next_batch(run, judged) if k not in attempted]
+            decision = scheduler.next_batch(run, judged)
+            if decision.trace is not None:  # written before the batch is judged: a resumed run rebuilds it
+                trace = record_trace(store, key, decision.trace)
+                _note(console, _trace_note(decision.trace, run.target))
+            batch = [k for k in decision.comparisons if k not in attempted]
             if not batch:
                 break
-            generate(run, store, needed_generations(run, batch, texts), work)
+            todo = needed_generations(run, batch, texts)
+            if todo and run.target is not None and not work.generations and hasattr(run.engine, "check"):
+                run.engine.check()
+            generate(run, store, todo, work)
             texts = store.generations(run.pkey)
             missing = needed_generations(run, batch, texts)
             if missing:  # an engine that skipped a request is a bug; never judge around a hole
@@ -523,10 +561,40 @@ def _plan_and_run(run: Setup) -> Result | dict:
         store.close()
 
     # ---- 5. analyse, unless this exact analysis is stored ----------------------------------
-    return _analyse_and_write(run, the_plan, judged, notes, work)
+    if run.target is None:
+        return _analyse_and_write(run, the_plan, judged, notes, work)
+    # An adaptive run is analysed on the comparisons it judged: each cell from its own verdicts.
+    stored = scheduler.stored(run, judged)
+    adaptive = adaptive_summary(run, scheduler, stored, trace=trace, stop=decision.stop)
+    _note(console, f"adaptive: stopped ({decision.stop}) after {adaptive['calls']} judge calls and "
+                   f"{adaptive['generations']} generations; the round robin: {adaptive['round_robin_calls']} and "
+                   f"{adaptive['round_robin_generations']}")
+    gens = sorted({(c, p, s) for a, b, p, s in stored for c in (a, b)})
+    judged_plan = replace(the_plan, gen_keys=tuple(gens), gen_todo=(), cmp_keys=tuple(stored), cmp_todo=())
+    return _analyse_and_write(run, judged_plan, judged, notes, work, adaptive=adaptive)
 
 
-def _analyse_and_write(run: Setup, the_plan: Plan, judged: dict, notes: dict, work: Work) -> Result:
+def _trace_note(entry: dict, target) -> str:
+    from arena.adaptive import target_text
+
+    u = entry["nash_tv_upper"]
+    return (f"adaptive step: {entry['calls']} judge calls, U_nash {'-' if u is None else f'{u:.3f}'}, undecided "
+            f"top-set pairs {'-' if entry['undecided_top'] is None else entry['undecided_top']} "
+            f"(target {target_text(target)}{'' if target.budget is None else f', budget {target.budget}'})")
+
+
+def _dry_run_adaptive(run: Setup, the_plan: Plan) -> dict:
+    from arena.adaptive import dry_run_estimate
+
+    est = dry_run_estimate(n=len(run.names), prompts=len(run.prompts), samples=run.config.samples, target=run.target,
+                           step=run.config.judge_batch_size)
+    return {**est, "calls_done": 2 * (len(the_plan.cmp_keys) - len(the_plan.cmp_todo))}
+
+
+def _analyse_and_write(run: Setup, the_plan: Plan, judged: dict, notes: dict, work: Work, *,
+                       adaptive: dict | None = None) -> Result:
+    """Analyse `the_plan`'s comparisons (stored analysis reused when its key matches), write the reports.
+    `adaptive`: the adaptive run's summary, part of the key and of results.json (key `adaptive`)."""
     from arena.store import Store
 
     config, console, out = run.config, run.console, run.out
@@ -534,6 +602,10 @@ def _analyse_and_write(run: Setup, the_plan: Plan, judged: dict, notes: dict, wo
     gen_keys, cmp_keys = the_plan.gen_keys, the_plan.cmp_keys
     key = analysis_key(ckpts, prompts, the_plan, judged, phash, fps, config=config, spec=run.spec,
                        judge_fingerprint=run.judge.fingerprint, pkey=run.pkey)
+    if adaptive is not None:
+        from arena.fingerprint import fingerprint_obj
+
+        key = fingerprint_obj({"analysis": key, "adaptive": adaptive})
     with Store.open(out) as store:
         stored = store.analysis(key)
     if stored is None:
@@ -559,6 +631,8 @@ def _analyse_and_write(run: Setup, the_plan: Plan, judged: dict, notes: dict, wo
                          judge=replace(result.judge, spec=run.spec, fingerprint=run.judge.fingerprint,
                                        text_fallbacks=text_fallbacks, calls=counts or None),
                          duplicates={k: list(v) for k, v in duplicates.items()} if duplicates else None)
+        if adaptive is not None:
+            result = replace(result, extra={**result.extra, "adaptive": adaptive})
         result = _judge_health(result, work.label_mass)
         try:
             text = json.dumps(result.to_json(), allow_nan=False)

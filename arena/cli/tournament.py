@@ -53,8 +53,11 @@ def tournament(
     prompt_template: Optional[str] = typer.Option(None, "--prompt-template", help="Text around each prompt with {prompt}, e.g. 'Question: {prompt}\\nAnswer:'."),
     system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System prompt for every checkpoint."),
     dtype: str = typer.Option("auto", "--dtype", help="Weights dtype of the hf engine: auto, bf16, fp16, fp32."),
+    adaptive: bool = typer.Option(False, "--adaptive", help="Judge only what the verdict needs (docs/adaptive.md); steps of --judge-batch-size comparisons."),
+    target: Optional[str] = typer.Option(None, "--target", help="With --adaptive: stop at nash:EPS (Nash uncertainty U_nash <= EPS; default nash:0.05) or top (top set certified)."),
+    budget: Optional[int] = typer.Option(None, "--budget", help="With --adaptive: at most this many judge calls (2 per comparison)."),
 ) -> None:
-    """Round-robin tournament between checkpoints: preference matrix, cycles, Nash mixture, BT/Elo."""
+    """Tournament between checkpoints (round robin, or --adaptive): preference matrix, cycles, Nash mixture, BT/Elo."""
     from arena.cli._checks import at_least, finite_positive, not_a_file
     from arena.lm import parse_stop
     from arena.tournament import TournamentConfig, parse_pairs, run_tournament
@@ -85,7 +88,7 @@ def tournament(
         dry_run=dry_run, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, rounds=rounds,
         retry_failures=retry_failures, prior=prior, judge_batch_size=judge_batch_size,
         stop=parse_stop(stop), chat_template=chat_template, prompt_template=_unescape(prompt_template),
-        system_prompt=system_prompt, dtype=dtype,
+        system_prompt=system_prompt, dtype=dtype, adaptive=adaptive, target=target, budget=budget,
     )
     result = run_tournament(config, console=err)
     if json_out:  # a dry run's plan is a plain dict; a run's result is typed
@@ -134,3 +137,7 @@ def _render_plan(result: dict) -> None:
     for name, reason in result.get("skipped", {}).items():
         out.print(f"not a checkpoint: {name} ({reason})", markup=False)
     out.print(f"judge: {result['judge']['spec']} ({result['judge']['fingerprint']})", markup=False)
+    if "adaptive" in result:
+        from arena.report_adaptive import render_adaptive_plan
+
+        render_adaptive_plan(result["adaptive"], out)

@@ -230,29 +230,37 @@ def stop_reason(state: DesignState, target: Target) -> str | None:
     return None
 
 
-def _least_played(counts: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[int]:
-    """k picks of pair indices, each the least-played so far (ties: lowest index).
+def _least_played(counts: np.ndarray, k: int, allowed: np.ndarray | None = None,
+                  cap: np.ndarray | None = None) -> list[int]:
+    """k picks of pair indices, each the least-played so far (ties: lowest index); fewer when
+    the allowed pairs run out of `cap` (how many more picks each pair may take; None: no limit).
 
     Level by level: all allowed pairs at the lowest count in index order, then the next level.
     """
     c = np.asarray(counts, dtype=np.float64).copy()
+    left = np.full(c.shape, np.inf) if cap is None else np.asarray(cap, dtype=np.float64).copy()
     if allowed is not None:
         c[~np.asarray(allowed, dtype=bool)] = np.inf
+    c[left <= 0] = np.inf
     out: list[int] = []
     while len(out) < k and np.isfinite(c).any():
         m = c.min()
         level = np.flatnonzero(c <= m)  # exact counts: integers (or the same soft sums)
         if len(out) + level.size <= k and np.isfinite(c).sum() == level.size:
-            # every pair is at one level: whole sweeps at once
-            sweeps = (k - len(out)) // level.size
+            # every pair is at one level: whole sweeps at once (as many as every pair's cap allows)
+            sweeps = int(min((k - len(out)) // level.size, left[level].min()))
             out.extend(np.tile(level, sweeps).tolist())
             c[level] += sweeps
+            left[level] -= sweeps
+            c[left <= 0] = np.inf
             if len(out) == k:
                 break
             continue
         take = level[: k - len(out)]
         out.extend(take.tolist())
         c[take] += 1.0
+        left[take] -= 1.0
+        c[left <= 0] = np.inf
     return out
 
 
@@ -315,36 +323,44 @@ class AdaptiveScheduler:
         settled = ~undecided & (never[i] | never[j])
         return np.where(settled, 0.0, q[i] + q[j])
 
-    def next_batch(self, state: DesignState, k: int) -> np.ndarray:
+    def next_batch(self, state: DesignState, k: int, *, capacity: np.ndarray | None = None) -> np.ndarray:
+        """k pairs (fewer when `capacity`, (pairs,) in combinations order, the judgments each pair
+        can still take, runs out: a tournament pair has P·S comparisons in all)."""
         k = _check_k(state, k)
         i, j = _pairs(state.n)
         N = state.N[i, j].astype(np.float64)
+        cap = np.full(N.shape, np.inf) if capacity is None else np.asarray(capacity, dtype=np.float64).copy()
+        if cap.shape != N.shape:
+            raise InputError(f"capacity must have one entry per pair ({N.size}); got shape {cap.shape}")
         deficit = np.maximum(self.min_games - N, 0.0)
         if deficit.sum() > 0:  # burn-in: every pair up to min_games, round robin among the short ones
-            burn = _least_played(N, int(min(k, deficit.sum())), allowed=deficit > 0)
+            burn = _least_played(N, int(min(k, deficit.sum())), allowed=deficit > 0, cap=np.minimum(cap, deficit))
             rest = k - len(burn)
             if rest == 0:
                 return _as_pairs(state, burn)
             N = N.copy()
             np.add.at(N, burn, 1.0)
+            np.add.at(cap, burn, -1.0)
         else:
             burn, rest = [], k
         if state.spread is None:
             raise InputError("the adaptive scheduler needs resamples: build the state with rounds >= 1")
         I = self.influence(state)
-        if not np.any(I > 0):  # nothing left to learn for the target: spread evenly
-            return _as_pairs(state, burn + _least_played(N, rest))
+        if not np.any((I > 0) & (cap > 0)):  # nothing left to learn for the target: spread evenly
+            return _as_pairs(state, burn + _least_played(N, rest, cap=cap))
         Pt = (state.W[i, j] + 0.5) / (state.N[i, j] + 1.0)
         v = Pt * (1.0 - Pt)
         w = I * I * v
-        heap = [(-w[p] / (N[p] * (N[p] + 1.0)), int(p)) for p in np.flatnonzero(I > 0)]
+        heap = [(-w[p] / (N[p] * (N[p] + 1.0)), int(p)) for p in np.flatnonzero((I > 0) & (cap > 0))]
         heapq.heapify(heap)
         picks = []
-        for _ in range(rest):
+        while heap and len(picks) < rest:
             _, p = heapq.heappop(heap)
             picks.append(p)
             N[p] += 1.0
-            heapq.heappush(heap, (-w[p] / (N[p] * (N[p] + 1.0)), p))
+            cap[p] -= 1.0
+            if cap[p] > 0:
+                heapq.heappush(heap, (-w[p] / (N[p] * (N[p] + 1.0)), p))
         return _as_pairs(state, burn + picks)
 
 
