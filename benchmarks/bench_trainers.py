@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_trainers.py memory    # peak memory of Nash-MP, LoRA vs full fine-tuning
     .venv/bin/python benchmarks/bench_trainers.py curves    # exact KL(π*_β‖π_θ) on the lowrank world, per algorithm
     .venv/bin/python benchmarks/bench_trainers.py trl       # steps/s vs trl 1.13.0 NashMDTrainer (separate venv)
+    .venv/bin/python benchmarks/bench_trainers.py compare   # MPO and EGPO vs Nash-MP and Nash-MD, same judge queries
 
 trl: installs trl==1.13.0 (no dependencies: it reuses this environment's torch/transformers
 through a .pth file) into .bench-envs/trl113 (gitignored), then runs its NashMDTrainer and
@@ -15,6 +16,11 @@ curves: builds the lowrank world (`arena world lowrank` defaults), trains Nash-M
 and Online DPO from its SFT checkpoint with the same steps, batch and judge (so the same
 number of judge queries), and plots the exact KL(π*_β ‖ π_θ) of the transformer's class
 distribution against judge queries (docs/img/trainers_lowrank.png; --out to change).
+
+compare: the same lowrank world; Nash-MP, Nash-MD, MPO and EGPO with their default options,
+the same batch, learning rate and schedule and the same judge queries (EGPO judges two pairs
+per prompt per step, so it runs half the steps); exact KL(π*_β ‖ π_θ) and TV per step, the
+final KL and the seconds as ratios to Nash-MP (docs/img/trainers_compare.png).
 
 mixture: the same tiny GPT-2 policy and reference, the same uniforms, 128 and 512 new tokens
 (end-of-sequence banned so every row runs to the full length); `trainers.mixture.generate`
@@ -214,7 +220,7 @@ def bench_trl(*, steps: int = 20, batch: int = 8, new_tokens: int = 16) -> list[
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         config = TrainConfig(policy=str(tmp / "policy"), judge="python:bench_trainers:reward_judge",
                              prompts=str(tmp / "prompts.jsonl"), out=str(tmp / "ours"), steps=steps,
-                             batch_size=batch, lr=1e-3, beta=0.1, mixture=0.125, max_new_tokens=new_tokens,
+                             batch_size=batch, lr=1e-3, beta=0.1, max_new_tokens=new_tokens,
                              eval_every=0, save_every=0)
         t0 = time.perf_counter()
         train("nash-md", config)
@@ -242,7 +248,7 @@ def bench_curves(*, steps: int = 300, batch: int = 64, lr: float = 1e-3, lr_sche
     import torch
 
     from arena.worlds.lowrank import JUDGE_SPEC, LowrankWorld, build_lowrank_world
-    from trainers.lm import TrainConfig, train
+    from trainers.lm import TrainConfig, nash_mp, train
 
     torch.set_num_threads(1)
     tmp = tempfile.TemporaryDirectory() if work is None else None
@@ -257,7 +263,8 @@ def bench_curves(*, steps: int = 300, batch: int = 64, lr: float = 1e-3, lr_sche
         out = train(algo, TrainConfig(policy=str(world / "ckpts" / "sft"), judge=JUDGE_SPEC,
                                       prompts=str(world / "prompts.jsonl"), out=str(root / "runs" / algo),
                                       steps=steps, batch_size=batch, lr=lr, lr_schedule=lr_schedule,
-                                      beta=nash["beta"], seed=seed, eta=CURVE_ETA,
+                                      beta=nash["beta"], seed=seed,
+                                      options=nash_mp.Options(eta=CURVE_ETA) if algo == "nash-mp" else None,
                                       max_new_tokens=4, eval_every=50, save_every=0), overwrite=True)
         seconds = time.perf_counter() - t0
         m = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
@@ -285,6 +292,73 @@ def bench_curves(*, steps: int = 300, batch: int = 64, lr: float = 1e-3, lr_sche
     return rows
 
 
+COMPARE_ALGOS = ("nash-mp", "nash-md", "mpo", "egpo")
+
+
+def bench_compare(*, steps: int = 200, batch: int = 32, lr: float = 1e-3, lr_schedule: str = "linear", seed: int = 0,
+                  work: Path | None = None, png: Path | None = None) -> list[dict]:
+    """MPO and EGPO against Nash-MP and Nash-MD in the lowrank world at the same judge-query budget.
+
+    Each algorithm trains the world's SFT checkpoint with the same batch, learning rate and
+    schedule, every one with its default options (Nash-MP η = 2β, κ = 0.1; Nash-MD m = 0.125;
+    MPO magnet refreshed every 20 steps). EGPO judges two pairs per prompt per step (one per
+    phase), so it gets half the steps: every run ends at steps × batch judge queries. The exact
+    KL(π*_β‖π_θ) and TV of the policy's class distribution are logged every step."""
+    import torch
+
+    from arena.worlds.lowrank import JUDGE_SPEC, LowrankWorld, build_lowrank_world
+    from trainers.lm import TrainConfig, train
+
+    torch.set_num_threads(1)
+    tmp = tempfile.TemporaryDirectory() if work is None else None
+    root = Path(tmp.name) if tmp else Path(work)
+    world = root / "lowrank"
+    if not (world / "nash.json").is_file():
+        build_lowrank_world(world, LowrankWorld(seed=seed), overwrite=True)
+    nash = json.loads((world / "nash.json").read_text())
+    curves, rows = {}, []
+    for algo in COMPARE_ALGOS:
+        n = steps // 2 if algo == "egpo" else steps        # same judge queries
+        t0 = time.perf_counter()
+        out = train(algo, TrainConfig(policy=str(world / "ckpts" / "sft"), judge=JUDGE_SPEC,
+                                      prompts=str(world / "prompts.jsonl"), out=str(root / "runs" / algo),
+                                      steps=n, batch_size=batch, lr=lr, lr_schedule=lr_schedule, beta=nash["beta"],
+                                      seed=seed, max_new_tokens=4, eval_every=0, save_every=0), overwrite=True)
+        seconds = time.perf_counter() - t0
+        m = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+        curves[algo] = m
+        tail = [r["kl_to_nash"] for r in m[-max(1, n // 10):]]
+        rows.append({"algorithm": algo, "steps": n, "batch": batch, "judge_queries": m[-1]["judge_queries"],
+                     "kl_start": round(m[0]["kl_to_nash"], 4), "kl_end": round(m[-1]["kl_to_nash"], 4),
+                     "kl_last10pct_mean": round(sum(tail) / len(tail), 4),
+                     "kl_min": round(min(r["kl_to_nash"] for r in m), 4), "tv_end": round(m[-1]["tv_to_nash"], 4),
+                     "seconds": round(seconds, 1)})
+    ref = next(r for r in rows if r["algorithm"] == "nash-mp")
+    for r in rows:
+        r["kl_end_vs_nash_mp"] = f"{r['kl_end'] / ref['kl_end']:.2f}×"
+        r["seconds_vs_nash_mp"] = f"{r['seconds'] / ref['seconds']:.2f}×"
+    if png is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(6.4, 4.0))
+        for algo, m in curves.items():
+            ax.plot([r["judge_queries"] for r in m], [r["kl_to_nash"] for r in m], label=algo)
+        ax.axhline(nash["kl_star_ref"], color="grey", ls=":", label="SFT reference")
+        ax.set(yscale="log", xlabel="judge queries", ylabel="exact KL(π*_β ‖ π_θ)")
+        ax.set_title(f"lowrank world: β = {nash['beta']:g}, batch {batch}, lr {lr:g} ({lr_schedule}), seed {seed}",
+                     fontsize=9)
+        ax.legend()
+        fig.tight_layout()
+        png.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(png, dpi=110)
+    if tmp:
+        tmp.cleanup()
+    return rows
+
+
 def raters_plot(runs: list[Path], png: Path) -> list[dict]:
     """TV and KL(π*_β‖π_θ) of finished `arena train` runs in the raters world (their metrics.jsonl),
     plotted against judge queries; one row per run with the final figures."""
@@ -303,7 +377,7 @@ def raters_plot(runs: list[Path], png: Path) -> list[dict]:
         ax_tv.plot(q, [r["tv_to_nash"] for r in m], marker="o", label=label)
         ax_kl.plot(q, [r["kl_to_nash"] for r in m], marker="o", label=label)
         last = m[-1]
-        rows.append({"run": Path(run).name, "beta": card["beta"], "eta": card["eta"], "seed": card["seed"],
+        rows.append({"run": Path(run).name, "beta": card["beta"], "eta": card.get("eta"), "seed": card["seed"],
                      "steps": last["step"], "judge_queries": last["judge_queries"],
                      "tv_to_nash": round(last["tv_to_nash"], 3), "kl_to_nash": round(last["kl_to_nash"], 3),
                      "classes (terse, sentence, list, wrong, malformed)": ", ".join(
@@ -327,10 +401,10 @@ def _table(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", nargs="*", default=["mixture", "memory"], choices=["mixture", "memory", "curves", "trl", "raters-plot"])
+    ap.add_argument("which", nargs="*", default=["mixture", "memory"], choices=["mixture", "memory", "curves", "trl", "raters-plot", "compare"])
     ap.add_argument("--runs", type=Path, nargs="*", default=[], help="raters-plot: finished arena train output dirs")
-    ap.add_argument("--steps", type=int, default=300, help="curves: training steps per algorithm")
-    ap.add_argument("--batch", type=int, default=64, help="curves: prompts per step")
+    ap.add_argument("--steps", type=int, default=None, help="curves, compare: training steps per algorithm (300, 200)")
+    ap.add_argument("--batch", type=int, default=None, help="curves, compare: prompts per step (64, 32)")
     ap.add_argument("--lr", type=float, default=1e-3, help="curves: learning rate")
     ap.add_argument("--seed", type=int, default=0, help="curves: world and training seed")
     ap.add_argument("--work", type=Path, default=None, help="curves: keep the world and runs here")
@@ -342,8 +416,11 @@ def main(argv=None) -> int:
         elif which == "trl":
             rows = bench_trl(new_tokens=16) + bench_trl(new_tokens=64)
         elif which == "curves":
-            rows = bench_curves(steps=args.steps, batch=args.batch, lr=args.lr, seed=args.seed, png=args.png,
-                                work=args.work)
+            rows = bench_curves(steps=args.steps or 300, batch=args.batch or 64, lr=args.lr, seed=args.seed,
+                                png=args.png, work=args.work)
+        elif which == "compare":
+            rows = bench_compare(steps=args.steps or 200, batch=args.batch or 32, lr=args.lr, seed=args.seed,
+                                 work=args.work, png=ROOT / "docs" / "img" / "trainers_compare.png")
         else:
             rows = bench_mixture() if which == "mixture" else bench_memory()
         print(f"## {which}\n\n{_table(rows)}\n", flush=True)

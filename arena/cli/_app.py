@@ -20,7 +20,7 @@ app = typer.Typer(
 )
 lab_app = typer.Typer(help="Exact tabular/contextual game dynamics (ground truth).", no_args_is_help=True)
 world_app = typer.Typer(help="Materialise a synthetic world (prompts, SFT checkpoint, judge).", no_args_is_help=True)
-train_app = typer.Typer(help="Fine-tune a policy: nash-mp, nash-md, online-dpo, online-ipo, self-play, rlhf, mpo.", no_args_is_help=True)
+train_app = typer.Typer(help="Fine-tune a policy against a judge; one command per algorithm (trainers/lm/<algo>.py).", no_args_is_help=True)
 app.add_typer(lab_app, name="lab")
 app.add_typer(world_app, name="world")
 app.add_typer(train_app, name="train")

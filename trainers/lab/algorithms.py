@@ -98,18 +98,22 @@ def nash_md_schedule(t: int, beta: float) -> float:
     return 2.0 / (beta * (t + 2))
 
 
+def egpo_explicit_step(log_pi: np.ndarray, log_opp: np.ndarray, *, game: Game, beta: float,
+                       step: float) -> np.ndarray:
+    """One explicit natural-gradient step of EGPO from π against the opponent π_opp:
+    log π' = log_softmax((1 − sβ) log π + sβ log π_ref + s P(· ≻ π_opp)); needs sβ < 1."""
+    _check_step(beta, step)
+    if step * beta >= 1.0:
+        raise InputError(f"EGPO needs step*beta < 1; got {step * beta:.3g}: lower the step")
+    w = step * beta
+    return log_softmax((1.0 - w) * log_pi + w * game.log_pi_ref
+                       + step * preference_against(game.P, np.exp(log_opp)), axis=1)
+
+
 def egpo_step(log_pi: np.ndarray, *, game: Game, beta: float, step: float) -> np.ndarray:
     """Exact tabular extragradient (EGPO): explicit natural-gradient steps on the logits.
 
     θ_{k+½} = (1 − sβ) θ_k + sβ log π_ref + s P(· ≻ π_k),   θ_{k+1} = same with π_{k+½}; needs sβ < 1.
     """
-    _check_step(beta, step)
-    if step * beta >= 1.0:
-        raise InputError(f"EGPO needs step*beta < 1; got {step * beta:.3g}: lower the step")
-    w = step * beta
-
-    def explicit(log_opp: np.ndarray) -> np.ndarray:
-        return log_softmax((1.0 - w) * log_pi + w * game.log_pi_ref
-                           + step * preference_against(game.P, np.exp(log_opp)), axis=1)
-
-    return explicit(explicit(log_pi))
+    log_half = egpo_explicit_step(log_pi, log_pi, game=game, beta=beta, step=step)
+    return egpo_explicit_step(log_pi, log_half, game=game, beta=beta, step=step)

@@ -30,54 +30,19 @@ from pathlib import Path
 import torch
 
 from arena.errors import ConfigError, InputError
+from trainers.lm.options import Schedule, options_from_json, options_json  # noqa: F401  (Schedule: re-exported)
 from trainers.mixture import Generation, generate
 
-ALGORITHMS = ("nash-mp", "nash-md", "online-dpo", "online-ipo", "self-play", "rlhf", "mpo")
 LABELS = ("soft", "sample")
 REPORT_TO = ("none", "tensorboard")
 
 
 # ---------------------------------------------------------------------------- config
 
-@dataclass(frozen=True)
-class Schedule:
-    """A step-size-like coefficient as a function of the step k (0-based).
-
-    constant: value; harmonic: value / (k + value) (e.g. κ_k = 10/(k + 10)).
-    Text form: "0.1" or "harmonic:10".
-    """
-
-    kind: str
-    value: float
-
-    def __post_init__(self) -> None:
-        if self.kind not in ("constant", "harmonic"):
-            raise ConfigError(f"unknown schedule {self.kind!r}; use a number (constant) or harmonic:C")
-        if not self.value > 0:
-            raise ConfigError(f"schedule value must be > 0; got {self.value}")
-
-    def __call__(self, k: int) -> float:
-        return self.value if self.kind == "constant" else self.value / (k + self.value)
-
-    def __str__(self) -> str:
-        return f"{self.value:g}" if self.kind == "constant" else f"harmonic:{self.value:g}"
-
-    @classmethod
-    def parse(cls, text: str | float) -> "Schedule":
-        if isinstance(text, Schedule):
-            return text
-        s = str(text).strip()
-        try:
-            if s.startswith("harmonic:"):
-                return cls("harmonic", float(s.split(":", 1)[1]))
-            return cls("constant", float(s))
-        except ValueError:
-            raise ConfigError(f"bad schedule {text!r}; write a number like 0.1 or harmonic:10") from None
-
-
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
-    """Everything a training run depends on (saved in the card and the resume state)."""
+    """Everything a training run depends on (saved in the card and the resume state): the
+    fields every algorithm shares, and `options`, the algorithm's own (`trainers/lm/<algo>.py`)."""
 
     policy: str
     """Initial policy checkpoint directory (also the reference π_ref)."""
@@ -101,20 +66,6 @@ class TrainConfig:
     """constant, or linear: decay from lr to 0 over the run (lower noise floor at the end)."""
     beta: float = 0.1
     """KL(π‖π_ref) regularisation β (DPO/IPO: their β)."""
-    eta: float | None = None
-    """Nash-MP step size η: the KL to the target has weight β/η. None: 2β, the largest step for
-    which Mirror Prox converges linearly (Tiapkin et al. 2025, arXiv 2505.19731; `eta_warning`)."""
-    samples_per_prompt: int = 2
-    """Nash-MP: K responses per prompt, every pair judged (K(K−1)/2 queries per prompt); each
-    sample's opponent is the other K − 1 (leave-one-out). 2: one pair, the paper's estimator."""
-    kappa: Schedule = Schedule("constant", 0.1)
-    """Nash-MP target EMA rate κ: θ_target ← κ θ + (1−κ) θ_target (self-play: 1)."""
-    mixture: Schedule = Schedule("constant", 0.125)
-    """Nash-MD geometric-mixture coefficient m (0: policy, 1: reference)."""
-    magnet_every: int = 20
-    """MPO: refresh the magnet μ to the current policy every this many steps (μ_0 = π_ref)."""
-    rloo_k: int = 4
-    """RLHF: responses per prompt for the leave-one-out baseline."""
     kl_estimator: str = "token"
     """token: exact per-token KL along the samples (low variance); sequence: score-function log-ratio."""
     labels: str = "soft"
@@ -154,6 +105,12 @@ class TrainConfig:
     """Weights dtype of the policy: auto (the checkpoint's), bf16, fp16, fp32."""
     merge: bool = False
     """With LoRA: save the merged full model instead of the adapter (a PEFT checkpoint over --policy)."""
+    gradient_checkpointing: bool = False
+    """Recompute the policy's layer activations in the backward pass instead of storing them
+    (less memory, about one more forward); the gradients are the same (`checkpointing`)."""
+    options: object = None
+    """The algorithm's own options (`trainers.lm.<algo>.Options`); None: its defaults, filled in
+    by `trainers.lm.train`."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stop", tuple(self.stop))
@@ -161,23 +118,15 @@ class TrainConfig:
         from arena.lm import torch_dtype
 
         torch_dtype(self.dtype)
-        object.__setattr__(self, "kappa", Schedule.parse(self.kappa))
-        object.__setattr__(self, "mixture", Schedule.parse(self.mixture))
-        if self.eta is None and self.beta > 0:
-            object.__setattr__(self, "eta", 2.0 * self.beta)
-        for name in ("steps", "batch_size", "grad_accum", "magnet_every", "max_new_tokens", "eval_batch", "lora_r"):
+        for name in ("steps", "batch_size", "grad_accum", "max_new_tokens", "eval_batch", "lora_r"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 1; got {getattr(self, name)}")
         for name in ("eval_every", "save_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be >= 0 (0: never); got {getattr(self, name)}")
-        for name in ("lr", "beta", "eta"):
+        for name in ("lr", "beta"):
             if getattr(self, name) is None or not getattr(self, name) > 0:
                 raise ConfigError(f"--{name} must be > 0; got {getattr(self, name)}")
-        if self.samples_per_prompt < 2:
-            raise ConfigError(f"--samples-per-prompt must be >= 2 (a sample needs an opponent); got {self.samples_per_prompt}")
-        if self.rloo_k < 2:
-            raise ConfigError(f"--rloo-k must be >= 2 (leave-one-out needs two samples); got {self.rloo_k}")
         if self.lr_schedule not in ("constant", "linear"):
             raise ConfigError(f"--lr-schedule must be constant or linear; got {self.lr_schedule!r}")
         if self.kl_estimator not in ("token", "sequence"):
@@ -186,10 +135,8 @@ class TrainConfig:
             raise ConfigError(f"--report-to must be one of {', '.join(REPORT_TO)}; got {self.report_to!r}")
         if self.labels not in LABELS:
             raise ConfigError(f"--labels must be one of {', '.join(LABELS)}; got {self.labels!r}")
-        if self.kappa.kind == "constant" and self.kappa.value > 1:
-            raise ConfigError(f"--kappa must be in (0, 1]; got {self.kappa}")
-        if self.mixture.kind == "constant" and self.mixture.value > 1:
-            raise ConfigError(f"--mixture must be in (0, 1]; got {self.mixture}")
+        if hasattr(self.options, "resolve"):   # a default that depends on shared fields (Nash-MP's η = 2β)
+            object.__setattr__(self, "options", self.options.resolve(beta=self.beta))
 
     def prompt_format(self):
         """The prompt encoding shared with the tournament (`arena.lm.PromptFormat`)."""
@@ -198,15 +145,21 @@ class TrainConfig:
         return PromptFormat(chat=self.chat_template, template=self.prompt_template, system=self.system_prompt)
 
     def to_json(self) -> dict:
-        d = asdict(self)
+        """The shared fields and the algorithm's options in one flat object (the card's and the
+        resume state's `config`; the option keys are those of the old single config)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "options"}
         d["stop"] = list(self.stop)
-        d["kappa"], d["mixture"] = str(self.kappa), str(self.mixture)
+        if self.options is not None:
+            d.update(options_json(self.options))
         return d
 
     @classmethod
-    def from_json(cls, d: dict) -> "TrainConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+    def from_json(cls, d: dict, options_cls=None) -> "TrainConfig":
+        """The config of `to_json` (or of a card written before per-algorithm options, whose
+        flat config held every algorithm's fields); `options_cls`: the algorithm's Options."""
+        names = {f.name for f in fields(cls)} - {"options"}
+        options = None if options_cls is None else options_from_json(options_cls, d)
+        return cls(**{k: v for k, v in d.items() if k in names}, options=options)
 
 
 def eta_warning(config: TrainConfig) -> str | None:
@@ -218,10 +171,11 @@ def eta_warning(config: TrainConfig) -> str | None:
     damp the rotation of a preference cycle (in the raters world at β = 0.01, η = 1 ended with
     one style gone entirely).
     """
-    if config.eta <= 2.0 * config.beta * (1 + 1e-9):
+    eta = config.options.eta
+    if eta <= 2.0 * config.beta * (1 + 1e-9):
         return None
-    return (f"--eta {config.eta:g} is above 2·beta = {2 * config.beta:g}: Nash-MP's convergence "
-            f"guarantee needs eta <= 2*beta (the KL to the target weighs beta/eta = {config.beta / config.eta:.3g} "
+    return (f"--eta {eta:g} is above 2·beta = {2 * config.beta:g}: Nash-MP's convergence "
+            f"guarantee needs eta <= 2*beta (the KL to the target weighs beta/eta = {config.beta / eta:.3g} "
             f"< 0.5, too weak to damp a preference cycle); omit --eta for 2*beta")
 
 
@@ -312,6 +266,16 @@ def load_policy(config: TrainConfig) -> Policy:
     from arena.loading import load_causal_lm
 
     model, tok = load_causal_lm(config.policy, device=config.device, dtype=torch_dtype(config.dtype))
+    if config.gradient_checkpointing:
+        if not getattr(model, "supports_gradient_checkpointing", False):
+            raise ConfigError(f"--gradient-checkpointing: {type(model).__name__} does not support gradient "
+                              f"checkpointing; drop the flag")
+        # non-reentrant: no need for inputs that require grad (LoRA freezes the embeddings);
+        # transformers >= 5.x calls it activation checkpointing (the old name warns)
+        if hasattr(model, "activation_checkpointing_enable"):
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.eval()  # no dropout: the log-probs we differentiate are those we sampled from
     if config.lora:
         from peft import LoraConfig, get_peft_model
@@ -370,6 +334,28 @@ def token_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, gen: Generation
     logits = model(input_ids=full, attention_mask=attn, position_ids=pos, use_cache=False).logits
     L = ids.shape[1]
     return torch.log_softmax(mask_logits(logits[:, L - 1:-1, :].float(), banned), dim=-1)   # (B, T, V)
+
+
+@contextlib.contextmanager
+def checkpointing(model, enabled: bool):
+    """Gradient checkpointing for one forward with gradients: Hugging Face layers recompute their
+    activations in the backward pass only in train mode (`self.training`), so the modules that
+    carry the `gradient_checkpointing` flag (the decoder layers and their stack) are put in train
+    mode for the call and back in eval mode after it; every other module (dropout, attention)
+    stays in eval mode, so no dropout is drawn and the gradients are those without checkpointing
+    (`tests/trainers/lm/test_gradient_checkpointing.py`). Sampling and no-grad forwards keep
+    eval mode, hence their key-value cache."""
+    if not enabled or not torch.is_grad_enabled():
+        yield
+        return
+    flagged = [m for m in model.modules() if getattr(m, "gradient_checkpointing", False) is True]
+    for m in flagged:
+        m.training = True
+    try:
+        yield
+    finally:
+        for m in flagged:
+            m.training = False
 
 
 def sequence_logprob(logprobs: torch.Tensor, gen: Generation) -> torch.Tensor:
@@ -715,7 +701,8 @@ def model_card(card: dict, *, merged: bool) -> str:
     ]
     if algo == "nash-mp":
         lines.append(f"| η (step; KL to target weighs β/η) | {cfg['eta']:g} |")
-        lines.append(f"| κ (target EMA) | {cfg['kappa']} |")
+        if "kappa" in cfg:
+            lines.append(f"| κ (target EMA) | {cfg['kappa']} |")
     if algo == "mpo":
         lines.append(f"| magnet refreshed every | {cfg['magnet_every']} steps |")
     lines += [f"| steps | {card.get('steps_done', cfg['steps'])} of {cfg['steps']} |",

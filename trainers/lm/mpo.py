@@ -14,19 +14,40 @@ towards π*_β; the exact tabular version is `trainers.lab.algorithms.magnetic_s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+from trainers.lm.options import check_at_least, option
 
-from trainers.lm.common import TrainConfig, sequence_logprob
-from trainers.lm.run import Run
-from trainers.losses import mpo_loss
-from trainers.mixture import Generation
+if TYPE_CHECKING:
+    from trainers.lm.common import TrainConfig
+
+NAME = "mpo"
+HELP = "MPO (magnetic preference optimisation): self-play with a KL pull to a magnet refreshed to the policy."
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    """Options of MPO (`arena train mpo`)."""
+
+    magnet_every: int = option(20, help="Steps between refreshes of the magnet μ to the current policy (μ_0 = π_ref).",
+                               why="the lab's `--refresh` default; not tuned for LMs.")
+
+    def __post_init__(self) -> None:
+        check_at_least(self, ("magnet_every",), 1)
 
 
 def train(config: TrainConfig, *, overwrite: bool = False, resume: bool = False, progress=None,
           accelerator=None) -> Path:
-    run = Run("mpo", config, overwrite=overwrite, resume=resume, progress=progress, accelerator=accelerator)
+    import torch
+
+    from trainers.lm.common import sequence_logprob
+    from trainers.lm.run import Run
+    from trainers.losses import mpo_loss
+    from trainers.mixture import Generation
+
+    run = Run(NAME, config, overwrite=overwrite, resume=resume, progress=progress, accelerator=accelerator)
     policy = run.policy
     # μ_0 = π_ref: the initial trainable tensors (with LoRA the initial adapters, which are zero)
     magnet = run.extra.setdefault("magnet", policy.copy_trainable())
@@ -54,7 +75,7 @@ def train(config: TrainConfig, *, overwrite: bool = False, resume: bool = False,
             parts = mpo_loss(logp[:m], logp[m:], pref[ok], run.kl_term(lp, lp_mag, kept), beta=config.beta)
             run.backward(weight * parts.loss, parts, pref_mean=float(pref[ok].mean()))
         grad_norm = run.step(step)
-        refreshed = grad_norm is not None and (step + 1) % config.magnet_every == 0
+        refreshed = grad_norm is not None and (step + 1) % config.options.magnet_every == 0
         if refreshed:   # μ ← π_θ
             with torch.no_grad():
                 for name, p in policy.trainable().items():

@@ -5,26 +5,48 @@ mixture π_t^m ∝ π_t^{1−m} π_ref^m. The policy-gradient version samples y 
 opponent y' from the mixture, token by token with both models' key-value caches
 (`trainers.mixture.generate`), judges P(y ≻ y') once, and follows
 ∇log π_θ(y)·(P(y ≻ y') − ½) − β ∇KL(π_θ‖π_ref) (`trainers.losses.nash_md_loss`).
-The coefficient m is constant or scheduled (`TrainConfig.mixture`).
+The coefficient m is constant or scheduled (`Options.mixture`, `--mixture`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+from trainers.lm.options import Schedule, check_rate, option, parse_schedules
 
-from trainers.lm.common import TrainConfig, sequence_logprob
-from trainers.mixture import Generation
-from trainers.lm.run import Run
-from trainers.losses import nash_md_loss
+if TYPE_CHECKING:
+    from trainers.lm.common import TrainConfig
+
+NAME = "nash-md"
+HELP = "Nash-MD-PG: opponent sampled from the geometric mixture of policy and reference (KV cache)."
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    """Options of Nash-MD (`arena train nash-md`)."""
+
+    mixture: Schedule = option(Schedule("constant", 0.125), help="Geometric-mixture coefficient m (0: policy, 1: reference): a number or harmonic:C.",
+                               why="the lowrank world's setting; harmonic:2 is the paper's decreasing schedule.")
+
+    def __post_init__(self) -> None:
+        parse_schedules(self, "mixture")
+        check_rate(self, "mixture")
 
 
 def train(config: TrainConfig, *, overwrite: bool = False, resume: bool = False, progress=None, accelerator=None) -> Path:
-    run = Run("nash-md", config, overwrite=overwrite, resume=resume, progress=progress, accelerator=accelerator)
+    import torch
+
+    from trainers.lm.common import sequence_logprob
+    from trainers.lm.run import Run
+    from trainers.losses import nash_md_loss
+    from trainers.mixture import Generation
+
+    run = Run(NAME, config, overwrite=overwrite, resume=resume, progress=progress, accelerator=accelerator)
     policy = run.policy
     for step in range(run.start, config.steps):
-        m = config.mixture(step)
+        m = config.options.mixture(step)
         for _ in run.micro_batches():
             # sample: y from the policy, y' from the geometric mixture of policy and reference
             prompts = run.batch(step)

@@ -13,28 +13,73 @@ regularised self-play (`trainers.lm.self_play`).
 
 from __future__ import annotations
 
-import warnings
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+from trainers.lm.options import Schedule, check_at_least, check_rate, option, parse_schedules
 
-from trainers.lm.common import TrainConfig, ema_, eta_warning, sequence_logprob
-from trainers.mixture import Generation
-from trainers.lm.run import Run
-from trainers.losses import leave_one_out_score, nash_mp_group_loss, nash_mp_loss
+if TYPE_CHECKING:
+    import torch
+
+    from trainers.lm.common import TrainConfig
+    from trainers.lm.run import Run
+
+NAME = "nash-mp"
+HELP = "Nash-MP (Mirror Prox, practical): EMA target, KL to reference and target, symmetrised PG."
+
+ETA = option(None, shown="2β", help="Step η: the KL to the target weighs β/η.",
+             why="the largest step for which Mirror Prox converges linearly (arXiv 2505.19731); a larger η warns.")
+SAMPLES_PER_PROMPT = option(2, help="K responses per prompt, every pair judged, leave-one-out opponents.",
+                            why="one judged pair per prompt, the paper's estimator; K > 2 judges K(K−1)/2 pairs per prompt.")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    """Options of Nash-MP (`arena train nash-mp`)."""
+
+    eta: float | None = ETA
+    kappa: Schedule = option(Schedule("constant", 0.1), help="Target EMA rate κ: a number or harmonic:C (C/(k+C)).",
+                             why="converged in the lowrank world; κ = 1 is self-play (no extrapolation).")
+    samples_per_prompt: int = SAMPLES_PER_PROMPT
+
+    def __post_init__(self) -> None:
+        from arena.errors import ConfigError
+
+        parse_schedules(self, "kappa")
+        check_rate(self, "kappa")
+        if self.eta is not None and not self.eta > 0:
+            raise ConfigError(f"--eta must be > 0; got {self.eta}")
+        check_at_least(self, ("samples_per_prompt",), 2, " (a sample needs an opponent)")
+
+    def resolve(self, *, beta: float) -> "Options":
+        """η = 2β when not given (the default is a function of β)."""
+        return self if self.eta is not None else dataclasses.replace(self, eta=2.0 * beta)
+
+
+SELF_PLAY_ETA = 1.0
+"""η passed to the loss in self-play, where it plays no part: the target is θ itself, so the
+KL-to-target term is 0 with zero gradient whatever its weight β/η."""
 
 
 def train(config: TrainConfig, *, overwrite: bool = False, resume: bool = False, progress=None, accelerator=None,
-          algorithm: str = "nash-mp") -> Path:
+          algorithm: str = NAME) -> Path:
+    import warnings
+
+    from trainers.lm.common import ema_, eta_warning
+    from trainers.lm.run import Run
+
     if algorithm == "nash-mp" and (message := eta_warning(config)) is not None:
         warnings.warn(message, UserWarning, stacklevel=2)
     run = Run(algorithm, config, overwrite=overwrite, resume=resume, progress=progress, accelerator=accelerator)
     policy = run.policy
+    opts = config.options
     target = run.extra.setdefault("target", policy.copy_trainable())       # EMA of the trainable tensors
     self_play = algorithm == "self-play"
     for step in range(run.start, config.steps):
         for _ in run.micro_batches():
-            if config.samples_per_prompt > 2:
+            if opts.samples_per_prompt > 2:
                 _group_micro_batch(run, step, target, self_play)
             else:
                 _pair_micro_batch(run, step, target, self_play)
@@ -43,7 +88,7 @@ def train(config: TrainConfig, *, overwrite: bool = False, resume: bool = False,
             run.end_step(step, anchor=target)
             continue
         # move the target
-        kappa = 1.0 if self_play else config.kappa(step)
+        kappa = 1.0 if self_play else opts.kappa(step)
         ema_(target, policy, kappa)
         run.end_step(step, anchor=target, grad_norm=grad_norm, kappa=kappa)
     return run.finish()
@@ -51,6 +96,12 @@ def train(config: TrainConfig, *, overwrite: bool = False, resume: bool = False,
 
 def _pair_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], self_play: bool) -> None:
     """Backward of one micro-batch with two samples per prompt, one judged pair (`nash_mp_loss`)."""
+    import torch
+
+    from trainers.lm.common import sequence_logprob
+    from trainers.losses import nash_mp_loss
+    from trainers.mixture import Generation
+
     config, policy = run.config, run.policy
     # sample: two responses per prompt from the current policy
     prompts = run.batch(step)
@@ -74,7 +125,8 @@ def _pair_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], self
     logp = sequence_logprob(lp, kept)                                             # (2B',)
     m = int(ok.sum())
     parts = nash_mp_loss(logp[:m], logp[m:], pref[ok], run.kl_term(lp, lp_ref, kept),
-                         run.kl_term(lp, lp_tgt, kept), beta=config.beta, eta=config.eta)
+                         run.kl_term(lp, lp_tgt, kept), beta=config.beta,
+                         eta=SELF_PLAY_ETA if self_play else config.options.eta)
     run.backward(weight * parts.loss, parts, pref_mean=float(pref[ok].mean()),
                  response_tokens=float(gen.mask.sum(-1).float().mean()))
 
@@ -83,8 +135,14 @@ def _group_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], sel
     """Backward of one micro-batch with K > 2 samples per prompt, every pair judged (`nash_mp_group_loss`)."""
     import itertools
 
+    import torch
+
+    from trainers.lm.common import sequence_logprob
+    from trainers.losses import leave_one_out_score, nash_mp_group_loss
+    from trainers.mixture import Generation
+
     config, policy = run.config, run.policy
-    K = config.samples_per_prompt
+    K = config.options.samples_per_prompt
     prompts = run.batch(step)
     n = len(prompts)
     ids, mask = run.encode(prompts)
@@ -110,6 +168,7 @@ def _group_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], sel
     order = torch.arange(K * m).view(K, m).T.reshape(-1)
     kl_ref, kl_tgt = run.kl_term(lp, lp_ref, kept), run.kl_term(lp, lp_tgt, kept)
     kl_ref, kl_tgt = (type(t)(surrogate=t.surrogate[order], value=t.value[order]) for t in (kl_ref, kl_tgt))
-    parts = nash_mp_group_loss(logp, leave_one_out_score(pref[ok]), kl_ref, kl_tgt, beta=config.beta, eta=config.eta)
+    parts = nash_mp_group_loss(logp, leave_one_out_score(pref[ok]), kl_ref, kl_tgt, beta=config.beta,
+                               eta=SELF_PLAY_ETA if self_play else config.options.eta)
     run.backward(weight * parts.loss, parts, pref_mean=float(pref[ok].mean()),
                  response_tokens=float(gen.mask.sum(-1).float().mean()))

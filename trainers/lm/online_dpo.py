@@ -10,17 +10,29 @@ they do not converge to the regularised Nash π*_β.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    from trainers.lm.common import TrainConfig
 
-from trainers.lm.common import TrainConfig
-from trainers.lm.run import Run
-from trainers.losses import online_dpo_loss, online_ipo_loss
+NAME = "online-dpo"
+HELP = "Online DPO: two policy samples, judge label, DPO loss (a Bradley–Terry surrogate)."
 
 
-def train(config: TrainConfig, *, algorithm: str = "online-dpo", overwrite: bool = False, resume: bool = False, progress=None,
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    """Online DPO has no options of its own (β, --labels and the rest are shared)."""
+
+
+def train(config: TrainConfig, *, algorithm: str = NAME, overwrite: bool = False, resume: bool = False, progress=None,
           accelerator=None) -> Path:
+    import torch
+
+    from trainers.lm.run import Run
+    from trainers.losses import online_dpo_loss, online_ipo_loss
+
     loss_fn = {"online-dpo": online_dpo_loss, "online-ipo": online_ipo_loss}[algorithm]
     run = Run(algorithm, config, overwrite=overwrite, resume=resume, progress=progress, accelerator=accelerator)
     policy = run.policy

@@ -12,13 +12,30 @@ cyclic preferences. The KL to the reference is folded into the reward
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+from trainers.lm.options import check_at_least, option
 
-from trainers.lm.common import TrainConfig
-from trainers.lm.run import Run
-from trainers.losses import rloo_loss
+if TYPE_CHECKING:
+    import torch
+
+    from trainers.lm.common import TrainConfig
+
+NAME = "rlhf"
+HELP = "RLHF: Bradley–Terry reward fitted on in-group judgments, optimised by RLOO."
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    """Options of RLHF (`arena train rlhf`)."""
+
+    rloo_k: int = option(4, help="Responses per prompt (every pair judged) for the BT reward and the leave-one-out baseline.",
+                         why="a leave-one-out baseline over 4 responses: 6 judged pairs per prompt.")
+
+    def __post_init__(self) -> None:
+        check_at_least(self, ("rloo_k",), 2, " (leave-one-out needs two samples)")
 
 BT_PRIOR = 0.1
 """Gaussian prior precision on the BT scores (keeps them finite when one response wins every game)."""
@@ -29,6 +46,8 @@ def bt_scores(W: torch.Tensor, *, prior: float = BT_PRIOR, iters: int = 50) -> t
 
     Newton's method on the concave log-likelihood Σ W_ij log σ(s_i − s_j) − prior/2 ‖s‖².
     """
+    import torch
+
     G, K, _ = W.shape
     s = torch.zeros((G, K), dtype=torch.float64, device=W.device)
     W = W.double()
@@ -46,9 +65,14 @@ def bt_scores(W: torch.Tensor, *, prior: float = BT_PRIOR, iters: int = 50) -> t
 
 
 def train(config: TrainConfig, *, overwrite: bool = False, resume: bool = False, progress=None, accelerator=None) -> Path:
-    run = Run("rlhf", config, overwrite=overwrite, resume=resume, progress=progress, accelerator=accelerator)
+    import torch
+
+    from trainers.lm.run import Run
+    from trainers.losses import rloo_loss
+
+    run = Run(NAME, config, overwrite=overwrite, resume=resume, progress=progress, accelerator=accelerator)
     policy = run.policy
-    K = config.rloo_k
+    K = config.options.rloo_k
     pairs = [(i, j) for i in range(K) for j in range(i + 1, K)]
     for step in range(run.start, config.steps):
         for _ in run.micro_batches():

@@ -104,11 +104,14 @@ class Run:
 
     def logprobs(self, model, ids, mask, gen):
         """Sequence log-probs (B,)."""
-        return C.sequence_logprobs(model, ids, mask, gen, self.policy.banned)
+        with C.checkpointing(self.policy.model, self.config.gradient_checkpointing):
+            return C.sequence_logprobs(model, ids, mask, gen, self.policy.banned)
 
     def token_logprobs(self, model, ids, mask, gen):
-        """Next-token log-probs along the samples (B, T, V)."""
-        return C.token_logprobs(model, ids, mask, gen, self.policy.banned)
+        """Next-token log-probs along the samples (B, T, V) (`--gradient-checkpointing`: recomputed
+        in the backward pass when computed with gradients)."""
+        with C.checkpointing(self.policy.model, self.config.gradient_checkpointing):
+            return C.token_logprobs(model, ids, mask, gen, self.policy.banned)
 
     def kl_term(self, logprobs, logprobs0, gen):
         return C.kl_term(logprobs, logprobs0, gen, self.config.kl_estimator)

@@ -9,6 +9,7 @@ from arena.errors import ConfigError
 from arena.worlds.lowrank import JUDGE_SPEC, LowrankWorld, build_lowrank_world
 from trainers.lm import TrainConfig, train
 from trainers.lm import common as C
+from trainers.lm import nash_mp, rlhf
 
 
 @pytest.fixture(scope="module")
@@ -18,12 +19,12 @@ def world(tmp_path_factory):
 
 def cfg(world, out, **kw):
     base = dict(policy=str(world / "ckpts" / "sft"), judge=JUDGE_SPEC, prompts=str(world / "prompts.jsonl"),
-                out=str(out), steps=2, max_new_tokens=4, eval_every=0, save_every=0, lr=0.05, rloo_k=3)
+                out=str(out), steps=2, max_new_tokens=4, eval_every=0, save_every=0, lr=0.05)
     return TrainConfig(**{**base, **kw})
 
 
-@pytest.mark.parametrize("algorithm,extra", [("nash-mp", {}), ("nash-mp", {"samples_per_prompt": 3}),
-                                             ("nash-md", {}), ("online-dpo", {}), ("rlhf", {})])
+@pytest.mark.parametrize("algorithm,extra", [("nash-mp", {}), ("nash-mp", {"options": nash_mp.Options(samples_per_prompt=3)}),
+                                             ("nash-md", {}), ("online-dpo", {}), ("rlhf", {"options": rlhf.Options(rloo_k=3)})])
 def test_grad_accum_2_at_batch_b_equals_batch_2b(world, tmp_path, monkeypatch, algorithm, extra):
     """The accumulated gradient of the first step (same weights) equals the one-batch gradient.
     (Later steps are compared through the logged metrics only: Adam divides by √v, which

@@ -11,6 +11,10 @@ from arena.errors import ConfigError, InputError
 from arena.worlds.lowrank import JUDGE_SPEC, LowrankWorld, build_lowrank_world, judge, parse_prompt
 from trainers.lm import TrainConfig, train
 from trainers.lm import common as C
+from trainers.lm import mpo, nash_md, nash_mp, rlhf
+
+RLOO3 = {"rlhf": rlhf.Options(rloo_k=3)}
+"""Three responses per prompt for RLHF (the other algorithms take their default options)."""
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +81,7 @@ def test_nash_mp_writes_checkpoint_card_and_metrics(world, tmp_path):
 
 @pytest.mark.parametrize("algorithm", ["nash-md", "online-dpo", "online-ipo", "self-play", "rlhf", "mpo"])
 def test_other_algorithms_run(world, tmp_path, algorithm):
-    out = train(algorithm, cfg(world, tmp_path / algorithm, steps=2, batch_size=2, rloo_k=3))
+    out = train(algorithm, cfg(world, tmp_path / algorithm, steps=2, batch_size=2, options=RLOO3.get(algorithm)))
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     per_step = {"rlhf": 2 * 3}.get(algorithm, 2)
     assert rows[-1]["judge_queries"] == 2 * per_step
@@ -90,7 +94,7 @@ def test_mpo_magnet_is_refreshed_to_the_policy(world, tmp_path):
     """The KL to the magnet is 0 right after a refresh (μ = π_θ) and grows while μ stays."""
     def kl(every):
         out = train("mpo", cfg(world, tmp_path / f"mpo{every}", steps=3, batch_size=4, lr=0.05,
-                               magnet_every=every, eval_every=0))
+                               options=mpo.Options(magnet_every=every), eval_every=0))
         rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         assert [r["magnet_refreshed"] for r in rows] == [int((k + 1) % every == 0) for k in range(3)]
         return [r["kl_ref"] for r in rows]
@@ -196,7 +200,7 @@ def test_bad_inputs(world, tmp_path):
         train("nash-mp", cfg(world, tmp_path / "x", judge="nosuch:thing"))
     assert sorted(p.name for p in tmp_path.iterdir()) == []           # bad input wrote nothing
     with pytest.raises(ConfigError, match="kappa"):
-        cfg(world, tmp_path / "x", kappa="1.5")
+        nash_mp.Options(kappa="1.5")
     assert C.Schedule.parse("harmonic:10")(5) == pytest.approx(10 / 15)
 
 
@@ -285,8 +289,9 @@ def test_first_steps_raise_the_preference_against_the_reference(world, tmp_path,
     positive. Swapping the two samples against their judgment (or the winner) makes it ≤ 0."""
     # η = 1 (a weak anchor to the target): three steps show the direction clearly; with the
     # default η = 2β the target holds the policy back and the move is about 8x smaller.
-    config = cfg(world, tmp_path / algorithm, steps=3, batch_size=8, max_new_tokens=2, eval_every=0, lr=3e-3, rloo_k=3,
-                 eta=1.0)
+    options = {"nash-mp": nash_mp.Options(eta=1.0), **RLOO3}.get(algorithm)
+    config = cfg(world, tmp_path / algorithm, steps=3, batch_size=8, max_new_tokens=2, eval_every=0, lr=3e-3,
+                 options=options)
     out = train(algorithm, config)
     nash = json.loads((world / "nash.json").read_text())
     P, pi_ref, weights = np.array(nash["P"]), np.array(nash["pi_ref"]), np.array(nash["weights"])
@@ -301,10 +306,8 @@ def test_first_steps_raise_the_preference_against_the_reference(world, tmp_path,
 def test_nash_mp_target_is_the_ema_of_the_policy_and_the_kl_terms_are_wired(world, tmp_path, monkeypatch):
     """θ_target ← κ_k θ + (1 − κ_k) θ_target after each step with κ_k = 10/(k + 10) (k = 0, 1, ...);
     κ_0 = 1 makes the target θ_1, so at step 2 the KL to the target is 0 while the KL to π_ref is not."""
-    from trainers.lm import nash_mp
-
     calls = []
-    real = nash_mp.ema_
+    real = C.ema_           # nash_mp.train imports it from common when it starts
 
     def spy(target, policy, kappa):
         before = {k: v.clone() for k, v in target.items()}
@@ -312,8 +315,8 @@ def test_nash_mp_target_is_the_ema_of_the_policy_and_the_kl_terms_are_wired(worl
         real(target, policy, kappa)
         calls.append((kappa, before, theta, {k: v.clone() for k, v in target.items()}))
 
-    monkeypatch.setattr(nash_mp, "ema_", spy)
-    out = train("nash-mp", cfg(world, tmp_path / "ema", kappa="harmonic:10", lr=1e-2))
+    monkeypatch.setattr(C, "ema_", spy)
+    out = train("nash-mp", cfg(world, tmp_path / "ema", options=nash_mp.Options(kappa="harmonic:10"), lr=1e-2))
     assert [c[0] for c in calls] == pytest.approx([1.0, 10 / 11, 10 / 12])
     for kappa, before, theta, after in calls:
         assert before.keys() == theta.keys() == after.keys()
@@ -345,7 +348,7 @@ def test_nash_md_plays_the_scheduled_mixture_with_the_reference(world, tmp_path,
         return gen
 
     monkeypatch.setattr(C, "generate", spy)
-    train("nash-md", cfg(world, tmp_path / "md", mixture="harmonic:2", steps=2, eval_every=0))
+    train("nash-md", cfg(world, tmp_path / "md", options=nash_md.Options(mixture="harmonic:2"), steps=2, eval_every=0))
     assert [c[0] for c in calls] == pytest.approx([1.0, 2 / 3])
     assert all(same and plain for _, same, plain in calls)
 
@@ -373,8 +376,10 @@ def test_failed_judgments_are_skipped_not_counted_as_ties(world, tmp_path, monke
     fake = HalfFailing()
     monkeypatch.setattr(judges, "load_judge", lambda spec: fake)
     seen = []
-    real = nash_mp.nash_mp_loss
-    monkeypatch.setattr(nash_mp, "nash_mp_loss", lambda logp, logp_prime, pref, *a, **k:
+    import trainers.losses as losses
+
+    real = losses.nash_mp_loss       # nash_mp imports it from trainers.losses when a micro-batch starts
+    monkeypatch.setattr(losses, "nash_mp_loss", lambda logp, logp_prime, pref, *a, **k:
                         seen.append((logp.shape[0], pref.tolist())) or real(logp, logp_prime, pref, *a, **k))
     out = train("nash-mp", cfg(world, tmp_path / "half", steps=2, eval_every=0))
     assert [n for n, _ in seen] == [2, 2]
@@ -387,7 +392,7 @@ def test_failed_judgments_are_skipped_not_counted_as_ties(world, tmp_path, monke
     from safetensors.torch import load_file
     b = load_file(world / "ckpts" / "sft" / "model.safetensors")
     for algorithm, per_step in (("nash-md", 4), ("rlhf", 12)):
-        out = train(algorithm, cfg(world, tmp_path / algorithm, steps=2, eval_every=0, rloo_k=3))
+        out = train(algorithm, cfg(world, tmp_path / algorithm, steps=2, eval_every=0, options=RLOO3.get(algorithm)))
         rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
         assert [(r["judge_failures"], "loss" in r) for r in rows] == [(per_step, False), (2 * per_step, False)]
         a = load_file(out / "model.safetensors")
@@ -416,21 +421,23 @@ def test_full_fine_tuning_reference_and_target_views(world):
 # ---------------------------------------------------------------------------- defaults from the theory
 
 def test_eta_defaults_to_two_beta_and_an_explicit_eta_is_kept():
-    base = dict(policy="p", judge="j", prompts="x", out="o")
-    assert TrainConfig(**base, beta=0.03).eta == pytest.approx(0.06)
-    assert TrainConfig(**base).eta == pytest.approx(0.2)           # default β = 0.1
-    assert TrainConfig(**base, beta=0.03, eta=0.01).eta == 0.01
-    saved = TrainConfig(**base, beta=0.03).to_json()                # resume compares the resolved η
-    assert TrainConfig.from_json(saved).eta == pytest.approx(0.06)
+    base = dict(policy="p", judge="j", prompts="x", out="o", options=nash_mp.Options())
+    eta = lambda **kw: nash_mp.Options(**kw)
+    assert TrainConfig(**base, beta=0.03).options.eta == pytest.approx(0.06)
+    assert TrainConfig(**base).options.eta == pytest.approx(0.2)           # default β = 0.1
+    assert TrainConfig(**{**base, "options": eta(eta=0.01)}, beta=0.03).options.eta == 0.01
+    saved = TrainConfig(**base, beta=0.03).to_json()                        # resume compares the resolved η
+    assert saved["eta"] == pytest.approx(0.06)
+    assert TrainConfig.from_json(saved, nash_mp.Options).options.eta == pytest.approx(0.06)
     assert C.eta_warning(TrainConfig(**base, beta=0.03)) is None
-    assert C.eta_warning(TrainConfig(**base, beta=0.03, eta=0.05)) is None
-    message = C.eta_warning(TrainConfig(**base, beta=0.01, eta=1.0))
+    assert C.eta_warning(TrainConfig(**{**base, "options": eta(eta=0.05)}, beta=0.03)) is None
+    message = C.eta_warning(TrainConfig(**{**base, "options": eta(eta=1.0)}, beta=0.01))
     assert "2*beta" in message and "0.01" in message                # says why: β/η = 0.01 < ½
 
 
 def test_nash_mp_warns_when_eta_is_above_two_beta(world, tmp_path):
     with pytest.warns(UserWarning, match="eta <= 2\\*beta"):
-        train("nash-mp", cfg(world, tmp_path / "big-eta", steps=1, beta=0.01, eta=1.0))
+        train("nash-mp", cfg(world, tmp_path / "big-eta", steps=1, beta=0.01, options=nash_mp.Options(eta=1.0)))
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("error")                               # the default η warns nothing
@@ -452,12 +459,12 @@ def test_cli_prints_the_eta_warning_as_one_line(world, tmp_path, capsys):
 
 
 def test_nash_mp_with_four_samples_per_prompt_judges_every_pair(world, tmp_path):
-    out = train("nash-mp", cfg(world, tmp_path / "k4", steps=2, batch_size=2, samples_per_prompt=4))
+    out = train("nash-mp", cfg(world, tmp_path / "k4", steps=2, batch_size=2, options=nash_mp.Options(samples_per_prompt=4)))
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["judge_queries"] for r in rows] == [12, 24]           # 2 prompts × 6 pairs per step
     assert np.isfinite(rows[-1]["loss"]) and rows[-1]["kl_target"] >= 0
     with pytest.raises(ConfigError, match="samples-per-prompt"):
-        cfg(world, tmp_path / "k1", samples_per_prompt=1)
+        nash_mp.Options(samples_per_prompt=1)
 
 
 def test_save_every_writes_checkpoints_the_tournament_scores(world, tmp_path, capsys):
