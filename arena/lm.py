@@ -359,30 +359,53 @@ def sliding_window(model) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
-def prefix_continuation_logits(model, prefixes: Sequence[Sequence[int]], suffixes: Sequence[Sequence[int]],
-                               rows: Sequence[int], pad_id: int, device=None) -> torch.Tensor:
-    """Next-token logits (B, V) after `prefixes[rows[b]] + suffixes[b]`, each prefix run once.
+def tree_attention_supported(model) -> bool:
+    """Whether `tree_logits` may pass `model` a 4-D attention mask (eager and SDPA attention do)."""
+    config = getattr(model, "config", None)
+    return getattr(config, "_attn_implementation", None) in ("eager", "sdpa")
 
-    One forward over the G left-padded prefixes fills a KV cache; its rows are repeated to
-    the B continuations (`rows`, values in 0..G-1) and one forward over the left-padded
-    suffixes continues from it. Padding between a prefix and its suffix is masked, and
-    positions count real tokens only (`positions` on the joined mask), so each row's
-    logits are those of its whole sequence alone (up to floating-point summation order).
-    Every prefix must hold at least one token, every suffix too.
+
+def tree_logits(model, trees: Sequence[tuple[Sequence[int], Sequence[Sequence[int]]]], pad_id: int,
+                device=None) -> torch.Tensor:
+    """Next-token logits (N, V) after `prefix + suffix`, for every suffix of every tree, in order.
+
+    Each tree (a prefix and its suffixes, e.g. the two orders of one comparison: the judge
+    template and question, then each order's responses) is packed into one row as
+    `prefix, suffix_1, suffix_2, ...` and run in ONE forward: a 4-D attention mask lets each
+    suffix see the prefix and itself but no other suffix, and its positions continue from
+    the prefix's, so every suffix's logits are those of its whole sequence alone (up to
+    floating-point summation order). The prefix's tokens run once per tree. Rows are right-
+    padded; only the suffixes' last positions go through the output head. Needs eager or
+    SDPA attention (`tree_attention_supported`); every prefix and suffix non-empty.
     """
     import torch
 
-    if any(len(p) == 0 for p in prefixes) or any(len(s) == 0 for s in suffixes):
-        raise ValueError("prefix_continuation_logits needs a non-empty prefix and suffix per row")
-    cache_arg, keep = forward_arguments(model)
-    kw = {"logits_to_keep": 1} if keep else {}
-    p_ids, p_mask = left_pad(prefixes, pad_id, device)
-    out = model(input_ids=p_ids, attention_mask=p_mask, position_ids=positions(p_mask), use_cache=True, **kw)
-    cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
-    index = torch.as_tensor(list(rows), dtype=torch.long, device=p_ids.device)
-    cache.batch_select_indices(index)  # (G, ...) -> (B, ...): a prefix's row once per continuation
-    s_ids, s_mask = left_pad(suffixes, pad_id, device)
-    mask = torch.cat([p_mask[index], s_mask], dim=1)
-    out = model(input_ids=s_ids, attention_mask=mask, position_ids=positions(mask)[:, -s_ids.shape[1]:],
-                use_cache=True, **{cache_arg: cache}, **kw)
-    return out.logits[:, -1, :].float()
+    if any(len(p) == 0 or not s or any(len(x) == 0 for x in s) for p, s in trees):
+        raise ValueError("tree_logits needs a non-empty prefix and non-empty suffixes per tree")
+    rows, lasts = [], []
+    for prefix, suffixes in trees:
+        ids, pos, seg, last = list(prefix), list(range(len(prefix))), [-1] * len(prefix), []
+        for j, s in enumerate(suffixes):
+            ids += s
+            pos += range(len(prefix), len(prefix) + len(s))
+            seg += [j] * len(s)
+            last.append(len(ids) - 1)
+        rows.append((ids, pos, seg))
+        lasts.append(last)
+    R, L = len(rows), max(len(r[0]) for r in rows)
+    ids = torch.full((R, L), pad_id, dtype=torch.long)
+    pos = torch.zeros((R, L), dtype=torch.long)
+    seg = torch.full((R, L), -2, dtype=torch.long)   # -1 prefix, j suffix j, -2 padding
+    for r, (i, p, s) in enumerate(rows):
+        ids[r, :len(i)], pos[r, :len(p)], seg[r, :len(s)] = torch.tensor(i), torch.tensor(p), torch.tensor(s)
+    causal = torch.ones((L, L), dtype=torch.bool).tril()
+    visible = causal & ((seg[:, None, :] == -1) | (seg[:, None, :] == seg[:, :, None]))   # (R, q, k)
+    dtype = next(model.parameters()).dtype
+    mask = torch.zeros((R, 1, L, L), dtype=dtype).masked_fill(~visible[:, None], torch.finfo(dtype).min)
+    keep = sorted({k for last in lasts for k in last})
+    _, keep_arg = forward_arguments(model)
+    kw = {"logits_to_keep": torch.tensor(keep, device=device)} if keep_arg else {}
+    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos.to(device),
+                   **kw).logits
+    column = {k: c for c, k in enumerate(keep)} if keep_arg else {k: k for k in range(L)}
+    return torch.stack([logits[r, column[k]] for r, last in enumerate(lasts) for k in last]).float()

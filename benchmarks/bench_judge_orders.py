@@ -1,13 +1,13 @@
 """Both judge orders vs one order on the hf logprob judge: the cost of the swap with shared prefixes.
 
 `judges.judge_both_orders` sends the n comparisons and their n swaps in one `judge` call.
-`HFJudge.shared_label_logprobs` groups the prompts of one question and runs their shared leading tokens (template
-text and question, up to the first response) once through a KV cache
-(`arena.lm.prefix_continuation_logits`). Timed side by side in one process, interleaved,
+`HFJudge.shared_label_logprobs` groups the prompts of one question and packs them into one row: their shared
+leading tokens (template text and question, up to the first response) once, then each prompt's own tokens, with a
+4-D attention mask that keeps the prompts apart (`arena.lm.tree_logits`). Timed side by side in one process, interleaved,
 median of `--repeats` after one untimed warm-up:
 
   one order      judge.judge(pairs)                     n prompts (distinct questions: nothing shared)
-  both orders    judge.shared_label_logprobs(2n prompts) prefixes shared per question
+  both orders    judge.shared_label_logprobs(2n prompts) one packed row per question
   both, whole    judge.label_logprobs(all 2n prompts)   2n prompts each scored whole (the path before)
 
 Each pair has its own question, so one order shares nothing and the ratio is the cost of

@@ -15,12 +15,11 @@ prompt's probabilities do not depend on what it is batched with. Prompts are sor
 length before batching (less padding) and results returned in input order.
 
 Shared prefixes: the prompts of one comparison question (both orders of a pair, and every
-pair on the same prompt) share their tokens up to the first response. `shared_label_logprobs` groups them
-by question, runs each group's shared tokens once into a KV cache and continues every
-member from a copy of it (`arena.lm.prefix_continuation_logits`): the same probabilities
-as scoring each prompt whole, for fewer tokens. `shared_label_logprobs` does this; `judge`
-does not use it yet (slower than whole prompts on Gemma 3 270M on CPU, see
-benchmarks/RESULTS.runtime.md).
+pair on the same prompt) share their tokens up to the first response. `shared_label_logprobs`
+groups them by question and packs each group into one row, the shared tokens once and then
+each prompt's own tokens, with a 4-D attention mask that keeps the prompts apart
+(`arena.lm.tree_logits`): the same probabilities as scoring each prompt whole, for fewer
+tokens, in one forward.
 """
 
 from __future__ import annotations
@@ -32,9 +31,9 @@ from pathlib import Path
 from arena.errors import ConfigError
 from arena.fingerprint import fingerprint_obj, fingerprint_path
 from arena.lm import (PromptFormat, context_length, encode_text, format_prompt, left_pad, positions,
-                     prefix_continuation_logits, shared_prefix_length, sliding_window, use_chat_template)
+                     shared_prefix_length, sliding_window, tree_attention_supported, tree_logits, use_chat_template)
 from judges.base import Comparison, Failure
-from judges.options import Option, check_template, coerce_options
+from judges.options import Option, check_template, coerce_options, dtype_key
 from judges.templates import (DEFAULT_ANSWER_PREFIX, DEFAULT_LABELS, DEFAULT_TEMPLATE, FIELDS, OPTIONAL_FIELDS,
                               TEMPLATE_OPTIONS, prepare_template, render)
 
@@ -153,9 +152,11 @@ class HFJudge:
     def shared_label_logprobs(self, token_lists: Sequence[Sequence[int]], keys: Sequence):
         """As `label_logprobs`, with the prompts of equal key sharing their common leading tokens.
 
-        Per key, the tokens all its prompts share (`shared_prefix_length`) run once; each
-        prompt continues from them. A group with nothing shared, and a batch longer than the
-        model's sliding window, go through `label_logprobs`.
+        Per key, the tokens all its prompts share (`shared_prefix_length`) and then each
+        prompt's own tokens are packed into one row (`arena.lm.tree_logits`): the shared
+        tokens run once. Up to `batch_size` prompts per forward. A group with nothing
+        shared, one longer than the model's sliding window, and models whose attention takes
+        no 4-D mask go through `label_logprobs`.
         """
         import numpy as np
         import torch
@@ -165,33 +166,33 @@ class HFJudge:
         groups: dict = {}
         for i, key in enumerate(keys):
             groups.setdefault(key, []).append(i)
-        shared, alone = [], []
+        window = sliding_window(self.model)
+        trees, alone = [], []
         for members in groups.values():
             k = shared_prefix_length([token_lists[i] for i in members])
-            if k > 0:
-                shared.append((k, sorted(members, key=lambda i: len(token_lists[i]))))
-            else:
+            longest = max(len(token_lists[i]) for i in members)
+            if k == 0 or len(members) < 2 or not tree_attention_supported(self.model) or \
+                    (window is not None and longest >= window):
                 alone += members
-        shared.sort(key=lambda g: g[0])
-        items = [(g, i) for g, (_, members) in enumerate(shared) for i in members]   # group members adjacent
+                continue
+            for s in range(0, len(members), self.batch_size):   # at most batch_size prompts per tree
+                trees.append((k, members[s:s + self.batch_size]))
+        trees.sort(key=lambda tree: len(tree[1]))
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         device = next(self.model.parameters()).device
         label_ids = torch.tensor(self.label_ids, device=device)
-        window = sliding_window(self.model)
-        for start in range(0, len(items), self.batch_size):
-            batch = items[start:start + self.batch_size]
-            used = sorted({g for g, _ in batch})
-            prefixes = [token_lists[shared[g][1][0]][:shared[g][0]] for g in used]
-            suffixes = [token_lists[i][shared[g][0]:] for g, i in batch]
-            idx = [i for _, i in batch]
-            if window is not None and max(map(len, prefixes)) + max(map(len, suffixes)) >= window:
-                out[idx] = self.label_logprobs([token_lists[i] for i in idx])
+        batch: list = []
+        for j, tree in enumerate(trees):
+            batch.append(tree)
+            if j + 1 < len(trees) and sum(len(m) for _, m in batch) + len(trees[j + 1][1]) <= self.batch_size:
                 continue
-            rows = [used.index(g) for g, _ in batch]
+            packed = [(token_lists[m[0]][:k], [token_lists[i][k:] for i in m]) for k, m in batch]
+            idx = [i for _, m in batch for i in m]
             with torch.inference_mode():
-                logits = prefix_continuation_logits(self.model, prefixes, suffixes, rows, pad, device)  # (B, V)
+                logits = tree_logits(self.model, packed, pad, device)   # (B, V)
                 logp = torch.log_softmax(logits, dim=-1)[:, label_ids]  # (B, 2)
             out[idx] = logp.double().cpu().numpy()
+            batch = []
         if alone:
             out[alone] = self.label_logprobs([token_lists[i] for i in alone])
         return out
@@ -232,8 +233,8 @@ def hf_fingerprint(path: str | Path, backend: str, values: dict, chat: bool) -> 
         "labels": list(values["labels"]),
         "chat": chat,
     }
-    if backend == "hf" and values.get("dtype") not in (None, "auto"):  # only when set: stored verdicts keep their key
-        d["dtype"] = values["dtype"]
+    if backend == "hf":
+        d.update(dtype_key(values))
     return f"{backend}:" + fingerprint_obj(d)
 
 

@@ -140,3 +140,10 @@ def check_template(template: str, fields: tuple[str, ...], backend: str, *, opti
         raise ConfigError(
             f"the {backend} judge's template never uses {', '.join('{' + f + '}' for f in missing)}; add them"
         )
+
+
+def dtype_key(values: Mapping[str, Any]) -> dict[str, str]:
+    """The `dtype` entry of a model judge's fingerprint: present only when set, so verdicts
+    stored before the option existed (and runs at the default) keep their key."""
+    dtype = values.get("dtype")
+    return {} if dtype in (None, "auto") else {"dtype": dtype}

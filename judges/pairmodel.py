@@ -17,7 +17,7 @@ from arena.errors import ConfigError
 from arena.fingerprint import fingerprint_obj, fingerprint_path
 from arena.lm import encode_text
 from judges.base import Comparison, Failure
-from judges.options import Option, check_template, coerce_options, read_template
+from judges.options import Option, check_template, coerce_options, dtype_key, read_template
 from judges.seqcls import classify, load_sequence_classifier, max_length
 
 DEFAULT_TEMPLATE = "[Prompt]\n{prompt}\n\n[Response A]\n{response_a}\n\n[Response B]\n{response_b}"
@@ -81,6 +81,6 @@ def load_pairmodel_judge(body: str, options: dict) -> PairModelJudge:
                                           trust_remote_code=values["trust_remote_code"], device=values["device"],
                                           dtype=values["dtype"])
     fp = "pairmodel:" + fingerprint_obj({"backend": "pairmodel", "model": fingerprint_path(body),
-                                         "template": values["template"], "a_index": values["a_index"]})
+                                         "template": values["template"], "a_index": values["a_index"], **dtype_key(values)})
     return PairModelJudge(model, tok, fingerprint=fp, template=values["template"], a_index=values["a_index"],
                           batch_size=values["batch_size"])

@@ -16,7 +16,7 @@ from arena.errors import ConfigError
 from arena.fingerprint import fingerprint_obj, fingerprint_path
 from arena.lm import encode_text, use_chat_template
 from judges.base import Comparison, Failure
-from judges.options import Option, check_template, coerce_options, read_template
+from judges.options import Option, check_template, coerce_options, dtype_key, read_template
 from judges.seqcls import classify, load_sequence_classifier, max_length
 
 DEFAULT_TEMPLATE = "{prompt}\n{response}"
@@ -98,6 +98,6 @@ def load_reward_judge(body: str, options: dict) -> RewardJudge:
                                           dtype=values["dtype"])
     chat = use_chat_template(tok, values["chat_template"])
     fp = "reward:" + fingerprint_obj({"backend": "reward", "model": fingerprint_path(body),
-                                      "template": values["template"], "chat": chat})
+                                      "template": values["template"], "chat": chat, **dtype_key(values)})
     return RewardJudge(model, tok, fingerprint=fp, template=values["template"], chat=chat,
                        batch_size=values["batch_size"])

@@ -176,15 +176,16 @@ def test_shared_prefix_runs_fewer_tokens(tiny_lm_dir, comparisons):
     tokens = judge.encode(both)
     fed = []
     forward = judge.model.forward
-    judge.model.forward = lambda *a, **kw: fed.append(int(kw["attention_mask"].shape[0] * kw["input_ids"].shape[1])) \
-        or forward(*a, **kw)
+    judge.model.forward = lambda *a, **kw: fed.append(tuple(kw["input_ids"].shape)) or forward(*a, **kw)
     try:
         judge.shared_label_logprobs(tokens, [c.prompt for c in both])
     finally:
         del judge.model.forward
     prompts = {c.prompt for c in comparisons}
-    assert len(fed) == 2  # one forward over the 3 question prefixes, one over the 10 continuations
-    assert sum(fed) < sum(map(len, tokens))
+    assert len(fed) == 1 and fed[0][0] == len(prompts)   # one forward, one packed row per question
+    groups = {q: [t for c, t in zip(both, tokens) if c.prompt == q] for q in prompts}
+    packed = sum(shared_prefix_length(g) + sum(len(t) - shared_prefix_length(g) for t in g) for g in groups.values())
+    assert packed < sum(map(len, tokens))
     assert shared_prefix_length([[1, 2, 3, 4], [1, 2, 5], [1, 2, 3]]) == 2
     assert shared_prefix_length([[1, 2], [1, 2]]) == 1  # each keeps a token of its own
     assert shared_prefix_length([[7, 2], [1, 2]]) == 0
