@@ -23,6 +23,7 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from arena.errors import InputError
@@ -873,8 +874,9 @@ def _img_tag(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def render_html(result: Result, images: dict[str, bytes] | None = None) -> str:
-    """A self-contained HTML page (inline CSS, images as base64 data URIs)."""
+def render_html(result: Result, images: dict[str, bytes] | None = None, sections: Sequence[str] = ()) -> str:
+    """A self-contained HTML page (inline CSS, images as base64 data URIs); `sections`: HTML
+    fragments placed before the settings (e.g. `arena.report_browser.browser_html`)."""
     result = validate_result(result)
     esc = html.escape
     models = result.models
@@ -1037,6 +1039,9 @@ def render_html(result: Result, images: dict[str, bytes] | None = None) -> str:
     )
     if "nash.png" in images:
         parts.append(_img_tag(images["nash.png"], "Nash weights"))
+    from arena.boards import boards_html
+
+    parts.extend(x for x in (boards_html(result), *sections) if x)
     parts.append(f"<h2>Settings</h2><pre>{esc(json.dumps(settings.to_json(), indent=2))}</pre>")
     parts.append("</body></html>")
     return "\n".join(parts)
