@@ -71,12 +71,14 @@ class TournamentConfig:
     """Run directory (store + reports); None = CKPTS_DIR/../arena-run."""
     samples: int = 1
     """Responses per (checkpoint, prompt)."""
-    max_new_tokens: int = 64
-    """Generation length limit."""
-    temperature: float = 1.0
-    """Sampling temperature (0 = greedy)."""
-    top_p: float = 1.0
-    """Nucleus sampling mass."""
+    max_new_tokens: int | None = None
+    """Generation length limit; None = each checkpoint's generation_config.json, else 64 (`arena.generation`)."""
+    temperature: float | None = None
+    """Sampling temperature (0 = greedy); None = each checkpoint's generation_config.json, else 1.0."""
+    top_p: float | None = None
+    """Nucleus sampling mass; None = each checkpoint's generation_config.json, else 1.0."""
+    top_k: int | None = None
+    """Keep the k most probable tokens (0 = off); None = each checkpoint's generation_config.json, else off."""
     seed: int = 0
     """Seed for sampling and for the bootstrap."""
     engine: str = "hf"
@@ -228,7 +230,8 @@ def run_tournament(config: TournamentConfig, *, console=None) -> Result | dict:
     """
     import judges
     from arena.checkpoints import dedupe_checkpoints, discover_checkpoints, validate_checkpoint
-    from arena.engines import ENGINES, SamplingParams, get_engine
+    from arena.engines import ENGINES, get_engine
+    from arena.generation import GenerationKeys, resolve_settings
     from arena.fingerprint import FingerprintCache
     from arena.prompts import load_prompts
     from arena.store import Store, run_lock
@@ -245,22 +248,18 @@ def run_tournament(config: TournamentConfig, *, console=None) -> Result | dict:
     if config.engine == "openai" and fmt.key():
         raise ConfigError("--chat-template/--prompt-template/--system-prompt apply to --engine hf and vllm; with "
                           "--engine openai the server formats prompts: drop them or use the server's chat endpoint")
-    params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-                            top_p=config.top_p, seed=config.seed, stop=config.stop, prompt_format=fmt,
-                            dtype=config.dtype)
+    # Settings per checkpoint: flag > its generation_config.json > default (arena.generation).
+    user = {"max_new_tokens": config.max_new_tokens, "temperature": config.temperature, "top_p": config.top_p,
+            "top_k": config.top_k}
+    fixed = dict(seed=config.seed, stop=config.stop, prompt_format=fmt, dtype=config.dtype)
+    resolve_settings(user, {}, engine=config.engine, **fixed)  # a bad flag fails before any work
     out = Path(config.out) if config.out is not None else default_run_dir(config.ckpts_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"run directory {out} is a file; pass --out with a directory path")
-    pkey = params.key(config.engine)
-    if config.engine_options:  # vLLM's dtype, max_model_len, ... change the responses: part of their key
-        from arena.fingerprint import fingerprint_obj
-
-        pkey = fingerprint_obj({"params": pkey, "engine_options": sorted(config.engine_options)})
     # What the run directory already holds: fingerprints (so unchanged checkpoints are not
     # hashed again) and generations (so checkpoints with nothing left to generate are not loaded).
     ro = Store.open_readonly(out) if out.is_dir() else None
     fp_cache = FingerprintCache(known=ro.fingerprints() if ro else {})
-    gens_done = ro.generations(pkey) if ro else {}
     if ro:
         ro.close()
     discovery = discover_checkpoints(config.ckpts_dir, allow_pickle=config.allow_pickle, fingerprints=fp_cache)
@@ -277,6 +276,15 @@ def run_tournament(config: TournamentConfig, *, console=None) -> Result | dict:
         raise InputError(f"a tournament needs at least two different checkpoints; {config.ckpts_dir} has "
                          f"{len(ckpts)} ({', '.join(c.name for c in discovery.checkpoints)}"
                          f"{', identical copies' if unique.duplicates else ''}): add another model directory")
+    from arena.checkpoints import read_generation_config
+
+    settings = {c.fingerprint: resolve_settings(user, read_generation_config(c), engine=config.engine,
+                                                engine_options=config.engine_options, **fixed) for c in ckpts}
+    keys = GenerationKeys({fp: s.key for fp, s in settings.items()})
+    ro = Store.open_readonly(out) if out.is_dir() else None
+    gens_done = keys.generations(ro) if ro else {}
+    if ro:
+        ro.close()
     names = [c.name for c in ckpts]
     wanted = config.pairs
     if wanted is not None:
@@ -307,8 +315,8 @@ def run_tournament(config: TournamentConfig, *, console=None) -> Result | dict:
     if out.resolve() == Path(config.ckpts_dir).resolve() or Path(config.ckpts_dir).resolve() in out.resolve().parents:
         raise InputError(f"run directory {out} is inside the checkpoint folder; put --out elsewhere")
 
-    args = (config, console, ckpts, discovery, unique.duplicates, prompts, pairs, spec, judge, engine, out, params,
-            pkey, started, fp_cache)
+    args = (config, console, ckpts, discovery, unique.duplicates, prompts, pairs, spec, judge, engine, out, settings,
+            keys, started, fp_cache)
     if config.dry_run:
         return _plan_and_run(*args)
     # One writer per run directory; the lock is taken before planning, so a second run
@@ -317,8 +325,8 @@ def run_tournament(config: TournamentConfig, *, console=None) -> Result | dict:
         return _plan_and_run(*args)
 
 
-def _plan_and_run(config, console, ckpts, discovery, duplicates, prompts, pairs, spec, judge, engine, out, params,
-                  pkey, started, fp_cache) -> Result | dict:
+def _plan_and_run(config, console, ckpts, discovery, duplicates, prompts, pairs, spec, judge, engine, out, settings,
+                  keys, started, fp_cache) -> Result | dict:
     import judges
     from arena.engines import Request, request_seed
     from arena.store import Judgment, Store, lookup
@@ -326,8 +334,8 @@ def _plan_and_run(config, console, ckpts, discovery, duplicates, prompts, pairs,
     names = [c.name for c in ckpts]
     # ---- 2. plan against what the store already holds -----------------------------------
     ro = Store.open_readonly(out)
-    gens_done = ro.generations(pkey) if ro else {}
-    judged = ro.judgments(judge.fingerprint, pkey) if ro else {}
+    gens_done = keys.generations(ro) if ro else {}
+    judged = keys.judgments(ro, judge.fingerprint) if ro else {}
     if ro:
         ro.close()
     fps = [c.fingerprint for c in ckpts]
@@ -356,7 +364,8 @@ def _plan_and_run(config, console, ckpts, discovery, duplicates, prompts, pairs,
     if config.dry_run:
         return {"dry_run": True, "plan": summary, "out": str(out), "judge": {"spec": spec, "fingerprint": judge.fingerprint},
                 "checkpoints": {c.name: {"fingerprint": c.fingerprint, "kind": c.kind,
-                                         "generations_todo": sum(1 for k in gen_todo if k[0] == i)}
+                                         "generations_todo": sum(1 for k in gen_todo if k[0] == i),
+                                         "generation_settings": _settings_record(settings[c.fingerprint], config)}
                                 for i, c in enumerate(ckpts)},
                 "skipped": {s.name: s.reason for s in discovery.skipped},
                 "duplicates": {k: list(v) for k, v in duplicates.items()}}
@@ -378,13 +387,13 @@ def _plan_and_run(config, console, ckpts, discovery, duplicates, prompts, pairs,
                 if c.kind == "gguf" and config.engine == "hf":  # dequantised once per file, not on every run
                     c = _converted_gguf(c, out, console)
                 reqs = [Request(prompts[p].text, request_seed(config.seed, fps[ci], phash[p], s)) for _, p, s in todo]
-                for batch in engine.generate(c, reqs, params):
-                    store.put_generations((fps[ci], phash[todo[i][1]], todo[i][2], pkey, reqs[i].seed, text)
+                for batch in engine.generate(c, reqs, settings[fps[ci]].params):
+                    store.put_generations((fps[ci], phash[todo[i][1]], todo[i][2], keys.of(fps[ci]), reqs[i].seed, text)
                                           for i, text in batch)
                     bar.advance(task, len(batch))
             bar.update(task, description="generating")
         t_gen = time.perf_counter() - t_gen
-        texts = store.generations(pkey)
+        texts = keys.generations(store)
         missing = [k for k in gen_keys if (fps[k[0]], phash[k[1]], k[2]) not in texts]
         if missing:  # an engine that skipped a request is a bug; never judge around a hole
             raise RuntimeError(f"engine {config.engine} left {len(missing)} requests unanswered")
@@ -404,26 +413,27 @@ def _plan_and_run(config, console, ckpts, discovery, duplicates, prompts, pairs,
                     mass = judge.diagnostics().get("label_mass_mean")
                     if mass is not None:
                         label_mass.append((2 * len(chunk), mass))
-                store.put_judgments(judge.fingerprint, pkey,
-                                    [(phash[p], s, fps[a], fps[b], Judgment(v.p, v.p_ab, v.p_ba, v.error))
-                                     for (a, b, p, s), v in zip(chunk, verdicts)],
-                                    replace=config.retry_failures)
+                rows = [(phash[p], s, a, b, Judgment(v.p, v.p_ab, v.p_ba, v.error))
+                        for (a, b, p, s), v in zip(chunk, verdicts)]
+                for key, group in keys.by_pair(rows, fps).items():  # a pair's key covers both responses
+                    store.put_judgments(judge.fingerprint, key, group, replace=config.retry_failures)
                 notes = _fallback_notes(judge, len(chunk))
                 if notes is not None:
-                    store.put_notes(judge.fingerprint, pkey, [(phash[p], s, fps[a], fps[b], note)
-                                                              for (a, b, p, s), note in zip(chunk, notes)])
+                    rows = [(phash[p], s, a, b, note) for (a, b, p, s), note in zip(chunk, notes)]
+                    for key, group in keys.by_pair(rows, fps).items():
+                        store.put_notes(judge.fingerprint, key, group)
                 if hasattr(judge, "diagnostics"):
                     calls.append(judge.diagnostics())
                 bar.advance(task, 2 * len(chunk))
         t_judge = time.perf_counter() - t_judge
-        judged = store.judgments(judge.fingerprint, pkey)
-        notes = store.notes(judge.fingerprint, pkey)
+        judged = keys.judgments(store, judge.fingerprint)
+        notes = keys.notes(store, judge.fingerprint)
     finally:
         store.close()
 
     # ---- 5. analyse, unless this exact analysis is stored ----------------------------------
     key = analysis_key(ckpts, prompts, plan, judged, phash, fps, config=config, spec=spec,
-                       judge_fingerprint=judge.fingerprint, pkey=pkey)
+                       judge_fingerprint=judge.fingerprint, pkey=keys.token())
     with Store.open(out) as store:
         stored = store.analysis(key)
     if stored is None:
@@ -435,7 +445,8 @@ def _plan_and_run(config, console, ckpts, discovery, duplicates, prompts, pairs,
         run = replace(result.run, new={"generations": len(gen_todo), "judgments": 2 * len(cmp_todo)},
                       reused={"generations": len(gen_keys) - len(gen_todo),
                               "judgments": 2 * (len(cmp_keys) - len(cmp_todo))})
-        checkpoints = result.checkpoints
+        checkpoints = {name: {**card, "generation_settings": _settings_record(settings[card["fingerprint"]], config)}
+                       for name, card in result.checkpoints.items()}
         if duplicates:  # copies share their entity's rating and Nash mass (never matched against it)
             checkpoints = {name: {**card, "duplicates": list(duplicates[name])} if name in duplicates else card
                            for name, card in checkpoints.items()}
@@ -474,6 +485,15 @@ def _plan_and_run(config, console, ckpts, discovery, duplicates, prompts, pairs,
         write_outputs(json.loads(stored) if stored is not None else result, out)
         _note(console, f"wrote {out}/results.json, matrix.csv, plots and report.html")
     return result
+
+
+def _settings_record(settings, config: TournamentConfig) -> dict:
+    """results.json's per-checkpoint `generation_settings` (`arena.generation.settings_record`)."""
+    from arena.generation import settings_record
+
+    prompts = resolve_prompts_path(config)
+    return settings_record(settings, engine=config.engine, samples=config.samples,
+                           prompts=None if prompts is None else str(prompts))
 
 
 def _fallback_notes(judge, n: int) -> list[str | None] | None:
