@@ -1088,5 +1088,8 @@ def write_outputs(result: Result, out_dir) -> Path:
         _nash_png(result, tmp / "nash.png")
         _ratings_png(result, tmp / "ratings.png")
         images = {name: (tmp / name).read_bytes() for name in ("heatmap.png", "nash.png", "ratings.png")}
-        (tmp / "report.html").write_text(render_html(result, images), encoding="utf-8")
+        from arena.report_browser import browser_html  # sample battles from the run store, when there is one
+
+        sections = [browser_html(result, out_dir)]
+        (tmp / "report.html").write_text(render_html(result, images, sections), encoding="utf-8")
     return out_dir
