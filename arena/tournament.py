@@ -229,10 +229,10 @@ def run_tournament(config: TournamentConfig, *, console=None) -> Result | dict:
     engine, run directory.
     """
     import judges
-    from arena.checkpoints import dedupe_checkpoints, discover_checkpoints, validate_checkpoint
+    from arena.checkpoints import dedupe_checkpoints, discover_checkpoints, read_generation_config, validate_checkpoint
     from arena.engines import ENGINES, get_engine
-    from arena.generation import GenerationKeys, resolve_settings
     from arena.fingerprint import FingerprintCache
+    from arena.generation import GenerationKeys, resolve_settings
     from arena.prompts import load_prompts
     from arena.store import Store, run_lock
 
@@ -276,8 +276,6 @@ def run_tournament(config: TournamentConfig, *, console=None) -> Result | dict:
         raise InputError(f"a tournament needs at least two different checkpoints; {config.ckpts_dir} has "
                          f"{len(ckpts)} ({', '.join(c.name for c in discovery.checkpoints)}"
                          f"{', identical copies' if unique.duplicates else ''}): add another model directory")
-    from arena.checkpoints import read_generation_config
-
     settings = {c.fingerprint: resolve_settings(user, read_generation_config(c), engine=config.engine,
                                                 engine_options=config.engine_options, **fixed) for c in ckpts}
     keys = GenerationKeys({fp: s.key for fp, s in settings.items()})
@@ -388,8 +386,8 @@ def _plan_and_run(config, console, ckpts, discovery, duplicates, prompts, pairs,
                     c = _converted_gguf(c, out, console)
                 reqs = [Request(prompts[p].text, request_seed(config.seed, fps[ci], phash[p], s)) for _, p, s in todo]
                 for batch in engine.generate(c, reqs, settings[fps[ci]].params):
-                    store.put_generations((fps[ci], phash[todo[i][1]], todo[i][2], keys.of(fps[ci]), reqs[i].seed, text)
-                                          for i, text in batch)
+                    store.put_generations((fps[ci], phash[todo[i][1]], todo[i][2], keys.of(fps[ci]), reqs[i].seed,
+                                           text) for i, text in batch)
                     bar.advance(task, len(batch))
             bar.update(task, description="generating")
         t_gen = time.perf_counter() - t_gen
