@@ -192,7 +192,7 @@ def trace_key(run, schedule: AdaptiveSchedule) -> str:
 
     t = schedule.target
     return "adaptive-trace:" + fingerprint_obj({
-        "fps": run.fps, "prompts": run.phash, "samples": run.config.samples, "params": run.pkey,
+        "fps": run.fps, "prompts": run.phash, "samples": run.config.samples, "params": run.keys.token(),
         "judge": run.judge.fingerprint, "seed": schedule.seed, "target": [t.kind, t.eps, t.min_games],
         "step": schedule.step, "rounds": schedule.rounds, "level": schedule.level})
 

@@ -193,3 +193,69 @@ def style_reading(raw: list[str], controlled: list[str], features: list[str]) ->
     if new:
         text += f"{';' if gone else ':'} {', '.join(new)} enter{'s' if len(new) == 1 else ''} it at equal style"
     return text + "."
+
+
+# --------------------------------------------------------------------------- HTML: one board at a time
+
+
+def boards_html(result: Result) -> str:
+    """The ``--by`` boards of `result` as an HTML section: a ``<select>`` listing every value and
+    one compact board per value (Elo with interval, Nash weight with interval, the preference
+    matrix), only the selected one shown. A few lines of inline script switch boards (no external
+    library; the page works offline); without script the first board shows. "" without boards.
+    """
+    import html as _html
+
+    boards = result.extra.get("by") if isinstance(result.extra, dict) else None
+    if not isinstance(boards, dict) or not boards:
+        return ""
+    esc = _html.escape
+    column = str(result.settings.extra.get("by") or "category")
+    options, sections = [], []
+    for k, (value, board) in enumerate(boards.items()):
+        ident = f"board-{k}"
+        n = (board.get("settings") or {}).get("records")
+        label = f"{value} ({n} comparisons)" if n is not None else str(value)
+        options.append(f'<option value="{ident}">{esc(label)}</option>')
+        sections.append(f'<div class="board" id="{ident}" data-value="{esc(str(value), quote=True)}"'
+                        f'{" hidden" if k else ""}>{_board_tables(board, esc)}</div>')
+    skipped = result.settings.extra.get("by_skipped") or {}
+    notes = "".join(f"<li>{esc(str(v))}: no board ({esc(str(why))})</li>" for v, why in skipped.items())
+    script = ("<script>document.getElementById('board-select').addEventListener('change',function(e){"
+              "document.querySelectorAll('div.board').forEach(function(d){d.hidden=d.id!==e.target.value;});});"
+              "</script>")
+    return (f"<h2>Boards by {esc(column)}</h2>"
+            f'<p><label for="board-select">{esc(column)}: </label><select id="board-select">{"".join(options)}'
+            f"</select> <span class=\"dim\">{len(boards)} boards; the tables above are the overall board</span></p>"
+            + "".join(sections) + (f"<ul class='dim'>{notes}</ul>" if notes else "") + script)
+
+
+def _board_tables(board: dict, esc) -> str:
+    """One board's JSON (the single-board layout) as a ratings table and a matrix table."""
+    models = list(board.get("models") or [])
+    ratings = board.get("ratings") or {}
+    nash = board.get("nash") or {}
+    weights = nash.get("weights") or {}
+    intervals = nash.get("intervals") or {}
+
+    def num(x, spec):
+        return "—" if not isinstance(x, (int, float)) or isinstance(x, bool) or not math.isfinite(x) else format(x, spec)
+
+    def iv(pair, spec):
+        return f"[{num(pair[0], spec)}, {num(pair[1], spec)}]" if isinstance(pair, list) and len(pair) == 2 else "—"
+
+    order = sorted(models, key=lambda m: -(ratings.get(m, {}).get("elo") or -math.inf))
+    rows = "".join(
+        f'<tr><td class="name">{esc(m)}</td><td>{num(ratings.get(m, {}).get("elo"), ".0f")}</td>'
+        f'<td>{iv(ratings.get(m, {}).get("elo_ci"), ".0f")}</td><td>{num(weights.get(m), ".3f")}</td>'
+        f'<td>{iv(intervals.get(m), ".2f")}</td></tr>' for m in order)
+    P = (board.get("preference") or {}).get("P") or []
+    idx = {m: i for i, m in enumerate(models)}
+    head = "".join(f"<th>{esc(m)}</th>" for m in order)
+    body = "".join(
+        f'<tr><td class="name">{esc(a)}</td>'
+        + "".join('<td class="dim">·</td>' if a == b else f"<td>{num(P[idx[a]][idx[b]], '.2f')}</td>" for b in order)
+        + "</tr>" for a in order) if len(P) == len(models) else ""
+    return ("<table><tr><th class='name'>model</th><th>Elo</th><th>interval</th><th>Nash</th><th>interval</th></tr>"
+            f"{rows}</table>"
+            + (f'<table class="matrix"><tr><th>P(row ≻ column)</th>{head}</tr>{body}</table>' if body else ""))

@@ -24,6 +24,7 @@ again.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -292,3 +293,60 @@ def dedupe_checkpoints(ckpts) -> Deduplicated:
         else:
             kept[c.fingerprint] = c
     return Deduplicated(tuple(kept.values()), {k: tuple(v) for k, v in duplicates.items()})
+
+
+GENERATION_CONFIG = "generation_config.json"
+#: The sampling settings read from a checkpoint's generation_config.json (EOS ids are read by the engine).
+GENERATION_FIELDS = ("max_new_tokens", "temperature", "top_p", "top_k")
+
+
+def read_generation_config(ckpt: Checkpoint) -> dict:
+    """The sampling settings that the checkpoint's `generation_config.json` sets *explicitly*.
+
+    Only `max_new_tokens`, `temperature`, `top_p` and `top_k` present in the file are returned
+    (transformers' implicit defaults, such as top_k = 50, are not applied: a key missing from
+    the file is missing here), and an explicit `"do_sample": false` reads as temperature 0
+    (greedy), as `model.generate` would decode. A PEFT adapter's own file wins over its base
+    model's; a GGUF file has none ({}). A value of the wrong type or range is a CheckpointError
+    naming the file, the key and the fix.
+    """
+    if ckpt.kind == "gguf":
+        return {}
+    dirs = [ckpt.path] + ([ckpt.base] if ckpt.kind == "peft" and ckpt.base is not None else [])
+    file = next((d / GENERATION_CONFIG for d in dirs if (d / GENERATION_CONFIG).is_file()), None)
+    if file is None:
+        return {}
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{file} cannot be read as JSON ({error}); fix or delete it "
+                              "(it only sets generation defaults)") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{file} is not a JSON object; fix or delete it (it only sets generation defaults)")
+
+    def bad(key, rule):
+        return CheckpointError(f"{file} has {key}={data[key]!r}, but {key} must be {rule}; fix the file, or "
+                               f"override it with --{key.replace('_', '-')}")
+
+    out = {}
+    for key in GENERATION_FIELDS:
+        value = data.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise bad(key, "a number")
+        if key in ("max_new_tokens", "top_k"):
+            if value != int(value) or value < (1 if key == "max_new_tokens" else 0):
+                raise bad(key, "an integer >= 1" if key == "max_new_tokens" else "an integer >= 0 (0 = off)")
+            out[key] = int(value)
+        elif key == "temperature":
+            if value < 0:
+                raise bad(key, ">= 0 (0 = greedy)")
+            out[key] = float(value)
+        else:
+            if not 0 < value <= 1:
+                raise bad(key, "in (0, 1]")
+            out[key] = float(value)
+    if data.get("do_sample") is False:  # model.generate decodes greedily then, whatever the temperature
+        out["temperature"] = 0.0
+    return out

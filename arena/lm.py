@@ -231,10 +231,13 @@ def mask_logits(logits: torch.Tensor, banned: tuple[int, ...]) -> torch.Tensor:
 
 # ---------------------------------------------------------------------------- drawing a token
 
-def draw_tokens(logits: torch.Tensor, u: torch.Tensor, *, temperature: float = 1.0, top_p: float = 1.0) -> torch.Tensor:
+def draw_tokens(logits: torch.Tensor, u: torch.Tensor, *, temperature: float = 1.0, top_p: float = 1.0,
+                top_k: int = 0) -> torch.Tensor:
     """One token per row by inverse CDF (module docstring): logits (B, V), u (B,) in [0, 1) -> (B,) int64.
 
-    Greedy (argmax) when temperature == 0. Row b's token depends on logits[b] and u[b] only.
+    Greedy (argmax) when temperature == 0. `top_k` > 0 keeps the k most probable tokens first
+    and `top_p` then applies to their renormalised mass (the order of transformers' warpers).
+    Row b's token depends on logits[b] and u[b] only.
     """
     import torch
 
@@ -243,6 +246,13 @@ def draw_tokens(logits: torch.Tensor, u: torch.Tensor, *, temperature: float = 1
     V = logits.shape[-1]
     p = torch.softmax(logits.float() / temperature, dim=-1)                       # (B, V)
     u = u.to(device=p.device, dtype=p.dtype).unsqueeze(-1)                         # (B, 1)
+    if 0 < top_k < V:
+        vals, ix = torch.topk(p, top_k, dim=-1)                                    # (B, k) decreasing
+        cdf = torch.cumsum(vals, dim=-1)
+        total = cdf[:, -1:]                                                        # (B, 1) top-k mass
+        keep = torch.searchsorted(cdf, top_p * total, right=False).clamp(max=top_k - 1)
+        j = torch.minimum(torch.searchsorted(cdf, u * cdf.gather(-1, keep), right=True), keep).squeeze(-1)
+        return ix.gather(-1, j.unsqueeze(-1)).squeeze(-1)
     if top_p >= 1.0:
         cdf = torch.cumsum(p, dim=-1)                                              # (B, V)
         idx = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(-1)
@@ -280,7 +290,7 @@ NextLogits = Callable[..., "torch.Tensor"]
 
 
 def sample(next_logits: NextLogits, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, uniforms: torch.Tensor,
-           stop_ids: Sequence[int], pad_id: int, temperature: float = 1.0, top_p: float = 1.0,
+           stop_ids: Sequence[int], pad_id: int, temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0,
            banned: tuple[int, ...] = (), stop: Sequence[str] = (), decode: Callable[[list[int]], str] | None = None
            ) -> Generation:
     """Sample responses to left-padded prompts token by token.
@@ -300,11 +310,11 @@ def sample(next_logits: NextLogits, input_ids: torch.Tensor, attention_mask: tor
 
     with torch.no_grad():
         return _sample(next_logits, input_ids, attention_mask, uniforms=uniforms, stop_ids=stop_ids, pad_id=pad_id,
-                       temperature=temperature, top_p=top_p, banned=banned, stop=stop, decode=decode)
+                       temperature=temperature, top_p=top_p, top_k=top_k, banned=banned, stop=stop, decode=decode)
 
 
-def _sample(next_logits, input_ids, attention_mask, *, uniforms, stop_ids, pad_id, temperature, top_p, banned, stop,
-            decode) -> Generation:
+def _sample(next_logits, input_ids, attention_mask, *, uniforms, stop_ids, pad_id, temperature, top_p, top_k, banned,
+            stop, decode) -> Generation:
     import torch
 
     B, T = uniforms.shape
@@ -318,7 +328,7 @@ def _sample(next_logits, input_ids, attention_mask, *, uniforms, stop_ids, pad_i
     new = ids.shape[1]
     for t in range(T):
         logits = mask_logits(next_logits(ids, mask, new), banned)                    # (B, V)
-        nxt = draw_tokens(logits, uniforms[:, t], temperature=temperature, top_p=top_p)
+        nxt = draw_tokens(logits, uniforms[:, t], temperature=temperature, top_p=top_p, top_k=top_k)
         nxt = torch.where(done, torch.full_like(nxt, pad_id), nxt)
         tokens[:, t] = nxt
         out_mask[:, t] = (~done).long()

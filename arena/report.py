@@ -23,6 +23,7 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from arena.errors import InputError
@@ -876,8 +877,9 @@ def _img_tag(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def render_html(result: Result, images: dict[str, bytes] | None = None) -> str:
-    """A self-contained HTML page (inline CSS, images as base64 data URIs)."""
+def render_html(result: Result, images: dict[str, bytes] | None = None, sections: Sequence[str] = ()) -> str:
+    """A self-contained HTML page (inline CSS, images as base64 data URIs); `sections`: HTML
+    fragments placed before the settings (e.g. `arena.report_browser.browser_html`)."""
     result = validate_result(result)
     esc = html.escape
     models = result.models
@@ -1040,9 +1042,11 @@ def render_html(result: Result, images: dict[str, bytes] | None = None) -> str:
     )
     if "nash.png" in images:
         parts.append(_img_tag(images["nash.png"], "Nash weights"))
+    from arena.boards import boards_html
     from arena.report_adaptive import adaptive_html  # nothing for a round robin
 
     parts.extend(adaptive_html(result))
+    parts.extend(x for x in (boards_html(result), *sections) if x)
     parts.append(f"<h2>Settings</h2><pre>{esc(json.dumps(settings.to_json(), indent=2))}</pre>")
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -1089,5 +1093,8 @@ def write_outputs(result: Result, out_dir) -> Path:
         _nash_png(result, tmp / "nash.png")
         _ratings_png(result, tmp / "ratings.png")
         images = {name: (tmp / name).read_bytes() for name in ("heatmap.png", "nash.png", "ratings.png")}
-        (tmp / "report.html").write_text(render_html(result, images), encoding="utf-8")
+        from arena.report_browser import browser_html  # sample battles from the run store, when there is one
+
+        sections = [browser_html(result, out_dir)]
+        (tmp / "report.html").write_text(render_html(result, images, sections), encoding="utf-8")
     return out_dir

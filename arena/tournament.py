@@ -20,7 +20,7 @@ Sample s of a is compared with sample s of b, on the same prompt. Responses are 
 with a seed that depends only on (seed, checkpoint fingerprint, prompt hash, s).
 
 Store. Everything goes through `arena.store` in the run directory, keyed by content
-(checkpoint fingerprint, prompt hash, sampling-params key, judge fingerprint): a rerun
+(checkpoint fingerprint, prompt hash, generation key, judge fingerprint): a rerun
 reuses all of it, a killed run resumes, a new checkpoint costs only its own P·S generations
 and its N·P·S new comparisons (against the N already there), and a changed judge or changed
 sampling parameters reuse nothing stale (they are part of the keys). Checkpoint fingerprints
@@ -71,12 +71,14 @@ class TournamentConfig:
     """Run directory (store + reports); None = CKPTS_DIR/../arena-run."""
     samples: int = 1
     """Responses per (checkpoint, prompt)."""
-    max_new_tokens: int = 64
-    """Generation length limit."""
-    temperature: float = 1.0
-    """Sampling temperature (0 = greedy)."""
-    top_p: float = 1.0
-    """Nucleus sampling mass."""
+    max_new_tokens: int | None = None
+    """Generation length limit; None = each checkpoint's generation_config.json, else 64 (`arena.generation`)."""
+    temperature: float | None = None
+    """Sampling temperature (0 = greedy); None = each checkpoint's generation_config.json, else 1.0."""
+    top_p: float | None = None
+    """Nucleus sampling mass; None = each checkpoint's generation_config.json, else 1.0."""
+    top_k: int | None = None
+    """Keep the k most probable tokens (0 = off); None = each checkpoint's generation_config.json, else off."""
     seed: int = 0
     """Seed for sampling and for the bootstrap."""
     engine: str = "hf"
@@ -249,9 +251,10 @@ def run_tournament(config: TournamentConfig, *, console=None) -> Result | dict:
     engine, run directory.
     """
     import judges
-    from arena.checkpoints import dedupe_checkpoints, discover_checkpoints, validate_checkpoint
-    from arena.engines import ENGINES, SamplingParams, get_engine
+    from arena.checkpoints import dedupe_checkpoints, discover_checkpoints, read_generation_config, validate_checkpoint
+    from arena.engines import ENGINES, get_engine
     from arena.fingerprint import FingerprintCache
+    from arena.generation import GenerationKeys, resolve_settings
     from arena.prompts import load_prompts
     from arena.store import Store, run_lock
 
@@ -267,22 +270,18 @@ def run_tournament(config: TournamentConfig, *, console=None) -> Result | dict:
     if config.engine == "openai" and fmt.key():
         raise ConfigError("--chat-template/--prompt-template/--system-prompt apply to --engine hf and vllm; with "
                           "--engine openai the server formats prompts: drop them or use the server's chat endpoint")
-    params = SamplingParams(max_new_tokens=config.max_new_tokens, temperature=config.temperature,
-                            top_p=config.top_p, seed=config.seed, stop=config.stop, prompt_format=fmt,
-                            dtype=config.dtype)
+    # Settings per checkpoint: flag > its generation_config.json > default (arena.generation).
+    user = {"max_new_tokens": config.max_new_tokens, "temperature": config.temperature, "top_p": config.top_p,
+            "top_k": config.top_k}
+    fixed = dict(seed=config.seed, stop=config.stop, prompt_format=fmt, dtype=config.dtype)
+    resolve_settings(user, {}, engine=config.engine, **fixed)  # a bad flag fails before any work
     out = Path(config.out) if config.out is not None else default_run_dir(config.ckpts_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"run directory {out} is a file; pass --out with a directory path")
-    pkey = params.key(config.engine)
-    if config.engine_options:  # vLLM's dtype, max_model_len, ... change the responses: part of their key
-        from arena.fingerprint import fingerprint_obj
-
-        pkey = fingerprint_obj({"params": pkey, "engine_options": sorted(config.engine_options)})
     # What the run directory already holds: fingerprints (so unchanged checkpoints are not
     # hashed again) and generations (so checkpoints with nothing left to generate are not loaded).
     ro = Store.open_readonly(out) if out.is_dir() else None
     fp_cache = FingerprintCache(known=ro.fingerprints() if ro else {})
-    gens_done = ro.generations(pkey) if ro else {}
     if ro:
         ro.close()
     discovery = discover_checkpoints(config.ckpts_dir, allow_pickle=config.allow_pickle, fingerprints=fp_cache)
@@ -299,6 +298,13 @@ def run_tournament(config: TournamentConfig, *, console=None) -> Result | dict:
         raise InputError(f"a tournament needs at least two different checkpoints; {config.ckpts_dir} has "
                          f"{len(ckpts)} ({', '.join(c.name for c in discovery.checkpoints)}"
                          f"{', identical copies' if unique.duplicates else ''}): add another model directory")
+    settings = {c.fingerprint: resolve_settings(user, read_generation_config(c), engine=config.engine,
+                                                engine_options=config.engine_options, **fixed) for c in ckpts}
+    keys = GenerationKeys({fp: s.key for fp, s in settings.items()})
+    ro = Store.open_readonly(out) if out.is_dir() else None
+    gens_done = keys.generations(ro) if ro else {}
+    if ro:
+        ro.close()
     names = [c.name for c in ckpts]
     wanted = config.pairs
     if wanted is not None:
@@ -332,7 +338,7 @@ def run_tournament(config: TournamentConfig, *, console=None) -> Result | dict:
 
     run = Setup(config=config, console=console, ckpts=tuple(ckpts), discovery=discovery,
                 duplicates=unique.duplicates, prompts=tuple(prompts), pairs=tuple(pairs), spec=spec, judge=judge,
-                engine=engine, out=out, params=params, pkey=pkey, started=started, fp_cache=fp_cache, target=target)
+                engine=engine, out=out, settings=settings, keys=keys, started=started, fp_cache=fp_cache, target=target)
     if config.dry_run:
         return _plan_and_run(run)
     # One writer per run directory; the lock is taken before planning, so a second run
@@ -356,8 +362,10 @@ class Setup:
     judge: object
     engine: object
     out: Path
-    params: object
-    pkey: str
+    settings: dict
+    """Each checkpoint's resolved generation settings (`arena.generation.CheckpointSettings`), by fingerprint."""
+    keys: object
+    """`arena.generation.GenerationKeys`: the store keys of each checkpoint's responses and each pair's verdicts."""
     started: float
     fp_cache: object
     target: object = None
@@ -438,9 +446,9 @@ def generate(run: Setup, store, todo, work: Work) -> None:
             if c.kind == "gguf" and config.engine == "hf":  # dequantised once per file, not on every run
                 c = _converted_gguf(c, run.out, run.console)
             reqs = [Request(run.prompts[p].text, request_seed(config.seed, fps[ci], phash[p], s)) for _, p, s in mine]
-            for batch in run.engine.generate(c, reqs, run.params):
-                store.put_generations((fps[ci], phash[mine[i][1]], mine[i][2], run.pkey, reqs[i].seed, text)
-                                      for i, text in batch)
+            for batch in run.engine.generate(c, reqs, run.settings[fps[ci]].params):
+                store.put_generations((fps[ci], phash[mine[i][1]], mine[i][2], run.keys.of(fps[ci]), reqs[i].seed,
+                                       text) for i, text in batch)
                 bar.advance(task, len(batch))
         bar.update(task, description="generating")
     work.generations += len(todo)
@@ -460,14 +468,14 @@ def judge_batch(run: Setup, store, chunk, texts: dict, work: Work) -> None:
         mass = judge.diagnostics().get("label_mass_mean")
         if mass is not None:
             work.label_mass.append((2 * len(chunk), mass))
-    store.put_judgments(judge.fingerprint, run.pkey,
-                        [(phash[p], s, fps[a], fps[b], Judgment(v.p, v.p_ab, v.p_ba, v.error))
-                         for (a, b, p, s), v in zip(chunk, verdicts)],
-                        replace=run.config.retry_failures)
+    rows = [(phash[p], s, a, b, Judgment(v.p, v.p_ab, v.p_ba, v.error)) for (a, b, p, s), v in zip(chunk, verdicts)]
+    for key, group in run.keys.by_pair(rows, fps).items():  # a pair's key covers both responses
+        store.put_judgments(judge.fingerprint, key, group, replace=run.config.retry_failures)
     notes = _fallback_notes(judge, len(chunk))
     if notes is not None:
-        store.put_notes(judge.fingerprint, run.pkey, [(phash[p], s, fps[a], fps[b], note)
-                                                      for (a, b, p, s), note in zip(chunk, notes)])
+        rows = [(phash[p], s, a, b, note) for (a, b, p, s), note in zip(chunk, notes)]
+        for key, group in run.keys.by_pair(rows, fps).items():
+            store.put_notes(judge.fingerprint, key, group)
     if hasattr(judge, "diagnostics"):
         work.calls.append(judge.diagnostics())
     work.comparisons += len(chunk)
@@ -486,9 +494,9 @@ def judge_all(run: Setup, store, todo, texts: dict, work: Work) -> None:
 
 
 def collect(run: Setup, store) -> tuple[dict, dict, dict]:
-    """(generations, judgments, notes) the store holds for this run's sampling key and judge."""
-    return (store.generations(run.pkey), store.judgments(run.judge.fingerprint, run.pkey),
-            store.notes(run.judge.fingerprint, run.pkey))
+    """(generations, judgments, notes) the store holds for this run's generation keys and judge."""
+    return (run.keys.generations(store), run.keys.judgments(store, run.judge.fingerprint),
+            run.keys.notes(store, run.judge.fingerprint))
 
 
 def _plan_and_run(run: Setup) -> Result | dict:
@@ -498,8 +506,8 @@ def _plan_and_run(run: Setup) -> Result | dict:
     config, console, out = run.config, run.console, run.out
     # ---- 2. plan against what the store already holds -----------------------------------
     ro = Store.open_readonly(out)
-    gens_done = ro.generations(run.pkey) if ro else {}
-    judged = ro.judgments(run.judge.fingerprint, run.pkey) if ro else {}
+    gens_done = run.keys.generations(ro) if ro else {}
+    judged = run.keys.judgments(ro, run.judge.fingerprint) if ro else {}
     if ro:
         ro.close()
     the_plan = plan(run, gens_done=gens_done, judged=judged)
@@ -518,7 +526,8 @@ def _plan_and_run(run: Setup) -> Result | dict:
         return {"dry_run": True, "plan": summary, "out": str(out),
                 "judge": {"spec": run.spec, "fingerprint": run.judge.fingerprint},
                 "checkpoints": {c.name: {"fingerprint": c.fingerprint, "kind": c.kind,
-                                         "generations_todo": sum(1 for k in gen_todo if k[0] == i)}
+                                         "generations_todo": sum(1 for k in gen_todo if k[0] == i),
+                                         "generation_settings": _settings_record(run.settings[c.fingerprint], config)}
                                 for i, c in enumerate(run.ckpts)},
                 "skipped": {s.name: s.reason for s in run.discovery.skipped},
                 "duplicates": {k: list(v) for k, v in run.duplicates.items()},
@@ -550,7 +559,7 @@ def _plan_and_run(run: Setup) -> Result | dict:
             if todo and run.target is not None and not work.generations and hasattr(run.engine, "check"):
                 run.engine.check()
             generate(run, store, todo, work)
-            texts = store.generations(run.pkey)
+            texts = run.keys.generations(store)
             missing = needed_generations(run, batch, texts)
             if missing:  # an engine that skipped a request is a bug; never judge around a hole
                 raise RuntimeError(f"engine {config.engine} left {len(missing)} requests unanswered")
@@ -601,7 +610,7 @@ def _analyse_and_write(run: Setup, the_plan: Plan, judged: dict, notes: dict, wo
     ckpts, prompts, phash, fps, duplicates = run.ckpts, run.prompts, run.phash, run.fps, run.duplicates
     gen_keys, cmp_keys = the_plan.gen_keys, the_plan.cmp_keys
     key = analysis_key(ckpts, prompts, the_plan, judged, phash, fps, config=config, spec=run.spec,
-                       judge_fingerprint=run.judge.fingerprint, pkey=run.pkey)
+                       judge_fingerprint=run.judge.fingerprint, pkey=run.keys.token())
     if adaptive is not None:
         from arena.fingerprint import fingerprint_obj
 
@@ -617,7 +626,8 @@ def _analyse_and_write(run: Setup, the_plan: Plan, judged: dict, notes: dict, wo
         run_info = replace(result.run, new={"generations": work.generations, "judgments": 2 * work.comparisons},
                            reused={"generations": len(gen_keys) - work.generations,
                                    "judgments": 2 * (len(cmp_keys) - work.comparisons)})
-        checkpoints = result.checkpoints
+        checkpoints = {name: {**card, "generation_settings": _settings_record(run.settings[card["fingerprint"]], config)}
+                       for name, card in result.checkpoints.items()}
         if duplicates:  # copies share their entity's rating and Nash mass (never matched against it)
             checkpoints = {name: {**card, "duplicates": list(duplicates[name])} if name in duplicates else card
                            for name, card in checkpoints.items()}
@@ -659,6 +669,15 @@ def _analyse_and_write(run: Setup, the_plan: Plan, judged: dict, notes: dict, wo
         write_outputs(json.loads(stored) if stored is not None else result, out)
         _note(console, f"wrote {out}/results.json, matrix.csv, plots and report.html")
     return result
+
+def _settings_record(settings, config: TournamentConfig) -> dict:
+    """results.json's per-checkpoint `generation_settings` (`arena.generation.settings_record`)."""
+    from arena.generation import settings_record
+
+    prompts = resolve_prompts_path(config)
+    return settings_record(settings, engine=config.engine, samples=config.samples,
+                           prompts=None if prompts is None else str(prompts))
+
 
 def _fallback_notes(judge, n: int) -> list[str | None] | None:
     """Per comparison of the last `judge_both_orders` call (n comparisons, 2n judge calls: the

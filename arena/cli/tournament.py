@@ -31,9 +31,10 @@ def tournament(
     judge: Optional[str] = typer.Option(None, "--judge", help="Judge spec, e.g. python:mod:fn, hf:PATH, openai:URL#MODEL (default: CKPTS_DIR/../judge.txt)."),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Run directory: store + reports (default: CKPTS_DIR/../arena-run)."),
     samples: int = typer.Option(1, "--samples", help="Responses per (checkpoint, prompt)."),
-    max_new_tokens: int = typer.Option(64, "--max-new-tokens", help="Generation length limit."),
-    temperature: float = typer.Option(1.0, "--temperature", help="Sampling temperature (0 = greedy)."),
-    top_p: float = typer.Option(1.0, "--top-p", help="Nucleus sampling mass."),
+    max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="Generation length limit (default: each checkpoint's generation_config.json, else 64)."),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Sampling temperature, 0 = greedy (default: each checkpoint's generation_config.json, else 1.0)."),
+    top_p: Optional[float] = typer.Option(None, "--top-p", help="Nucleus sampling mass (default: each checkpoint's generation_config.json, else 1.0)."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", help="Keep the k most probable tokens, 0 = off (default: each checkpoint's generation_config.json, else off)."),
     seed: int = typer.Option(0, "--seed", help="Seed for sampling and the bootstrap."),
     engine: EngineName = typer.Option(EngineName.hf, "--engine", help="Generation engine."),
     base_url: Optional[list[str]] = typer.Option(None, "--base-url", help="Server for --engine openai (else OPENAI_BASE_URL); repeat it for several servers of the same checkpoints (load-balanced)."),
@@ -67,7 +68,8 @@ def tournament(
     finite_positive("--prior", prior, example=0.1, allow_zero=True)
     not_a_file("--out", out_dir)
     # A NaN temperature passes the library's `temperature >= 0` test and samples garbage.
-    finite_positive("--temperature", temperature, example=1.0, allow_zero=True)
+    if temperature is not None:
+        finite_positive("--temperature", temperature, example=1.0, allow_zero=True)
     for url in base_url or []:
         if not url.startswith(("http://", "https://")):
             raise InputError(f"--base-url {url!r} is not an http(s) URL: e.g. --base-url http://127.0.0.1:8000/v1")
@@ -83,7 +85,7 @@ def tournament(
 
     config = TournamentConfig(
         ckpts_dir=ckpts_dir, prompts=prompts, judge=judge, out=out_dir, samples=samples,
-        max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed,
+        max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed,
         engine=engine.value, base_url=_one_or_tuple(base_url), engine_options=tuple(engine_options), batch_size=batch_size, pairs=parse_pairs(pairs),
         dry_run=dry_run, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, rounds=rounds,
         retry_failures=retry_failures, prior=prior, judge_batch_size=judge_batch_size,

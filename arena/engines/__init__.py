@@ -31,6 +31,8 @@ class SamplingParams:
     """Softmax temperature; 0 means greedy decoding."""
     top_p: float = 1.0
     """Nucleus sampling mass in (0, 1]."""
+    top_k: int = 0
+    """Keep only the k most probable tokens (before top-p); 0 = off."""
     seed: int = 0
     """Run seed; each request's seed is derived from it (see `request_seed`)."""
     stop: tuple[str, ...] = ()
@@ -53,15 +55,20 @@ class SamplingParams:
             raise ConfigError(f"temperature must be >= 0 (0 = greedy); got {self.temperature}")
         if not 0 < self.top_p <= 1:
             raise ConfigError(f"top_p must be in (0, 1]; got {self.top_p}")
+        if isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 0:
+            raise ConfigError(f"top_k must be an integer >= 0 (0 = off); got {self.top_k!r}")
 
     def key(self, engine: str) -> str:
         """Content key of everything that changes a response: these params and the engine.
 
         Settings added after the first release enter the key only when set, so runs stored
-        before them (no stop strings, the default prompt format) keep their keys and are reused.
+        before them (no stop strings, no top-k, the default prompt format) keep their keys and
+        are reused.
         """
         d = {"engine": engine, **asdict(self)}
-        d.pop("stop"), d.pop("prompt_format"), d.pop("dtype")
+        d.pop("stop"), d.pop("prompt_format"), d.pop("dtype"), d.pop("top_k")
+        if self.top_k:
+            d["top_k"] = self.top_k
         if self.dtype != "auto":
             d["dtype"] = self.dtype
         if self.stop:

@@ -133,7 +133,7 @@ def sample_batch(model, tok, token_lists: list[list[int]], seeds: list[int], par
     # The t-th uniform of a request's own stream drives its step t, whatever its batch.
     u = torch.tensor(np.stack([np.random.Generator(np.random.PCG64(s)).random(steps) for s in seeds]))  # (B, T)
     gen = sample(CachedLM(model), ids, attn, uniforms=u, stop_ids=stops, pad_id=pad_id(tok),
-                 temperature=params.temperature, top_p=params.top_p, stop=params.stop,
+                 temperature=params.temperature, top_p=params.top_p, top_k=params.top_k, stop=params.stop,
                  decode=lambda t: tok.decode(t, skip_special_tokens=True))
     texts = []
     for row, m in zip(gen.tokens.tolist(), gen.mask.tolist()):

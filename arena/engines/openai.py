@@ -97,6 +97,8 @@ class OpenAIEngine:
                 "top_p": params.top_p, "seed": req.seed % (2**31)}
         if params.stop:
             body["stop"] = list(params.stop)
+        if params.top_k:  # not in OpenAI's own API; vLLM serve, SGLang and llama.cpp read it
+            body["top_k"] = params.top_k
         if self.chat:
             path, body["messages"] = "/chat/completions", [{"role": "user", "content": req.prompt}]
         else:

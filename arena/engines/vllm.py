@@ -135,7 +135,8 @@ class VLLMEngine:
             chunk = list(range(start, min(start + self.batch_size, len(requests))))
             sps = [vllm.SamplingParams(n=1, temperature=params.temperature, top_p=params.top_p,
                                        max_tokens=params.max_new_tokens, seed=requests[i].seed,
-                                       stop=list(params.stop) or None) for i in chunk]
+                                       stop=list(params.stop) or None,
+                                       **({"top_k": params.top_k} if params.top_k else {})) for i in chunk]
             # The prompt ids of the one encoding rule (arena.lm), as the hf engine and the trainers use.
             prompts = [{"prompt_token_ids": encode_prompt(tok, requests[i].prompt, params.prompt_format)} for i in chunk]
             outs = llm.generate(prompts, sps, use_tqdm=False)
