@@ -296,14 +296,16 @@ COMPARE_ALGOS = ("nash-mp", "nash-md", "mpo", "egpo")
 
 
 def bench_compare(*, steps: int = 200, batch: int = 32, lr: float = 1e-3, lr_schedule: str = "linear", seed: int = 0,
-                  work: Path | None = None, png: Path | None = None) -> list[dict]:
+                  work: Path | None = None, png: Path | None = None, algorithms: tuple[str, ...] = COMPARE_ALGOS,
+                  egpo_steps: int | None = None) -> list[dict]:
     """MPO and EGPO against Nash-MP and Nash-MD in the lowrank world at the same judge-query budget.
 
     Each algorithm trains the world's SFT checkpoint with the same batch, learning rate and
     schedule, every one with its default options (Nash-MP η = 2β, κ = 0.1; Nash-MD m = 0.125;
     MPO magnet refreshed every 20 steps). EGPO judges two pairs per prompt per step (one per
     phase), so it gets half the steps: every run ends at steps × batch judge queries. The exact
-    KL(π*_β‖π_θ) and TV of the policy's class distribution are logged every step."""
+    KL(π*_β‖π_θ) and TV of the policy's class distribution are logged every step.
+    `egpo_steps`: give EGPO another number of steps (e.g. `steps`: equal steps, twice the queries)."""
     import torch
 
     from arena.worlds.lowrank import JUDGE_SPEC, LowrankWorld, build_lowrank_world
@@ -317,8 +319,8 @@ def bench_compare(*, steps: int = 200, batch: int = 32, lr: float = 1e-3, lr_sch
         build_lowrank_world(world, LowrankWorld(seed=seed), overwrite=True)
     nash = json.loads((world / "nash.json").read_text())
     curves, rows = {}, []
-    for algo in COMPARE_ALGOS:
-        n = steps // 2 if algo == "egpo" else steps        # same judge queries
+    for algo in algorithms:
+        n = (egpo_steps or steps // 2) if algo == "egpo" else steps        # default: same judge queries
         t0 = time.perf_counter()
         out = train(algo, TrainConfig(policy=str(world / "ckpts" / "sft"), judge=JUDGE_SPEC,
                                       prompts=str(world / "prompts.jsonl"), out=str(root / "runs" / algo),
@@ -333,8 +335,8 @@ def bench_compare(*, steps: int = 200, batch: int = 32, lr: float = 1e-3, lr_sch
                      "kl_last10pct_mean": round(sum(tail) / len(tail), 4),
                      "kl_min": round(min(r["kl_to_nash"] for r in m), 4), "tv_end": round(m[-1]["tv_to_nash"], 4),
                      "seconds": round(seconds, 1)})
-    ref = next(r for r in rows if r["algorithm"] == "nash-mp")
-    for r in rows:
+    ref = next((r for r in rows if r["algorithm"] == "nash-mp"), None)
+    for r in rows if ref else ():
         r["kl_end_vs_nash_mp"] = f"{r['kl_end'] / ref['kl_end']:.2f}×"
         r["seconds_vs_nash_mp"] = f"{r['seconds'] / ref['seconds']:.2f}×"
     if png is not None:
@@ -407,7 +409,9 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=None, help="curves, compare: prompts per step (64, 32)")
     ap.add_argument("--lr", type=float, default=1e-3, help="curves: learning rate")
     ap.add_argument("--seed", type=int, default=0, help="curves: world and training seed")
-    ap.add_argument("--work", type=Path, default=None, help="curves: keep the world and runs here")
+    ap.add_argument("--work", type=Path, default=None, help="curves, compare: keep the world and runs here")
+    ap.add_argument("--algorithms", default=",".join(COMPARE_ALGOS), help="compare: comma list of algorithms")
+    ap.add_argument("--egpo-steps", type=int, default=None, help="compare: EGPO's steps (default: half, equal queries)")
     ap.add_argument("--png", type=Path, default=ROOT / "docs" / "img" / "trainers_lowrank.png")
     args = ap.parse_args(argv)
     for which in args.which:
@@ -419,8 +423,10 @@ def main(argv=None) -> int:
             rows = bench_curves(steps=args.steps or 300, batch=args.batch or 64, lr=args.lr, seed=args.seed,
                                 png=args.png, work=args.work)
         elif which == "compare":
+            full = args.algorithms == ",".join(COMPARE_ALGOS) and args.egpo_steps is None
             rows = bench_compare(steps=args.steps or 200, batch=args.batch or 32, lr=args.lr, seed=args.seed,
-                                 work=args.work, png=ROOT / "docs" / "img" / "trainers_compare.png")
+                                 work=args.work, algorithms=tuple(args.algorithms.split(",")), egpo_steps=args.egpo_steps,
+                                 png=ROOT / "docs" / "img" / "trainers_compare.png" if full else None)
         else:
             rows = bench_mixture() if which == "mixture" else bench_memory()
         print(f"## {which}\n\n{_table(rows)}\n", flush=True)

@@ -116,3 +116,32 @@ def test_egpo_trainer_steps_twice_from_theta_k(world, tmp_path, monkeypatch):
     assert [r["judge_queries"] for r in rows] == [8, 16]                   # 4 prompts × 2 phases per step
     assert all(r["grad_norm_extrapolation"] > 0 and np.isfinite(r["loss"]) for r in rows)
     assert rows[-1]["kl_to_nash"] > 0
+
+
+def test_egpo_resume_gives_the_uninterrupted_result(world, tmp_path):
+    """θ_{k+½} is transient (not in the resume state): a run cut after step 3 and resumed from
+    its step-2 state ends with the weights of the uninterrupted run."""
+    from arena.worlds.lowrank import JUDGE_SPEC
+    from safetensors.torch import load_file
+
+    from trainers.lm import TrainConfig, train
+
+    def cfg(out, **kw):
+        return TrainConfig(policy=str(world / "ckpts" / "sft"), judge=JUDGE_SPEC, prompts=str(world / "prompts.jsonl"),
+                           out=str(out), steps=4, batch_size=4, max_new_tokens=4, lr=0.05, eval_every=0, **kw)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_3(step, row):
+        if step == 3:
+            raise Stop
+
+    full = train("egpo", cfg(tmp_path / "full", save_every=0))
+    with pytest.raises(Stop):
+        train("egpo", cfg(tmp_path / "cut", save_every=2), progress=stop_at_3)
+    resumed = train("egpo", cfg(tmp_path / "cut", save_every=2), resume=True)
+    a, b = load_file(full / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    sft = load_file(world / "ckpts" / "sft" / "model.safetensors")
+    assert any(not torch.allclose(a[k], sft[k], atol=1e-4) for k in a)       # it did train

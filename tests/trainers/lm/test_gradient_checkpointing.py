@@ -74,3 +74,18 @@ def test_a_trainer_step_is_the_same_with_checkpointing(world, tmp_path, monkeypa
     assert rows[0][0]["loss"] == pytest.approx(rows[1][0]["loss"], rel=1e-6)
     card = json.loads((ckpt / "arena_card.json").read_text())
     assert card["config"]["gradient_checkpointing"] is True
+
+
+def test_lora_step_is_the_same_with_checkpointing(world, tmp_path, monkeypatch):
+    """With LoRA (frozen embeddings; non-reentrant checkpointing needs no input gradients) the
+    adapters' first-step gradient is the same, and it is not zero."""
+    grads = []
+    step = C.clip_and_step
+    monkeypatch.setattr(C, "clip_and_step", lambda policy, opt, config, k: grads.append(
+        {n: p.grad.clone() for n, p in policy.trainable().items()}) or step(policy, opt, config, k))
+    train("nash-md", cfg(world, "sft", tmp_path / "plain", lora=True, lora_r=4))
+    train("nash-md", cfg(world, "sft", tmp_path / "ckpt", lora=True, lora_r=4, gradient_checkpointing=True))
+    g0, g1 = grads[0], grads[2]                                           # first step of each run
+    assert g0.keys() == g1.keys() and any("lora_" in k for k in g0)
+    assert max(float(g.abs().max()) for g in g0.values()) > 1e-6
+    assert all(torch.allclose(g0[k], g1[k], rtol=1e-5, atol=1e-8) for k in g0)
