@@ -117,6 +117,8 @@ class TournamentConfig:
     """System prompt (a system message under a chat template, else a first paragraph)."""
     dtype: str = "auto"
     """Weights dtype for the hf engine: auto (the checkpoint's), bf16, fp16, fp32."""
+    weights: tuple[tuple[str, float], ...] | None = None
+    """Vector judges: criterion weights ((name, w), ...) for the weighted Nash (arena.tournament_criteria)."""
 
 
 @dataclass(frozen=True)
@@ -297,6 +299,9 @@ def run_tournament(config: TournamentConfig, *, console=None) -> Result | dict:
                 validate_checkpoint(c, trust_remote_code=config.trust_remote_code)
     spec = resolve_judge_spec(config)
     judge = judges.load_judge(spec)
+    from arena.tournament_criteria import check_weights_for
+
+    check_weights_for(judge, config.weights)
     if config.engine_options and config.engine != "vllm":
         raise ConfigError(f"--engine-option is for --engine vllm; --engine {config.engine} takes none: drop it")
     extra = {"llm_options": dict(config.engine_options)} if config.engine_options else {}
@@ -320,6 +325,7 @@ def run_tournament(config: TournamentConfig, *, console=None) -> Result | dict:
 def _plan_and_run(config, console, ckpts, discovery, duplicates, prompts, pairs, spec, judge, engine, out, params,
                   pkey, started, fp_cache) -> Result | dict:
     import judges
+    from arena.tournament_criteria import analyse_criteria_run, criterion_rows, judge_comparisons
     from arena.engines import Request, request_seed
     from arena.store import Judgment, Store, lookup
 
@@ -399,7 +405,7 @@ def _plan_and_run(config, console, ckpts, discovery, duplicates, prompts, pairs,
                 chunk = cmp_todo[start:start + config.judge_batch_size]
                 comps = [judges.Comparison(prompts[p].text, texts[(fps[a], phash[p], s)], texts[(fps[b], phash[p], s)])
                          for a, b, p, s in chunk]
-                verdicts = judges.judge_both_orders(judge, comps)
+                verdicts, per_criterion = judge_comparisons(judge, comps)
                 if hasattr(judge, "diagnostics"):  # label mass of this call's 2·len(chunk) judgments
                     mass = judge.diagnostics().get("label_mass_mean")
                     if mass is not None:
@@ -408,6 +414,10 @@ def _plan_and_run(config, console, ckpts, discovery, duplicates, prompts, pairs,
                                     [(phash[p], s, fps[a], fps[b], Judgment(v.p, v.p_ab, v.p_ba, v.error))
                                      for (a, b, p, s), v in zip(chunk, verdicts)],
                                     replace=config.retry_failures)
+                if per_criterion is not None:  # a vector judge: each criterion's verdict too
+                    store.put_criterion_judgments(judge.fingerprint, pkey, criterion_rows(
+                        [(phash[p], s, fps[a], fps[b]) for a, b, p, s in chunk], per_criterion),
+                        replace=config.retry_failures)
                 notes = _fallback_notes(judge, len(chunk))
                 if notes is not None:
                     store.put_notes(judge.fingerprint, pkey, [(phash[p], s, fps[a], fps[b], note)
@@ -421,6 +431,11 @@ def _plan_and_run(config, console, ckpts, discovery, duplicates, prompts, pairs,
     finally:
         store.close()
 
+    if judges.base.is_vector(judge):  # one analysis per criterion, and their combinations
+        return analyse_criteria_run(
+            ckpts, prompts, plan, phash, fps, config=config, spec=spec, judge=judge, pkey=pkey, out=out,
+            new={"generations": len(gen_todo), "judgments": 2 * len(cmp_todo)},
+            reused={"generations": len(gen_keys) - len(gen_todo), "judgments": 2 * (len(cmp_keys) - len(cmp_todo))})
     # ---- 5. analyse, unless this exact analysis is stored ----------------------------------
     key = analysis_key(ckpts, prompts, plan, judged, phash, fps, config=config, spec=spec,
                        judge_fingerprint=judge.fingerprint, pkey=pkey)

@@ -53,6 +53,7 @@ def tournament(
     prompt_template: Optional[str] = typer.Option(None, "--prompt-template", help="Text around each prompt with {prompt}, e.g. 'Question: {prompt}\\nAnswer:'."),
     system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System prompt for every checkpoint."),
     dtype: str = typer.Option("auto", "--dtype", help="Weights dtype of the hf engine: auto, bf16, fp16, fp32."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="Vector judges: criterion weights NAME=W,... (sum 1) for the weighted Nash mixture."),
 ) -> None:
     """Round-robin tournament between checkpoints: preference matrix, cycles, Nash mixture, BT/Elo."""
     from arena.cli._checks import at_least, finite_positive, not_a_file
@@ -85,17 +86,27 @@ def tournament(
         dry_run=dry_run, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, rounds=rounds,
         retry_failures=retry_failures, prior=prior, judge_batch_size=judge_batch_size,
         stop=parse_stop(stop), chat_template=chat_template, prompt_template=_unescape(prompt_template),
-        system_prompt=system_prompt, dtype=dtype,
+        system_prompt=system_prompt, dtype=dtype, weights=_weights(weights),
     )
     result = run_tournament(config, console=err)
     if json_out:  # a dry run's plan is a plain dict; a run's result is typed
-        print(json.dumps(result if dry_run else result.to_json(), allow_nan=False))
+        print(json.dumps(result if isinstance(result, dict) else result.to_json(), allow_nan=False))
     elif dry_run:
         _render_plan(result)
+    elif isinstance(result, dict):  # a vector judge: per criterion, weighted and robust side by side
+        from arena.report_criteria import render_criteria_terminal
+
+        render_criteria_terminal(result, out)
     else:
         from arena.report import render_terminal
 
         render_terminal(result, out)
+
+
+def _weights(text: str | None) -> tuple[tuple[str, float], ...] | None:
+    from arena.cli.lab import _parse_weights
+
+    return None if text is None else tuple(_parse_weights(text).items())
 
 
 def _one_or_tuple(urls: list[str] | None) -> str | tuple[str, ...] | None:
