@@ -72,6 +72,7 @@ def _command(algorithm: str):
         system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System prompt, as in arena tournament."),
         dtype: str = typer.Option("auto", "--dtype", help="Weights dtype of the policy: auto, bf16, fp16, fp32."),
         merge: bool = typer.Option(False, "--merge", help="With --lora: save a merged full checkpoint instead of the adapter."),
+        criteria_weights: Optional[str] = typer.Option(None, "--criteria-weights", help="Vector judges: NAME=W,... (weighted preference, sum 1) or maxmin (adversarial criterion weights)."),
     ) -> None:
         from arena.lm import parse_stop
         from trainers.lm import TrainConfig, train
@@ -88,6 +89,7 @@ def _command(algorithm: str):
             policy=str(policy), judge=judge, prompts=str(prompts), out=str(out_dir),
             **{k: v[k] for k in _CONFIG_FIELDS}, nash=str(nash) if nash else None,
             stop=parse_stop(stop), chat_template=chat_template, system_prompt=system_prompt, dtype=dtype, merge=merge,
+            criteria_weights=criteria_weights,
             prompt_template=parse_stop([prompt_template])[0] if prompt_template else None,
         )
         last: dict = {}

@@ -154,6 +154,9 @@ class TrainConfig:
     """Weights dtype of the policy: auto (the checkpoint's), bf16, fp16, fp32."""
     merge: bool = False
     """With LoRA: save the merged full model instead of the adapter (a PEFT checkpoint over --policy)."""
+    criteria_weights: str | None = None
+    """Vector judges: NAME=W,... (the weighted preference) or maxmin (adversarial criterion weights);
+    see trainers.lm.criteria. None: the judge as it is."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stop", tuple(self.stop))
@@ -201,6 +204,8 @@ class TrainConfig:
         d = asdict(self)
         d["stop"] = list(self.stop)
         d["kappa"], d["mixture"] = str(self.kappa), str(self.mixture)
+        if d["criteria_weights"] is None:  # absent as before the option: older resume states still match
+            del d["criteria_weights"]
         return d
 
     @classmethod
