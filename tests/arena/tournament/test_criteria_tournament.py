@@ -120,3 +120,20 @@ def test_scalar_run_in_a_store_without_the_criterion_table_is_byte_identical(bas
     for d in (before, after):  # what this invocation did (new vs reused work) is not part of the analysis
         d["run"].pop("new"), d["run"].pop("reused")
     assert json.dumps(after) == json.dumps(before)
+
+
+def test_cli_prints_the_mixtures_side_by_side_and_json(base, tmp_path, capsys):
+    from arena.cli import main
+
+    args = ["tournament", str(base["ckpts"]), "--prompts", str(base["prompts"]), "--judge",
+            "python:criteria_judges:vector", "--out", str(tmp_path / "run"), "--max-new-tokens", "6",
+            "--rounds", "30", "--weights", "helpful=0.5,brief=0.5"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    for needle in ("nash[helpful]", "nash[brief]", "weighted", "robust", "95% CI", "robust value interval"):
+        assert needle in text
+    assert main(args + ["--json"]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert obj["kind"] == "criteria" and obj["run"]["new"]["judgments"] == 0
+    assert main(args[:-2] + ["--weights", "helpful=1,honest=0"]) == 2
+    assert "honest" in capsys.readouterr().err
