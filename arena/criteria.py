@@ -12,8 +12,12 @@ combines the criteria's point-estimate matrices P_c = W_c / N_c (½ where a pair
   conflict; `binding` names the criteria that hold it back;
 * **weighted** (when weights are given): the maximum-entropy Nash of P_w = Σ_c w_c P_c.
 
-The robust and weighted mixtures are point estimates (no interval yet: the per-criterion
-bootstrap resamples stay inside `analyze_records`). See docs/criteria.md.
+The robust mixture carries intervals (`arena.core.robust.robust_uncertainty`) from R joint
+resamples (R = min(rounds, NASH_ROUNDS), as the ordinary Nash): every criterion is resampled
+with the same draw of whole prompts (the cluster bootstrap over the union of the criteria's
+prompt ids), so a prompt on which the criteria disagree moves them together; without prompt
+ids, each criterion's comparisons are resampled on their own (multinomial). The weighted
+mixture is a point estimate. See docs/criteria.md.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ CONFLICT_TOL = 1e-6
 P_DECIMALS = 9  # as arena.analysis: probabilities and weights
 SIG_DIGITS = 8
 ROBUST_ESTIMATOR = ("maximin LP over the criteria's point-estimate matrices (arena.core.robust.robust_mixture), "
-                    "maximum-entropy among the maximin mixtures; a point estimate (no interval)")
+                    "maximum-entropy among the maximin mixtures")
+ROBUST_CI = ("percentile intervals of the maximin mixture re-solved on {rounds} joint resamples of the criteria "
+             "({method}; arena.core.robust.robust_uncertainty)")
 WEIGHTED_ESTIMATOR = ("maximum-entropy Nash of P_w = sum_c w_c P_c over the point-estimate matrices "
                       "(arena.core.robust.weighted_nash); a point estimate (no interval)")
 
@@ -84,8 +90,79 @@ def _reading(names, robust, weighted, nash_guarantees, unplayed) -> str:
     if gaps:
         lines.append("Unplayed pairs count as ½ in the combinations: " + ", ".join(
             f"{k} in {c}" for c, k in gaps.items()) + ".")
-    lines.append("The robust and weighted mixtures are point estimates (no interval).")
+    if robust.get("value_interval") is not None:
+        lo, hi = robust["value_interval"]
+        lines.append(f"Robust value interval [{lo:.3f}, {hi:.3f}]; the binding criteria are the same in "
+                     f"{100 * robust['binding_stability']:.0f}% of the resamples; the reported mixture keeps at least "
+                     f"{robust['guarantee_lower']:.3f} on every criterion in {100 * robust['level']:.0f}% of them. "
+                     "The weighted mixture is a point estimate.")
+    else:
+        lines.append("The robust and weighted mixtures are point estimates (no interval).")
     return " ".join(lines)
+
+
+def _resampled_games(records_by_criterion, names, n: int, *, rounds: int, seed: int) -> tuple[np.ndarray, str]:
+    """(R, C, n, n) preference matrices of R joint resamples (module docstring), and the scheme's name."""
+    recs = [records_by_criterion[c] for c in names]
+    rng = np.random.default_rng([int(seed), 0xC417])  # a stream of its own, apart from analyze_records'
+    cells = n * n
+
+    def matrix(W):  # (R, n·n) soft wins -> (R, n, n) P, ½ where unplayed (as preference_matrix_from_counts)
+        W = W.reshape(-1, n, n)
+        N = W + np.swapaxes(W, 1, 2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            P = np.where(N > 0, (W / N + 1.0 - np.swapaxes(W, 1, 2) / N) / 2.0, 0.5)
+        idx = np.arange(n)
+        P[:, idx, idx] = 0.5
+        return P
+
+    if all(r.cluster is not None for r in recs):
+        ids = np.unique(np.concatenate([np.asarray(r.cluster) for r in recs]))
+        K = ids.size
+        counts = rng.multinomial(K, np.full(K, 1.0 / K), size=rounds).astype(np.float64)  # (R, K)
+        out = []
+        for r in recs:
+            k = np.searchsorted(ids, np.asarray(r.cluster))
+            Wk = np.bincount(k * cells + r.a * n + r.b, weights=r.score, minlength=K * cells)
+            Wk += np.bincount(k * cells + r.b * n + r.a, weights=1.0 - r.score, minlength=K * cells)
+            out.append(matrix(counts @ Wk.reshape(K, cells)))
+        return np.stack(out, axis=1), f"cluster bootstrap over {K} prompts, shared by the criteria"
+    out = []
+    for r in recs:
+        m = len(r)
+        counts = rng.multinomial(m, np.full(m, 1.0 / m), size=rounds).astype(np.float64)  # (R, m)
+        W = np.zeros((rounds, cells))
+        np.add.at(W.T, r.a * n + r.b, (counts * r.score).T)
+        np.add.at(W.T, r.b * n + r.a, (counts * (1.0 - r.score)).T)
+        out.append(matrix(W))
+    return np.stack(out, axis=1), "multinomial bootstrap of each criterion's comparisons (no prompt ids)"
+
+
+def _robust_intervals(records_by_criterion, names, models, rob, analyze_kwargs) -> dict:
+    """The robust mixture's interval fields (None without the bootstrap)."""
+    from arena.core.robust import robust_uncertainty
+    from arena.core.uncertainty import NASH_ROUNDS
+
+    rounds = int(analyze_kwargs.get("rounds", 1000))
+    level = float(analyze_kwargs.get("level", 0.95))
+    if analyze_kwargs.get("ci", "bootstrap") != "bootstrap" or rounds < 1:
+        return {"weights_interval": None, "value_interval": None, "binding_share": None, "binding_stability": None,
+                "guarantee_lower": None, "level": level, "rounds": 0, "ci": None}
+    R = min(rounds, NASH_ROUNDS)
+    S, method = _resampled_games(records_by_criterion, names, len(models), rounds=R,
+                                 seed=int(analyze_kwargs.get("seed", 0)))
+    u = robust_uncertainty(S, rob, level=level)
+    return {
+        "weights_interval": {m: [_prob(lo), _prob(hi)] for m, lo, hi in zip(models, u.weights_lo, u.weights_hi)},
+        "value_interval": [_prob(u.value_lo), _prob(u.value_hi)],
+        "binding_share": {c: _prob(x) for c, x in zip(names, u.binding_share)},
+        "binding_stability": _prob(u.binding_same),
+        "guarantee_lower": _prob(u.guarantee_lower),
+        "level": level,
+        "rounds": u.rounds,
+        "failed_rounds": u.failed,
+        "ci": ROBUST_CI.format(rounds=u.rounds, method=method),
+    }
 
 
 def analyze_criteria(records_by_criterion: Mapping, *, weights=None, **analyze_kwargs) -> dict:
@@ -145,6 +222,7 @@ def analyze_criteria(records_by_criterion: Mapping, *, weights=None, **analyze_k
         "unplayed_pairs": unplayed,
         "estimator": ROBUST_ESTIMATOR,
     }
+    robust.update(_robust_intervals(records_by_criterion, names, models, rob, analyze_kwargs))
     guarantees = {}
     nash_guarantees = {}
     for k, c in enumerate(names):

@@ -107,6 +107,10 @@ class GenerationKeys:
         """`Store.judgments` over every pair's own key: {(prompt hash, sample, fp_lo, fp_hi): Judgment}."""
         return self._pairwise(lambda key: store.judgments(judge, key))
 
+    def criterion_judgments(self, store, judge: str) -> dict:
+        """`Store.criterion_judgments` over every pair's own key: {(prompt hash, sample, fp_lo, fp_hi): {criterion: Judgment}}."""
+        return self._pairwise(lambda key: store.criterion_judgments(judge, key))
+
     def notes(self, store, judge: str) -> dict:
         """`Store.notes` over every pair's own key."""
         return self._pairwise(lambda key: store.notes(judge, key))

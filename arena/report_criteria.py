@@ -1,7 +1,7 @@
 """Render a multi-criteria result (`arena.criteria.analyze_criteria`) in the terminal and to --out.
 
 Terminal: one table with each criterion's Nash mixture, the weighted and the robust mixture side
-by side (a column each), then every mixture's guarantee min_j P_c(mixture ≻ j) per criterion
+by side (a column each, and the robust mixture's interval), then every mixture's guarantee min_j P_c(mixture ≻ j) per criterion
 (the Pareto picture), the Elo of each model per criterion, and the plain reading.
 Files: results.json through the one atomic writer (`arena.outputs.atomic_output`).
 """
@@ -38,12 +38,16 @@ def render_criteria_terminal(result: dict, console) -> None:
     table.add_column("model")
     for label in columns:
         table.add_column(escape(label), justify="right")  # "nash[c]" is not rich markup
+    intervals = result["robust"].get("weights_interval")
+    if intervals:
+        table.add_column(escape(f"{100 * result['robust']['level']:.0f}% CI"), justify="right")
     for m in models:
-        table.add_row(escape(m), *(_cell(w.get(m)) for w in columns.values()))
+        extra = [f"[{intervals[m][0]:.3f}, {intervals[m][1]:.3f}]"] if intervals else []
+        table.add_row(escape(m), *(_cell(w.get(m)) for w in columns.values()), *extra)
     table.add_section()
     for c in names:
         table.add_row(escape(f"on {c}"), *(_cell(result["guarantees"][label][c]) for label in columns),
-                      style="dim")
+                      *([""] if intervals else []), style="dim")
     console.print(table)
 
     elo = Table(title="Elo per criterion", title_justify="left")
@@ -57,6 +61,13 @@ def render_criteria_terminal(result: dict, console) -> None:
     r = result["robust"]
     console.print(f"robust value {r['value']:.4f} (½ when the criteria agree), binding: {', '.join(r['binding'])}, "
                   f"certificate gap {r['gap']:.1e}", markup=False, soft_wrap=True)
+    if r.get("value_interval"):
+        lo, hi = r["value_interval"]
+        console.print(f"robust value interval [{lo:.4f}, {hi:.4f}] ({r['rounds']} joint resamples); binding set the "
+                      f"same in {100 * r['binding_stability']:.0f}% of them (" + ", ".join(
+                          f"{c} binds in {100 * x:.0f}%" for c, x in r["binding_share"].items())
+                      + f"); the reported mixture keeps >= {r['guarantee_lower']:.3f} on every criterion in "
+                      f"{100 * r['level']:.0f}% of them", markup=False, soft_wrap=True)
     if result.get("weighted") is not None:
         w = result["weighted"]["weights"]
         console.print("weights: " + ", ".join(f"{c}={x:g}" for c, x in w.items()), markup=False)

@@ -10,6 +10,11 @@ Tables (all keys are content hashes, never paths or run-local ids):
   both judge orders (`p_ab`, `p_ba`), their mean `p`, or the `error` of a failed judgment
   (p NULL: a failure is never a tie). `judge` is the judge's fingerprint; `a` < `b` are the
   checkpoint fingerprints in sorted order, so renaming a checkpoint never re-judges it.
+- `criterion_judgments(judge, params, prompt, sample, a, b, criterion)`: a vector judge's
+  verdict per criterion, as `judgments` (p, p_ab, p_ba, error; a failed criterion has p NULL
+  and its reason). The `judgments` row of the same comparison holds the equal-weight mean (a
+  failure when any criterion failed), so the plan and `--retry-failures` work unchanged.
+  Scalar judges write nothing here: their stores and results are as before.
 - `judgment_notes(judge, params, prompt, sample, a, b)`: a flag on a stored verdict, e.g.
   `text_fallback` (the openai judge's opt-in text verdict where logprobs were unusable).
 
@@ -69,6 +74,10 @@ CREATE TABLE IF NOT EXISTS judgment_notes (
     judge TEXT NOT NULL, params TEXT NOT NULL, prompt TEXT NOT NULL, sample INTEGER NOT NULL,
     a TEXT NOT NULL, b TEXT NOT NULL, note TEXT NOT NULL,
     PRIMARY KEY (judge, params, prompt, sample, a, b));
+CREATE TABLE IF NOT EXISTS criterion_judgments (
+    judge TEXT NOT NULL, params TEXT NOT NULL, prompt TEXT NOT NULL, sample INTEGER NOT NULL,
+    a TEXT NOT NULL, b TEXT NOT NULL, criterion TEXT NOT NULL, p REAL, p_ab REAL, p_ba REAL, error TEXT,
+    PRIMARY KEY (judge, params, prompt, sample, a, b, criterion));
 CREATE TABLE IF NOT EXISTS fingerprints (path TEXT PRIMARY KEY, signature TEXT NOT NULL, fingerprint TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS analyses (key TEXT PRIMARY KEY, result TEXT NOT NULL);
 """
@@ -179,6 +188,16 @@ class Store:
             out.append((judge, params, prompt, sample, fa, fb, j.p, j.p_ab, j.p_ba, j.error))
         self._write(f"{verb} INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", out)
 
+    def put_criterion_judgments(self, judge: str, params: str, rows: Iterable[tuple], *, replace: bool = False) -> None:
+        """rows of (prompt hash, sample, fp_a, fp_b, criterion, Judgment as seen from fp_a); as `put_judgments`."""
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        out = []
+        for prompt, sample, fa, fb, criterion, j in rows:
+            if fb < fa:
+                fa, fb, j = fb, fa, flip(j)
+            out.append((judge, params, prompt, sample, fa, fb, criterion, j.p, j.p_ab, j.p_ba, j.error))
+        self._write(f"{verb} INTO criterion_judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", out)
+
     def put_notes(self, judge: str, params: str, rows: Iterable[tuple[str, int, str, str, str | None]]) -> None:
         """rows of (prompt hash, sample, fp_a, fp_b, note or None); None removes a note (a retried verdict)."""
         rows = [(p, s, *sorted((fa, fb)), note) for p, s, fa, fb, note in rows]
@@ -223,6 +242,18 @@ class Store:
         cur = self.conn.execute("SELECT prompt, sample, a, b, p, p_ab, p_ba, error FROM judgments "
                                 "WHERE judge=? AND params=?", (judge, params))
         return {(pr, s, a, b): Judgment(p, pab, pba, e) for pr, s, a, b, p, pab, pba, e in cur}
+
+    def criterion_judgments(self, judge: str, params: str) -> dict[tuple[str, int, str, str], dict[str, Judgment]]:
+        """{(prompt hash, sample, fp_lo, fp_hi): {criterion: Judgment}}; empty for a scalar judge or an older store."""
+        try:
+            cur = self.conn.execute("SELECT prompt, sample, a, b, criterion, p, p_ab, p_ba, error FROM criterion_judgments "
+                                    "WHERE judge=? AND params=?", (judge, params))
+        except sqlite3.OperationalError:  # a store from before the table (opened read-only)
+            return {}
+        out: dict = {}
+        for pr, s, a, b, c, p, pab, pba, e in cur:
+            out.setdefault((pr, s, a, b), {})[c] = Judgment(p, pab, pba, e)
+        return out
 
     def notes(self, judge: str, params: str) -> dict[tuple[str, int, str, str], str]:
         """{(prompt hash, sample, fp_lo, fp_hi): note} for one judge and sampling-params key."""

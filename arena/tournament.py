@@ -125,6 +125,8 @@ class TournamentConfig:
     """With adaptive: when to stop, nash:EPS (U_nash <= EPS; default nash:0.05) or top (top set certified)."""
     budget: int | None = None
     """With adaptive: hard limit on judge calls (2 per comparison)."""
+    weights: tuple[tuple[str, float], ...] | None = None
+    """Vector judges: criterion weights ((name, w), ...) for the weighted Nash (arena.tournament_criteria)."""
 
 
 @dataclass(frozen=True)
@@ -325,6 +327,12 @@ def run_tournament(config: TournamentConfig, *, console=None) -> Result | dict:
                 validate_checkpoint(c, trust_remote_code=config.trust_remote_code)
     spec = resolve_judge_spec(config)
     judge = judges.load_judge(spec)
+    from arena.tournament_criteria import check_weights_for
+
+    check_weights_for(judge, config.weights)
+    if config.adaptive and judges.base.is_vector(judge):
+        raise ConfigError("--adaptive takes a scalar judge; a vector judge (criteria) runs the full round robin: "
+                          "drop --adaptive")
     if config.engine_options and config.engine != "vllm":
         raise ConfigError(f"--engine-option is for --engine vllm; --engine {config.engine} takes none: drop it")
     extra = {"llm_options": dict(config.engine_options)} if config.engine_options else {}
@@ -456,14 +464,16 @@ def generate(run: Setup, store, todo, work: Work) -> None:
 
 
 def judge_batch(run: Setup, store, chunk, texts: dict, work: Work) -> None:
-    """Judge `chunk` (a, b, prompt, sample) in both positions; one store transaction for its verdicts."""
+    """Judge `chunk` (a, b, prompt, sample) in both positions; one store transaction for its verdicts
+    (and, for a vector judge, each criterion's verdict: `arena.tournament_criteria`)."""
     import judges
     from arena.store import Judgment
+    from arena.tournament_criteria import criterion_rows, judge_comparisons
 
     judge, fps, phash, prompts = run.judge, run.fps, run.phash, run.prompts
     comps = [judges.Comparison(prompts[p].text, texts[(fps[a], phash[p], s)], texts[(fps[b], phash[p], s)])
              for a, b, p, s in chunk]
-    verdicts = judges.judge_both_orders(judge, comps)
+    verdicts, per_criterion = judge_comparisons(judge, comps)
     if hasattr(judge, "diagnostics"):  # label mass of this call's 2·len(chunk) judgments
         mass = judge.diagnostics().get("label_mass_mean")
         if mass is not None:
@@ -471,6 +481,10 @@ def judge_batch(run: Setup, store, chunk, texts: dict, work: Work) -> None:
     rows = [(phash[p], s, a, b, Judgment(v.p, v.p_ab, v.p_ba, v.error)) for (a, b, p, s), v in zip(chunk, verdicts)]
     for key, group in run.keys.by_pair(rows, fps).items():  # a pair's key covers both responses
         store.put_judgments(judge.fingerprint, key, group, replace=run.config.retry_failures)
+    if per_criterion is not None:  # a vector judge: each criterion's verdict too
+        rows = criterion_rows([(phash[p], s, a, b) for a, b, p, s in chunk], per_criterion)
+        for key, group in run.keys.by_pair(rows, fps).items():
+            store.put_criterion_judgments(judge.fingerprint, key, group, replace=run.config.retry_failures)
     notes = _fallback_notes(judge, len(chunk))
     if notes is not None:
         rows = [(phash[p], s, a, b, note) for (a, b, p, s), note in zip(chunk, notes)]
@@ -502,6 +516,7 @@ def collect(run: Setup, store) -> tuple[dict, dict, dict]:
 def _plan_and_run(run: Setup) -> Result | dict:
     from arena.adaptive import AdaptiveSchedule, RoundRobinSchedule, adaptive_summary, record_trace, trace_key
     from arena.store import Store
+    from judges.base import is_vector
 
     config, console, out = run.config, run.console, run.out
     # ---- 2. plan against what the store already holds -----------------------------------
@@ -569,6 +584,15 @@ def _plan_and_run(run: Setup) -> Result | dict:
     finally:
         store.close()
 
+    if is_vector(run.judge):  # one analysis per criterion, and their combinations
+        from arena.tournament_criteria import analyse_criteria_run
+
+        gen_keys, cmp_keys = the_plan.gen_keys, the_plan.cmp_keys
+        return analyse_criteria_run(
+            run.ckpts, run.prompts, the_plan, run.phash, run.fps, config=config, spec=run.spec, judge=run.judge,
+            keys=run.keys, out=out, new={"generations": work.generations, "judgments": 2 * work.comparisons},
+            reused={"generations": len(gen_keys) - work.generations,
+                    "judgments": 2 * (len(cmp_keys) - work.comparisons)})
     # ---- 5. analyse, unless this exact analysis is stored ----------------------------------
     if run.target is None:
         return _analyse_and_write(run, the_plan, judged, notes, work)

@@ -174,3 +174,116 @@ def position_report(verdicts: Sequence[PairVerdict]) -> dict:
 
 def _side(p: float) -> int:
     return 0 if abs(p - 0.5) <= TIE_TOL else (1 if p > 0.5 else -1)
+
+
+# ---------------------------------------------------------------------------- vector judges
+
+#: a criterion name: letters, digits, _ and -, starting with a letter or _
+CRITERION_NAME = r"[A-Za-z_][A-Za-z0-9_-]*"
+
+@runtime_checkable
+class VectorJudge(Protocol):
+    """A judge that answers one preference per named criterion (helpful, honest, ...).
+
+    `judge_vector` returns, per comparison (single order, as `Judge.judge`), a dict
+    {criterion: P_c(response_a preferred) or Failure}, or one Failure for every criterion.
+    A vector judge also has the scalar `judge` (the equal-weight mean, a failure when any
+    criterion failed), so it runs wherever a scalar judge does.
+    """
+
+    fingerprint: str
+    criteria: tuple[str, ...]
+
+    def judge_vector(self, comparisons: Sequence[Comparison]) -> list[dict | Failure]:
+        ...
+
+
+def is_vector(judge) -> bool:
+    """True when `judge` answers one preference per criterion (`VectorJudge`)."""
+    return isinstance(getattr(judge, "criteria", None), tuple) and callable(getattr(judge, "judge_vector", None))
+
+
+def as_criteria(value, criteria: Sequence[str]) -> dict[str, float | Failure]:
+    """A vector judge's raw answer for one comparison, checked per criterion.
+
+    A Failure (or anything that is not a dict) fails every criterion with the reason; a missing
+    criterion fails that criterion alone; each value goes through `as_verdict`. Keys that are
+    not criteria are ignored (a misspelt one shows up as the real criterion missing).
+    """
+    if isinstance(value, Failure):
+        return {c: value for c in criteria}
+    if not isinstance(value, dict):
+        f = Failure(f"vector judge returned {type(value).__name__}; expected a dict {{criterion: probability}}")
+        return {c: f for c in criteria}
+    return {c: as_verdict(value[c]) if c in value else Failure(f"no verdict for criterion {c!r} "
+                                                                  f"(the judge returned {sorted(map(str, value))})")
+            for c in criteria}
+
+
+def mean_of_criteria(answers: Sequence[dict | Failure], criteria: Sequence[str]) -> list[float | Failure]:
+    """The scalar `judge` of a vector judge: the equal-weight mean, a Failure naming the failed criteria."""
+    out: list[float | Failure] = []
+    for value in answers:
+        v = as_criteria(value, criteria)
+        failed = [f"{c}: {x.reason}" for c, x in v.items() if isinstance(x, Failure)]
+        out.append(Failure("; ".join(failed)) if failed else sum(v.values()) / len(criteria))
+    return out
+
+
+def judge_vector_both_orders(judge, comparisons: Sequence[Comparison]) -> list[dict[str, PairVerdict]]:
+    """`judge_both_orders` per criterion: {criterion: PairVerdict} per comparison.
+
+    One batched `judge_vector` call over the n originals then the n swapped; each criterion is
+    un-swapped and debiased on its own, and a criterion that failed in either order is a failure
+    for that criterion only (p None with the reason), never a tie.
+    """
+    comparisons = list(comparisons)
+    for i, c in enumerate(comparisons):
+        if not isinstance(c, Comparison):
+            raise TypeError(f"comparisons[{i}] is {type(c).__name__}; build it with judges.Comparison(prompt, a, b)")
+    n = len(comparisons)
+    if n == 0:
+        return []
+    raw = list(judge.judge_vector(comparisons + [c.swapped() for c in comparisons]))
+    if len(raw) != 2 * n:
+        raise RuntimeError(f"judge {getattr(judge, 'fingerprint', judge)!r} returned {len(raw)} verdicts "
+                           f"for {2 * n} comparisons")
+    out = []
+    for first, second in zip(raw[:n], raw[n:]):
+        first, second = as_criteria(first, judge.criteria), as_criteria(second, judge.criteria)
+        per = {}
+        for c in judge.criteria:
+            x, y = first[c], second[c]
+            p_ab = None if isinstance(x, Failure) else x
+            p_ba = None if isinstance(y, Failure) else 1.0 - y
+            errors = [f"{side}: {v.reason}" for side, v in (("a first", x), ("b first", y)) if isinstance(v, Failure)]
+            p = None if p_ab is None or p_ba is None else 0.5 * (p_ab + p_ba)
+            per[c] = PairVerdict(p=p, p_ab=p_ab, p_ba=p_ba, error="; ".join(errors) or None)
+        out.append(per)
+    return out
+
+
+def combine_criteria(verdicts: dict[str, PairVerdict]) -> PairVerdict:
+    """The equal-weight mean of one comparison's per-criterion verdicts (a failure if any failed)."""
+    failed = [f"{c}: {v.error}" for c, v in verdicts.items() if not v.ok]
+    if failed:
+        return PairVerdict(p=None, p_ab=None, p_ba=None, error="; ".join(failed))
+    k = len(verdicts)
+    return PairVerdict(p=sum(v.p for v in verdicts.values()) / k, p_ab=sum(v.p_ab for v in verdicts.values()) / k,
+                       p_ba=sum(v.p_ba for v in verdicts.values()) / k, error=None)
+
+
+def check_criterion_names(names: Sequence[str], where: str) -> tuple[str, ...]:
+    """Criterion names: non-empty identifiers (letters, digits, _ and -), each once."""
+    import re
+
+    from arena.errors import ConfigError
+
+    names = tuple(str(x).strip() for x in names)
+    for x in names:
+        if not re.fullmatch(CRITERION_NAME, x):
+            raise ConfigError(f"criterion name {x!r} in {where} is not a plain name; use letters, digits, _ or -, "
+                             "e.g. helpful")
+    if not names or len(set(names)) != len(names):
+        raise ConfigError(f"{where} needs one or more distinct criterion names; got {list(names)}")
+    return names

@@ -7,6 +7,12 @@
     pairmodel:PATH          sequence classification over the rendered pair   (judges.pairmodel)
     python:module:function  function(prompt, a, b) -> P(a ≻ b)                (judges.program)
     panel:W1*SPEC1|W2*SPEC2 weighted mixture of judges                        (judges.panel)
+    panel:helpful=SPEC1|honest=SPEC2   a vector judge: one judge per criterion (judges.panel)
+
+A python judge that returns a dict {criterion: p} is a vector judge too: declare its criteria
+with `?criteria=helpful,honest` or a `criteria` attribute on the function (judges.program).
+A labelled LLM member (hf, openai, vllm) without its own template asks its criterion's question
+(`judges.templates.criterion_template`).
 
 Options come as keyword arguments of `load_judge` or as a `?key=value&...` suffix of the
 spec (percent-encoded); keyword arguments win. For a panel, each option goes to the members
@@ -36,7 +42,7 @@ BACKENDS: dict[str, tuple[str, str]] = {
 
 SPEC_HELP = (
     "hf:PATH, openai:URL#MODEL, vllm:PATH, reward:PATH, pairmodel:PATH, python:module:function, "
-    "panel:W1*SPEC1|W2*SPEC2 (options as ?key=value&...)"
+    "panel:W1*SPEC1|W2*SPEC2, panel:helpful=SPEC1|honest=SPEC2 (options as ?key=value&...)"
 )
 
 
@@ -64,25 +70,35 @@ def backend_options(backend: str) -> dict:
 
 
 def _load_panel(body: str, options: dict) -> Judge:
-    from judges.panel import PanelJudge, parse_panel
+    from judges.panel import CriteriaPanelJudge, PanelJudge, parse_labelled_panel
+    from judges.templates import criterion_template
 
-    members = parse_panel(body)
+    members = parse_labelled_panel(body)
     used: set[str] = set()
-    judges, weights, specs = [], [], []
-    for weight, member_spec in members:
+    loaded = []
+    for label, weight, member_spec in members:
         backend = member_spec.partition(":")[0]
         if backend not in BACKENDS:
             raise ConfigError(f"unknown judge backend {backend!r} in panel member {member_spec!r}; use one of: {SPEC_HELP}")
         accepted = backend_options(backend)
         mine = {k: v for k, v in options.items() if k in accepted}
         used |= set(mine)
-        judges.append(load_judge_with_own_options(member_spec, mine))
-        weights.append(weight)
-        specs.append(member_spec)
+        own = split_query(member_spec.partition(":")[2])[1]
+        if label is not None and "template" in accepted and not ({"template", "template_file"} & (set(mine) | set(own))):
+            mine["template"] = criterion_template(label)
+        loaded.append((label, weight, member_spec, load_judge_with_own_options(member_spec, mine)))
     unused = sorted(set(options) - used)
     if unused:
         raise ConfigError(f"option(s) {', '.join(unused)} are accepted by no member of the panel; remove them")
-    return PanelJudge(judges, weights, specs)
+    if members[0][0] is None:
+        return PanelJudge([j for *_, j in loaded], [w for _, w, _, _ in loaded], [s for _, _, s, _ in loaded])
+    by_criterion: dict[str, list] = {}
+    for label, weight, member_spec, judge in loaded:
+        by_criterion.setdefault(label, []).append((weight, member_spec, judge))
+    return CriteriaPanelJudge({
+        c: group[0][2] if len(group) == 1 else PanelJudge([j for *_, j in group], [w for w, _, _ in group],
+                                                          [s for _, s, _ in group])
+        for c, group in by_criterion.items()})
 
 
 def load_judge_with_own_options(spec: str, options: dict) -> Judge:

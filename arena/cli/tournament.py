@@ -57,6 +57,7 @@ def tournament(
     adaptive: bool = typer.Option(False, "--adaptive", help="Judge only what the verdict needs (docs/adaptive.md); steps of --judge-batch-size comparisons."),
     target: Optional[str] = typer.Option(None, "--target", help="With --adaptive: stop at nash:EPS (Nash uncertainty U_nash <= EPS; default nash:0.05) or top (top set certified)."),
     budget: Optional[int] = typer.Option(None, "--budget", help="With --adaptive: at most this many judge calls (2 per comparison)."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="Vector judges: criterion weights NAME=W,... (sum 1) for the weighted Nash mixture."),
 ) -> None:
     """Tournament between checkpoints (round robin, or --adaptive): preference matrix, cycles, Nash mixture, BT/Elo."""
     from arena.cli._checks import at_least, finite_positive, not_a_file
@@ -91,16 +92,27 @@ def tournament(
         retry_failures=retry_failures, prior=prior, judge_batch_size=judge_batch_size,
         stop=parse_stop(stop), chat_template=chat_template, prompt_template=_unescape(prompt_template),
         system_prompt=system_prompt, dtype=dtype, adaptive=adaptive, target=target, budget=budget,
+        weights=_weights(weights),
     )
     result = run_tournament(config, console=err)
     if json_out:  # a dry run's plan is a plain dict; a run's result is typed
-        print(json.dumps(result if dry_run else result.to_json(), allow_nan=False))
+        print(json.dumps(result if isinstance(result, dict) else result.to_json(), allow_nan=False))
     elif dry_run:
         _render_plan(result)
+    elif isinstance(result, dict):  # a vector judge: per criterion, weighted and robust side by side
+        from arena.report_criteria import render_criteria_terminal
+
+        render_criteria_terminal(result, out)
     else:
         from arena.report import render_terminal
 
         render_terminal(result, out)
+
+
+def _weights(text: str | None) -> tuple[tuple[str, float], ...] | None:
+    from arena.cli.lab import _parse_weights
+
+    return None if text is None else tuple(_parse_weights(text).items())
 
 
 def _one_or_tuple(urls: list[str] | None) -> str | tuple[str, ...] | None:

@@ -62,6 +62,7 @@ def _shared(
     dtype: str = typer.Option("auto", "--dtype", help="Weights dtype of the policy: auto, bf16, fp16, fp32."),
     merge: bool = typer.Option(False, "--merge", help="With --lora: save a merged full checkpoint instead of the adapter."),
     gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing", help="Recompute layer activations in the backward pass (less memory, about one more forward; same gradients)."),
+    criteria_weights: Optional[str] = typer.Option(None, "--criteria-weights", help="Vector judges: NAME=W,... (weighted preference, sum 1) or maxmin (adversarial criterion weights)."),
 ) -> None:
     """The options every algorithm shares (the signature of each `arena train ALGO` command,
     followed by the algorithm's own options)."""
@@ -180,7 +181,7 @@ def _refuse_foreign_flags(algorithm: str, args: list[str]) -> None:
 
 _CONFIG_FIELDS = ("steps", "batch_size", "grad_accum", "lr", "lr_schedule", "kl_estimator", "beta", "labels",
                   "max_new_tokens", "seed", "lora", "lora_r", "eval_every", "save_every", "report_to", "device",
-                  "gradient_checkpointing")
+                  "gradient_checkpointing", "criteria_weights")
 """Shared TrainConfig fields set from options of the same name (a --config file may hold any of
 them, nash, and the algorithm's own options)."""
 

@@ -28,6 +28,16 @@ Certificate (checked from the arrays, independently of the solver): the guarante
 min_c min_j P_c(π ≻ j), and the adversary's bound max_i sum_{c,j} q_cj P_c[i, j]; their
 difference (`gap`) must be <= tol, else `SolverError`. Multiplicative-weights dynamics that
 converge to the same point are in `trainers.lab.multicriteria`.
+
+Uncertainty (`robust_uncertainty`): the robust mixture re-solved on R resampled games
+P_r (C, n, n) — all criteria resampled together, whole prompts at a time, so that a prompt
+on which the criteria disagree moves every criterion's matrix at once (`arena.criteria`
+draws them) — gives percentile intervals for the weights and the value, how often each
+criterion binds and how often the binding set is the estimate's, and the guarantee of the
+reported mixture π̂ in each resampled game, min_c min_j P_c,r(π̂ ≻ j) (its lower quantile is
+what π̂ holds on the worst criterion with the interval's confidence). As for the ordinary Nash
+(`arena.core.uncertainty.nash_uncertainty`), the maximin is not a smooth function of P: where
+a near-tie decides the binding criterion or the support, percentile intervals undercover.
 """
 
 from __future__ import annotations
@@ -42,7 +52,7 @@ from scipy.optimize import linprog, minimize
 from arena.core.nash import EXPLOITABILITY_TOL, NashEquilibrium, nash_from_preferences
 from arena.errors import InputError, SolverError
 
-__all__ = ["RobustMixture", "criterion_values", "robust_mixture", "weighted_nash", "weighted_preferences",
+__all__ = ["RobustMixture", "RobustUncertainty", "robust_uncertainty", "criterion_values", "robust_mixture", "weighted_nash", "weighted_preferences",
            "check_criteria", "check_weights", "GAP_TOL", "COMPLEMENT_TOL", "WEIGHT_SUM_TOL"]
 
 #: P_c + P_cᵀ must equal 1 within this (3-decimal CSV rounding passes, a swapped matrix does not)
@@ -285,3 +295,71 @@ def robust_mixture(P, *, criteria: Sequence[str] | None = None, tol: float = GAP
     return RobustMixture(weights=p, value=value, criteria=names, criterion_values=values,
                          exploitability=exploitability, binding=binding, criterion_weights=lam,
                          opponents=opponents, upper_bound=upper, gap=float(gap), entropy=_entropy(p))
+
+
+@dataclass(frozen=True)
+class RobustUncertainty:
+    """The robust mixture over resampled games (module docstring, "Uncertainty").
+
+    weights_lo, weights_hi: (n,) percentile interval of each model's weight, widened to contain
+        the estimate. value_lo, value_hi: the same for the robust value.
+    binding_share: (C,) share of rounds in which each criterion binds.
+    binding_same: share of rounds whose binding set equals the estimate's.
+    guarantee: (rounds,) min_c min_j P_c,r(π̂ ≻ j) of the reported mixture π̂ in each round;
+        guarantee_lower: its (1 − level) quantile.
+    rounds: rounds solved; failed: rounds whose solve raised SolverError (left out); level: as given.
+    """
+
+    weights_lo: np.ndarray
+    weights_hi: np.ndarray
+    value_lo: float
+    value_hi: float
+    binding_share: np.ndarray
+    binding_same: float
+    guarantee: np.ndarray
+    guarantee_lower: float
+    rounds: int
+    failed: int
+    level: float
+
+
+def robust_uncertainty(P_samples, estimate: RobustMixture, *, level: float = 0.95) -> RobustUncertainty:
+    """Re-solve the robust mixture on each resampled game P_samples (R, C, n, n) (module docstring).
+
+    `estimate` is the robust mixture of the point-estimate game (its criteria name the axis C).
+    Rounds whose solve fails its certificate are counted in `failed` and left out; all failing
+    raises SolverError.
+    """
+    S = np.asarray(P_samples, dtype=np.float64)
+    C, n = len(estimate.criteria), estimate.weights.shape[0]
+    if S.ndim != 4 or S.shape[1:] != (C, n, n) or S.shape[0] < 1:
+        raise InputError(f"P_samples must be (rounds, {C}, {n}, {n}) for {C} criteria over {n} models; got {S.shape}")
+    level = float(level)
+    if not 0.0 < level < 1.0:
+        raise InputError(f"level must be in (0, 1), e.g. 0.95; got {level}")
+    weights, values, binds = [], [], []
+    failed = 0
+    for P in S:
+        try:
+            r = robust_mixture(P, criteria=estimate.criteria)
+        except SolverError:
+            failed += 1
+            continue
+        weights.append(r.weights)
+        values.append(r.value)
+        binds.append(frozenset(r.binding))
+    if not weights:
+        raise SolverError(f"the robust mixture failed its certificate in all {S.shape[0]} resampled games")
+    Wt, v = np.array(weights), np.array(values)  # (R', n), (R',)
+    alpha = (1.0 - level) / 2.0
+    w_lo, w_hi = np.quantile(Wt, [alpha, 1.0 - alpha], axis=0)
+    v_lo, v_hi = np.quantile(v, [alpha, 1.0 - alpha])
+    guarantee = np.einsum("i,rcij->rcj", estimate.weights, S).min(axis=(1, 2))  # (R,)
+    same = frozenset(estimate.binding)
+    return RobustUncertainty(
+        weights_lo=np.minimum(w_lo, estimate.weights), weights_hi=np.maximum(w_hi, estimate.weights),
+        value_lo=float(min(v_lo, estimate.value)), value_hi=float(max(v_hi, estimate.value)),
+        binding_share=np.array([sum(c in b for b in binds) / len(binds) for c in estimate.criteria]),
+        binding_same=sum(b == same for b in binds) / len(binds),
+        guarantee=guarantee, guarantee_lower=float(np.quantile(guarantee, 1.0 - level)),
+        rounds=len(weights), failed=failed, level=level)

@@ -26,9 +26,9 @@ spreads over the styles with a value below ½, away from each single-criterion a
 Checkpoints (tiny GPT-2, `trainers.tiny`, fine-tuned with `trainers.sft.sft`): one per style
 (correct answers) and `sft`, the reference policy, trained on a skewed style mix with 20 %
 wrong answers. Layout: DIR/ckpts/{terse,sentence,hedged,careful,sft}/, DIR/prompts.jsonl,
-DIR/judge.txt (the vector judge, `python:arena.worlds.multicriteria:judge`; the store does not
-keep vector verdicts yet) and DIR/judge_<criterion>.txt (one scalar judge per criterion, which
-today's `arena tournament` runs as it is). Built deterministically from `seed`.
+DIR/judge.txt (the vector judge, `python:arena.worlds.multicriteria:judge`, which `arena
+tournament` analyses per criterion and combined) and DIR/judge_<criterion>.txt (one scalar judge
+per criterion). Built deterministically from `seed`.
 """
 
 from __future__ import annotations
@@ -121,6 +121,9 @@ def judge_criterion(criterion: str, prompt: str, response_a: str, response_b: st
 def judge(prompt: str, response_a: str, response_b: str) -> dict[str, float]:
     """The vector judge: {criterion: P_c(response_a preferred)} for helpful, brief, safe."""
     return {c: judge_criterion(c, prompt, response_a, response_b) for c in CRITERIA}
+
+
+judge.criteria = CRITERIA  # a vector judge as `python:arena.worlds.multicriteria:judge` (judges.program)
 
 
 def judge_helpful(prompt: str, response_a: str, response_b: str) -> float:

@@ -241,3 +241,68 @@ def run_max_min(game: MultiGame, *, steps: int = 1000, eta: float = 4.0, eta_lam
     return MaxMinRun(pi=pi_bar, criterion_weights=lam, opponents=r_bar / lam[:, None, None],
                      value=float(values.min()), criterion_values=values, upper_bound=upper,
                      gap=upper - float(values.min()), gaps=gaps)
+
+
+# ---------------------------------------------------------------------------- the LM max–min adversary, exactly
+
+def bank_preferences(game: MultiGame, lam: np.ndarray, opp: np.ndarray) -> Game:
+    """The preference `trainers.lm.criteria.MaxMinCriteriaJudge` hands the trainer, as a game.
+
+    P̃[x, y, y'] = ½ + ½ (s_x(y) − s_x(y')) with s_x(y) = Σ_c λ_c (P_c[x] q_c(x))_y: complementary,
+    and Nash-MP's symmetrised gradient on it is that of Σ_c λ_c P_c(π ≻ q_c) at half scale.
+    lam: (C,) criterion weights; opp: (C, X, Y) opponents (the bank = every action).
+    """
+    s = np.einsum("c,cxij,cxj->xi", lam, game.P, opp)  # (X, Y)
+    P = 0.5 + 0.5 * (s[:, :, None] - s[:, None, :])
+    return Game(P=P, pi_ref=game.pi_ref, weights=game.weights)
+
+
+def adversary_step(game: MultiGame, pi: np.ndarray, rho: np.ndarray, lam: np.ndarray, opp: np.ndarray, *,
+                   eta_lam: float, eta_q: float) -> tuple[np.ndarray, np.ndarray]:
+    """One multiplicative-weights step of the criterion weights and the opponents against π.
+
+    q_c(x) ∝ q_c(x) exp(−eta_q P_c[x]ᵀ π(x)) for the contexts with ρ(x) > 0;
+    λ_c ∝ λ_c exp(−eta_lam Σ_x ρ(x) π(x)ᵀ P_c[x] q_c(x)). Returns (lam, opp).
+    pi: (X, Y) the policy (the LM wrapper: the batch's response shares); rho: (X,) context shares.
+    """
+    _, g_opp, g_lam = _gains(game, pi, opp, lam)
+    g_lam = np.einsum("x,xi,cxij,cxj->c", rho, pi, game.P, opp)
+    lam = lam * np.exp(-eta_lam * g_lam)
+    lam = lam / lam.sum()
+    live = rho > 0
+    new = opp.copy()
+    new[:, live] = opp[:, live] * np.exp(-eta_q * g_opp[:, live])
+    new[:, live] /= new[:, live].sum(axis=2, keepdims=True)
+    return lam, new
+
+
+@dataclass(frozen=True)
+class BankMaxMinRun:
+    """Exact Nash-MP against the max–min adversary. pi: (X, Y) final policy; pi_bar: (X, Y) average;
+    lam: (C,) final criterion weights; guarantee: (steps,) min_c robust_guarantee of the average policy."""
+
+    pi: np.ndarray
+    pi_bar: np.ndarray
+    lam: np.ndarray
+    guarantee: np.ndarray
+
+
+def run_bank_max_min(game: MultiGame, *, beta: float, eta: float | None = None, steps: int = 500,
+                     eta_lam: float = 1.0, eta_q: float = 1.0) -> BankMaxMinRun:
+    """What `arena train nash-mp --criteria-weights maxmin` does in expectation: each step, Nash-MP
+    (`trainers.lab.algorithms.nash_mp_step`) on `bank_preferences` of the current adversary, then
+    `adversary_step` against the policy; from π_ref, uniform λ and opponents."""
+    if steps < 1:
+        raise InputError(f"steps must be >= 1; got {steps}")
+    eta = 2.0 * beta if eta is None else eta
+    s = initial_state(game)
+    log_pi, lam, opp = s.log_pi, np.exp(s.log_lam), np.exp(s.log_opp)
+    total = np.zeros_like(game.pi_ref)
+    guarantee = np.empty(steps)
+    for t in range(steps):
+        log_pi = alg.nash_mp_step(log_pi, game=bank_preferences(game, lam, opp), beta=beta, eta=eta)
+        pi = np.exp(log_pi)
+        lam, opp = adversary_step(game, pi, game.weights, lam, opp, eta_lam=eta_lam, eta_q=eta_q)
+        total += pi
+        guarantee[t] = robust_guarantee(game, total / (t + 1)).min()
+    return BankMaxMinRun(pi=np.exp(log_pi), pi_bar=total / steps, lam=lam, guarantee=guarantee)

@@ -111,6 +111,9 @@ class TrainConfig:
     options: object = None
     """The algorithm's own options (`trainers.lm.<algo>.Options`); None: its defaults, filled in
     by `trainers.lm.train`."""
+    criteria_weights: str | None = None
+    """Vector judges: NAME=W,... (the weighted preference) or maxmin (adversarial criterion weights);
+    see trainers.lm.criteria. None: the judge as it is."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stop", tuple(self.stop))
@@ -151,6 +154,8 @@ class TrainConfig:
         d["stop"] = list(self.stop)
         if self.options is not None:
             d.update(options_json(self.options))
+        if d["criteria_weights"] is None:  # absent as before the option: older resume states still match
+            del d["criteria_weights"]
         return d
 
     @classmethod

@@ -35,7 +35,9 @@ class Run:
         self.rows = C.shard(config.batch_size, self.rank, self.world)
         self._backwards: list[tuple[LossParts | None, dict]] = []
         self.prompts = C.read_prompts(config.prompts)
-        self.judge = load_judge(config.judge)            # checks the spec before any work
+        from trainers.lm.criteria import criteria_judge
+
+        self.judge = criteria_judge(load_judge(config.judge), config.criteria_weights)  # checked before any work
         self.out, self.work = C.prepare_out(config, overwrite=overwrite, resume=resume, create=False)
         self.policy = C.load_policy(config)
         self.known = C.load_known_nash(config, self.policy.tokenizer)
