@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -300,7 +301,7 @@ GENERATION_CONFIG = "generation_config.json"
 GENERATION_FIELDS = ("max_new_tokens", "temperature", "top_p", "top_k")
 
 
-def read_generation_config(ckpt: Checkpoint) -> dict:
+def read_generation_config(ckpt: Checkpoint, *, ignore: Collection[str] = ()) -> dict:
     """The sampling settings that the checkpoint's `generation_config.json` sets *explicitly*.
 
     Only `max_new_tokens`, `temperature`, `top_p` and `top_k` present in the file are returned
@@ -308,7 +309,8 @@ def read_generation_config(ckpt: Checkpoint) -> dict:
     the file is missing here), and an explicit `"do_sample": false` reads as temperature 0
     (greedy), as `model.generate` would decode. A PEFT adapter's own file wins over its base
     model's; a GGUF file has none ({}). A value of the wrong type or range is a CheckpointError
-    naming the file, the key and the fix.
+    naming the file, the key and the fix. Keys in `ignore` (those the user set by a flag) are
+    neither read nor checked, so a flag is a fix for a bad value.
     """
     if ckpt.kind == "gguf":
         return {}
@@ -331,7 +333,7 @@ def read_generation_config(ckpt: Checkpoint) -> dict:
     out = {}
     for key in GENERATION_FIELDS:
         value = data.get(key)
-        if value is None:
+        if value is None or key in ignore:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise bad(key, "a number")
@@ -347,6 +349,6 @@ def read_generation_config(ckpt: Checkpoint) -> dict:
             if not 0 < value <= 1:
                 raise bad(key, "in (0, 1]")
             out[key] = float(value)
-    if data.get("do_sample") is False:  # model.generate decodes greedily then, whatever the temperature
+    if data.get("do_sample") is False and "temperature" not in ignore:  # model.generate decodes greedily then
         out["temperature"] = 0.0
     return out

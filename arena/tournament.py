@@ -300,7 +300,8 @@ def run_tournament(config: TournamentConfig, *, console=None) -> Result | dict:
         raise InputError(f"a tournament needs at least two different checkpoints; {config.ckpts_dir} has "
                          f"{len(ckpts)} ({', '.join(c.name for c in discovery.checkpoints)}"
                          f"{', identical copies' if unique.duplicates else ''}): add another model directory")
-    settings = {c.fingerprint: resolve_settings(user, read_generation_config(c), engine=config.engine,
+    flags = {k for k, v in user.items() if v is not None}  # a flag replaces the file's value, even a bad one
+    settings = {c.fingerprint: resolve_settings(user, read_generation_config(c, ignore=flags), engine=config.engine,
                                                 engine_options=config.engine_options, **fixed) for c in ckpts}
     keys = GenerationKeys({fp: s.key for fp, s in settings.items()})
     ro = Store.open_readonly(out) if out.is_dir() else None

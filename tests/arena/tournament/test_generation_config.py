@@ -51,6 +51,7 @@ def test_reader_returns_only_what_the_file_sets(tmp_path):
     _set_generation_config(tmp_path, top_p=1.5, do_sample=True)
     with pytest.raises(CheckpointError, match=r"top_p=1.5.*--top-p"):
         read_generation_config(ckpt)
+    assert read_generation_config(ckpt, ignore={"top_p", "temperature"}) == {"top_k": 40, "max_new_tokens": 12}
     (tmp_path / "generation_config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="cannot be read as JSON"):
         read_generation_config(ckpt)
@@ -263,3 +264,21 @@ def test_top_k_keeps_the_k_most_probable_tokens():
     assert [draw(u, top_k=3) for u in (0.05, 0.5, 0.8)] == [draw(u) for u in (0.05, 0.5, 0.8)] == [0, 1, 2]
     with pytest.raises(Exception, match="top_k"):
         SamplingParams(top_k=-1)
+
+
+def test_cli_refuses_a_bad_generation_config_before_any_work(world, capsys):
+    from arena.cli import main
+
+    _set_generation_config(world["ckpts"] / "beta", temperature="hot")
+    rc = main(["tournament", str(world["ckpts"]), "--prompts", str(world["prompts"]), "--judge", JUDGE,
+               "--out", str(world["out"])])
+    err = capsys.readouterr().err
+    assert rc == 2 and "temperature='hot'" in err and "--temperature" in err and "Traceback" not in err
+    assert not world["out"].exists()  # nothing written
+    # The flag overrides the file, so the same run goes through with --temperature.
+    assert main(["tournament", str(world["ckpts"]), "--prompts", str(world["prompts"]), "--judge", JUDGE,
+                 "--out", str(world["out"]), "--temperature", "0.5", "--top-k", "4", "--max-new-tokens", "4",
+                 "--rounds", "20", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {n: (c["generation_settings"]["temperature"], c["generation_settings"]["top_k"])
+            for n, c in result["checkpoints"].items()} == {n: (0.5, 4) for n in ("alpha", "beta", "gamma")}
