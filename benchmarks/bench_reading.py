@@ -10,10 +10,17 @@ process under ``/usr/bin/time`` (wall seconds, peak resident memory), one after 
 * ``ours rate`` / ``main rate``: ``arena rate FILE --json --rounds R`` (read, count, Newton fit,
   R bootstrap rounds over prompts, cycles, Nash), the command as a user runs it;
 * ``arena-rank``: lmarena's arena-rank as its README runs it: ``pandas.read_csv``,
-  ``PairDataset.from_pandas``, ``BradleyTerry(...).compute_ratings_and_cis`` (sandwich intervals).
+  ``PairDataset.from_pandas``, ``BradleyTerry(...).compute_ratings_and_cis`` (sandwich intervals);
+* ``fastchat``: the FastChat-style baseline, `benchmarks/fastchat_elo.py` (pandas pivot tables,
+  scikit-learn LogisticRegression, a bootstrap that resamples the battles), ``--fastchat-rounds``
+  rounds (default ``--rounds``); with fewer rounds the full time is also printed, extrapolated
+  from its seconds per round and marked so.
 
-Run:  .venv/bin/python benchmarks/bench_reading.py --battles 1000000
-      .venv/bin/python benchmarks/bench_reading.py --battles 10000000 --cases "ours rate,arena-rank"
+arena-rank pins numpy 2.3.3, so the two peers run in a separate venv (``--peer-python``):
+    python -m venv /work/venv-arenarank && /work/venv-arenarank/bin/pip install arena-rank pandas pyarrow scikit-learn
+
+Run:  .venv/bin/python benchmarks/bench_reading.py --battles 1000000 --cases "ours rate,arena-rank,fastchat"
+      .venv/bin/python benchmarks/bench_reading.py --battles 10000000 --cases "ours rate,arena-rank,fastchat" --fastchat-rounds 5
 """
 
 from __future__ import annotations
@@ -73,11 +80,14 @@ def make_battles(folder: Path, *, battles: int, models: int, seed: int) -> dict[
     return paths
 
 
-def run_case(code: str, args: list[str], pythonpath: str, timeout: float) -> tuple[float, float, str]:
-    """(wall seconds, peak MiB, last stdout line) of `python -c code args` in a fresh process."""
+def run_case(code: str, args: list[str], pythonpath: str, timeout: float,
+             python: str = sys.executable) -> tuple[float, float, str]:
+    """(wall seconds, peak MiB, last stdout line) of `python -c code args` (or `python FILE args`
+    when `code` is a path ending in .py) in a fresh process."""
     env = {**os.environ, "PYTHONPATH": pythonpath, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
            "OPENBLAS_NUM_THREADS": "1"}
-    cmd = ["/usr/bin/time", "-f", "TIME %e %M", sys.executable, "-c", code, *args]
+    run = [code] if code.endswith(".py") else ["-c", code]
+    cmd = ["/usr/bin/time", "-f", "TIME %e %M", python, *run, *args]
     try:
         # cwd outside any checkout: `python -c` puts the working directory first on sys.path,
         # which would shadow PYTHONPATH (and time this checkout's reader as "main").
@@ -101,9 +111,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--main", default="../nash-arena-cf739b8", help="checkout with the previous reader (git worktree add ../nash-arena-cf739b8 cf739b8)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per case")
-    ap.add_argument("--cases", default="ours read,main read,ours read parquet,ours rate,main rate,arena-rank")
+    ap.add_argument("--cases", default="ours read,main read,ours read parquet,ours rate,main rate,arena-rank,fastchat")
+    ap.add_argument("--peer-python", default="/work/venv-arenarank/bin/python",
+                    help="interpreter with arena-rank, pandas and scikit-learn (a separate venv)")
+    ap.add_argument("--fastchat-rounds", type=int, default=None, help="bootstrap rounds of the FastChat-style baseline (default --rounds)")
     args = ap.parse_args()
     cases = [c.strip() for c in args.cases.split(",")]
+    fc_rounds = args.rounds if args.fastchat_rounds is None else args.fastchat_rounds
     print(f"# {args.battles:,} battles, {args.models} models, ~15% ties, {args.battles // 10:,} prompts, "
           f"{args.rounds} bootstrap rounds; {platform.platform()}, {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory() as tmp:
@@ -116,16 +130,28 @@ def main() -> None:
             "main read": (READ, [str(paths["csv"])], args.main),
             "ours rate": (RATE, [str(paths["csv"]), str(args.rounds)], str(HERE)),
             "main rate": (RATE, [str(paths["csv"]), str(args.rounds)], args.main),
-            "arena-rank": (ARENA_RANK, [str(paths["csv"])], str(HERE)),
+            "arena-rank": (ARENA_RANK, [str(paths["csv"])], ""),
+            "fastchat": (str(HERE / "benchmarks" / "fastchat_elo.py"), [str(paths["csv"]), "--rounds", str(fc_rounds)], ""),
         }
+        peers = {"arena-rank", "fastchat"}
         results = {}
         print(f"{'case':<20} {'wall s':>8} {'peak MiB':>9}  output")
         for case in cases:
             code, argv, path = table[case]
-            results[case] = run_case(code, argv, path, args.timeout)
+            python = args.peer_python if case in peers else sys.executable
+            results[case] = run_case(code, argv, path, args.timeout, python=python)
             wall, mib, out = results[case]
             print(f"{case:<20} {wall:8.1f} {mib:9.0f}  {out}", flush=True)
-    for ours, peer in (("ours read", "main read"), ("ours rate", "main rate"), ("ours rate", "arena-rank")):
+            if case == "fastchat" and fc_rounds < args.rounds and "s/round" in out:
+                per_round = float(out.rsplit(" ", 1)[-1].removesuffix("s/round"))
+                full = wall + per_round * (args.rounds - fc_rounds)
+                results["fastchat (extrapolated)"] = (full, mib, "")
+                print(f"{'fastchat (extrap.)':<20} {full:8.1f} {mib:9.0f}  {args.rounds} rounds at "
+                      f"{per_round:.2f}s/round (extrapolated from {fc_rounds})", flush=True)
+    for ours, peer in (("ours read", "main read"), ("ours rate", "main rate"), ("ours rate", "arena-rank"),
+                       ("ours rate", "fastchat"), ("ours rate", "fastchat (extrapolated)")):
+        if peer == "fastchat" and fc_rounds < args.rounds:
+            continue  # fewer rounds than ours: only the extrapolated figure is comparable
         if ours in results and peer in results:
             (tw, tm, _), (pw, pm, _) = results[ours], results[peer]
             print(f"{ours} / {peer}: time {tw / pw:.2f}x, peak memory {tm / pm:.2f}x")
