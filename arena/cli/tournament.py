@@ -53,6 +53,7 @@ def tournament(
     prompt_template: Optional[str] = typer.Option(None, "--prompt-template", help="Text around each prompt with {prompt}, e.g. 'Question: {prompt}\\nAnswer:'."),
     system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System prompt for every checkpoint."),
     dtype: str = typer.Option("auto", "--dtype", help="Weights dtype of the hf engine: auto, bf16, fp16, fp32."),
+    style_control: bool = typer.Option(False, "--style-control", help="Also report ratings, preference matrix and Nash at equal style (length, headers, lists, bold of the stored responses)."),
 ) -> None:
     """Round-robin tournament between checkpoints: preference matrix, cycles, Nash mixture, BT/Elo."""
     from arena.cli._checks import at_least, finite_positive, not_a_file
@@ -85,7 +86,7 @@ def tournament(
         dry_run=dry_run, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, rounds=rounds,
         retry_failures=retry_failures, prior=prior, judge_batch_size=judge_batch_size,
         stop=parse_stop(stop), chat_template=chat_template, prompt_template=_unescape(prompt_template),
-        system_prompt=system_prompt, dtype=dtype,
+        system_prompt=system_prompt, dtype=dtype, style_control=style_control,
     )
     result = run_tournament(config, console=err)
     if json_out:  # a dry run's plan is a plain dict; a run's result is typed
@@ -96,6 +97,10 @@ def tournament(
         from arena.report import render_terminal
 
         render_terminal(result, out)
+        if "style_control" in result.extra:
+            from arena.cli.rate import _render_style
+
+            _render_style(result, out)
 
 
 def _one_or_tuple(urls: list[str] | None) -> str | tuple[str, ...] | None:
