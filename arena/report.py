@@ -942,6 +942,10 @@ def render_html(result: Result, images: dict[str, bytes] | None = None, sections
         f"<th>{ci_head}</th><th>BT θ</th><th>win rate</th><th>Nash</th></tr>{''.join(rows)}</table>"
         f"<p class='dim'>intervals: {esc(str(settings.ci or 'n/a'))}</p>"
     )
+    # style control (`arena tournament --style-control`, `arena rate --style-control`): arena.style_tournament
+    from arena.style_tournament import style_control_html
+
+    parts.append(style_control_html(result))
     if "ratings.png" in images:
         parts.append(_img_tag(images["ratings.png"], "ratings with intervals"))
 

@@ -127,6 +127,8 @@ class TournamentConfig:
     """With adaptive: hard limit on judge calls (2 per comparison)."""
     weights: tuple[tuple[str, float], ...] | None = None
     """Vector judges: criterion weights ((name, w), ...) for the weighted Nash (arena.tournament_criteria)."""
+    style_control: bool = False
+    """Also report ratings, preference matrix and Nash at equal style (arena.style_tournament)."""
 
 
 @dataclass(frozen=True)
@@ -642,10 +644,11 @@ def _analyse_and_write(run: Setup, the_plan: Plan, judged: dict, notes: dict, wo
         key = fingerprint_obj({"analysis": key, "adaptive": adaptive})
     with Store.open(out) as store:
         stored = store.analysis(key)
+        texts = run.keys.generations(store) if config.style_control and stored is None else None   # style features
     if stored is None:
         with _progress(console) as bar:
             task = bar.add_task("bootstrap", total=config.rounds)
-            result = analyse(ckpts, prompts, the_plan, judged, phash, fps, config=config,
+            result = analyse(ckpts, prompts, the_plan, judged, phash, fps, config=config, texts=texts,
                              progress=lambda done, total: bar.update(task, completed=done, total=total))
             bar.update(task, completed=config.rounds)
         run_info = replace(result.run, new={"generations": work.generations, "judgments": 2 * work.comparisons},
@@ -742,7 +745,8 @@ def analysis_key(ckpts, prompts, plan: Plan, judged: dict, phash, fps, *, config
         "prompts": [[p.id, h] for p, h in zip(prompts, phash)], "pairs": [list(p) for p in plan.pairs],
         "cmp_keys": [list(k) for k in plan.cmp_keys], "gen_keys": len(plan.gen_keys),
         "judge": [spec, judge_fingerprint], "params": pkey, "verdicts": verdicts,
-        "analysis": [config.rounds, config.level, config.prior, config.seed],
+        "analysis": [config.rounds, config.level, config.prior, config.seed]
+        + (["style_control"] if config.style_control else []),
     })
 
 
@@ -758,8 +762,10 @@ def _reports_match(out: Path, result: dict) -> bool:
         return False
 
 
-def analyse(ckpts, prompts, plan: Plan, judged: dict, phash, fps, *, config: TournamentConfig, progress=None) -> Result:
-    """Records from the plan's comparisons (failures left out), then `arena.analysis`."""
+def analyse(ckpts, prompts, plan: Plan, judged: dict, phash, fps, *, config: TournamentConfig, progress=None,
+            texts: dict | None = None) -> Result:
+    """Records from the plan's comparisons (failures left out), then `arena.analysis`; with
+    `config.style_control`, style control on the stored responses `texts` (arena.style_tournament)."""
     import judges
     from arena.analysis import analyze_records
     from arena.core.records import make_records
@@ -767,7 +773,7 @@ def analyse(ckpts, prompts, plan: Plan, judged: dict, phash, fps, *, config: Tou
 
     playing = sorted({i for pair in plan.pairs for i in pair})
     names = [c.name for c in ckpts]
-    a_names, b_names, scores, clusters, verdicts = [], [], [], [], []
+    a_names, b_names, scores, clusters, verdicts, responses = [], [], [], [], [], []
     for a, b, p, s in plan.cmp_keys:
         j = lookup(judged, phash[p], s, fps[a], fps[b])
         if j is None:
@@ -778,6 +784,8 @@ def analyse(ckpts, prompts, plan: Plan, judged: dict, phash, fps, *, config: Tou
             b_names.append(names[b])
             scores.append(j.p)
             clusters.append(p)
+            if config.style_control:
+                responses.append((texts[(fps[a], phash[p], s)], texts[(fps[b], phash[p], s)]))
     failures = len(verdicts) - len(scores)
     if not scores:
         example = next(v.error for v in verdicts if v.error)
@@ -785,6 +793,11 @@ def analyse(ckpts, prompts, plan: Plan, judged: dict, phash, fps, *, config: Tou
     records = make_records(a_names, b_names, scores, cluster=clusters, models=[names[i] for i in playing])
     result = analyze_records(records, rounds=config.rounds, seed=config.seed, level=config.level, prior=config.prior,
                              progress=progress)
+    if config.style_control:
+        from arena.style_tournament import tournament_style_control
+
+        result = tournament_style_control(result, records, responses, rounds=config.rounds, seed=config.seed,
+                                          level=config.level)
     report = judges.position_report(verdicts)
     return replace(
         result,

@@ -241,6 +241,18 @@ def _render_style(result, console) -> None:
     console.print(f"style coefficients (log-odds per standard deviation): {coefs}", markup=False, soft_wrap=True)
 
 
+def _render_baseline(result, console) -> None:
+    from rich.table import Table
+
+    part = result.extra["baseline"]
+    table = Table(title=f"win rate against {part['model']} (baseline at 50%)")
+    for col in ("model", "score", f"{part['level']:.0%} interval"):
+        table.add_column(col, no_wrap=True)
+    for m, s in sorted(part["scores"].items(), key=lambda kv: -kv[1]["score"]):
+        table.add_row(m, f"{100 * s['score']:.1f}%", _interval(s["ci"], lambda x: f"{100 * x:.1f}%"))
+    console.print(table)
+
+
 def _render_by(result, console) -> None:
     from rich.table import Table
 
@@ -277,7 +289,7 @@ def rate(
     suggest: Optional[int] = typer.Option(None, "--suggest", help="Print the K judgments to make next (pairs, with counts) instead of the analysis; see docs/adaptive.md."),
     target: str = typer.Option("nash:0.05", "--target", help="With --suggest: what the next judgments should settle: nash:EPS or top."),
     by: Optional[str] = typer.Option(None, "--by", help="One board per value of this column (e.g. category, language) beside the overall one."),
-    anchor: Optional[str] = typer.Option(None, "--anchor", help="Shift the Elo scale so that MODEL has this Elo: MODEL=ELO, e.g. gpt-4-0314=1114."),
+    anchor: Optional[str] = typer.Option(None, "--anchor", help="Shift the Elo scale so that MODEL has this Elo: MODEL=ELO, e.g. gpt-4-0314=1114; or MODEL=50%: also score every model by its win rate against MODEL (Arena-Hard's baseline at 50%)."),
     style_control: bool = typer.Option(False, "--style-control", help="Also fit style-controlled ratings, preference matrix and Nash from the feature_<name>_a/_b columns."),
 ) -> None:
     """Bradley–Terry/Elo with intervals, preference matrix, cycles and the Nash mixture of FILE.
@@ -302,11 +314,16 @@ def rate(
 
     from arena.analysis import analyze_matrix
 
-    anchored = None
+    anchored = baseline = None
     if anchor is not None:
+        from arena.baseline import parse_baseline
         from arena.boards import parse_anchor
 
-        anchored = parse_anchor(anchor)
+        baseline = parse_baseline(anchor)
+        anchored = parse_anchor(anchor) if baseline is None else None
+    if baseline is not None and (by is not None or style_control):
+        raise InputError(f"--anchor {anchor} (baseline at 50%) applies to one plain board: drop --by/--style-control, "
+                         "or anchor the Elo scale instead (MODEL=ELO)")
     if by is not None or style_control:
         _rate_boards(file, format, example=example, by=by, anchored=anchored, style=style_control,
                      json_out=json_out, out_dir=out_dir, rounds=rounds, seed=seed, level=level, prior=prior,
@@ -327,6 +344,9 @@ def rate(
     if weights is not None and kind != "criteria":
         raise InputError("--weights combines criteria: give a multi-criteria pairs file (a criterion column "
                          "or one score_<c> column per criterion), or drop --weights")
+    if baseline is not None and kind != "pairs":
+        raise InputError(f"--anchor {anchor} (baseline at 50%) needs a pairs file (its intervals resample the "
+                         "comparisons); for a matrix or multi-criteria file use MODEL=ELO or drop --anchor")
     if kind == "criteria" and anchored is not None:
         raise InputError("--anchor applies to one board: drop it for a multi-criteria file")
     if kind == "criteria":
@@ -344,6 +364,10 @@ def rate(
         from arena.boards import anchor as anchor_result
 
         result = anchor_result(result, *anchored)
+    if baseline is not None:
+        from arena.baseline import baseline_scores
+
+        result = baseline_scores(result, data, baseline, rounds=rounds, seed=seed, level=level, prior=prior, ci=ci.value)
     added = {"file": str(file) if file is not None else None}
     if example:
         added["example"] = f"arena.examples.cyclic_example_pairs(seed={seed})"
@@ -352,4 +376,4 @@ def rate(
 
     result = replace(result, reading=plain_reading(result))  # the same text the terminal and report.html show
 
-    _emit(result, out_dir=out_dir, json_out=json_out)
+    _emit(result, out_dir=out_dir, json_out=json_out, extra_renderers=[_render_baseline] if baseline else ())

@@ -58,6 +58,7 @@ def tournament(
     target: Optional[str] = typer.Option(None, "--target", help="With --adaptive: stop at nash:EPS (Nash uncertainty U_nash <= EPS; default nash:0.05) or top (top set certified)."),
     budget: Optional[int] = typer.Option(None, "--budget", help="With --adaptive: at most this many judge calls (2 per comparison)."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Vector judges: criterion weights NAME=W,... (sum 1) for the weighted Nash mixture."),
+    style_control: bool = typer.Option(False, "--style-control", help="Also report ratings, preference matrix and Nash at equal style (length, headers, lists, bold of the stored responses)."),
 ) -> None:
     """Tournament between checkpoints (round robin, or --adaptive): preference matrix, cycles, Nash mixture, BT/Elo."""
     from arena.cli._checks import at_least, finite_positive, not_a_file
@@ -92,7 +93,7 @@ def tournament(
         retry_failures=retry_failures, prior=prior, judge_batch_size=judge_batch_size,
         stop=parse_stop(stop), chat_template=chat_template, prompt_template=_unescape(prompt_template),
         system_prompt=system_prompt, dtype=dtype, adaptive=adaptive, target=target, budget=budget,
-        weights=_weights(weights),
+        weights=_weights(weights), style_control=style_control,
     )
     result = run_tournament(config, console=err)
     if json_out:  # a dry run's plan is a plain dict; a run's result is typed
@@ -107,6 +108,10 @@ def tournament(
         from arena.report import render_terminal
 
         render_terminal(result, out)
+        if "style_control" in result.extra:
+            from arena.cli.rate import _render_style
+
+            _render_style(result, out)
 
 
 def _weights(text: str | None) -> tuple[tuple[str, float], ...] | None:
