@@ -72,6 +72,8 @@ def _command(algorithm: str):
         system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System prompt, as in arena tournament."),
         dtype: str = typer.Option("auto", "--dtype", help="Weights dtype of the policy: auto, bf16, fp16, fp32."),
         merge: bool = typer.Option(False, "--merge", help="With --lora: save a merged full checkpoint instead of the adapter."),
+        use_vllm: bool = typer.Option(False, "--use-vllm", help="Draw the policy's samples with vLLM in this process, weights synced after every update (Nash-MD's mixture opponent stays on hf)."),
+        vllm_option: Optional[list[str]] = typer.Option(None, "--vllm-option", help="NAME=VALUE for the --use-vllm engine (repeatable), e.g. gpu_memory_utilization=0.3, enforce_eager=true."),
     ) -> None:
         from arena.lm import parse_stop
         from trainers.lm import TrainConfig, train
@@ -87,6 +89,7 @@ def _command(algorithm: str):
         config = TrainConfig(
             policy=str(policy), judge=judge, prompts=str(prompts), out=str(out_dir),
             **{k: v[k] for k in _CONFIG_FIELDS}, nash=str(nash) if nash else None,
+            vllm_options=_name_values("--vllm-option", vllm_option, example="gpu_memory_utilization=0.3"),
             stop=parse_stop(stop), chat_template=chat_template, system_prompt=system_prompt, dtype=dtype, merge=merge,
             prompt_template=parse_stop([prompt_template])[0] if prompt_template else None,
         )
@@ -134,8 +137,21 @@ def _command(algorithm: str):
 
 _CONFIG_FIELDS = ("steps", "batch_size", "grad_accum", "lr", "lr_schedule", "kl_estimator", "beta", "eta", "samples_per_prompt",
                   "kappa", "mixture", "rloo_k", "magnet_every", "labels", "max_new_tokens", "seed", "lora", "lora_r", "eval_every",
-                  "save_every", "report_to", "device")
+                  "save_every", "report_to", "device", "use_vllm")
 """TrainConfig fields set from options of the same name (a --config file may hold any of them, and nash)."""
+
+
+def _name_values(flag: str, items: list[str] | None, *, example: str) -> tuple[tuple[str, str], ...]:
+    """NAME=VALUE flags as (name, value) pairs, each name once."""
+    pairs: list[tuple[str, str]] = []
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"{flag} {item!r} is not NAME=VALUE: e.g. {flag} {example}")
+        if any(name.strip() == seen for seen, _ in pairs):
+            raise InputError(f"{flag} {name.strip()} is given twice; give it once")
+        pairs.append((name.strip(), value.strip()))
+    return tuple(pairs)
 
 
 def _with_config_file(ctx: typer.Context, path: Path | None) -> dict:
