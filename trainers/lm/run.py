@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from arena.errors import ConfigError
 from trainers.lm import common as C
 from trainers.losses import LossParts
 
@@ -25,6 +26,11 @@ class Run:
                  progress: C.Progress | None = None, accelerator=None):
         from judges import load_judge
 
+        if accelerator is not None and getattr(accelerator.distributed_type, "value", None) == "DEEPSPEED":
+            # Accelerate's DeepSpeed wrapper steps the optimiser inside backward: that breaks
+            # --grad-accum and this loop's own clip and step (tests/trainers/lm/test_deepspeed.py).
+            raise ConfigError("the trainers do not run under DeepSpeed (accelerate launch --use_deepspeed): "
+                                "launch with --use_fsdp (sharded) or plain data parallel instead (docs/scaling.md)")
         self.algorithm = algorithm
         self.config = config
         self.progress = progress
