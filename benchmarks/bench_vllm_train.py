@@ -3,8 +3,9 @@
     .venv-vllm/bin/python benchmarks/bench_vllm_train.py [--world DIR] [--steps 10] [--batch-size 8]
         [--max-new-tokens 32] [--algorithm online-dpo]
 
-Run with the `.venv-vllm` interpreter (scripts/setup_vllm_cpu.sh). Builds the raters world
-(`arena world raters --prompts 32 --steps 150`) unless --world is given, then trains its SFT
+Run with the `.venv-vllm` interpreter (scripts/setup_vllm_cpu.sh). Builds a small lowrank
+world (4 contexts x 4 actions, a tiny GPT-2 SFT policy; as tests/trainers/lm) unless --world
+is given (any world directory: ckpts/sft, prompts.jsonl, judge.txt), then trains its SFT
 policy twice, one run after the other in this one invocation, with the same options: the hf
 sampler, then `--use-vllm` (in-process engine, the CPU start-up settings of tests/vllm).
 Prints, per run: wall time of the whole command (imports, vLLM start-up, training, saving),
@@ -46,9 +47,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_vllm_train_"))
     world = a.world
     if world is None:
-        world = tmp / "world"
-        _, proc = arena("world", "raters", "--out", str(world), "--prompts", "32", "--steps", "150")
-        assert proc.returncode == 0, proc.stderr[-2000:]
+        from arena.worlds.lowrank import LowrankWorld, build_lowrank_world
+
+        world = build_lowrank_world(tmp / "world", LowrankWorld(n_contexts=4, n_actions=4, sft_steps=40))
     judge = (world / "judge.txt").read_text().strip()
     common = ["train", a.algorithm, "--policy", str(world / "ckpts" / "sft"), "--judge", judge,
               "--prompts", str(world / "prompts.jsonl"), "--steps", str(a.steps), "--batch-size", str(a.batch_size),
