@@ -63,6 +63,8 @@ def _shared(
     merge: bool = typer.Option(False, "--merge", help="With --lora: save a merged full checkpoint instead of the adapter."),
     gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing", help="Recompute layer activations in the backward pass (less memory, about one more forward; same gradients)."),
     criteria_weights: Optional[str] = typer.Option(None, "--criteria-weights", help="Vector judges: NAME=W,... (weighted preference, sum 1) or maxmin (adversarial criterion weights)."),
+    use_vllm: bool = typer.Option(False, "--use-vllm", help="Draw the policy's samples with vLLM in this process, weights synced after every update (Nash-MD's mixture opponent stays on hf)."),
+    vllm_option: Optional[list[str]] = typer.Option(None, "--vllm-option", help="NAME=VALUE for the --use-vllm engine (repeatable), e.g. gpu_memory_utilization=0.3, enforce_eager=true."),
 ) -> None:
     """The options every algorithm shares (the signature of each `arena train ALGO` command,
     followed by the algorithm's own options)."""
@@ -95,6 +97,7 @@ def _command(module):
         config = TrainConfig(
             policy=str(policy), judge=judge, prompts=str(prompts), out=str(out_dir),
             **{k: v[k] for k in _CONFIG_FIELDS}, nash=str(nash) if nash else None,
+            vllm_options=_name_values("--vllm-option", kw["vllm_option"], example="gpu_memory_utilization=0.3"),
             stop=parse_stop(stop), chat_template=chat_template, system_prompt=system_prompt, dtype=dtype, merge=merge,
             prompt_template=parse_stop([prompt_template])[0] if prompt_template else None,
             options=module.Options(**{k: v[k] for k in own}),
@@ -181,9 +184,22 @@ def _refuse_foreign_flags(algorithm: str, args: list[str]) -> None:
 
 _CONFIG_FIELDS = ("steps", "batch_size", "grad_accum", "lr", "lr_schedule", "kl_estimator", "beta", "labels",
                   "max_new_tokens", "seed", "lora", "lora_r", "eval_every", "save_every", "report_to", "device",
-                  "gradient_checkpointing", "criteria_weights")
+                  "gradient_checkpointing", "criteria_weights", "use_vllm")
 """Shared TrainConfig fields set from options of the same name (a --config file may hold any of
 them, nash, and the algorithm's own options)."""
+
+
+def _name_values(flag: str, items: list[str] | None, *, example: str) -> tuple[tuple[str, str], ...]:
+    """NAME=VALUE flags as (name, value) pairs, each name once."""
+    pairs: list[tuple[str, str]] = []
+    for item in items or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"{flag} {item!r} is not NAME=VALUE: e.g. {flag} {example}")
+        if any(name.strip() == seen for seen, _ in pairs):
+            raise InputError(f"{flag} {name.strip()} is given twice; give it once")
+        pairs.append((name.strip(), value.strip()))
+    return tuple(pairs)
 
 
 def _with_config_file(ctx: typer.Context, path: Path | None, module) -> dict:

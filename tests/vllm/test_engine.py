@@ -23,8 +23,9 @@ def test_vllm_tournament_reaches_the_hf_verdict(tmp_path):
     # mixture spread over the styles with nothing on the error-prone sft policy. (Other
     # triangles through sft may appear in one engine's samples and not the other's.)
     styles = {"terse", "sentence", "list"}
-    for x in (r, h):
-        assert styles in [set(t) for t in x["cycles"]["triangles"]]
-        assert x["cycles"]["condorcet_winner"] is None
+    for name, x in (("vllm", r), ("hf", h)):
+        seen = f"{name}: triangles {x['cycles']['triangles']}, nash {x['nash']['weights']}"
+        assert styles in [set(t) for t in x["cycles"]["triangles"]], seen
+        assert x["cycles"]["condorcet_winner"] is None, seen
         w = x["nash"]["weights"]
-        assert w["sft"] < 1e-6 and all(w[s] > 0.15 for s in styles)
+        assert w["sft"] < 1e-6 and all(w[s] > 0.15 for s in styles), seen

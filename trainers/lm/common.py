@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Protocol
 
 import torch
 
@@ -114,9 +115,17 @@ class TrainConfig:
     criteria_weights: str | None = None
     """Vector judges: NAME=W,... (the weighted preference) or maxmin (adversarial criterion weights);
     see trainers.lm.criteria. None: the judge as it is."""
+    use_vllm: bool = False
+    """Draw the policy's samples with a vLLM engine in this process (`trainers.lm.vllm_sampler`),
+    its weights synced after every update; the loss's log-probs still come from the policy."""
+    vllm_options: tuple[tuple[str, str], ...] = ()
+    """(name, value) options of that engine (`arena.engines.vllm.LLM_OPTIONS`), e.g. gpu_memory_utilization."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stop", tuple(self.stop))
+        object.__setattr__(self, "vllm_options", tuple((str(k), str(v)) for k, v in self.vllm_options))
+        if self.vllm_options and not self.use_vllm:
+            raise ConfigError("--vllm-option configures the --use-vllm sampler; add --use-vllm or drop it")
         self.prompt_format()  # checks chat_template and prompt_template
         from arena.lm import torch_dtype
 
@@ -156,6 +165,10 @@ class TrainConfig:
             d.update(options_json(self.options))
         if d["criteria_weights"] is None:  # absent as before the option: older resume states still match
             del d["criteria_weights"]
+        if not d["use_vllm"]:  # absent unless set, as before the option: older resume states still match
+            del d["use_vllm"], d["vllm_options"]
+        else:
+            d["vllm_options"] = [list(kv) for kv in self.vllm_options]
         return d
 
     @classmethod
@@ -320,6 +333,37 @@ def sample(model, policy: Policy, ids: torch.Tensor, mask: torch.Tensor, uniform
     return generate(model, ids, mask, uniforms=uniforms, eos_token_id=tok.eos_token_id, pad_token_id=pad_id(tok),
                     ref=ref, m=m, banned=policy.banned, stop=policy.stop,
                     decode=lambda t: tok.decode(t, skip_special_tokens=True))
+
+
+class Sampler(Protocol):
+    """Where the current policy's responses come from (`Run.sample`): `HFSampler`, or
+    `trainers.lm.vllm_sampler.VLLMSampler` with --use-vllm. Either way the loss recomputes
+    the log-probabilities with the training model (`token_logprobs`)."""
+
+    def sample(self, policy: Policy, ids: torch.Tensor, mask: torch.Tensor, uniforms: torch.Tensor) -> Generation:
+        """Responses to left-padded prompts ids, mask (B, L); uniforms (B, T), T = max new tokens."""
+
+    def sync(self, policy: Policy) -> None:
+        """Called after every update of the policy's weights (and once before the first sample)."""
+
+
+class HFSampler:
+    """The policy model itself samples (`sample`): always in sync."""
+
+    def sample(self, policy: Policy, ids: torch.Tensor, mask: torch.Tensor, uniforms: torch.Tensor) -> Generation:
+        return sample(policy.model, policy, ids, mask, uniforms)
+
+    def sync(self, policy: Policy) -> None:
+        pass
+
+
+def make_sampler(config: TrainConfig, policy: Policy, *, world: int = 1) -> Sampler:
+    """The run's sampler: vLLM with --use-vllm, else hf (the caller syncs it before sampling)."""
+    if not config.use_vllm:
+        return HFSampler()
+    from trainers.lm.vllm_sampler import VLLMSampler
+
+    return VLLMSampler(config.policy, policy, options=config.vllm_options, seed=config.seed, world=world)
 
 
 def token_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, gen: Generation,

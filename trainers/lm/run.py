@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from arena.errors import ConfigError
 from trainers.lm import common as C
 from trainers.losses import LossParts
 
@@ -25,6 +26,11 @@ class Run:
                  progress: C.Progress | None = None, accelerator=None):
         from judges import load_judge
 
+        if accelerator is not None and getattr(accelerator.distributed_type, "value", None) == "DEEPSPEED":
+            # Accelerate's DeepSpeed wrapper steps the optimiser inside backward: that breaks
+            # --grad-accum and this loop's own clip and step (tests/trainers/lm/test_deepspeed.py).
+            raise ConfigError("the trainers do not run under DeepSpeed (accelerate launch --use_deepspeed): "
+                                "launch with --use_fsdp (sharded) or plain data parallel instead (docs/scaling.md)")
         self.algorithm = algorithm
         self.config = config
         self.progress = progress
@@ -41,6 +47,8 @@ class Run:
         self.out, self.work = C.prepare_out(config, overwrite=overwrite, resume=resume, create=False)
         self.policy = C.load_policy(config)
         self.known = C.load_known_nash(config, self.policy.tokenizer)
+        # The policy's samples: hf, or vLLM with --use-vllm (synced after every update in `step`).
+        self.sampler = C.make_sampler(config, self.policy, world=self.world)
         state = C.load_state(self.work, config) if resume else None
         if self.rank == 0:  # only after every input loaded: bad input writes nothing
             if not resume:   # a fresh run starts from an empty work dir (--overwrite: old state gone)
@@ -56,6 +64,7 @@ class Run:
             for k, v in state["counters"].items():
                 setattr(self.counters, k, v)
             self.start = state["step"]
+        self.sampler.sync(self.policy)   # LoRA, a resumed run: not the weights the engine loaded
         if accelerator is not None:
             self.model, self.opt = accelerator.prepare(self.policy.model, self.opt)
         else:
@@ -102,6 +111,10 @@ class Run:
         return C.encode(self.policy.tokenizer, prompts, self.device, self.policy.prompt_format)
 
     def sample(self, model, ids, mask, u, **kw):
+        """Responses of `model`: the current policy's through the run's sampler (`C.Sampler`);
+        another view (reference, target) or Nash-MD's mixture (`ref=`, `m=`) through hf."""
+        if model is self.policy.model and not kw:
+            return self.sampler.sample(self.policy, ids, mask, u)
         return C.sample(model, self.policy, ids, mask, u, **kw)
 
     def logprobs(self, model, ids, mask, gen):
@@ -167,7 +180,9 @@ class Run:
                 for p in self.policy.trainable().values():
                     if p.grad is not None:
                         p.grad.mul_(self.config.grad_accum / done)
-        return C.clip_and_step(self.policy, self.opt, self.config, step)
+        grad_norm = C.clip_and_step(self.policy, self.opt, self.config, step)
+        self.sampler.sync(self.policy)
+        return grad_norm
 
     # ---- after each step ---------------------------------------------------------------
     def end_step(self, step: int, *, anchor: dict[str, torch.Tensor] | None = None,
