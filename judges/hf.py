@@ -19,7 +19,8 @@ pair on the same prompt) share their tokens up to the first response. `shared_la
 groups them by question and packs each group into one row, the shared tokens once and then
 each prompt's own tokens, with a 4-D attention mask that keeps the prompts apart
 (`arena.lm.tree_logits`): the same probabilities as scoring each prompt whole, for fewer
-tokens, in one forward.
+tokens, in one forward. `judge` does this for the comparisons of one call (`judge_both_orders`
+sends both orders in one call).
 """
 
 from __future__ import annotations
@@ -208,9 +209,9 @@ class HFJudge:
                 "shorten the responses or the template"
             )
         if fits:
-            # Whole prompts: the shared-prefix path is exact but measured slower on Gemma 3 270M
-            # (benchmarks/RESULTS.runtime.md), so it is not the default yet.
-            lp = self.label_logprobs([token_lists[i] for i in fits])
+            # The prompts of one question (both orders of a comparison) share their leading tokens:
+            # packed into one row, those run once (exact; benchmarks/RESULTS.runtime.md).
+            lp = self.shared_label_logprobs([token_lists[i] for i in fits], [comparisons[i].prompt for i in fits])
             for i, (la, lb) in zip(fits, lp):
                 results[i], self.label_mass[i] = label_verdict(la, lb, min_label_mass=self.min_label_mass,
                                                                labels=self.labels)
