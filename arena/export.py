@@ -48,6 +48,24 @@ class ExportSummary:
     """Rows whose response text is not in the store (conversation columns left empty)."""
 
 
+def _pair_generation_keys(texts: dict, pairs: set) -> dict:
+    """{(fp_a, fp_b, judgment key): (generation key of a, of b)} for pairs whose checkpoints
+    generated under different settings (their verdicts are stored under the hash of both keys,
+    `arena.generation.GenerationKeys.pair`); a pair with one shared key needs no entry."""
+    from arena.generation import GenerationKeys
+
+    keys_of: dict = {}
+    for c, _, _, k in texts:
+        keys_of.setdefault(c, set()).add(k)
+    out = {}
+    for a, b, key in pairs:
+        for ka in keys_of.get(a, ()):
+            for kb in keys_of.get(b, ()):
+                if ka != kb and GenerationKeys({a: ka, b: kb}).pair(a, b) == key:
+                    out[(a, b, key)] = (ka, kb)
+    return out
+
+
 def _winner(p: float) -> str:
     if p > 0.5 + TIE_TOL:
         return "model_a"
@@ -91,6 +109,7 @@ def export_battles(run_dir: str | Path, out: str | Path, *, soft: bool = False,
                      conn.execute("SELECT checkpoint, prompt, sample, params, text FROM generations")}
         judged = conn.execute("SELECT judge, params, prompt, sample, a, b, p, p_ab, p_ba, error FROM judgments "
                               "ORDER BY prompt, sample, a, b, judge, params").fetchall()
+    pair_keys = _pair_generation_keys(texts, {(a, b, k) for _, k, _, _, a, b, *_ in judged}) if generations else {}
     rows, failed, missing = [], 0, 0
     for judge, params, prompt, sample, a, b, p, p_ab, p_ba, error in judged:
         if p is None:
@@ -100,7 +119,8 @@ def export_battles(run_dir: str | Path, out: str | Path, *, soft: bool = False,
         row.update({"score": p} if soft else {"winner": _winner(p)})
         row.update({"judge": judge, "p_ab": p_ab, "p_ba": p_ba, "sample": sample})
         if generations:
-            ta, tb = texts.get((a, prompt, sample, params)), texts.get((b, prompt, sample, params))
+            ka, kb = pair_keys.get((a, b, params), (params, params))
+            ta, tb = texts.get((a, prompt, sample, ka)), texts.get((b, prompt, sample, kb))
             if ta is None or tb is None:
                 missing += 1
             else:

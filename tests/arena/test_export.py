@@ -59,3 +59,24 @@ def test_export_refuses_what_is_not_a_run(tmp_path, capsys):
     assert main(["export", str(tmp_path), "--out", str(tmp_path / "x.jsonl")]) == 2
     assert "no arena.sqlite here" in capsys.readouterr().err
     assert main(["export", str(tmp_path), "--out", str(tmp_path / "x.csv")]) == 2
+
+
+def test_export_finds_texts_of_checkpoints_with_their_own_generation_keys(tmp_path, capsys):
+    """A pair whose checkpoints generated under different settings (generation_config.json) has its
+    verdicts under the hash of both keys; each side's text is found under its own key."""
+    from arena.generation import GenerationKeys
+
+    run = tmp_path / "run"
+    pair_key = GenerationKeys({"fa": "ka", "fb": "kb"}).pair("fa", "fb")
+    with Store.open(run) as store:
+        store.put_checkpoints([NS(fingerprint="fa", name="greedy", path="/c/g", kind="hf", card=None),
+                               NS(fingerprint="fb", name="sampled", path="/c/s", kind="hf", card=None)])
+        store.put_prompts([NS(hash="h1", text="Name a colour.")])
+        store.put_generations([("fa", "h1", 0, "ka", 1, "Red."), ("fb", "h1", 0, "kb", 1, "Blue, or green.")])
+        store.put_judgments("J", pair_key, [("h1", 0, "fa", "fb", Judgment(0.8, 0.9, 0.7, None))])
+    out = tmp_path / "battles.jsonl"
+    assert main(["export", str(run), "--out", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["missing_generations"] == 0
+    row = json.loads(out.read_text().splitlines()[0])
+    assert row["conversation_a"][1]["content"] == "Red."
+    assert row["conversation_b"][1]["content"] == "Blue, or green."
