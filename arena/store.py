@@ -5,11 +5,14 @@ Tables (all keys are content hashes, never paths or run-local ids):
 - `checkpoints(fingerprint)`: name, path, kind, card — for display; work is keyed by fingerprint.
 - `prompts(hash)`: the text.
 - `generations(checkpoint, prompt, sample, params)`: the response text and its seed;
-  `params` is `SamplingParams.key(engine)` (engine, max new tokens, temperature, top-p, seed).
+  `params` is the checkpoint's generation key (`arena.generation`: engine, max new tokens,
+  temperature, top-p, top-k, seed, stop, prompt format).
 - `judgments(judge, params, prompt, sample, a, b)`: one row per (pair, prompt, sample) with
   both judge orders (`p_ab`, `p_ba`), their mean `p`, or the `error` of a failed judgment
   (p NULL: a failure is never a tie). `judge` is the judge's fingerprint; `a` < `b` are the
   checkpoint fingerprints in sorted order, so renaming a checkpoint never re-judges it.
+  `params` is the pair's judgment key: the shared generation key, or the hash of both
+  checkpoints' keys when they differ (`arena.generation.GenerationKeys.pair`).
 - `criterion_judgments(judge, params, prompt, sample, a, b, criterion)`: a vector judge's
   verdict per criterion, as `judgments` (p, p_ab, p_ba, error; a failed criterion has p NULL
   and its reason). The `judgments` row of the same comparison holds the equal-weight mean (a
