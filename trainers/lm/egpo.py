@@ -78,25 +78,12 @@ def train(config: TrainConfig, *, overwrite: bool = False, resume: bool = False,
 
 def _micro_batch(run: Run, step: int, opponent, *, phase: int) -> None:
     """Backward of ∇L(θ_k; π_o) on one micro-batch: y ~ π_θ, y' ~ `opponent`, one judgment each."""
-    import torch
+    from trainers.lm.nash_md import backward_against
 
-    from trainers.lm.common import sequence_logprob
-    from trainers.losses import nash_md_loss
-    from trainers.mixture import Generation
-
-    config, policy = run.config, run.policy
+    policy = run.policy
     prompts = run.batch(step)
     ids, mask = run.encode(prompts)
     # sample: each phase has its own uniforms and label draws (purposes 1, 2, 3 and 4, 5, 6)
     y = run.sample(policy.model, ids, mask, run.uniforms(step, 1 + 3 * phase))
     y_opp = run.sample(opponent, ids, mask, run.uniforms(step, 2 + 3 * phase))
-    pref, ok = run.judge_pairs(prompts, run.texts(y), run.texts(y_opp), step, purpose=3 + 3 * phase)
-    if run.judged == 0:                          # every judgment of the micro-batch failed: no backward
-        return
-    ok, weight = run.loss_rows(ok)
-    lp = run.token_logprobs(run.model, ids, mask, y)[ok]                             # (B', T, V)
-    with torch.no_grad():
-        lp_ref = run.token_logprobs(policy.reference(), ids, mask, y)[ok]
-    kept = Generation(tokens=y.tokens[ok], mask=y.mask[ok])
-    parts = nash_md_loss(sequence_logprob(lp, kept), pref[ok], run.kl_term(lp, lp_ref, kept), beta=config.beta)
-    run.backward(weight * parts.loss, parts, pref_mean=float(pref[ok].mean()))
+    backward_against(run, prompts, ids, mask, y, y_opp, step, purpose=3 + 3 * phase)

@@ -36,12 +36,7 @@ class Options:
 
 
 def train(config: TrainConfig, *, overwrite: bool = False, resume: bool = False, progress=None, accelerator=None) -> Path:
-    import torch
-
-    from trainers.lm.common import sequence_logprob
     from trainers.lm.run import Run
-    from trainers.losses import nash_md_loss
-    from trainers.mixture import Generation
 
     run = Run(NAME, config, overwrite=overwrite, resume=resume, progress=progress, accelerator=accelerator)
     policy = run.policy
@@ -53,17 +48,28 @@ def train(config: TrainConfig, *, overwrite: bool = False, resume: bool = False,
             ids, mask = run.encode(prompts)
             y = run.sample(policy.model, ids, mask, run.uniforms(step, 1))
             y_mix = run.sample(policy.model, ids, mask, run.uniforms(step, 2), ref=policy.reference(), m=m)
-            # judge
-            pref, ok = run.judge_pairs(prompts, run.texts(y), run.texts(y_mix), step)
-            if run.judged == 0:                  # every judgment of the micro-batch failed: no backward
-                continue
-            ok, weight = run.loss_rows(ok)
-            # loss and update
-            lp = run.token_logprobs(run.model, ids, mask, y)[ok]                          # (B', T, V)
-            with torch.no_grad():
-                lp_ref = run.token_logprobs(policy.reference(), ids, mask, y)[ok]
-            kept = Generation(tokens=y.tokens[ok], mask=y.mask[ok])
-            parts = nash_md_loss(sequence_logprob(lp, kept), pref[ok], run.kl_term(lp, lp_ref, kept), beta=config.beta)
-            run.backward(weight * parts.loss, parts, pref_mean=float(pref[ok].mean()))
+            # judge, loss and backward
+            backward_against(run, prompts, ids, mask, y, y_mix, step)
         run.end_step(step, refresh_anchor=True, grad_norm=run.step(step), mixture=m)
     return run.finish()
+
+
+def backward_against(run, prompts, ids, mask, y, y_opp, step: int, *, purpose: int = 3) -> None:
+    """Judge P(y ≻ y') once per row and backward the Nash-MD-PG loss on the judged rows
+    (`trainers.losses.nash_md_loss`); nothing when every judgment failed. Shared with EGPO."""
+    import torch
+
+    from trainers.lm.common import sequence_logprob
+    from trainers.losses import nash_md_loss
+    from trainers.mixture import Generation
+
+    pref, ok = run.judge_pairs(prompts, run.texts(y), run.texts(y_opp), step, purpose=purpose)
+    if run.judged == 0:                          # every judgment of the micro-batch failed: no backward
+        return
+    ok, weight = run.loss_rows(ok)
+    lp = run.token_logprobs(run.model, ids, mask, y)[ok]                             # (B', T, V)
+    with torch.no_grad():
+        lp_ref = run.token_logprobs(run.policy.reference(), ids, mask, y)[ok]
+    kept = Generation(tokens=y.tokens[ok], mask=y.mask[ok])
+    parts = nash_md_loss(sequence_logprob(lp, kept), pref[ok], run.kl_term(lp, lp_ref, kept), beta=run.config.beta)
+    run.backward(weight * parts.loss, parts, pref_mean=float(pref[ok].mean()))
