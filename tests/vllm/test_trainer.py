@@ -6,15 +6,15 @@ fine-tuning and for LoRA (merged W + BA); before the sync they do not (the test 
 """
 
 import json
-from dataclasses import replace
+import os
+import subprocess
+import sys
 
 import pytest
-import torch
 from vllm_helpers import LLM_OPTIONS, arena_cli
 
 from arena.worlds.lowrank import JUDGE_SPEC, LowrankWorld, build_lowrank_world
 from trainers.lm import TrainConfig
-from trainers.lm import common as C
 
 LOGPROB_TOL = 1e-4   # fp32 on both sides; a stale weight moves them by > 1e-2
 OPTIONS = tuple((k, v) for k, v in LLM_OPTIONS.items() if k != "distributed_executor_backend")
@@ -31,58 +31,85 @@ def _config(world, out, **kw):
                        use_vllm=True, vllm_options=OPTIONS, **kw)
 
 
-def _gap(policy, ids, mask, draw) -> float:
-    """max |log π_train(y_t) − log π_vLLM(y_t)| over the drawn tokens."""
+_CHECK = """
+import json, sys, torch
+from dataclasses import replace
+from trainers.lm import TrainConfig
+from trainers.lm import common as C
+
+config = TrainConfig(**json.loads(sys.argv[1]))
+
+
+def gap(policy, draw):
+    # max |log pi_train(y_t) - log pi_vLLM(y_t)| over the drawn tokens
     gen = draw.generation
-    lp = C.token_logprobs(policy.model, ids, mask, gen, policy.banned)           # (B, T, V)
-    mine = lp.gather(-1, gen.tokens.unsqueeze(-1)).squeeze(-1)                   # (B, T)
+    with torch.no_grad():
+        lp = C.token_logprobs(policy.model, ids, mask, gen, policy.banned)        # (B, T, V)
+    mine = lp.gather(-1, gen.tokens.unsqueeze(-1)).squeeze(-1)                    # (B, T)
     return float((mine - draw.logprobs)[gen.mask.bool()].abs().max())
 
 
 @torch.no_grad()
-def _update(policy, seed):
-    """A stand-in optimiser step: asymmetric noise on every trainable tensor."""
+def update(policy, seed):
+    # a stand-in optimiser step: asymmetric noise on every trainable tensor
     g = torch.Generator().manual_seed(seed)
     for p in policy.trainable().values():
         p.add_(0.2 * torch.randn(p.shape, generator=g))
 
 
+out = {}
+lora = C.load_policy(replace(config, lora=True, lora_r=4))
+sampler = C.make_sampler(config, lora)
+prompts = C.read_prompts(config.prompts) * 4                                      # 16 rows, 4 per context
+ids, mask = C.encode(lora.tokenizer, prompts, "cpu", lora.prompt_format)
+u = torch.rand((len(prompts), config.max_new_tokens), generator=torch.Generator().manual_seed(0))
+# LoRA first (the engine holds the base weights): lora_B starts at 0, so move the adapters.
+update(lora, 1)
+out["lora_stale"] = gap(lora, sampler.draw(ids, mask, u))
+sampler.sync(lora)
+out["lora_synced"] = gap(lora, sampler.draw(ids, mask, u))
+# Full fine-tuning: every weight is written.
+full = C.load_policy(config)
+update(full, 2)
+sampler.sync(full)
+out["full_synced"] = gap(full, sampler.draw(ids, mask, u))
+update(full, 3)
+out["full_stale"] = gap(full, sampler.draw(ids, mask, u))
+sampler.sync(full)
+again = sampler.draw(ids, mask, u)
+out["full_resynced"] = gap(full, again)
+gen = again.generation
+out["tokens"], out["mask"] = gen.tokens.tolist(), gen.mask.tolist()
+out["same_draw"] = torch.equal(sampler.draw(ids, mask, u).generation.tokens, gen.tokens)
+out["texts"] = C.decode(full.tokenizer, gen)
+out["eos"], out["pad"] = full.tokenizer.eos_token_id, full.tokenizer.pad_token_id
+print(json.dumps(out))
+"""
+
+
 def test_vllm_samples_have_the_training_models_logprobs_after_each_sync(world, tmp_path):
+    # In a fresh process: vLLM on CPU counts an earlier LLM of the same process (test_server's
+    # offline judge) against this one's memory share (see conftest.py).
     config = _config(world, tmp_path / "unused")
-    lora = C.load_policy(replace(config, lora=True, lora_r=4))
-    sampler = C.make_sampler(config, lora)
-    prompts = C.read_prompts(config.prompts) * 4                                  # 16 rows, 4 per context
-    ids, mask = C.encode(lora.tokenizer, prompts, "cpu", lora.prompt_format)
-    u = torch.rand((len(prompts), config.max_new_tokens), generator=torch.Generator().manual_seed(0))
-
-    # LoRA first (the engine holds the base weights): lora_B starts at 0, so move the adapters.
-    _update(lora, seed=1)
-    assert _gap(lora, ids, mask, sampler.draw(ids, mask, u)) > 1e-2           # stale: the base model's samples
-    sampler.sync(lora)
-    draw = sampler.draw(ids, mask, u)
-    assert _gap(lora, ids, mask, draw) < LOGPROB_TOL
-
-    # Full fine-tuning: every trainable tensor is written.
-    full = C.load_policy(config)
-    _update(full, seed=2)
-    sampler.sync(full)
-    draw = sampler.draw(ids, mask, u)
-    assert _gap(full, ids, mask, draw) < LOGPROB_TOL
-    _update(full, seed=3)
-    assert _gap(full, ids, mask, sampler.draw(ids, mask, u)) > 1e-2
-    sampler.sync(full)
-    again = sampler.draw(ids, mask, u)
-    assert _gap(full, ids, mask, again) < LOGPROB_TOL
-
+    payload = {k: v for k, v in config.to_json().items() if k in ("policy", "judge", "prompts", "out",
+                                                                   "max_new_tokens", "use_vllm", "vllm_options")}
+    run = subprocess.run([sys.executable, "-c", _CHECK, json.dumps(payload)], capture_output=True, text=True,
+                         timeout=1200, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert out["lora_stale"] > 1e-2                 # before the sync: the base model's samples
+    assert out["lora_synced"] < LOGPROB_TOL
+    assert out["full_synced"] < LOGPROB_TOL
+    assert out["full_stale"] > 1e-2
+    assert out["full_resynced"] < LOGPROB_TOL
     # The hf sampler's conventions: a row ends with end-of-sequence (kept) or at the length
     # limit, padding after it, the pad token never drawn; the seeds come from the uniforms.
-    tok, gen = full.tokenizer, again.generation
-    for row, m in zip(gen.tokens.tolist(), gen.mask.tolist()):
+    for row, m in zip(out["tokens"], out["mask"]):
         n = sum(m)
-        assert m == [1] * n + [0] * (len(m) - n) and tok.pad_token_id not in row[:n]
-        assert row[n - 1] == tok.eos_token_id or n == config.max_new_tokens
-    assert torch.equal(sampler.draw(ids, mask, u).generation.tokens, gen.tokens)   # same uniforms, same draw
-    texts = C.decode(tok, gen)
+        assert m == [1] * n + [0] * (len(m) - n) and out["pad"] not in row[:n]
+        assert row[n - 1] == out["eos"] or n == config.max_new_tokens
+    assert out["same_draw"]                          # same uniforms, same draw
+    texts = out["texts"]
     assert len(set(texts[:4])) > 1 or len(set(texts)) > 4   # copies of a prompt get their own seeds
 
 
