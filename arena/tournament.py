@@ -1,5 +1,15 @@
-"""Round-robin tournaments between checkpoints: plan, generate what is missing, judge what is
-missing, analyse. Resumable after a kill, incremental when a checkpoint is added.
+"""Tournaments between checkpoints: plan, generate what is missing, judge what is missing,
+analyse. Resumable after a kill, incremental when a checkpoint is added.
+
+Phases. `run_tournament` checks every input, then `_plan_and_run` runs the phases: `plan`
+(every generation and comparison the run may need, against the store), then a loop driven by
+a scheduler (`arena.adaptive`): `next_batch` returns the next (a, b, prompt, sample)
+comparisons from the stored verdicts; `generate` makes the responses they need
+(`needed_generations`), `judge_all`/`judge_batch` judge and store them; `collect` reads the
+store back; and `analyse` (through `_analyse_and_write`) computes and writes the result.
+`RoundRobinSchedule` returns every missing comparison in one batch (the round robin, byte for
+byte as before the split); `AdaptiveSchedule` (`adaptive=True`) one design step at a time
+(docs/adaptive.md).
 
 Cost. N checkpoints, P prompts, S samples per prompt: N·P·S generations (each checkpoint
 answers each (prompt, sample) once; every match reuses it) and, for M compared pairs,

@@ -27,6 +27,13 @@ how often the true weight of each model lies in its interval.
 
     python benchmarks/bench_adaptive.py                 # all worlds, 10 seeds
     python benchmarks/bench_adaptive.py --worlds cycle16 --seeds 3
+
+End to end (`--tournament WORLD_DIR`, e.g. after `arena world raters --out WORLD_DIR`): the
+user's commands `arena tournament WORLD_DIR/ckpts` and the same with `--adaptive [--target T]
+[--budget B]`, one after the other in one invocation, each in a fresh run directory; prints
+judge calls, generations, wall time, the verdict (cyclic triangles, Nash support) and the ratios.
+
+    python benchmarks/bench_adaptive.py --tournament /tmp/raters --samples 2 --budget 384
 """
 
 from __future__ import annotations
@@ -183,8 +190,47 @@ def uniform_records(P, calls, seed):
     return sim.records()
 
 
+def tournament_end_to_end(world: Path, extra: list[str], rounds: int, samples: int = 1) -> None:
+    """Round robin and adaptive `arena tournament` on one world, as a user runs them (module docstring)."""
+    import json
+    import os
+    import subprocess
+    import tempfile
+
+    arena = Path(sys.executable).with_name("arena")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, flags in (("round robin", []), ("adaptive", ["--adaptive", *extra])):
+            cmd = [str(arena), "tournament", str(world / "ckpts"), "--out", str(Path(tmp) / label.replace(" ", "-")),
+                   "--rounds", str(rounds), "--samples", str(samples), "--json", *flags]
+            print("command:", " ".join(cmd[1:]))
+            t0 = time.perf_counter()
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            dt = time.perf_counter() - t0
+            if done.returncode != 0:
+                raise SystemExit(f"{label} failed: {done.stderr[-2000:]}")
+            r = json.loads(done.stdout)
+            support = sorted(m for m, w in r["nash"]["weights"].items() if w > 1e-6)
+            triangles = sorted(tuple(sorted(t)) for t in r["cycles"]["triangles"])
+            rows[label] = (r["run"]["judgments"], r["run"]["generations"], dt, support, triangles,
+                           (r.get("adaptive") or {}).get("stop"))
+    print(f"{'design':12} {'judge calls':>11} {'generations':>11} {'wall s':>7}  stop       Nash support / triangles")
+    for label, (calls, gens, dt, support, tri, stop) in rows.items():
+        print(f"{label:12} {calls:>11} {gens:>11} {dt:>7.1f}  {str(stop or '-'):10} {support} / {tri}")
+    (c0, g0, t0, s0, tr0, _), (c1, g1, t1, s1, tr1, _) = rows["round robin"], rows["adaptive"]
+    print(f"adaptive / round robin: judge calls {c1 / c0:.2f}, generations {g1 / g0:.2f}, wall time {t1 / t0:.2f}; "
+          f"same Nash support: {s0 == s1}; same cyclic triangles: {tr0 == tr1}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tournament", type=Path, default=None,
+                    help="end to end: round robin against --adaptive on this world directory (module docstring)")
+    ap.add_argument("--target", default=None, help="with --tournament: the adaptive run's --target")
+    ap.add_argument("--budget", type=int, default=None, help="with --tournament: the adaptive run's --budget")
+    ap.add_argument("--tournament-rounds", type=int, default=200, help="with --tournament: bootstrap rounds")
+    ap.add_argument("--samples", type=int, default=1, help="with --tournament: responses per (checkpoint, prompt)")
     ap.add_argument("--worlds", default="cycle16,bt32,soccer,rrps")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--eps", type=float, default=0.05)
@@ -194,6 +240,10 @@ def main() -> None:
     ap.add_argument("--coverage-worlds", default="cycle16,bt32")
     args = ap.parse_args()
     print(f"command: python benchmarks/bench_adaptive.py {' '.join(sys.argv[1:])}")
+    if args.tournament is not None:
+        extra = (["--target", args.target] if args.target else []) + (["--budget", str(args.budget)] if args.budget else [])
+        tournament_end_to_end(args.tournament, extra, args.tournament_rounds, args.samples)
+        return
     print(f"eps={args.eps} seeds={args.seeds} resamples per step={args.rounds} budget per pair={args.cap_sweeps or CAP_SWEEPS}")
     print("medians over seeds; RR = round robin; TV = distance of the point Nash to the true one at the stop;")
     print("ok = seeds with TV <= eps; oracle = first sweep from which RR stays within eps (knows the truth)")

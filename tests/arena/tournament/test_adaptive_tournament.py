@@ -118,3 +118,32 @@ def test_bad_adaptive_flags_stop_before_any_work(base, tmp_path, capsys, args, m
     err = capsys.readouterr().err
     assert rc == 2 and message in err
     assert not (tmp_path / "run").exists()
+
+
+def test_scheduler_capacity_caps_each_pair():
+    """A tournament pair has P·S comparisons in all: the design never asks a pair for more."""
+    import numpy as np
+
+    from arena.core.design import AdaptiveScheduler, design_state
+    from arena.core.records import make_records
+
+    rng = np.random.default_rng(0)
+    names = ["a", "b", "c"]
+    a, b, s = [], [], []
+    for i, j, p in ((0, 1, 0.9), (0, 2, 0.5), (1, 2, 0.3)):  # asymmetric strengths
+        for _ in range(4):
+            a.append(names[i])
+            b.append(names[j])
+            s.append(float(rng.random() < p))
+    state = design_state(make_records(a, b, s, models=names), rounds=20, seed=1)
+    sched = AdaptiveScheduler(target=Target("nash", 0.05), rounds=20)
+    free = sched.next_batch(state, 12)
+    capped = sched.next_batch(state, 12, capacity=np.array([0.0, 2.0, 3.0]))
+    pairs = [tuple(p) for p in capped.tolist()]
+    # fewer than k when the pairs with influence run out (here (0, 2) has none: settled and off the support)
+    assert (0, 1) not in pairs and pairs.count((0, 2)) <= 2 and pairs.count((1, 2)) <= 3 and 1 <= len(pairs) <= 5
+    assert len(free) == 12 and [tuple(p) for p in free.tolist()].count((1, 2)) > 3
+    # in the burn-in the cap holds too ((1, 2) has none left, (0, 1) one)
+    empty = design_state(make_records(["a"], ["b"], [1.0], models=names), rounds=0)
+    burn = sched.next_batch(empty, 5, capacity=np.array([1.0, 4.0, 0.0]))
+    assert sorted(map(tuple, burn.tolist())) == [(0, 1)] + [(0, 2)] * 4
