@@ -45,6 +45,7 @@ READ = ("import sys; import arena.io_pairs as m; r = m.read_pairs(sys.argv[1]); 
         "print(len(r), r.n_models, m.__file__.split('/')[-3])")
 RATE = ("import sys; from arena.cli import main; "
         "sys.exit(main(['rate', sys.argv[1], '--json', '--rounds', sys.argv[2]]))")
+RATE_ANALYTIC = RATE.replace("'--json'", "'--json', '--ci', 'analytic'")
 ARENA_RANK = """
 import sys
 import pandas as pd
@@ -153,6 +154,8 @@ def main() -> None:
             "main read": (READ, [str(paths["csv"])], args.main),
             "ours rate": (RATE, [str(paths["csv"]), str(args.rounds)], str(HERE)),
             "main rate": (RATE, [str(paths["csv"]), str(args.rounds)], args.main),
+            # the cluster-robust sandwich (no resampling): the estimator arena-rank's case computes
+            "ours rate analytic": (RATE_ANALYTIC, [str(paths["csv"]), str(args.rounds)], str(HERE)),
             "arena-rank": (ARENA_RANK, [str(paths["csv"])], ""),
             "fastchat": (str(HERE / "benchmarks" / "fastchat_elo.py"), [str(paths["csv"]), "--rounds", str(fc_rounds)], ""),
         }
@@ -182,6 +185,7 @@ def main() -> None:
                 print(f"{'fastchat (extrap.)':<20} {full:8.1f} {cpu * full / wall:8.1f} {mib:9.0f}  {args.rounds} "
                       f"rounds at {per_round:.2f}s/round (extrapolated from {fc_rounds})", flush=True)
     for ours, peer in (("ours read", "main read"), ("ours rate", "main rate"), ("ours rate", "arena-rank"),
+                       ("ours rate analytic", "arena-rank"),
                        ("ours rate", "fastchat"), ("ours rate", "fastchat (extrapolated)")):
         if peer == "fastchat" and fc_rounds < args.rounds:
             continue  # fewer rounds than ours: only the extrapolated figure is comparable
