@@ -178,7 +178,8 @@ class HFJudge:
                 continue
             for s in range(0, len(members), self.batch_size):   # at most batch_size prompts per tree
                 trees.append((k, members[s:s + self.batch_size]))
-        trees.sort(key=lambda tree: len(tree[1]))
+        # rows of similar packed length share a forward (less padding)
+        trees.sort(key=lambda tree: tree[0] + sum(len(token_lists[i]) - tree[0] for i in tree[1]))
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         device = next(self.model.parameters()).device
         label_ids = torch.tensor(self.label_ids, device=device)
