@@ -19,7 +19,7 @@ CPU seconds are the figure to compare; ``--data DIR`` keeps the generated files 
   from its seconds per round and marked so.
 
 arena-rank pins numpy 2.3.3, so the two peers run in a separate venv (``--peer-python``):
-    python -m venv /work/venv-arenarank && /work/venv-arenarank/bin/pip install arena-rank pandas pyarrow scikit-learn
+    python -m venv ../venv-arenarank && ../venv-arenarank/bin/pip install arena-rank pandas pyarrow scikit-learn
 
 Run:  .venv/bin/python benchmarks/bench_reading.py --battles 1000000 --cases "ours rate,arena-rank,fastchat"
       .venv/bin/python benchmarks/bench_reading.py --battles 10000000 --cases "ours rate,arena-rank,fastchat" --fastchat-rounds 5
@@ -127,7 +127,7 @@ def main() -> None:
     ap.add_argument("--main", default="../nash-arena-cf739b8", help="checkout with the previous reader (git worktree add ../nash-arena-cf739b8 cf739b8)")
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per case")
     ap.add_argument("--cases", default="ours read,main read,ours read parquet,ours rate,main rate,arena-rank,fastchat")
-    ap.add_argument("--peer-python", default="/work/venv-arenarank/bin/python",
+    ap.add_argument("--peer-python", default="../venv-arenarank/bin/python",
                     help="interpreter with arena-rank, pandas and scikit-learn (a separate venv)")
     ap.add_argument("--fastchat-rounds", type=int, default=None, help="bootstrap rounds of the FastChat-style baseline (default --rounds)")
     ap.add_argument("--data", default=None, help="folder for the generated files, reused when battles.csv is there (default: a temporary one)")

@@ -8,7 +8,7 @@ resamples the battles (``battles.sample(frac=1.0, replace=True)``) and refits ea
 
 Run it in the separate benchmark venv (pandas, scikit-learn; never the project's venv):
 
-    /work/venv-arenarank/bin/python benchmarks/fastchat_elo.py battles.csv --rounds 1000
+    ../venv-arenarank/bin/python benchmarks/fastchat_elo.py battles.csv --rounds 1000
 
 Prints one line: battles, models, the top rating, the rounds done and seconds per round.
 """
