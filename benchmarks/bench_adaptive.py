@@ -282,6 +282,9 @@ def main() -> None:
         print(f"{name:8} {n:>3} {int((p_true > 1e-6).sum()):>3} | {np.median(rs):>9.0f} {np.median(tvr):>6.3f} {ok_r:>2}/{len(tvr):<2}"
               f" | {rr_med:>9.0f} | {np.median(ad):>9.0f} {np.median(tvs):>6.3f} {ok_a:>2}/{len(tvs):<2}"
               f" | {np.median(ad) / np.median(rs):>6.2f} {np.median(ad) / rr_med:>6.2f} | {dt:>6.1f}")
+        print(f"         TV at the stop: mean RR {np.mean(tvr):.3f}, adaptive {np.mean(tvs):.3f}; seeds with TV > 0.3 "
+              f"(the point Nash on another face): RR {sum(t > 0.3 for t in tvr)}/{len(tvr)}, "
+              f"adaptive {sum(t > 0.3 for t in tvs)}/{len(tvs)}")
         print("         per-seed adaptive / round robin (same rule): "
               + ", ".join(f"{x / y:.2f}" for x, y in zip(ad, rs)))
         if covs["adaptive"]:
