@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from arena.core.bootstrap import bootstrap_bradley_terry  # noqa: E402
 from arena.core.design import (  # noqa: E402
-    DESIGN_PRIOR, AdaptiveScheduler, RoundRobin, design_state, parse_target, stop_reason, total_variation,
+    DESIGN_PRIOR, EXPLORE, AdaptiveScheduler, RoundRobin, design_state, parse_target, stop_reason, total_variation,
 )
 from arena.core.nash import nash_from_preferences  # noqa: E402
 from arena.core.records import Records  # noqa: E402
@@ -124,14 +124,15 @@ class Sim:
         return Records(self.models, np.concatenate(self.a), np.concatenate(self.b), np.concatenate(self.s))
 
 
-def run_design(P, p_true, seed, eps, rounds, cap, *, adaptive: bool, growth: float = 1.5):
+def run_design(P, p_true, seed, eps, rounds, cap, *, adaptive: bool, growth: float = 1.5, explore: float = EXPLORE):
     """One run with the stopping rule nash:eps (or the cap); returns (sim, calls, TV at the stop, reason).
 
     Batches grow the calls by the factor `growth` (at least one sweep); the round robin's batches
-    are whole sweeps, so it is checked after complete sweeps only.
+    are whole sweeps, so it is checked after complete sweeps only. The last batch is cut at the
+    budget `cap`, so two designs that run into it are compared at exactly equal calls.
     """
     target = parse_target(f"nash:{eps}", budget=cap)
-    sched = AdaptiveScheduler(target=target, rounds=rounds) if adaptive else RoundRobin()
+    sched = AdaptiveScheduler(target=target, rounds=rounds, explore=explore) if adaptive else RoundRobin()
     sim = Sim(P, seed)
     n_pairs = P.shape[0] * (P.shape[0] - 1) // 2
     calls = 0
@@ -143,6 +144,7 @@ def run_design(P, p_true, seed, eps, rounds, cap, *, adaptive: bool, growth: flo
         k = max(n_pairs, int(calls * (growth - 1.0)))
         if not adaptive:
             k = n_pairs * max(1, k // n_pairs)
+        k = min(k, cap - calls)  # the last batch ends at the budget: both designs stop at equal calls
         batch = sched.next_batch(state, k)
         sim.judge(batch)
         calls += len(batch)
@@ -238,13 +240,16 @@ def main() -> None:
     ap.add_argument("--cap-sweeps", type=int, default=None,
                     help="judgments per pair the budget allows (default: per world, CAP_SWEEPS)")
     ap.add_argument("--coverage-worlds", default="cycle16,bt32")
+    ap.add_argument("--explore", type=float, default=EXPLORE,
+                    help="the adaptive scheduler's exploration floor (share of a round robin's count per pair)")
     args = ap.parse_args()
     print(f"command: python benchmarks/bench_adaptive.py {' '.join(sys.argv[1:])}")
     if args.tournament is not None:
         extra = (["--target", args.target] if args.target else []) + (["--budget", str(args.budget)] if args.budget else [])
         tournament_end_to_end(args.tournament, extra, args.tournament_rounds, args.samples)
         return
-    print(f"eps={args.eps} seeds={args.seeds} resamples per step={args.rounds} budget per pair={args.cap_sweeps or CAP_SWEEPS}")
+    print(f"eps={args.eps} seeds={args.seeds} resamples per step={args.rounds} explore={args.explore} "
+          f"budget per pair={args.cap_sweeps or CAP_SWEEPS}")
     print("medians over seeds; RR = round robin; TV = distance of the point Nash to the true one at the stop;")
     print("ok = seeds with TV <= eps; oracle = first sweep from which RR stays within eps (knows the truth)")
     print(f"{'world':8} {'n':>3} {'sup':>3} | {'RR calls':>9} {'TV':>6} {'ok':>5} | {'RR oracle':>9} | "
@@ -258,7 +263,8 @@ def main() -> None:
         cap_sweeps = args.cap_sweeps or CAP_SWEEPS[name]
         cap = cap_sweeps * n * (n - 1) // 2
         for seed in range(args.seeds):
-            sim, calls, tv, _ = run_design(P, p_true, seed, args.eps, args.rounds, cap, adaptive=True)
+            sim, calls, tv, _ = run_design(P, p_true, seed, args.eps, args.rounds, cap, adaptive=True,
+                                           explore=args.explore)
             ad.append(calls)
             tvs.append(tv)
             _, calls_rr, tv_rr, _ = run_design(P, p_true, seed, args.eps, args.rounds, cap, adaptive=False)
@@ -276,6 +282,9 @@ def main() -> None:
         print(f"{name:8} {n:>3} {int((p_true > 1e-6).sum()):>3} | {np.median(rs):>9.0f} {np.median(tvr):>6.3f} {ok_r:>2}/{len(tvr):<2}"
               f" | {rr_med:>9.0f} | {np.median(ad):>9.0f} {np.median(tvs):>6.3f} {ok_a:>2}/{len(tvs):<2}"
               f" | {np.median(ad) / np.median(rs):>6.2f} {np.median(ad) / rr_med:>6.2f} | {dt:>6.1f}")
+        print(f"         TV at the stop: mean RR {np.mean(tvr):.3f}, adaptive {np.mean(tvs):.3f}; seeds with TV > 0.3 "
+              f"(the point Nash on another face): RR {sum(t > 0.3 for t in tvr)}/{len(tvr)}, "
+              f"adaptive {sum(t > 0.3 for t in tvs)}/{len(tvs)}")
         print("         per-seed adaptive / round robin (same rule): "
               + ", ".join(f"{x / y:.2f}" for x, y in zip(ad, rs)))
         if covs["adaptive"]:

@@ -29,8 +29,14 @@ stopped and resumed from its store chooses exactly what an uninterrupted one wou
 
 * `RoundRobin`: the least-played pairs first, ties in the order of itertools.combinations;
   from empty data, k = m · n(n − 1)/2 picks give every pair exactly m judgments.
-* `AdaptiveScheduler` (variance × influence): first every pair up to `min_games`; then greedy
-  allocation of one judgment at a time to the pair with the largest gain
+* `AdaptiveScheduler` (variance × influence): first every pair up to its floor
+
+      F = max(min_games, ⌊explore · T / n_pairs⌋),   T = calls after this batch,
+
+  (T / n_pairs is what a round robin of the same size gives each pair: the exploration floor
+  keeps every pair at a share `explore`, default 0.25, of it), the short pairs round robin; then
+  greedy allocation of the rest of the batch, one judgment at a time, to the pair with the
+  largest gain
 
       g_ij(N) = I_ij² · v_ij · (1/N − 1/(N + 1)),   v_ij = P̃(1 − P̃),  P̃ = (W + ½)/(N + 1),
 
@@ -40,6 +46,15 @@ stopped and resumed from its store chooses exactly what an uninterrupted one wou
   weigh in the resampled equilibria; a pair is eliminated (I = 0) when its interval excludes ½
   and one of its models is in no resampled support (more judgments cannot change the support).
   For `top`, I_ij = 1 for the undecided pairs touching T, 0 otherwise.
+
+  Why the floor: the influence and the eliminations are read off the resamples of the data so
+  far, and a pair left at a few judgments keeps a noisy cell that can put the point Nash on the
+  wrong face of a near-degenerate equilibrium set (near-duplicate models, a model on the edge of
+  the support: the soccer table in benchmarks/bench_adaptive.py). The floor bounds what the
+  design can lose against a round robin of the same size (every cell has at least `explore` of
+  its judgments) at a cost of at most `explore` of the calls, and costs nothing where the
+  allocation already gives every pair that many. explore = 0 is the pure allocation, 1 the
+  round robin.
 
 Stopping (`stop_reason`): `nash:EPS` when U_nash ≤ EPS, `top` when the top set is certified,
 each only once every pair has `min_games` judgments (a cell resampled from one judgment has no
@@ -77,6 +92,7 @@ __all__ = [
     "DESIGN_ROUNDS",
     "DESIGN_PRIOR",
     "MIN_GAMES",
+    "EXPLORE",
 ]
 
 #: resampled games per design step: each is one equilibrium solve (the cost of a step)
@@ -86,6 +102,9 @@ DESIGN_ROUNDS = 50
 DESIGN_PRIOR = 1e-3
 #: judgments every pair gets before the adaptive allocation starts and before a target can be met
 MIN_GAMES = 4
+#: exploration floor of the adaptive scheduler: every pair keeps at least this share of the
+#: judgments a round robin of the same size would give it (benchmarks/RESULTS.adaptive.md)
+EXPLORE = 0.25
 
 
 @dataclass(frozen=True)
@@ -295,14 +314,20 @@ class AdaptiveScheduler:
     """Variance × influence on the target's verdict (module docstring).
 
     target: what the influence measures ("nash" or "top"; "budget" uses "nash"); min_games:
-    judgments per pair before the allocation starts; rounds: resamples the state needs.
+    judgments per pair before the allocation starts; rounds: resamples the state needs;
+    explore: the exploration floor, the share in [0, 1] of a round robin's count per pair that
+    every pair keeps (0: none, 1: a round robin).
     """
 
     target: Target = Target("nash", 0.05)
     min_games: int = MIN_GAMES
     rounds: int = DESIGN_ROUNDS
+    explore: float = EXPLORE
 
     def __post_init__(self) -> None:
+        if not 0.0 <= float(self.explore) <= 1.0:
+            raise InputError(f"explore must be a share in [0, 1] of a round robin's count per pair, e.g. {EXPLORE}; "
+                             f"got {self.explore}")
         if int(self.min_games) < 1:
             raise InputError(f"min_games must be >= 1 judgment per pair; got {self.min_games}")
         if int(self.rounds) < 1:
@@ -332,8 +357,12 @@ class AdaptiveScheduler:
         cap = np.full(N.shape, np.inf) if capacity is None else np.asarray(capacity, dtype=np.float64).copy()
         if cap.shape != N.shape:
             raise InputError(f"capacity must have one entry per pair ({N.size}); got shape {cap.shape}")
-        deficit = np.maximum(self.min_games - N, 0.0)
-        if deficit.sum() > 0:  # burn-in: every pair up to min_games, round robin among the short ones
+        # burn-in, then the exploration floor: every pair up to max(min_games, ⌊explore · T / pairs⌋)
+        # with T the calls after this batch (T / pairs: a round robin's count), round robin among
+        # the short pairs; the influence-driven allocation gets what is left of the batch
+        floor = max(float(self.min_games), np.floor(float(self.explore) * (state.calls + k) / N.size))
+        deficit = np.maximum(floor - N, 0.0)
+        if deficit.sum() > 0:
             burn = _least_played(N, int(min(k, deficit.sum())), allowed=deficit > 0, cap=np.minimum(cap, deficit))
             rest = k - len(burn)
             if rest == 0:

@@ -112,6 +112,39 @@ def test_adaptive_burn_in_then_focus_on_the_cycle():
     assert not dominated.any()  # pairs of two dominated models cannot move the Nash
 
 
+def _counts_after(state, batch, n=6):
+    N = state.N.copy()
+    np.add.at(N, (batch[:, 0], batch[:, 1]), 1)
+    return N[np.triu_indices(n, 1)]
+
+
+def test_exploration_floor_keeps_every_pair_at_a_share_of_the_round_robin():
+    sim = _Sim(P_GAME, 5)
+    sim.judge(RoundRobin().next_batch(design_state(sim.records(), rounds=0), 15 * 4))  # burn-in
+    cycle = np.array([(0, 1), (0, 2), (1, 2)])
+    sim.judge(np.repeat(cycle, [200, 120, 80], axis=0))  # 400 judgments on the cycle only
+    state = design_state(sim.records(), rounds=20, seed=0)
+    assert state.calls == 460
+    k = 240  # T = 700 calls: a round robin gives 46.7 per pair; the floor at 0.5 is 23
+    pure = _counts_after(state, AdaptiveScheduler(rounds=20, explore=0.0).next_batch(state, k))
+    floored = _counts_after(state, AdaptiveScheduler(rounds=20, explore=0.5).next_batch(state, k))
+    assert pure.min() == 4  # the pure allocation leaves the dominated pairs at their burn-in
+    # 12 pairs × 19 = 228 judgments lift the short pairs to 23; the other 12 follow the influence
+    assert floored.min() == 23 and floored.sum() == pure.sum() == 460 + k
+    assert (floored[[0, 1, 5]] >= [204, 124, 84]).all() and (floored[[0, 1, 5]] - [204, 124, 84]).sum() < 12 + 1
+    # a loose floor costs nothing: at 0.1 (floor 4) the batch equals the pure allocation
+    loose = _counts_after(state, AdaptiveScheduler(rounds=20, explore=0.1).next_batch(state, k))
+    np.testing.assert_array_equal(loose, pure)
+
+
+def test_exploration_floor_one_is_the_round_robin():
+    sim = _Sim(P_GAME, 6)
+    sim.judge(RoundRobin().next_batch(design_state(sim.records(), rounds=0), 15 * 5))
+    state = design_state(sim.records(), rounds=20, seed=0)
+    batch = AdaptiveScheduler(rounds=20, explore=1.0).next_batch(state, 15 * 3)
+    np.testing.assert_array_equal(batch, RoundRobin().next_batch(state, 15 * 3))
+
+
 def test_adaptive_reaches_the_tv_target_with_fewer_calls_than_round_robin():
     p_true = nash_from_preferences(P_GAME).p
     target = parse_target("nash:0.05", budget=200_000)
@@ -172,6 +205,8 @@ def test_bad_arguments():
         RoundRobin().next_batch(st, 0)
     with pytest.raises(InputError, match="min_games"):
         AdaptiveScheduler(min_games=0)
+    with pytest.raises(InputError, match="explore must be a share"):
+        AdaptiveScheduler(explore=1.5)
     with pytest.raises(InputError, match="budget"):
         parse_target("nash:0.1", budget=0)
     # past the burn-in the adaptive scheduler needs resamples
