@@ -26,9 +26,35 @@ from arena.cli._app import app, err
 from arena.cli import rate, judge, tournament, report, lab, train, world, world_lowrank, demo, export, convert  # noqa: E402,F401
 
 
+#: Loggers of libraries imported on the way (DeepSpeed comes in through transformers and
+#: accelerate when it is installed) that write to stdout, where `--json` prints its one object.
+STDOUT_LOGGERS = ("DeepSpeed",)
+
+
+class _ToStderr:
+    """A logger filter that writes the record to stderr and stops it there, whatever handlers
+    the library attaches later (DeepSpeed binds a stdout handler when it is imported)."""
+
+    def filter(self, record) -> bool:
+        print(f"[{record.name}] {record.levelname}: {record.getMessage()}", file=sys.stderr)
+        return False
+
+
+def library_logs_to_stderr() -> None:
+    """Keep `STDOUT_LOGGERS` off stdout for the rest of the process (idempotent)."""
+    import logging
+
+    for name in STDOUT_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _ToStderr) for f in logger.filters):
+            logger.addFilter(_ToStderr())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point: every error the user can fix is one line and exit code 2."""
     from arena.redact import RedactingStream
+
+    library_logs_to_stderr()
 
     # One redaction step for the terminal: everything the command prints (tables, --json,
     # notes, errors) passes arena.redact on its way out.

@@ -234,28 +234,36 @@ def build_raters_world(out_dir: str | Path, *, seed: int = 0, n_prompts: int = 1
     return out_dir
 
 
+def sft_checkpoints(datasets: dict, tok, root: Path, *, steps: int, seed: int, progress=None):
+    """Train one tiny checkpoint per dataset (name: [(prompt, response)]) and save it under
+    `root/name`; yield (name, SFTConfig, path) for each, in order. Every checkpoint gets the
+    same number of passes over its data: `steps` is for one example per number, so a mix
+    with four examples per number gets four times the steps."""
+    from trainers.sft import SFTConfig, sft
+    from trainers.tiny import build_model, save_checkpoint
+
+    for k, (name, rows) in enumerate(datasets.items()):
+        if progress is not None:
+            progress(f"training {name} on {len(rows)} examples")
+        model = build_model(tok, seed=seed)
+        config = SFTConfig(steps=steps * len(rows) // N_NUMBERS, seed=seed + k)
+        sft(model, tok, rows, config)
+        yield name, config, save_checkpoint(model, tok, root / name)
+
+
 def write_style_checkpoints_and_prompts(tmp: Path, *, world: str, styles, sft_mix, sft_wrong: float, render,
                                         vocab_size: int, seed: int, n_prompts: int, steps: int, progress=None) -> None:
     """The part the style worlds share: one tiny checkpoint per style (correct answers only)
     and one `sft` checkpoint on `sft_mix` with `sft_wrong` wrong answers, each with its
     arena_card.json, under `tmp/ckpts/`; then `n_prompts` questions in `tmp/prompts.jsonl`."""
-    from trainers.sft import SFTConfig, sft
-    from trainers.tiny import build_model, build_tokenizer, save_checkpoint
+    from trainers.tiny import build_tokenizer
 
     rng = np.random.default_rng(seed)
     eye = np.eye(len(styles))
     datasets = {name: _examples(rng, mix=eye[i], wrong=0.0, copies=1, render=render) for i, name in enumerate(styles)}
     datasets["sft"] = _examples(rng, mix=np.array(sft_mix), wrong=sft_wrong, copies=4, render=render)
     tok = build_tokenizer([p + r for rows in datasets.values() for p, r in rows], vocab_size=vocab_size)
-    for k, (name, rows) in enumerate(datasets.items()):
-        if progress is not None:
-            progress(f"training {name} on {len(rows)} examples")
-        model = build_model(tok, seed=seed)
-        # Same number of passes over the data for every checkpoint: `steps` is for one
-        # example per number; the SFT mix has four per number and gets four times the steps.
-        config = SFTConfig(steps=steps * len(rows) // N_NUMBERS, seed=seed + k)
-        sft(model, tok, rows, config)
-        path = save_checkpoint(model, tok, tmp / "ckpts" / name)
+    for name, config, path in sft_checkpoints(datasets, tok, tmp / "ckpts", steps=steps, seed=seed, progress=progress):
         data = (f"{world}: style mix {sft_mix} over {styles}, {sft_wrong:.0%} wrong answers" if name == "sft"
                 else f"{world}: style {name} only, correct answers")
         card = {"algorithm": "sft", "config": {"steps": config.steps, "batch_size": config.batch_size,

@@ -117,20 +117,14 @@ def build_verbose_world(out_dir: str | Path, *, seed: int = 0, n_prompts: int = 
     if not 1 <= n_prompts <= N_NUMBERS:
         raise InputError(f"n_prompts must be in 1..{N_NUMBERS} (one question per number); got {n_prompts}")
     from arena.outputs import atomic_output
-    from trainers.sft import SFTConfig, sft
-    from trainers.tiny import build_model, build_tokenizer, save_checkpoint
+    from arena.worlds.raters import sft_checkpoints
+    from trainers.tiny import build_tokenizer
 
     rng = np.random.default_rng(seed)
     data = {name: _examples(rng, mix, wrong, copies=4) for name, (mix, wrong) in CHECKPOINTS.items()}
     with atomic_output(out_dir, mode="new") as tmp:
         tok = build_tokenizer([p + r for rows in data.values() for p, r in rows], vocab_size=VOCAB_SIZE)
-        for k, (name, rows) in enumerate(data.items()):
-            if progress is not None:
-                progress(f"training {name} on {len(rows)} examples")
-            model = build_model(tok, seed=seed)
-            config = SFTConfig(steps=steps * len(rows) // N_NUMBERS, seed=seed + k)
-            sft(model, tok, rows, config)
-            path = save_checkpoint(model, tok, tmp / "ckpts" / name)
+        for name, config, path in sft_checkpoints(data, tok, tmp / "ckpts", steps=steps, seed=seed, progress=progress):
             mix, wrong = CHECKPOINTS[name]
             card = {"algorithm": "sft", "parent": None, "seed": seed, "created": None,
                     "config": {"steps": config.steps, "batch_size": config.batch_size, "lr": config.lr,
