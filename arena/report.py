@@ -949,6 +949,9 @@ def render_html(result: Result, images: dict[str, bytes] | None = None, sections
     if "ratings.png" in images:
         parts.append(_img_tag(images["ratings.png"], "ratings with intervals"))
 
+    from arena.report_browser import battle_anchor
+
+    browsable = "".join(sections)
     head = "".join(f"<th>{k + 1}</th>" for k in range(len(order)))
     body = []
     for k, i in enumerate(order):
@@ -963,7 +966,11 @@ def render_html(result: Result, images: dict[str, bytes] | None = None, sections
                 continue
             r, g, b = _rgb(p)
             mark = "*" if _significant(result, i, j) else ""
-            cells.append(f'<td style="background:rgb({r},{g},{b})">{p:.2f}{mark}</td>')
+            text = f"{p:.2f}{mark}"
+            anchor = battle_anchor(i, j)
+            if f'id="{anchor}"' in browsable:  # the battle browser below has this pair's battles
+                text = f'<a href="#{anchor}" title="sample battles">{text}</a>'
+            cells.append(f'<td style="background:rgb({r},{g},{b})">{text}</td>')
         body.append(f'<tr><td class="name">{k + 1} {esc(models[i])}</td>{"".join(cells)}</tr>')
     marks = result.preference.n is not None
     parts.append(

@@ -161,10 +161,15 @@ def browser_html(result, run_dir: str | Path | None) -> str:
             P = result.preference.P[i][k]
             cell = f"P({esc(a)} ≻ {esc(b)}) = {P:.2f}; " if _num(P) else ""
             body = "".join(_battle_html(battle, prompt, ta, tb, a, b, esc) for battle, prompt, ta, tb in shown)
-            parts.append(f'<details id="battles-{i}-{k}"><summary><b>{esc(a)}</b> vs <b>{esc(b)}</b> '
+            parts.append(f'<details id="{battle_anchor(i, k)}"><summary><b>{esc(a)}</b> vs <b>{esc(b)}</b> '
                          f'<span class="dim">({cell}{len(shown)} of {total} comparisons)</span></summary>'
                          f"{body}</details>")
     return "".join(parts)
+
+
+def battle_anchor(i: int, j: int) -> str:
+    """The HTML id of pair (i, j)'s battles (either order), which the matrix cells link to."""
+    return f"battles-{min(i, j)}-{max(i, j)}"
 
 
 def _num(x) -> bool:

@@ -56,6 +56,9 @@ def test_each_pair_shows_a_handful_of_battles_with_both_orders(run):
     page = (out / "report.html").read_text(encoding="utf-8")
     sections = _pair_sections(page)
     assert set(sections) == {"battles-0-1", "battles-0-2", "battles-1-2"}
+    # Each off-diagonal matrix cell links to its pair's battles (both orders of the pair).
+    links = re.findall(r'<a href="#(battles-\d+-\d+)" title="sample battles">', page)
+    assert sorted(links) == sorted(2 * list(sections))
     models = result.models
     with Store.open_readonly(out) as store:
         prompts = dict(store.conn.execute("SELECT text, hash FROM prompts"))
