@@ -20,9 +20,6 @@ import html
 import io
 import json
 import math
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 

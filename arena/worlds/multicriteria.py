@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from arena.errors import InputError
-from arena.worlds.raters import N_NUMBERS, question, write_style_checkpoints_and_prompts
+from arena.worlds.raters import check_world_args, question, write_style_checkpoints_and_prompts
 
 STYLES = ("terse", "sentence", "hedged", "careful")
 CRITERIA = ("helpful", "brief", "safe")
@@ -171,11 +171,7 @@ def build_multicriteria_world(out_dir: str | Path, *, seed: int = 0, n_prompts: 
     Built in a temporary directory beside `out_dir` and moved into place at the end, so an
     interrupted build leaves nothing behind. `progress(message)` is called per checkpoint.
     """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise InputError(f"{out_dir} already exists and is not empty; pass --out with a new directory")
-    if not 1 <= n_prompts <= N_NUMBERS:
-        raise InputError(f"n_prompts must be in 1..{N_NUMBERS} (one question per number); got {n_prompts}")
+    out_dir = check_world_args(out_dir, n_prompts)
     if steps < 1:
         raise InputError(f"steps must be >= 1; got {steps}")
     from arena.outputs import atomic_output

@@ -209,6 +209,17 @@ def _examples(rng: np.random.Generator, *, mix, wrong: float, copies: int, rende
     return out
 
 
+def check_world_args(out_dir: str | Path, n_prompts: int) -> Path:
+    """`out_dir` as a Path, after checking that it is new or empty and that `n_prompts` is in
+    1..N_NUMBERS (one question per number): the checks every world builder makes first."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
+        raise InputError(f"{out_dir} already exists and is not empty; pass --out with a new directory")
+    if not 1 <= n_prompts <= N_NUMBERS:
+        raise InputError(f"n_prompts must be in 1..{N_NUMBERS} (one question per number); got {n_prompts}")
+    return out_dir
+
+
 def build_raters_world(out_dir: str | Path, *, seed: int = 0, n_prompts: int = 100, steps: int = 300,
                        progress=None) -> Path:
     """Write the raters world into `out_dir` (must not exist or be empty); returns it.
@@ -216,11 +227,7 @@ def build_raters_world(out_dir: str | Path, *, seed: int = 0, n_prompts: int = 1
     Built in a temporary directory beside `out_dir` and moved into place at the end, so an
     interrupted build leaves nothing behind. `progress(message)` is called per checkpoint.
     """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise InputError(f"{out_dir} already exists and is not empty; pass --out with a new directory")
-    if not 1 <= n_prompts <= 100:
-        raise InputError(f"n_prompts must be in 1..{N_NUMBERS} (one question per number); got {n_prompts}")
+    out_dir = check_world_args(out_dir, n_prompts)
     from arena.outputs import atomic_output
 
     with atomic_output(out_dir, mode="new") as tmp:

@@ -39,7 +39,6 @@ from pathlib import Path
 
 import numpy as np
 
-from arena.errors import InputError
 
 STYLES = ("short", "header", "list")
 CHECKPOINTS = {"solid": ((0.7, 0.15, 0.15), 0.0), "plain": ((0.7, 0.15, 0.15), 0.2),
@@ -111,11 +110,9 @@ def build_verbose_world(out_dir: str | Path, *, seed: int = 0, n_prompts: int = 
     `steps` are optimiser steps per pass over one example per number (each checkpoint trains
     on four examples per number, so on 4·steps steps).
     """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise InputError(f"{out_dir} already exists and is not empty; pass a new directory")
-    if not 1 <= n_prompts <= N_NUMBERS:
-        raise InputError(f"n_prompts must be in 1..{N_NUMBERS} (one question per number); got {n_prompts}")
+    from arena.worlds.raters import check_world_args
+
+    out_dir = check_world_args(out_dir, n_prompts)
     from arena.outputs import atomic_output
     from arena.worlds.raters import sft_checkpoints
     from trainers.tiny import build_tokenizer

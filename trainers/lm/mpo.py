@@ -53,17 +53,11 @@ def train(config: TrainConfig, *, overwrite: bool = False, resume: bool = False,
     magnet = run.extra.setdefault("magnet", policy.copy_trainable())
     for step in range(run.start, config.steps):
         for _ in run.micro_batches():
-            # sample: two responses per prompt from the current policy
-            prompts = run.batch(step)
-            ids, mask = run.encode(prompts)
-            ids2, mask2 = torch.cat([ids, ids]), torch.cat([mask, mask])
-            gen = run.sample(policy.model, ids2, mask2, run.uniforms(step, 1, copies=2))
-            texts = run.texts(gen)
-            n = len(prompts)
-            pref, ok = run.judge_pairs(prompts, texts[:n], texts[n:], step)
-            if run.judged == 0:                  # every judgment of the micro-batch failed: no backward
+            # sample: two responses per prompt from the current policy, judged against each other
+            pair = run.judged_self_pair(step)
+            if pair is None:
                 continue
-            ok, weight = run.loss_rows(ok)
+            _, ids2, mask2, gen, pref, ok, weight = pair
             # loss: log-probs of both samples under θ (with grad) and the magnet μ
             keep = torch.cat([ok, ok])
             lp = run.token_logprobs(run.model, ids2, mask2, gen)[keep]                    # (2B', T, V)

@@ -38,16 +38,11 @@ def train(config: TrainConfig, *, algorithm: str = NAME, overwrite: bool = False
     policy = run.policy
     for step in range(run.start, config.steps):
         for _ in run.micro_batches():
-            prompts = run.batch(step)
-            ids, mask = run.encode(prompts)
-            ids2, mask2 = torch.cat([ids, ids]), torch.cat([mask, mask])
-            gen = run.sample(policy.model, ids2, mask2, run.uniforms(step, 1, copies=2))
-            texts = run.texts(gen)
-            n = len(prompts)
-            pref, ok = run.judge_pairs(prompts, texts[:n], texts[n:], step)
-            if run.judged == 0:                  # every judgment of the micro-batch failed: no backward
+            pair = run.judged_self_pair(step)    # two policy samples per prompt, judged
+            if pair is None:
                 continue
-            ok, weight = run.loss_rows(ok)
+            prompts, ids2, mask2, gen, pref, ok, weight = pair
+            n = len(prompts)
             logp = run.logprobs(run.model, ids2, mask2, gen)
             with torch.no_grad():
                 ref = run.logprobs(policy.reference(), ids2, mask2, gen)

@@ -134,6 +134,22 @@ class Run:
     def texts(self, gen):
         return C.decode(self.policy.tokenizer, gen, self.policy.stop)
 
+    def judged_self_pair(self, step: int):
+        """A micro-batch's prompts, each answered twice by the policy in one batch of 2B rows
+        (first B, then B) and judged first against second: (prompts, ids2, mask2, gen, pref, ok,
+        weight) as `judge_pairs` and `loss_rows` give them, or None when every judgment failed."""
+        prompts = self.batch(step)
+        ids, mask = self.encode(prompts)
+        ids2, mask2 = torch.cat([ids, ids]), torch.cat([mask, mask])
+        gen = self.sample(self.policy.model, ids2, mask2, self.uniforms(step, 1, copies=2))
+        texts = self.texts(gen)
+        n = len(prompts)
+        pref, ok = self.judge_pairs(prompts, texts[:n], texts[n:], step)
+        if self.judged == 0:                     # every judgment of the micro-batch failed: no backward
+            return None
+        ok, weight = self.loss_rows(ok)
+        return prompts, ids2, mask2, gen, pref, ok, weight
+
     def judge_pairs(self, prompts, a, b, step: int, *, purpose: int = 3):
         pref, ok = C.judge_pairs(self.judge, prompts, a, b, labels=self.config.labels,
                                  gen=C.generator(self.config.seed, step, purpose + 100 * self.micro))
