@@ -108,7 +108,7 @@ def classify(entry: Path) -> str:
     if entry.is_file():
         if entry.suffix.lower() == ".gguf":
             return "gguf"
-        return f"skip:a file, not a model directory or .gguf file"
+        return "skip:a file, not a model directory or .gguf file"
     if not entry.is_dir():
         return "skip:not a regular file or directory"
     if (entry / "adapter_config.json").exists():

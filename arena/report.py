@@ -333,7 +333,6 @@ def _cycle_sentences(result: Result, order: list[int]) -> list[str]:
     models = result.models
     idx = {m: i for i, m in enumerate(models)}
     P = result.preference.P
-    cycles = result.cycles
     triangles = _ranked_triangles(result)
     n_tri = _n_triangles(result)
     top = models[order[0]]

@@ -333,7 +333,7 @@ def _chord_fits(
     avoids a transcendental per pair. Returns (theta (n, r), converged (r,) bool); a round
     that stalls is reported unconverged (the caller refits it by full Newton).
     """
-    n, r = theta0.shape[0], wins_low.shape[1]
+    r = wins_low.shape[1]
     theta = np.repeat(theta0[:, None], r, axis=1)  # (n, r)
     converged = np.zeros(r, dtype=bool)
     cols = np.arange(r)  # rounds still iterating, and their data

@@ -218,7 +218,6 @@ def significant_top_set(lo, *, margin: float = SIGNIFICANCE_MARGIN) -> list[int]
     lo = np.asarray(lo, dtype=np.float64)
     if lo.ndim != 2 or lo.shape[0] != lo.shape[1] or lo.shape[0] == 0:
         raise InputError(f"lo must be a non-empty square (n, n) matrix; got shape {lo.shape}")
-    n = lo.shape[0]
     beats = lo > 0.5 + margin
     np.fill_diagonal(beats, False)
     # R[j, i]: j is not significantly beaten by i -> an edge j -> i; T has no edge coming in.

@@ -127,8 +127,6 @@ def _sft_examples(world: LowrankWorld, pi_data: np.ndarray, per_context: int = 6
 
 def build_lowrank_world(out_dir: str | Path, world: LowrankWorld = LowrankWorld(), *, overwrite: bool = False) -> Path:
     """Write the world into `out_dir` atomically; returns the directory."""
-    import torch
-
     from trainers.lab.games import Game, lowrank_game
     from trainers.lab.nash import kl, regularized_nash
     from trainers.lm.common import class_distribution, Policy
