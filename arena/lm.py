@@ -412,10 +412,18 @@ def tree_logits(model, trees: Sequence[tuple[Sequence[int], Sequence[Sequence[in
     visible = causal & ((seg[:, None, :] == -1) | (seg[:, None, :] == seg[:, :, None]))   # (R, q, k)
     dtype = next(model.parameters()).dtype
     mask = torch.zeros((R, 1, L, L), dtype=dtype).masked_fill(~visible[:, None], torch.finfo(dtype).min)
-    keep = sorted({k for last in lasts for k in last})
-    _, keep_arg = forward_arguments(model)
-    kw = {"logits_to_keep": torch.tensor(keep, device=device)} if keep_arg else {}
-    logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos.to(device),
-                   **kw).logits
-    column = {k: c for c, k in enumerate(keep)} if keep_arg else {k: k for k in range(L)}
-    return torch.stack([logits[r, column[k]] for r, last in enumerate(lasts) for k in last]).float()
+    at = [(r, k) for r, last in enumerate(lasts) for k in last]
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is None:   # no output-head module to hook: every position through the head
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos.to(device)).logits
+        return torch.stack([logits[r, k] for r, k in at]).float()
+    # Only the suffixes' last positions go through the output head (a 262k vocabulary makes the
+    # head cost as much as several layers): a pre-hook hands it those hidden states alone, as one
+    # (1, N, H) batch, and whatever the model does after the head (softcapping) applies unchanged.
+    where = (torch.tensor([r for r, _ in at], device=device), torch.tensor([k for _, k in at], device=device))
+    handle = head.register_forward_pre_hook(lambda _module, args: (args[0][where].unsqueeze(0), *args[1:]))
+    try:
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos.to(device)).logits
+    finally:
+        handle.remove()
+    return logits[0].float()

@@ -155,7 +155,8 @@ class HFJudge:
 
         Per key, the tokens all its prompts share (`shared_prefix_length`) and then each
         prompt's own tokens are packed into one row (`arena.lm.tree_logits`): the shared
-        tokens run once. Up to `batch_size` prompts per forward. A group with nothing
+        tokens run once. A forward holds at most `batch_size` rows and no more token slots than
+        `batch_size` whole prompts (the memory of the unshared path). A group with nothing
         shared, one longer than the model's sliding window, and models whose attention takes
         no 4-D mask go through `label_logprobs`.
         """
@@ -183,10 +184,15 @@ class HFJudge:
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         device = next(self.model.parameters()).device
         label_ids = torch.tensor(self.label_ids, device=device)
+        def fits(rows) -> bool:   # at most batch_size rows, and no more token slots than batch_size whole prompts
+            packed = max(k + sum(len(token_lists[i]) - k for i in m) for k, m in rows)
+            longest = max(len(token_lists[i]) for _, m in rows for i in m)
+            return len(rows) <= self.batch_size and len(rows) * packed <= self.batch_size * longest
+
         batch: list = []
         for j, tree in enumerate(trees):
             batch.append(tree)
-            if j + 1 < len(trees) and sum(len(m) for _, m in batch) + len(trees[j + 1][1]) <= self.batch_size:
+            if j + 1 < len(trees) and fits(batch + [trees[j + 1]]):
                 continue
             packed = [(token_lists[m[0]][:k], [token_lists[i][k:] for i in m]) for k, m in batch]
             idx = [i for _, m in batch for i in m]

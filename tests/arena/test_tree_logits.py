@@ -18,7 +18,8 @@ def _model(kind: str, attn: str):
         cls = transformers.Qwen2ForCausalLM
     else:  # Gemma 3 text: sliding and full attention layers, head_dim set explicitly
         config = transformers.Gemma3TextConfig(**common, head_dim=8, sliding_window=64,
-                                               layer_types=["sliding_attention", "full_attention"])
+                                               layer_types=["sliding_attention", "full_attention"],
+                                               final_logit_softcapping=2.0)   # applied after the output head
         cls = transformers.Gemma3ForCausalLM
     config._attn_implementation = attn
     return cls(config).eval()
@@ -50,3 +51,19 @@ def test_tree_logits_refuses_empty_parts():
 
     with pytest.raises(ValueError, match="non-empty"):
         tree_logits(_model("llama", "sdpa"), [([], [[1]])], pad_id=0)
+
+
+def test_tree_logits_sends_only_the_suffix_ends_through_the_output_head():
+    """The head sees one hidden state per suffix, not every row at every kept position."""
+    from arena.lm import tree_logits
+
+    model = _model("gemma3", "sdpa")
+    seen = []
+    handle = model.get_output_embeddings().register_forward_hook(lambda _m, args, out: seen.append(args[0].shape))
+    trees = [([5, 6, 7], [[8, 9], [10, 11, 12, 13]]), ([5], [[14], [15, 16, 17, 18, 19, 20]])]
+    try:
+        with torch.no_grad():
+            logits = tree_logits(model, trees, pad_id=0)
+    finally:
+        handle.remove()
+    assert seen == [torch.Size([1, 4, 32])] and logits.shape == (4, 97)

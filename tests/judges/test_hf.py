@@ -190,3 +190,21 @@ def test_shared_prefix_runs_fewer_tokens(tiny_lm_dir, comparisons):
     assert shared_prefix_length([[1, 2], [1, 2]]) == 1  # each keeps a token of its own
     assert shared_prefix_length([[7, 2], [1, 2]]) == 0
     assert len(prompts) == 3
+
+
+@pytest.mark.parametrize("batch_size", [2, 4])
+def test_shared_prefix_forward_holds_no_more_than_batch_size_prompts_of_tokens(tiny_lm_dir, comparisons, batch_size):
+    """Packed rows are batched by token slots: a forward is never larger than batch_size whole prompts."""
+    judge = load_judge(f"hf:{tiny_lm_dir}", batch_size=batch_size)
+    both = comparisons + [c.swapped() for c in comparisons]
+    tokens = judge.encode(both)
+    fed = []
+    forward = judge.model.forward
+    judge.model.forward = lambda *a, **kw: fed.append(tuple(kw["input_ids"].shape)) or forward(*a, **kw)
+    try:
+        judge.shared_label_logprobs(tokens, [c.prompt for c in both])
+    finally:
+        del judge.model.forward
+    longest = max(map(len, tokens))
+    assert fed and all(rows <= batch_size and rows * length <= batch_size * longest for rows, length in fed)
+    assert sum(rows for rows, _ in fed) >= len({c.prompt for c in comparisons})
