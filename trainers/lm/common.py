@@ -605,8 +605,9 @@ def ema_(target: dict[str, torch.Tensor], policy: Policy, kappa: float) -> None:
 
 
 def save_state(work: Path, step: int, policy: Policy, opt, extra: dict[str, dict[str, torch.Tensor]],
-               counters: dict, config: TrainConfig) -> None:
-    """Resume state after `step` completed steps (atomic: written then renamed)."""
+               counters: dict, config: TrainConfig, *, judge_state: str | None = None) -> None:
+    """Resume state after `step` completed steps (atomic: written then renamed). `judge_state`:
+    a stateful judge wrapper's state (the max–min adversary's `state_json`), when there is one."""
     state = {
         "step": step,
         "config": json.dumps(config.to_json(), sort_keys=True),
@@ -616,6 +617,8 @@ def save_state(work: Path, step: int, policy: Policy, opt, extra: dict[str, dict
         "extra": extra,
         "counters": json.dumps(counters),
     }
+    if judge_state is not None:
+        state["judge"] = judge_state
     (work / ".resume").mkdir(parents=True, exist_ok=True)
     tmp = work / ".resume" / "state.pt.tmp"
     torch.save(state, tmp)

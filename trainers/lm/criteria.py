@@ -30,8 +30,10 @@ are untouched.
   so weight flows to the criteria and the responses on which the policy is weakest.
   `trainers.lab.multicriteria.bank_preferences` and `adversary_step` are the same formulas on
   a tabular game (the tests compare them on one-token responses). Each wrapper judge call costs
-  2·|bank| vector judgments per response. The adversary's state lives in the process: it
-  restarts with `--resume`, and each process of a distributed run keeps its own.
+  2·|bank| vector judgments per response. The adversary's state (λ, the banks, q) is saved
+  with the trainer's resume state (`state_json`, `load_state_json`), so `--resume` continues
+  it; each process of a distributed run keeps its own, and a resumed run restarts them all
+  from the first process's.
 """
 
 from __future__ import annotations
@@ -227,3 +229,23 @@ class MaxMinCriteriaJudge:
 
     def diagnostics(self) -> dict:
         return {"criterion_weights": {c: float(w) for c, w in zip(self.criteria, self.lam)}}
+
+    def state_json(self) -> str:
+        """The adversary's state as JSON (the resume state holds it): λ, and per prompt its bank and q.
+        `history` is not part of it (diagnostics of this process only)."""
+        import json
+
+        return json.dumps({"criteria": list(self.criteria), "log_lam": self.log_lam.tolist(),
+                           "banks": self.banks, "log_q": {x: q.tolist() for x, q in self.log_q.items()}})
+
+    def load_state_json(self, text: str) -> None:
+        """Continue from `state_json`'s output; refused when it was written for other criteria."""
+        import json
+
+        state = json.loads(text)
+        if tuple(state["criteria"]) != self.criteria:
+            raise ConfigError(f"the saved max-min adversary has criteria {state['criteria']}, the judge "
+                              f"{list(self.criteria)}; resume with the same judge, or pass --overwrite")
+        self.log_lam = np.asarray(state["log_lam"], dtype=float)
+        self.banks = {x: list(bank) for x, bank in state["banks"].items()}
+        self.log_q = {x: np.asarray(q, dtype=float).reshape(len(self.criteria), -1) for x, q in state["log_q"].items()}

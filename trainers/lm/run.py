@@ -64,6 +64,8 @@ class Run:
             for k, v in state["counters"].items():
                 setattr(self.counters, k, v)
             self.start = state["step"]
+            if "judge" in state:          # the max–min adversary continues where it stopped
+                self.judge.load_state_json(state["judge"])
         self.sampler.sync(self.policy)   # LoRA, a resumed run: not the weights the engine loaded
         if accelerator is not None:
             self.model, self.opt = accelerator.prepare(self.policy.model, self.opt)
@@ -242,7 +244,8 @@ class Run:
             self.tracker.log({k: v for k, v in row.items() if isinstance(v, (int, float)) and k != "step"}, step=done)
         self.last_row = row
         if cfg.save_every and done % cfg.save_every == 0 and done < cfg.steps and self.rank == 0:
-            C.save_state(self.work, done, self.policy, self.opt, self.extra, self.counters.to_json(), cfg)
+            C.save_state(self.work, done, self.policy, self.opt, self.extra, self.counters.to_json(), cfg,
+                         judge_state=self.judge.state_json() if hasattr(self.judge, "state_json") else None)
             summary = {k: row[k] for k in ("judge_queries", "kl_to_nash", "tv_to_nash") if k in row}
             C.save_checkpoint(self.policy, self.work, done, self.algorithm, cfg, summary)
         if self.progress is not None:

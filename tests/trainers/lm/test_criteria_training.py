@@ -160,3 +160,54 @@ def test_cli_refuses_criteria_weights_on_a_scalar_judge(world, tmp_path, capsys)
     err = capsys.readouterr().err
     assert rc == 2 and "vector judge" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_maxmin_adversary_resumes_where_it_stopped(world, tmp_path):
+    """The adversary's λ, banks and q travel in the resume state: a resumed max–min run equals the uninterrupted one."""
+    from safetensors.torch import load_file
+
+    from trainers.lm import TrainConfig, train
+
+    judge = "panel:a=python:arena.worlds.lowrank:judge|b=python:tests.trainers.lm.test_criteria_training:flipped"
+    cfg = lambda out: TrainConfig(policy=str(world / "ckpts" / "sft"), judge=judge,  # noqa: E731
+                                  prompts=str(world / "prompts.jsonl"), out=str(out), steps=4, batch_size=4,
+                                  max_new_tokens=4, eval_every=0, save_every=2, criteria_weights="maxmin")
+    full = train("nash-mp", cfg(tmp_path / "full"))
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_3(step, row):
+        if step == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train("nash-mp", cfg(tmp_path / "cut"), progress=stop_at_3)
+    resumed = train("nash-mp", cfg(tmp_path / "cut"), resume=True)
+    a, b = load_file(full / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert all(np.allclose(a[k].numpy(), b[k].numpy(), atol=1e-6) for k in a)
+
+
+def flipped(prompt: str, response_a: str, response_b: str) -> float:
+    """The lowrank judge with the two responses' roles swapped: a criterion that disagrees with the first."""
+    from arena.worlds.lowrank import judge
+
+    return judge(prompt, response_b, response_a)
+
+
+def test_maxmin_state_round_trips_and_refuses_other_criteria():
+    rng = np.random.default_rng(0)
+    adv = MaxMinCriteriaJudge(TableJudge(), bank=3)
+    for _ in range(3):
+        adv.judge(_batch(rng)[0])
+    other = MaxMinCriteriaJudge(TableJudge(), bank=3)
+    other.load_state_json(adv.state_json())
+    batch = _batch(rng)[0]
+    assert other.judge(batch) == adv.judge(batch)
+    assert np.allclose(other.lam, adv.lam) and other.banks == adv.banks
+
+    class TwoCriteria(TableJudge):
+        criteria = GAME.criteria[:2]
+
+    with pytest.raises(ConfigError, match="same judge"):
+        MaxMinCriteriaJudge(TwoCriteria()).load_state_json(adv.state_json())
