@@ -17,7 +17,8 @@ resamples (R = min(rounds, NASH_ROUNDS), as the ordinary Nash): every criterion 
 with the same draw of whole prompts (the cluster bootstrap over the union of the criteria's
 prompt ids), so a prompt on which the criteria disagree moves them together; without prompt
 ids, each criterion's comparisons are resampled on their own (multinomial). The weighted
-mixture is a point estimate. See docs/criteria.md.
+mixture is re-solved on the same resamples (`weighted_uncertainty`): percentile intervals of
+its weights and of what it guarantees on each criterion. See docs/criteria.md.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 
 from arena.errors import InputError
 
-__all__ = ["analyze_criteria", "CONFLICT_TOL"]
+__all__ = ["analyze_criteria", "weighted_uncertainty", "CONFLICT_TOL"]
 
 #: the criteria conflict when the robust value is below ½ by more than this
 CONFLICT_TOL = 1e-6
@@ -39,7 +40,9 @@ ROBUST_ESTIMATOR = ("maximin LP over the criteria's point-estimate matrices (are
 ROBUST_CI = ("percentile intervals of the maximin mixture re-solved on {rounds} joint resamples of the criteria "
              "({method}; arena.core.robust.robust_uncertainty)")
 WEIGHTED_ESTIMATOR = ("maximum-entropy Nash of P_w = sum_c w_c P_c over the point-estimate matrices "
-                      "(arena.core.robust.weighted_nash); a point estimate (no interval)")
+                      "(arena.core.robust.weighted_nash)")
+WEIGHTED_CI = ("percentile intervals of the weighted Nash re-solved on {rounds} joint resamples of the criteria "
+               "({method}; the same resamples as the robust mixture's)")
 
 
 def _prob(x) -> float:
@@ -94,8 +97,12 @@ def _reading(names, robust, weighted, nash_guarantees, unplayed) -> str:
         lo, hi = robust["value_interval"]
         lines.append(f"Robust value interval [{lo:.3f}, {hi:.3f}]; the binding criteria are the same in "
                      f"{100 * robust['binding_stability']:.0f}% of the resamples; the reported mixture keeps at least "
-                     f"{robust['guarantee_lower']:.3f} on every criterion in {100 * robust['level']:.0f}% of them. "
-                     "The weighted mixture is a point estimate.")
+                     f"{robust['guarantee_lower']:.3f} on every criterion in {100 * robust['level']:.0f}% of them.")
+        if weighted is not None and weighted.get("criterion_values_interval") is not None:
+            g = weighted["criterion_values_interval"]
+            low = min(weighted["criterion_values"], key=weighted["criterion_values"].get)
+            lines.append(f"The weighted mixture's guarantee on {low}: [{g[low][0]:.3f}, {g[low][1]:.3f}] "
+                         f"({100 * weighted['level']:.0f}% interval, re-solved per resample).")
     else:
         lines.append("The robust and weighted mixtures are point estimates (no interval).")
     return " ".join(lines)
@@ -138,19 +145,48 @@ def _resampled_games(records_by_criterion, names, n: int, *, rounds: int, seed: 
     return np.stack(out, axis=1), "multinomial bootstrap of each criterion's comparisons (no prompt ids)"
 
 
-def _robust_intervals(records_by_criterion, names, models, rob, analyze_kwargs) -> dict:
-    """The robust mixture's interval fields (None without the bootstrap)."""
-    from arena.core.robust import robust_uncertainty
+def _resamples(records_by_criterion, names, models, analyze_kwargs) -> tuple[np.ndarray, str] | None:
+    """The joint resamples both mixtures' intervals use ((R, C, n, n), scheme), None without the bootstrap."""
     from arena.core.uncertainty import NASH_ROUNDS
 
     rounds = int(analyze_kwargs.get("rounds", 1000))
-    level = float(analyze_kwargs.get("level", 0.95))
     if analyze_kwargs.get("ci", "bootstrap") != "bootstrap" or rounds < 1:
+        return None
+    return _resampled_games(records_by_criterion, names, len(models), rounds=min(rounds, NASH_ROUNDS),
+                            seed=int(analyze_kwargs.get("seed", 0)))
+
+
+def weighted_uncertainty(S: np.ndarray, w: np.ndarray, p: np.ndarray, values: np.ndarray, *,
+                         level: float = 0.95) -> dict:
+    """The weighted Nash re-solved on each resampled game S (R, C, n, n): percentile intervals.
+
+    p (n,), values (C,): the point estimate's mixture and its guarantee per criterion. Returns
+    arrays `weights_lo`, `weights_hi` (n,) of the mixture's weights and `values_lo`,
+    `values_hi` (C,) of what each round's mixture guarantees per criterion
+    (`criterion_values`), each widened to contain the estimate (as `robust_uncertainty`), and
+    `rounds`.
+    """
+    from arena.core.robust import criterion_values, weighted_nash
+
+    alpha = (1.0 - float(level)) / 2.0
+    mixtures = [weighted_nash(P, w).p for P in S]
+    W = np.array(mixtures)                                                      # (R, n)
+    V = np.array([criterion_values(P, q) for P, q in zip(S, mixtures)])         # (R, C)
+    w_lo, w_hi = np.quantile(W, [alpha, 1.0 - alpha], axis=0)
+    v_lo, v_hi = np.quantile(V, [alpha, 1.0 - alpha], axis=0)
+    return {"weights_lo": np.minimum(w_lo, p), "weights_hi": np.maximum(w_hi, p),
+            "values_lo": np.minimum(v_lo, values), "values_hi": np.maximum(v_hi, values), "rounds": len(mixtures)}
+
+
+def _robust_intervals(resampled, names, models, rob, analyze_kwargs) -> dict:
+    """The robust mixture's interval fields (None without the bootstrap)."""
+    from arena.core.robust import robust_uncertainty
+
+    level = float(analyze_kwargs.get("level", 0.95))
+    if resampled is None:
         return {"weights_interval": None, "value_interval": None, "binding_share": None, "binding_stability": None,
                 "guarantee_lower": None, "level": level, "rounds": 0, "ci": None}
-    R = min(rounds, NASH_ROUNDS)
-    S, method = _resampled_games(records_by_criterion, names, len(models), rounds=R,
-                                 seed=int(analyze_kwargs.get("seed", 0)))
+    S, method = resampled
     u = robust_uncertainty(S, rob, level=level)
     return {
         "weights_interval": {m: [_prob(lo), _prob(hi)] for m, lo, hi in zip(models, u.weights_lo, u.weights_hi)},
@@ -222,7 +258,8 @@ def analyze_criteria(records_by_criterion: Mapping, *, weights=None, **analyze_k
         "unplayed_pairs": unplayed,
         "estimator": ROBUST_ESTIMATOR,
     }
-    robust.update(_robust_intervals(records_by_criterion, names, models, rob, analyze_kwargs))
+    resampled = _resamples(records_by_criterion, names, models, analyze_kwargs)
+    robust.update(_robust_intervals(resampled, names, models, rob, analyze_kwargs))
     guarantees = {}
     nash_guarantees = {}
     for k, c in enumerate(names):
@@ -244,7 +281,20 @@ def analyze_criteria(records_by_criterion: Mapping, *, weights=None, **analyze_k
             },
             "criterion_values": {c: _prob(x) for c, x in zip(names, g)},
             "estimator": WEIGHTED_ESTIMATOR,
+            "weights_interval": None, "criterion_values_interval": None,
+            "level": float(analyze_kwargs.get("level", 0.95)), "rounds": 0, "ci": None,
         }
+        if resampled is not None:
+            S, method = resampled
+            u = weighted_uncertainty(S, w, eq.p, g, level=weighted["level"])
+            weighted.update({
+                "weights_interval": {m: [_prob(lo), _prob(hi)]
+                                     for m, lo, hi in zip(models, u["weights_lo"], u["weights_hi"])},
+                "criterion_values_interval": {c: [_prob(lo), _prob(hi)]
+                                              for c, lo, hi in zip(names, u["values_lo"], u["values_hi"])},
+                "rounds": u["rounds"],
+                "ci": WEIGHTED_CI.format(rounds=u["rounds"], method=method),
+            })
         guarantees["weighted"] = weighted["criterion_values"]
     guarantees["robust"] = robust["criterion_values"]
 

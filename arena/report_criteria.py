@@ -38,16 +38,22 @@ def render_criteria_terminal(result: dict, console) -> None:
     table.add_column("model")
     for label in columns:
         table.add_column(escape(label), justify="right")  # "nash[c]" is not rich markup
-    intervals = result["robust"].get("weights_interval")
-    if intervals:
-        table.add_column(escape(f"{100 * result['robust']['level']:.0f}% CI"), justify="right")
+    # interval columns: the weighted mixture's (when it has them), then the robust one's
+    ci = {}
+    weighted = result.get("weighted") or {}
+    if weighted.get("weights_interval"):
+        ci["weighted"] = (weighted["weights_interval"], weighted.get("criterion_values_interval") or {}, weighted["level"])
+    if result["robust"].get("weights_interval"):
+        ci["robust"] = (result["robust"]["weights_interval"], {}, result["robust"]["level"])
+    for label, (_, _, level) in ci.items():
+        table.add_column(escape(f"{label} {100 * level:.0f}% CI"), justify="right")
+    span = lambda iv: f"[{iv[0]:.3f}, {iv[1]:.3f}]"  # noqa: E731
     for m in models:
-        extra = [f"[{intervals[m][0]:.3f}, {intervals[m][1]:.3f}]"] if intervals else []
-        table.add_row(escape(m), *(_cell(w.get(m)) for w in columns.values()), *extra)
+        table.add_row(escape(m), *(_cell(w.get(m)) for w in columns.values()), *(span(iv[m]) for iv, _, _ in ci.values()))
     table.add_section()
     for c in names:
         table.add_row(escape(f"on {c}"), *(_cell(result["guarantees"][label][c]) for label in columns),
-                      *([""] if intervals else []), style="dim")
+                      *(span(g[c]) if c in g else "" for _, g, _ in ci.values()), style="dim")
     console.print(table)
 
     elo = Table(title="Elo per criterion", title_justify="left")

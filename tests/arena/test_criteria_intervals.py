@@ -87,3 +87,28 @@ def test_no_prompt_ids_resample_each_criterion_alone():
     plain = make_records([r.models[i] for i in r.a], [r.models[i] for i in r.b], r.score, models=list(r.models))
     S, method = _resampled_games({"x": plain, "y": plain}, ("x", "y"), 4, rounds=20, seed=0)
     assert "multinomial" in method and not np.array_equal(S[:, 0], S[:, 1])
+
+
+def test_weighted_mixture_intervals_contain_the_estimate_and_shrink_with_data():
+    """The weighted Nash is re-solved on the robust mixture's joint resamples: its intervals hold the
+    estimate, are seeded, and narrow with four times the prompts."""
+    def weighted(prompts, seed):
+        hel, har = _records(RPS, prompts=prompts, seed=seed), _records(SKEW, prompts=prompts, seed=seed + 1)
+        return analyze_criteria({"helpful": hel, "harmless": har}, weights={"helpful": 0.7, "harmless": 0.3},
+                                rounds=80, seed=5)["weighted"]
+
+    out = weighted(40, 1)
+    assert out["rounds"] == 80 and "joint resamples" in out["ci"]
+    for m, (lo, hi) in out["weights_interval"].items():
+        assert lo <= out["nash"]["weights"][m] <= hi
+    for c, (lo, hi) in out["criterion_values_interval"].items():
+        assert lo <= out["criterion_values"][c] <= hi
+    assert out["weights_interval"]["d"][1] < 0.05        # dominated on both criteria
+    width = lambda o: max(hi - lo for lo, hi in o["weights_interval"].values())  # noqa: E731
+    assert width(weighted(160, 1)) < width(out) and width(out) > 0.05
+    assert weighted(40, 1) == out
+    # without the bootstrap: the point estimate, with its interval fields empty
+    hel = _records(RPS, prompts=20)
+    none = analyze_criteria({"helpful": hel, "harmless": hel}, weights={"helpful": 0.5, "harmless": 0.5},
+                            ci="analytic")["weighted"]
+    assert none["weights_interval"] is None and none["rounds"] == 0 and none["nash"]["weights"]
