@@ -18,7 +18,7 @@ from pathlib import Path
 
 from arena.errors import InputError
 
-__all__ = ["check_weights_for", "judge_comparisons", "criterion_rows", "analyse_criteria_run"]
+__all__ = ["check_weights_for", "judge_comparisons", "criterion_rows", "criteria_analysis_key", "analyse_criteria_run"]
 
 
 def check_weights_for(judge, weights) -> None:
@@ -101,9 +101,31 @@ def criteria_records(ckpts, prompts, plan, table: dict, phash, fps, criteria) ->
     return records, failures, len(plan.cmp_keys)
 
 
+def criteria_analysis_key(ckpts, prompts, plan, table: dict, phash, fps, *, config, spec: str, judge) -> str:
+    """Hash of everything the multi-criteria analysis depends on: as `arena.tournament.analysis_key`,
+    with every criterion's verdict per comparison and the criterion weights."""
+    import arena
+    from arena.fingerprint import fingerprint_obj
+    from arena.tournament import _card
+
+    verdicts = []
+    for a, b, p, s in plan.cmp_keys:
+        per = _lookup(table, phash[p], s, fps[a], fps[b]) or {}
+        verdicts.append({c: [j.p, j.p_ab, j.p_ba, j.error] for c, j in sorted(per.items())})
+    return fingerprint_obj({
+        "kind": "criteria", "version": arena.__version__, "names": list(plan.names),
+        "cards": [_card(c) for c in ckpts], "prompts": [[p.id, h] for p, h in zip(prompts, phash)],
+        "pairs": [list(p) for p in plan.pairs], "cmp_keys": [list(k) for k in plan.cmp_keys],
+        "gen_keys": len(plan.gen_keys), "judge": [spec, judge.fingerprint, list(judge.criteria)],
+        "verdicts": verdicts, "weights": None if config.weights is None else sorted(dict(config.weights).items()),
+        "analysis": [config.rounds, config.level, config.prior, config.seed],
+    })
+
+
 def analyse_criteria_run(ckpts, prompts, plan, phash, fps, *, config, spec: str, judge, keys, out: Path,
-                         new: dict, reused: dict) -> dict:
-    """The multi-criteria result of a tournament (module docstring), written to out/results.json."""
+                         new: dict, reused: dict, console=None) -> dict:
+    """The multi-criteria result of a tournament (module docstring), written to out/results.json.
+    The analysis is stored under `criteria_analysis_key`: a rerun with nothing changed reuses it."""
     import judges
     from arena.criteria import analyze_criteria
     from arena.report_criteria import write_criteria_outputs
@@ -111,6 +133,16 @@ def analyse_criteria_run(ckpts, prompts, plan, phash, fps, *, config, spec: str,
 
     with Store.open(out) as store:
         table = keys.criterion_judgments(store, judge.fingerprint)   # each pair under its own key
+        key = criteria_analysis_key(ckpts, prompts, plan, table, phash, fps, config=config, spec=spec, judge=judge)
+        stored = store.analysis(key)
+    if stored is not None:
+        result = json.loads(stored)
+        result["run"] = {**result["run"], "new": new, "reused": reused}   # this call's work
+        if console is not None:
+            console.print(f"nothing changed since the analysis in {out}: reusing it (key {key})", soft_wrap=True)
+        if config.write_reports:
+            write_criteria_outputs(result, out)
+        return result
     criteria = tuple(judge.criteria)
     records, failures, comparisons = criteria_records(ckpts, prompts, plan, table, phash, fps, criteria)
     weights = None if config.weights is None else dict(config.weights)
@@ -133,7 +165,9 @@ def analyse_criteria_run(ckpts, prompts, plan, phash, fps, *, config, spec: str,
     result["checkpoints"] = {ckpts[i].name: {"fingerprint": ckpts[i].fingerprint, "kind": ckpts[i].kind}
                              for i in playing}
     result["settings"]["input"] = "tournament (criteria)"
+    text = json.dumps(result, allow_nan=False)  # strict JSON, as every result
+    with Store.open(out) as store:
+        store.put_analysis(key, text)
     if config.write_reports:
         write_criteria_outputs(result, out)
-    json.dumps(result, allow_nan=False)  # strict JSON, as every result
     return result

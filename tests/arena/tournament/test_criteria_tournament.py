@@ -83,6 +83,23 @@ def test_vector_judge_tournament_layout_and_failures(base, tmp_path):
     # a rerun judges nothing again and gives the same analysis
     again = run_tournament(_config(base, out, "python:criteria_judges:vector", weights=(("helpful", 0.7), ("brief", 0.3))))
     assert again["run"]["new"]["judgments"] == 0 and again["robust"] == r["robust"]
+    # ... by reusing the stored analysis (no bootstrap: analyze_criteria is not called), until a setting changes
+    import arena.criteria
+
+    calls = []
+    real = arena.criteria.analyze_criteria
+    arena.criteria.analyze_criteria = lambda *a, **kw: calls.append(1) or real(*a, **kw)
+    try:
+        third = run_tournament(_config(base, out, "python:criteria_judges:vector",
+                                       weights=(("helpful", 0.7), ("brief", 0.3))))
+        assert calls == [] and {k: v for k, v in third.items() if k != "run"} == {k: v for k, v in again.items()
+                                                                                 if k != "run"}
+        assert json.loads((out / "results.json").read_text()) == third
+        other = run_tournament(_config(base, out, "python:criteria_judges:vector",
+                                       weights=(("helpful", 0.5), ("brief", 0.5))))
+        assert calls == [1] and other["weighted"]["weights"] == {"helpful": 0.5, "brief": 0.5}
+    finally:
+        arena.criteria.analyze_criteria = real
 
 
 def test_criteria_panel_equals_python_vector_judge(base, tmp_path):
