@@ -140,19 +140,21 @@ def _mixtures(result: dict) -> _Table:
 
 def _elo(result: dict, *, intervals: bool) -> _Table:
     """Elo of each model per criterion; with `intervals`, its stored interval beside it."""
+    from arena.report import _fmt, _is_num
+
     names = result["settings"]["criteria"]
     level = result["settings"].get("level")
 
     def one(c, m):
         r = result["criteria"][c]["ratings"][m]
-        text = f"{r['elo']:.0f}"
+        text = _fmt(r.get("elo"), ".0f")
         ci = r.get("elo_ci")
-        if intervals and isinstance(ci, list) and len(ci) == 2 and all(isinstance(x, (int, float)) for x in ci):
+        if intervals and isinstance(ci, list) and len(ci) == 2 and all(map(_is_num, ci)):
             text += f" [{ci[0]:.0f}, {ci[1]:.0f}]"
         return text
 
     title = "Elo per criterion"
-    if intervals and isinstance(level, (int, float)):
+    if intervals and _is_num(level):
         title += f" ({100 * level:.0f}% intervals)"
     return _Table(title=title, caption="", header=("model", *names),
                   rows=tuple((m, *(one(c, m) for c in names)) for m in result["models"]))
