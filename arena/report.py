@@ -58,6 +58,14 @@ def validate_result(result) -> Result:
 def load_result(run_dir) -> Result:
     """Read RUN_DIR/results.json as a `Result` (any schema `arena.result` reads; InputError
     with the fix when absent or malformed)."""
+    # Typed and upgraded: an older schema gets the new fields as null (see arena.result).
+    return Result.from_json(load_result_json(run_dir))
+
+
+def load_result_json(run_dir) -> dict:
+    """RUN_DIR/results.json as its JSON object, untyped (a multi-criteria result, `kind`
+    "criteria", is read by `arena.report_criteria`); InputError with the fix when absent or
+    not JSON."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise InputError(f"{run_dir} is not a directory: give the run directory that holds results.json")
@@ -70,8 +78,9 @@ def load_result(run_dir) -> Result:
         result = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise InputError(f"{path} is not valid JSON ({error}): re-create it with `arena rate FILE --out DIR`") from None
-    # Typed and upgraded: an older schema gets the new fields as null (see arena.result).
-    return Result.from_json(result)
+    if not isinstance(result, dict):
+        raise InputError(f"{path} is not a JSON object: re-create it with `arena rate FILE --out DIR`")
+    return result
 
 
 # --------------------------------------------------------------------------- helpers
@@ -873,6 +882,55 @@ def _img_tag(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
+def _info_html(title: str, part: dict) -> str:
+    """A titled two-column table of a result section (run, judge): one row per key, values in one line."""
+    esc = html.escape
+    rows = "".join(
+        f'<tr><td class="name">{esc(str(k).replace("_", " "))}</td><td>{esc(_plain(v))}</td></tr>'
+        for k, v in part.items()
+    )
+    return f"<h2>{esc(title)}</h2><table>{rows}</table>"
+
+
+def _matrix_html(result: Result, *, browsable: str = "", title: str = "Preference matrix P(row ≻ column)") -> str:
+    """The preference matrix as a coloured table (rows and columns best first, `_order`), with its
+    legend; a cell links to its pair's battles when `browsable` (the battle browser's HTML) has them."""
+    from arena.report_browser import battle_anchor
+
+    esc = html.escape
+    models = result.models
+    P = result.preference.P
+    order = _order(result)
+    head = "".join(f"<th>{k + 1}</th>" for k in range(len(order)))
+    body = []
+    for k, i in enumerate(order):
+        cells = []
+        for j in order:
+            if i == j:
+                cells.append('<td class="dim">·</td>')
+                continue
+            p = P[i][j]
+            if not _is_num(p) or _unplayed(result, i, j):
+                cells.append('<td class="dim">–</td>')
+                continue
+            r, g, b = _rgb(p)
+            mark = "*" if _significant(result, i, j) else ""
+            text = f"{p:.2f}{mark}"
+            anchor = battle_anchor(i, j)
+            if f'id="{anchor}"' in browsable:  # the battle browser below has this pair's battles
+                text = f'<a href="#{anchor}" title="sample battles">{text}</a>'
+            cells.append(f'<td style="background:rgb({r},{g},{b})">{text}</td>')
+        body.append(f'<tr><td class="name">{k + 1} {esc(models[i])}</td>{"".join(cells)}</tr>')
+    marks = result.preference.n is not None
+    return (
+        f'<h2>{esc(title)}</h2><table class="matrix"><tr><th></th>{head}</tr>'
+        f"{''.join(body)}</table><p class='dim'>"
+        + ("* = interval excludes ½" if marks else "matrix input: no counts, so no intervals")
+        + ("; – = never compared" if any(_unplayed(result, i, j) for i in order for j in order if i != j) else "")
+        + "</p>"
+    )
+
+
 def render_html(result: Result, images: dict[str, bytes] | None = None, sections: Sequence[str] = ()) -> str:
     """A self-contained HTML page (inline CSS, images as base64 data URIs); `sections`: HTML
     fragments placed before the settings (e.g. `arena.report_browser.browser_html`)."""
@@ -896,11 +954,7 @@ def render_html(result: Result, images: dict[str, bytes] | None = None, sections
     for key in ("run", "judge"):
         part = None if getattr(result, key) is None else getattr(result, key).to_json()
         if part:
-            rows = "".join(
-                f'<tr><td class="name">{esc(str(k).replace("_", " "))}</td><td>{esc(_plain(v))}</td></tr>'
-                for k, v in part.items()
-            )
-            parts.append(f"<h2>{key.title()}</h2><table>{rows}</table>")
+            parts.append(_info_html(key.title(), part))
     ckpts = result.checkpoints
     if isinstance(ckpts, dict) and ckpts:
         keys = []
@@ -945,37 +999,8 @@ def render_html(result: Result, images: dict[str, bytes] | None = None, sections
     if "ratings.png" in images:
         parts.append(_img_tag(images["ratings.png"], "ratings with intervals"))
 
-    from arena.report_browser import battle_anchor
-
     browsable = "".join(sections)
-    head = "".join(f"<th>{k + 1}</th>" for k in range(len(order)))
-    body = []
-    for k, i in enumerate(order):
-        cells = []
-        for j in order:
-            if i == j:
-                cells.append('<td class="dim">·</td>')
-                continue
-            p = P[i][j]
-            if not _is_num(p) or _unplayed(result, i, j):
-                cells.append('<td class="dim">–</td>')
-                continue
-            r, g, b = _rgb(p)
-            mark = "*" if _significant(result, i, j) else ""
-            text = f"{p:.2f}{mark}"
-            anchor = battle_anchor(i, j)
-            if f'id="{anchor}"' in browsable:  # the battle browser below has this pair's battles
-                text = f'<a href="#{anchor}" title="sample battles">{text}</a>'
-            cells.append(f'<td style="background:rgb({r},{g},{b})">{text}</td>')
-        body.append(f'<tr><td class="name">{k + 1} {esc(models[i])}</td>{"".join(cells)}</tr>')
-    marks = result.preference.n is not None
-    parts.append(
-        f'<h2>Preference matrix P(row ≻ column)</h2><table class="matrix"><tr><th></th>{head}</tr>'
-        f"{''.join(body)}</table><p class='dim'>"
-        + ("* = interval excludes ½" if marks else "matrix input: no counts, so no intervals")
-        + ("; – = never compared" if any(_unplayed(result, i, j) for i in order for j in order if i != j) else "")
-        + "</p>"
-    )
+    parts.append(_matrix_html(result, browsable=browsable))
     if "heatmap.png" in images:
         parts.append(_img_tag(images["heatmap.png"], "preference heatmap"))
 

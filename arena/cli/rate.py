@@ -152,7 +152,8 @@ def _rate_criteria(data, *, file, weights, json_out, out_dir, **analyze_kwargs) 
     else:
         render_criteria_terminal(result, out)
     if out_dir is not None:
-        err.print(f"wrote {out_dir}/results.json", markup=False, soft_wrap=True)
+        err.print(f"wrote {out_dir}/ (results.json, matrix_<criterion>.csv, mixtures.png, report.html)",
+                  markup=False, soft_wrap=True)
 
 
 def _rate_boards(file, format, *, example, by, anchored, style, json_out, out_dir, rounds, seed, level, prior, ci,
