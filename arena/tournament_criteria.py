@@ -142,6 +142,7 @@ def analyse_criteria_run(ckpts, prompts, plan, phash, fps, *, config, spec: str,
             console.print(f"nothing changed since the analysis in {out}: reusing it (key {key})", soft_wrap=True)
         if config.write_reports:
             write_criteria_outputs(result, out)
+            _wrote(console, out)
         return result
     criteria = tuple(judge.criteria)
     records, failures, comparisons = criteria_records(ckpts, prompts, plan, table, phash, fps, criteria)
@@ -170,4 +171,10 @@ def analyse_criteria_run(ckpts, prompts, plan, phash, fps, *, config, spec: str,
         store.put_analysis(key, text)
     if config.write_reports:
         write_criteria_outputs(result, out)
+        _wrote(console, out)
     return result
+
+
+def _wrote(console, out: Path) -> None:
+    if console is not None:
+        console.print(f"wrote {out}/results.json, matrix_<criterion>.csv, mixtures.png and report.html", soft_wrap=True)

@@ -146,9 +146,11 @@ def test_cli_prints_the_mixtures_side_by_side_and_json(base, tmp_path, capsys):
             "python:criteria_judges:vector", "--out", str(tmp_path / "run"), "--max-new-tokens", "6",
             "--rounds", "30", "--weights", "helpful=0.5,brief=0.5"]
     assert main(args) == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
     for needle in ("nash[helpful]", "nash[brief]", "weighted", "robust", "95% CI", "robust value interval"):
         assert needle in text
+    assert "report.html" in captured.err and (tmp_path / "run" / "report.html").is_file()
     assert main(args + ["--json"]) == 0
     obj = json.loads(capsys.readouterr().out)
     assert obj["kind"] == "criteria" and obj["run"]["new"]["judgments"] == 0
