@@ -35,26 +35,21 @@ def report(
     if data.get("kind") == "criteria":  # arena.criteria: per criterion, weighted and robust side by side
         from arena.report_criteria import check_criteria_result, render_criteria_terminal, write_criteria_outputs
 
-        data = check_criteria_result(data)
-        text = _json_text(data, run_dir) if json_out else None
-        if html:
-            write_criteria_outputs(data, run_dir)
-        if json_out:
-            print(text)
-        else:
-            render_criteria_terminal(data, out)
+        result = check_criteria_result(data)
+        as_json, write, render = result, write_criteria_outputs, render_criteria_terminal
     else:
         from arena.report import plain_reading, render_terminal, write_outputs
         from arena.result import Result
 
         result = Result.from_json(data)  # typed and upgraded: an older schema gets the new fields as null
         result = replace(result, reading=plain_reading(result))  # from this version's rules, also for older files
-        text = _json_text(result.to_json(), run_dir) if json_out else None
-        if html:
-            write_outputs(result, run_dir)
-        if json_out:
-            print(text)
-        else:
-            render_terminal(result, out)
+        as_json, write, render = result.to_json(), write_outputs, render_terminal
+    text = _json_text(as_json, run_dir) if json_out else None  # before --html writes: NaN cannot be printed
+    if html:
+        write(result, run_dir)
+    if json_out:
+        print(text)
+    else:
+        render(result, out)
     if html:
         err.print(f"wrote {Path(run_dir) / 'report.html'}", markup=False, soft_wrap=True)

@@ -148,6 +148,17 @@ def test_in_memory_judge_matches_loaded_one(tiny_lm_dir, hf_judge, comparisons):
         HFJudge(model, tok, fingerprint="x", labels=("A", "Yes please"))
 
 
+def _forward_shapes(judge, tokens, keys) -> list[tuple[int, int]]:
+    """The (rows, length) of every forward `shared_label_logprobs` runs on these prompts."""
+    fed = []
+    forward = judge.model.forward
+    judge.model.forward = lambda *a, **kw: fed.append(tuple(kw["input_ids"].shape)) or forward(*a, **kw)
+    try:
+        judge.shared_label_logprobs(tokens, keys)
+    finally:
+        del judge.model.forward
+    return fed
+
 @pytest.mark.parametrize("batch_size", [1, 3, 16])
 def test_shared_prefix_equals_whole_prompts(tiny_lm_dir, comparisons, batch_size):
     """Both orders in one call, prefixes shared per question: the same p as each prompt scored whole."""
@@ -174,13 +185,7 @@ def test_shared_prefix_runs_fewer_tokens(tiny_lm_dir, comparisons):
     judge = load_judge(f"hf:{tiny_lm_dir}", batch_size=64)
     both = comparisons + [c.swapped() for c in comparisons]
     tokens = judge.encode(both)
-    fed = []
-    forward = judge.model.forward
-    judge.model.forward = lambda *a, **kw: fed.append(tuple(kw["input_ids"].shape)) or forward(*a, **kw)
-    try:
-        judge.shared_label_logprobs(tokens, [c.prompt for c in both])
-    finally:
-        del judge.model.forward
+    fed = _forward_shapes(judge, tokens, [c.prompt for c in both])
     prompts = {c.prompt for c in comparisons}
     assert len(fed) == 1 and fed[0][0] == len(prompts)   # one forward, one packed row per question
     groups = {q: [t for c, t in zip(both, tokens) if c.prompt == q] for q in prompts}
@@ -198,13 +203,7 @@ def test_shared_prefix_forward_holds_no_more_than_batch_size_prompts_of_tokens(t
     judge = load_judge(f"hf:{tiny_lm_dir}", batch_size=batch_size)
     both = comparisons + [c.swapped() for c in comparisons]
     tokens = judge.encode(both)
-    fed = []
-    forward = judge.model.forward
-    judge.model.forward = lambda *a, **kw: fed.append(tuple(kw["input_ids"].shape)) or forward(*a, **kw)
-    try:
-        judge.shared_label_logprobs(tokens, [c.prompt for c in both])
-    finally:
-        del judge.model.forward
+    fed = _forward_shapes(judge, tokens, [c.prompt for c in both])
     longest = max(map(len, tokens))
     assert fed and all(rows <= batch_size and rows * length <= batch_size * longest for rows, length in fed)
     assert sum(rows for rows, _ in fed) >= len({c.prompt for c in comparisons})
