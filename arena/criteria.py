@@ -29,7 +29,7 @@ import numpy as np
 
 from arena.errors import InputError
 
-__all__ = ["analyze_criteria", "weighted_uncertainty", "CONFLICT_TOL"]
+__all__ = ["analyze_criteria", "criteria_reading", "weighted_uncertainty", "CONFLICT_TOL"]
 
 #: the criteria conflict when the robust value is below ½ by more than this
 CONFLICT_TOL = 1e-6
@@ -68,6 +68,15 @@ def _point_matrix(records) -> tuple[np.ndarray, int]:
     n = P.shape[0]
     unplayed = int((np.asarray(N)[np.triu_indices(n, 1)] <= 0).sum())
     return P, unplayed
+
+
+def criteria_reading(result: Mapping) -> str:
+    """The reading of a multi-criteria result dict (as `analyze_criteria` returns it, or an older
+    results.json), from this version's rules: `arena report` re-reads stored files with it."""
+    names = list(result["settings"]["criteria"])
+    robust = result["robust"]
+    nash_guarantees = {c: result["guarantees"][f"nash[{c}]"] for c in names}
+    return _reading(names, robust, result.get("weighted"), nash_guarantees, robust.get("unplayed_pairs") or {})
 
 
 def _reading(names, robust, weighted, nash_guarantees, unplayed) -> str:

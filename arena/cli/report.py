@@ -35,7 +35,10 @@ def report(
     if data.get("kind") == "criteria":  # arena.criteria: per criterion, weighted and robust side by side
         from arena.report_criteria import check_criteria_result, render_criteria_terminal, write_criteria_outputs
 
+        from arena.criteria import criteria_reading
+
         result = check_criteria_result(data)
+        result = {**result, "reading": criteria_reading(result)}  # this version's rules, also for older files
         as_json, write, render = result, write_criteria_outputs, render_criteria_terminal
     else:
         from arena.report import plain_reading, render_terminal, write_outputs

@@ -205,6 +205,12 @@ def test_rate_out_and_report_terminal_json_html(capsys, tmp_path):
     assert (out / "results.json").read_bytes() == stored
     assert {"report.html", "matrix_helpful.csv", "matrix_safe.csv", "mixtures.png"} <= {p.name for p in out.iterdir()}
     assert "nash[safe]" in (out / "report.html").read_text()
+    # the reading comes from this version's rules, not from the file (as for scalar runs)
+    old = json.loads(stored)
+    (out / "results.json").write_text(json.dumps({**old, "reading": "an older version's words"}))
+    rc, text, err = _run(capsys, "report", out, "--json")
+    assert rc == 0, err
+    assert json.loads(text)["reading"] == old["reading"] != "an older version's words"
 
 
 def test_report_reads_a_result_written_before_weighted_intervals(capsys, result, tmp_path):
