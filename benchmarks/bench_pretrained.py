@@ -236,11 +236,14 @@ def grid(args) -> None:
             "--pairs", ",".join(f"base:{r['name']}" for r in runs), "--rounds", "200", "--json"]
     _, twall = run_child(tcmd, work / "tournament.log")
     result = json.loads((arena_run / "results.json").read_text())
-    P, names = result["preference"]["P"], result["preference"]["models"]
+    pref = result["preference"]
+    names = pref["models"]
     texts = _texts(arena_run / "arena.sqlite")
     stats = {name: answer_stats(texts[name]) for name in texts}
     for run in runs:
-        run["pref_vs_base"] = P[names.index(run["name"])][names.index("base")]
+        i, j = names.index(run["name"]), names.index("base")
+        # the cell and its 95% prompt-cluster bootstrap interval
+        run["pref_vs_base"], run["pref_lo"], run["pref_hi"] = pref["P"][i][j], pref["lo"][i][j], pref["hi"][i][j]
         run["answers"] = stats[run["name"]]
         run["diverged"] = diverged(run, run["answers"])
     record = {"runs": runs, "base": stats["base"], "tournament": tcmd, "tournament_wall": twall, "args": vars(args)}
@@ -256,12 +259,12 @@ def print_grid(record: dict) -> None:
           f"{b['chars']:.1f} characters, {b['empty']:.0%} empty.\n")
     # (pref_mean, the judged P(y ≻ y') of the policy's own two samples, is ½ in expectation for
     # any policy: it does not show learning, so it is not reported)
-    print("| run | lr | β | P(run ≻ base), held out | accuracy | chars | empty | response tokens, first 5 → last 5 steps "
+    print("| run | lr | β | P(run ≻ base), held out (95% interval) | accuracy | chars | empty | response tokens, first 5 → last 5 steps "
           "| KL to ref (last 5; max) | grad norm (last 5; max) | s/step | diverged |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in runs:
         a = r["answers"]
-        print(f"| {'LoRA r 8' if r['lora'] else 'full'} | {r['lr']:g} | {r['beta']:g} | {r['pref_vs_base']:.3f} "
+        print(f"| {'LoRA r 8' if r['lora'] else 'full'} | {r['lr']:g} | {r['beta']:g} | {r['pref_vs_base']:.3f} ({r['pref_lo']:.2f}–{r['pref_hi']:.2f}) "
               f"| {a['accuracy']:.2f} | {a['chars']:.1f} | {a['empty']:.0%} | {fmt(r['response_tokens_first'], '.2f')} → "
               f"{fmt(r['response_tokens'], '.2f')} | {fmt(r['kl_ref'])}; {fmt(r['kl_ref_max'])} | {fmt(r['grad_norm'])}; "
               f"{fmt(r['grad_norm_max'])} | {fmt(r['s_per_step'])} | {r['diverged'] or 'no'} |")
