@@ -3,7 +3,7 @@ nash-mp` and `arena tournament` in child processes, one at a time, each with one
 
     memory   peak resident memory (ru_maxrss of each child, so every configuration is
              measured alone) and seconds per step, LoRA and full fine-tuning, with and without
-             --gradient-checkpointing (and --dtype bf16): the ratio side by side
+             --gradient-checkpointing (and, with --bf16, LoRA at --dtype bf16): the ratio side by side
     grid     short LoRA / full fine-tuning runs over learning rate and β on the sums task of
              `benchmarks/pretrained_judge.py`, then one tournament of every run against the
              base model on held-out prompts: judged preference against the reference, KL to
@@ -318,7 +318,7 @@ def main(argv=None) -> None:
     p.add_argument("part", choices=("memory", "grid", "spp"))
     p.add_argument("--model", default="/tmp/gemma-270m", help="A converted Gemma 3 270M (safetensors) directory.")
     p.add_argument("--work", default="/tmp/bench-pretrained", help="Where the runs and JSON records go.")
-    p.add_argument("--batch", type=int, default=None, help="Prompts per step (memory: 4, grid and spp: 4).")
+    p.add_argument("--batch", type=int, default=None, help="Prompts per step (default 4).")
     p.add_argument("--max-new-tokens", type=int, default=None, help="memory: 32; grid and spp: 8.")
     p.add_argument("--steps", type=int, default=None, help="memory: 2, grid: 20, spp: 3.")
     p.add_argument("--bf16", action="store_true", help="memory: also LoRA with --dtype bf16.")
