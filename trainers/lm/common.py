@@ -375,14 +375,17 @@ def token_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, gen: Generation
     """
     from trainers.mixture import mask_logits
 
-    from arena.lm import positions
+    from arena.lm import forward_arguments, positions
 
     full = torch.cat([ids, gen.tokens.to(ids.device)], dim=1)                 # (B, L+T)
     attn = torch.cat([mask, gen.mask.to(mask.device)], dim=1)
     pos = positions(attn)
-    logits = model(input_ids=full, attention_mask=attn, position_ids=pos, use_cache=False).logits
-    L = ids.shape[1]
-    return torch.log_softmax(mask_logits(logits[:, L - 1:-1, :].float(), banned), dim=-1)   # (B, T, V)
+    T = gen.tokens.shape[1]
+    # Only the positions that predict a response token go through the output head (with a
+    # 262k vocabulary the head over the prompt positions costs more than the layers).
+    keep = {"logits_to_keep": T + 1} if forward_arguments(model)[1] else {}
+    logits = model(input_ids=full, attention_mask=attn, position_ids=pos, use_cache=False, **keep).logits
+    return torch.log_softmax(mask_logits(logits[:, -T - 1:-1, :].float(), banned), dim=-1)   # (B, T, V)
 
 
 @contextlib.contextmanager
