@@ -56,13 +56,18 @@ class Surrogate:
         return cls(w=z[0], U=z[1], m=z, v=z)
 
     def logits(self, phi: np.ndarray) -> np.ndarray:
-        """z(a, b) for the rows of phi (n, d): (n, n), z + zᵀ = 0."""
-        s = phi @ self.w
-        return s[:, None] - s[None, :] + phi @ (self.U - self.U.T) @ phi.T
+        """z(a, b) for the rows of phi (..., n, d): (..., n, n), z + zᵀ = 0 (batched over leading axes)."""
+        s = phi @ self.w                                                          # (..., n)
+        return s[..., :, None] - s[..., None, :] + phi @ (self.U - self.U.T) @ np.swapaxes(phi, -1, -2)
 
     def probs(self, phi: np.ndarray) -> np.ndarray:
-        """S(a, b) = σ(z(a, b)) for the rows of phi (n, d): (n, n), S + Sᵀ = 1."""
+        """S(a, b) = σ(z(a, b)) for the rows of phi (..., n, d): (..., n, n), S + Sᵀ = 1."""
         return expit(self.logits(phi))
+
+    def pair_probs(self, phi_a: np.ndarray, phi_b: np.ndarray) -> np.ndarray:
+        """S(a_n, b_n) for paired rows phi_a, phi_b (N, d): (N,), without the (N, N) matrix."""
+        z = (phi_a - phi_b) @ self.w + np.einsum("nd,de,ne->n", phi_a, self.U - self.U.T, phi_b)
+        return expit(z)
 
     def grad(self, phi: np.ndarray, a: np.ndarray, b: np.ndarray, p: np.ndarray, *,
              l2: float = SURROGATE_L2) -> tuple[np.ndarray, np.ndarray]:
@@ -71,11 +76,10 @@ class Surrogate:
         (one order is enough: the other is the same term, z being antisymmetric)."""
         if not (a.shape == b.shape == p.shape and a.ndim == 1 and len(a) > 0):
             raise ValueError(f"a, b, p must be equal non-empty (N,) arrays; got {a.shape}, {b.shape}, {p.shape}")
-        n = phi.shape[0]
-        r = self.probs(phi)[a, b] - p                                             # (N,) d loss / d z
-        G = np.bincount(a * n + b, weights=r, minlength=n * n).reshape(n, n) / len(a)
-        dK = phi.T @ G @ phi                                                      # d loss / d (U − Uᵀ)
-        return phi.T @ (G.sum(1) - G.sum(0)) + l2 * self.w, dK - dK.T + l2 * self.U
+        phi_a, phi_b = phi[a], phi[b]                                             # (N, d) each
+        r = (self.pair_probs(phi_a, phi_b) - p) / len(a)                          # (N,) d loss / d z, over N
+        dK = phi_a.T @ (r[:, None] * phi_b)                                       # d loss / d (U − Uᵀ)
+        return (phi_a - phi_b).T @ r + l2 * self.w, dK - dK.T + l2 * self.U
 
     def adam_step(self, phi: np.ndarray, a: np.ndarray, b: np.ndarray, p: np.ndarray, *,
                   lr: float = SURROGATE_LR, l2: float = SURROGATE_L2) -> "Surrogate":
