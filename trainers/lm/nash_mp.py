@@ -45,8 +45,8 @@ class Options:
     samples_per_prompt: int = SAMPLES_PER_PROMPT
     cv_samples: int = option(0, help="M more samples per prompt, not judged, scored by a surrogate of the judge "
                                      "fitted on reference-model features: a control variate (0: off).",
-                             why="off is the paper's estimator; M = 6 costs about 1.4× the time per step for no "
-                                 "clear gain in the raters world (benchmarks/RESULTS.trainers-convergence.md).")
+                             why="off is the paper's estimator; M = 6 took 2.8× the time per step for no clear "
+                                 "gain in the raters world (benchmarks/RESULTS.trainers-convergence.md).")
 
     def __post_init__(self) -> None:
         from arena.errors import ConfigError
