@@ -8,7 +8,9 @@ An online policy θ and a target θ_target, an exponential moving average of θ
 
 with one judgment per pair serving both samples (symmetrisation; the baseline ½ is exact):
 see `trainers.losses.nash_mp_loss`. κ = 1 makes the target the current policy, i.e.
-regularised self-play (`trainers.lm.self_play`).
+regularised self-play (`trainers.lm.self_play`). `--samples-per-prompt K` judges every pair of K
+samples (`nash_mp_group_loss`); `--cv-samples M` adds M unjudged samples scored by a learned
+surrogate of the judge, a control variate (`nash_mp_cv_loss`, `trainers.lm.surrogate`).
 """
 
 from __future__ import annotations
