@@ -2,7 +2,7 @@
 
 Run (the world from `arena world raters --out W --prompts 100`):
 
-    python benchmarks/bench_convergence.py --nash W/nash.json [--beta 0.1] [--seeds 3]
+    python benchmarks/bench_convergence.py --nash W/nash.json [--beta 0.1] [--seeds 3] [--cv]
 
 The LM trainer (`arena train nash-mp`) is measured end to end in
 benchmarks/RESULTS.trainers-convergence.md; this script answers *why* it stops where it does,
@@ -22,6 +22,14 @@ idealisations of the LM's update, each given the LM run's judge budget *per prom
   the parameterisation an LM can at best match prompt by prompt (it has no more
   information about a prompt than that prompt's pairs, unless it generalises across prompts).
 
+- tabular sampled + control variate (`--cv`): the same estimator with M extra samples per
+  prompt per step that are *not* judged, and a surrogate s(y, y') = σ(z(y, y')) of the judge,
+  z antisymmetric, fitted online by logistic regression on the soft labels of the pairs judged
+  so far (`cv_sampled_tv`); features: the one-hot class (an oracle: the surrogate can match the
+  judge exactly) or a style-blind one (correct / wrong / malformed only). The preference part
+  of the gradient keeps its expectation whatever s is (`cv_preference_grad`); this measures
+  what the best surrogate could buy at a given judge budget before building it for the LM.
+
 "Demo budget" is what `arena demo` trains (`arena.demo.DEMO_TRAIN`): 300 steps × 16 prompts
 = 4,800 pairs over 100 prompts, 48 pairs per prompt. Prints TV(π*_β, π) (per prompt, then
 averaged) for 1×, 3×, 10×, 30× that budget.
@@ -40,6 +48,7 @@ from scipy.special import log_softmax
 
 from trainers.lab import sampled as smp
 from trainers.lab.algorithms import nash_mp_step
+from trainers.lab.control_variate import Surrogate, cv_preference_grad
 from trainers.lab.games import Game
 from trainers.lab.nash import regularized_nash
 
@@ -50,6 +59,22 @@ LRS = (0.3, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0)
 EXPECTED_LRS = (1.0, 3.0, 10.0, 30.0, 100.0)
 """Learning-rate grid of the expected-gradient runs (no noise: larger steps are stable)."""
 PI_REF_FLOOR = 1e-12
+CV_EXTRA = (2, 6)
+"""Extra (unjudged) samples per prompt per step of the control-variate rows (`--cv`)."""
+CV_LRS = (2.0, 3.0, 5.0, 7.0, 10.0, 15.0)
+"""Learning-rate grid of the control-variate rows (less noise: larger steps become stable)."""
+FLOOR_LRS = (3.0, 5.0, 10.0, 15.0, 20.0, 30.0, 50.0)
+"""Learning-rate grid of the noise-free row of the control-variate table."""
+SURROGATE_BUFFER = 3000
+"""Judged pairs the surrogate is fitted on: the newest ones (30 steps of 100 prompts)."""
+SURROGATE_FIT_STEPS = 5
+"""Adam steps on the buffer after each training step."""
+FEATURES = {
+    "class": np.eye(7),
+    # correct / wrong / malformed only: the surrogate cannot see the style cycle
+    "style-blind": np.array([[1, 0], [1, 0], [1, 0], [0, 1], [0, 1], [0, 1], [0, 0]], dtype=np.float64),
+}
+"""Surrogate features φ(y) of the 7 raters classes (terse, sentence, list, the three wrong, malformed)."""
 
 
 def raters_game(nash: dict) -> Game:
@@ -108,6 +133,74 @@ def sampled_tv(game: Game, pi_star: np.ndarray, *, beta: float, pairs_per_prompt
     return mean_tv(game, np.exp(log_softmax(theta, axis=1)), pi_star)
 
 
+def cv_sampled_tv(game: Game, pi_star: np.ndarray, *, beta: float, pairs_per_prompt: int, lr: float, seed: int,
+                  extra: int, all_samples: bool, features: str = "class", kappa: float = 0.1) -> tuple[float, float]:
+    """`sampled_tv` with `extra` unjudged samples per prompt and the learned surrogate's control
+    variate (`cv_preference_grad`); the KL part is the plain estimator's on the judged pair (or
+    on all K samples with all_samples). Returns (TV, mean |p − s| on the last 20 steps' pairs
+    before the surrogate saw them)."""
+    rng = np.random.default_rng(seed)
+    X = game.n_contexts
+    phi = FEATURES[features]
+    surrogate = Surrogate.zeros(phi.shape[1])
+    a = b = np.zeros(0, dtype=np.int64)
+    labels = np.zeros(0)
+    theta = game.log_pi_ref.copy()
+    target = theta.copy()
+    rows, K, eta = np.arange(X), extra + 2, 2 * beta
+    errors = []
+    for k in range(pairs_per_prompt):
+        log_pi = log_softmax(theta, axis=1)
+        pi = np.exp(log_pi)
+        ys = smp.sample_actions(pi, K, rng)                                     # (X, K)
+        p = game.P[rows, ys[:, 0], ys[:, 1]]                                    # the judge, soft label
+        S = surrogate.probs(phi)                                                # (Y, Y)
+        errors.append(float(np.abs(p - S[ys[:, 0], ys[:, 1]]).mean()))
+        g = cv_preference_grad(pi, ys, p, S, all_samples=all_samples)
+        c = beta * (log_pi - game.log_pi_ref) + (beta / eta) * (log_pi - log_softmax(target, axis=1))   # (X, Y)
+        kl_rows = ys if all_samples else ys[:, :2]
+        coef = c[rows[:, None], kl_rows] / kl_rows.shape[1]                     # (X, K or 2)
+        np.add.at(g, (np.repeat(rows, kl_rows.shape[1]), kl_rows.ravel()), coef.ravel())
+        g -= coef.sum(1, keepdims=True) * pi
+        theta = theta - lr * (1 - k / pairs_per_prompt) * g
+        target = kappa * theta + (1 - kappa) * target
+        # fit the surrogate on the newest judged pairs
+        a = np.concatenate([a, ys[:, 0]])[-SURROGATE_BUFFER:]
+        b = np.concatenate([b, ys[:, 1]])[-SURROGATE_BUFFER:]
+        labels = np.concatenate([labels, p])[-SURROGATE_BUFFER:]
+        for _ in range(SURROGATE_FIT_STEPS):
+            surrogate = surrogate.adam_step(phi, a, b, labels)
+    return mean_tv(game, np.exp(log_softmax(theta, axis=1)), pi_star), float(np.mean(errors[-20:]))
+
+
+def cv_table(nash: dict, *, beta: float, multiple: float = 3, seeds: int = 3, extras=CV_EXTRA, kappa: float = 0.1,
+             variants=(("class", False), ("class", True), ("style-blind", True))) -> list[dict]:
+    """Control-variate rows at `multiple`× the demo's budget: M ∈ CV_EXTRA, each (features,
+    all_samples) variant, the best lr of CV_LRS (mean over seeds)."""
+    game = raters_game(nash)
+    pi_star = regularized_nash(game, beta).pi
+    per_prompt = int(round(multiple * DEMO_PAIRS / game.n_contexts))
+    # the floor no estimator of this gradient can beat in that many steps: no noise at all
+    lr, tv = min(((lr, expected_gradient_tv(game, pi_star, beta=beta, steps=per_prompt, lr=lr, kappa=kappa))
+                  for lr in FLOOR_LRS), key=lambda t: t[1])
+    tail = f", κ = {kappa:g}" if kappa != 0.1 else ""
+    rows = [{"update": "expected gradient (no noise)", "budget": f"{per_prompt} steps{tail}", "pairs per prompt": "-",
+             "best lr": lr, "TV per seed": f"{tv:.3f}", "fit error, mean abs(p − s)": "-"}]
+    for features, all_samples in variants:
+        for extra in extras:
+            runs = {lr: [cv_sampled_tv(game, pi_star, beta=beta, pairs_per_prompt=per_prompt, lr=lr, seed=s,
+                                       extra=extra, all_samples=all_samples, features=features, kappa=kappa)
+                        for s in range(seeds)]
+                    for lr in CV_LRS}
+            lr, best = min(runs.items(), key=lambda t: float(np.mean([tv for tv, _ in t[1]])))
+            rows.append({"update": f"tabular sampled + control variate ({features} features, "
+                                   f"{'all samples' if all_samples else 'opponents only'})",
+                         "budget": f"{multiple:g}× demo, M = {extra}{tail}", "pairs per prompt": per_prompt, "best lr": lr,
+                         "TV per seed": ", ".join(f"{tv:.3f}" for tv, _ in best),
+                         "fit error, mean abs(p − s)": f"{np.mean([e for _, e in best]):.3f}"})
+    return rows
+
+
 def budget_table(nash: dict, *, beta: float, multiples=(1, 3, 10, 30), seeds: int = 3, lm_steps: int = 300) -> list[dict]:
     game = raters_game(nash)
     pi_star = regularized_nash(game, beta).pi
@@ -138,10 +231,29 @@ def main(argv=None) -> int:
     ap.add_argument("--nash", type=Path, required=True, help="nash.json of a raters world (arena world raters)")
     ap.add_argument("--beta", type=float, default=0.1, help="β of π*_β (recomputed from the stored game)")
     ap.add_argument("--seeds", type=int, default=3, help="seeds per budget (tabular sampled runs)")
+    ap.add_argument("--cv", action="store_true",
+                    help="only the control-variate rows (a learned surrogate of the judge; see --multiple)")
+    ap.add_argument("--multiple", type=float, default=3, help="budget of the --cv rows, in demo budgets")
+    ap.add_argument("--extra", type=int, nargs="+", default=list(CV_EXTRA), help="M of the --cv rows")
+    ap.add_argument("--kappa", type=float, default=0.1, help="target EMA rate κ of the --cv rows")
+    ap.add_argument("--variants", nargs="+", default=["class:opponents", "class:all", "style-blind:all"],
+                    help="--cv rows as FEATURES:opponents|all")
     args = ap.parse_args(argv)
+    variants = [tuple(v.split(":", 1)) for v in args.variants]
+    for v in variants:
+        if len(v) != 2 or v[0] not in FEATURES or v[1] not in ("opponents", "all"):
+            ap.error(f"--variants takes FEATURES:opponents|all with FEATURES in {sorted(FEATURES)}; got {':'.join(v)}")
+    variants = [(features, form == "all") for features, form in variants]
+    if min(args.extra) < 0 or not args.multiple > 0:
+        ap.error(f"--extra must be >= 0 and --multiple > 0; got {args.extra} and {args.multiple}")
     nash = json.loads(args.nash.read_text())
-    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs (shared); β = {args.beta:g}, η = 2β, κ = 0.1")
-    print(_table(budget_table(nash, beta=args.beta, seeds=args.seeds)))
+    kappa = args.kappa if args.cv else 0.1
+    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs (shared); β = {args.beta:g}, η = 2β, κ = {kappa:g}")
+    if args.cv:
+        print(_table(cv_table(nash, beta=args.beta, seeds=args.seeds, multiple=args.multiple, extras=args.extra,
+                              kappa=args.kappa, variants=variants)))
+    else:
+        print(_table(budget_table(nash, beta=args.beta, seeds=args.seeds)))
     return 0
 
 
