@@ -166,48 +166,6 @@ def nash_mp_group_loss(logp: torch.Tensor, score: torch.Tensor, kl_ref: KLTerm, 
                      kl_target=float(kl_target.value.mean()))
 
 
-SURROGATE_ATOL = 1e-6
-"""Tolerance of the check S + Sᵀ = 1 on a surrogate's pair probabilities."""
-
-
-def nash_mp_cv_loss(logp: torch.Tensor, pref: torch.Tensor, S: torch.Tensor, kl_ref: KLTerm, kl_target: KLTerm, *,
-                    beta: float, eta: float) -> LossParts:
-    """Nash-MP surrogate with a learned surrogate of the judge as a control variate.
-
-    logp: (B, K), K ≥ 2 — y_1..y_K sampled from π_θ per prompt, only (y_1, y_2) judged,
-    pref = P(y_1 ≻ y_2): (B,); S: (B, K, K) a surrogate's S(y_i, y_j), S + Sᵀ = 1 (detached).
-    With score_i = mean_{j≠i} S(y_i, y_j) − ½, c_1 = pref − S(y_1, y_2), c_2 = (1 − pref) − S(y_2, y_1):
-
-        L = mean_B[ −(1/K) Σ_{i≤K} score_i log π_θ(y_i) − ½ Σ_{i=1,2} c_i log π_θ(y_i) ]
-            + β mean_{B·K}[KL_ref surrogate] + (β/η) mean_{B·K}[KL_target surrogate],
-
-    kl_ref, kl_target over the B·K samples flattened row-major. The first sum has the expected
-    gradient of the surrogate's game, the second of (judge − surrogate)'s, so the estimator of
-    ∇{−P(π_θ ≻ sg π_θ)} is unbiased whatever S is; a good S removes variance and lets every one of
-    the K samples carry a signal for one judge query (`trainers.lab.control_variate.cv_preference_grad`,
-    its tabular form, all_samples=True). For K = 2 it is `nash_mp_loss` exactly, whatever S.
-    """
-    if logp.ndim != 2 or logp.shape[1] < 2 or S.shape != (*logp.shape, logp.shape[1]) or pref.shape != logp.shape[:1]:
-        raise ValueError(f"nash_mp_cv_loss: logp must be (B, K) with K >= 2, pref (B,) and S (B, K, K); got "
-                         f"{tuple(logp.shape)}, {tuple(pref.shape)} and {tuple(S.shape)}")
-    if not torch.allclose(S + S.transpose(1, 2), torch.ones_like(S), atol=SURROGATE_ATOL):
-        raise ValueError("nash_mp_cv_loss: S must satisfy S(a, b) + S(b, a) = 1 (build it as σ of an antisymmetric logit)")
-    for term in (kl_ref, kl_target):
-        if term.surrogate.shape != (logp.numel(),):
-            raise ValueError(f"nash_mp_cv_loss: KL terms cover the B·K samples, shape ({logp.numel()},); "
-                             f"got {tuple(term.surrogate.shape)}")
-    _check_rate("beta", beta)
-    _check_rate("eta", eta)
-    B, K = logp.shape
-    S = S.detach().to(logp.dtype)
-    score = (S.sum(2) - S.diagonal(dim1=1, dim2=2)) / (K - 1) - 0.5              # (B, K), j ≠ i
-    corr = torch.stack([pref - S[:, 0, 1], (1.0 - pref) - S[:, 1, 0]], 1).detach()  # (B, 2)
-    pg = -(score * logp).sum(1) / K - 0.5 * (corr * logp[:, :2]).sum(1)         # (B,)
-    loss = pg.mean() + beta * kl_ref.surrogate.mean() + beta / eta * kl_target.surrogate.mean()
-    return LossParts(loss=loss, pg=float(pg.detach().mean()), kl_ref=float(kl_ref.value.mean()),
-                     kl_target=float(kl_target.value.mean()))
-
-
 def leave_one_out_score(pref: torch.Tensor) -> torch.Tensor:
     """score[b, i] = mean_{j≠i} P(y_i ≻ y_j) from pref: (B, K(K−1)/2) = P(y_i ≻ y_j) for the
     pairs i < j in `itertools.combinations(range(K), 2)` order; returns (B, K)."""

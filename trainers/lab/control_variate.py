@@ -16,9 +16,8 @@ averaged over all K samples and the judge only corrects it on the judged pair
 removes variance, a bad one adds some (the judged correction p − S(y_1, y_2) carries it).
 
 The tabular check of this idea on the raters world's class game is
-`benchmarks/bench_convergence.py --cv` (benchmarks/RESULTS.trainers-convergence.md); the LM
-trainer uses the same `Surrogate` on reference-model features (`arena train nash-mp
---cv-samples M`, `trainers.lm.surrogate`, loss `trainers.losses.nash_mp_cv_loss`).
+`benchmarks/bench_convergence.py --cv` (benchmarks/RESULTS.trainers-convergence.md, which also
+records the LM version that was measured and not kept).
 """
 
 from __future__ import annotations

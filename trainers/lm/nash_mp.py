@@ -8,9 +8,7 @@ An online policy θ and a target θ_target, an exponential moving average of θ
 
 with one judgment per pair serving both samples (symmetrisation; the baseline ½ is exact):
 see `trainers.losses.nash_mp_loss`. κ = 1 makes the target the current policy, i.e.
-regularised self-play (`trainers.lm.self_play`). `--samples-per-prompt K` judges every pair of K
-samples (`nash_mp_group_loss`); `--cv-samples M` adds M unjudged samples scored by a learned
-surrogate of the judge, a control variate (`nash_mp_cv_loss`, `trainers.lm.surrogate`).
+regularised self-play (`trainers.lm.self_play`).
 """
 
 from __future__ import annotations
@@ -45,10 +43,6 @@ class Options:
     kappa: Schedule = option(Schedule("constant", 0.1), help="Target EMA rate κ: a number or harmonic:C (C/(k+C)).",
                              why="converged in the lowrank world; κ = 1 is self-play (no extrapolation).")
     samples_per_prompt: int = SAMPLES_PER_PROMPT
-    cv_samples: int = option(0, help="M more samples per prompt, not judged, scored by a surrogate of the judge "
-                                     "fitted on reference-model features: a control variate (0: off).",
-                             why="off is the paper's estimator; M = 6 took 2.8× the time per step for no clear "
-                                 "gain in the raters world (benchmarks/RESULTS.trainers-convergence.md).")
 
     def __post_init__(self) -> None:
         from arena.errors import ConfigError
@@ -58,11 +52,6 @@ class Options:
         if self.eta is not None and not self.eta > 0:
             raise ConfigError(f"--eta must be > 0; got {self.eta}")
         check_at_least(self, ("samples_per_prompt",), 2, " (a sample needs an opponent)")
-        check_at_least(self, ("cv_samples",), 0)
-        if self.cv_samples and self.samples_per_prompt > 2:
-            raise ConfigError(f"--cv-samples {self.cv_samples} adds unjudged samples to the one judged pair per "
-                              f"prompt; it does not combine with --samples-per-prompt {self.samples_per_prompt} "
-                              f"(every pair judged): drop one of the two")
 
     def resolve(self, *, beta: float) -> "Options":
         """η = 2β when not given (the default is a function of β)."""
@@ -88,18 +77,12 @@ def train(config: TrainConfig, *, overwrite: bool = False, resume: bool = False,
     opts = config.options
     target = run.extra.setdefault("target", policy.copy_trainable())       # EMA of the trainable tensors
     self_play = algorithm == "self-play"
-    cv = getattr(opts, "cv_samples", 0)     # self-play's options have no control variate
     for step in range(run.start, config.steps):
-        judged = []                          # the step's features and judged pairs, for the surrogate
         for _ in run.micro_batches():
             if opts.samples_per_prompt > 2:
                 _group_micro_batch(run, step, target, self_play)
-            elif cv:
-                _cv_micro_batch(run, step, target, self_play, judged)
             else:
                 _pair_micro_batch(run, step, target, self_play)
-        if judged:                           # the surrogate moves between steps only
-            _fit_surrogate(run, judged)
         grad_norm = run.step(step)
         if grad_norm is None:                # every judgment of the step failed: no update
             run.end_step(step, anchor=target)
@@ -189,73 +172,3 @@ def _group_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], sel
                                eta=SELF_PLAY_ETA if self_play else config.options.eta)
     run.backward(weight * parts.loss, parts, pref_mean=float(pref[ok].mean()),
                  response_tokens=float(gen.mask.sum(-1).float().mean()))
-
-
-def _cv_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], self_play: bool, judged: list) -> None:
-    """Backward of one micro-batch with K = M + 2 samples per prompt, (y_1, y_2) judged and the
-    surrogate of the judge as a control variate over all K (`nash_mp_cv_loss`); appends the
-    micro-batch's features and judged pairs to `judged` for the fit after the step."""
-    import torch
-
-    from trainers.lm.common import sequence_logprob
-    from trainers.lm.surrogate import SurrogateState, final_hidden, projection, response_features
-    from trainers.losses import nash_mp_cv_loss
-    from trainers.mixture import Generation
-
-    config, policy = run.config, run.policy
-    K = config.options.cv_samples + 2
-    prompts = run.batch(step)
-    n = len(prompts)
-    ids, mask = run.encode(prompts)
-    idsK, maskK = torch.cat([ids] * K), torch.cat([mask] * K)                     # (K·B, L), copy-major
-    # the first two copies are the pair path's samples (same uniforms), then M more
-    gen = run.sample(policy.model, idsK, maskK, run.uniforms(step, 1, copies=K))
-    texts = run.texts(gen)
-    # judge: one query per prompt, (y_1, y_2) only
-    pref, ok = run.judge_pairs(prompts, texts[:n], texts[n:2 * n], step)
-    if run.judged == 0:                  # every judgment of the micro-batch failed: no backward
-        return
-    ok, weight = run.loss_rows(ok)
-    keep = ok.repeat(K)                                                          # copy-major rows
-    lp = run.token_logprobs(run.model, idsK, maskK, gen)[keep]                   # (K·B', T, V)
-    with torch.no_grad(), final_hidden(policy.model) as hidden:
-        lp_ref = run.token_logprobs(policy.reference(), idsK, maskK, gen)        # (K·B, T, V)
-    with torch.no_grad():
-        lp_tgt = lp.detach() if self_play else run.token_logprobs(policy.view(target), idsK, maskK, gen)[keep]
-    kept = Generation(tokens=gen.tokens[keep], mask=gen.mask[keep])
-    m = int(ok.sum())
-    # features of the K·B' kept samples from the reference's forward: (B', K, d)
-    L = ids.shape[1]
-    h = hidden[-1][:, L:][keep]                                                  # (K·B', T, H) at the response tokens
-    lp_ref = lp_ref[keep]
-    tok_ref = lp_ref.gather(-1, kept.tokens.to(lp_ref.device).unsqueeze(-1)).squeeze(-1)   # (K·B', T)
-    proj = projection(h.shape[-1], seed=config.seed).to(h.device)
-    phi = response_features(h, tok_ref, kept.mask, proj=proj).reshape(K, m, -1).transpose(1, 0, 2)
-    state = SurrogateState.from_tensors(run.extra["surrogate"]) if "surrogate" in run.extra else SurrogateState.empty()
-    S = torch.from_numpy(state.probs(phi)).to(run.device)                        # (B', K, K)
-    p = pref[ok]
-    fit_error = float((p - S[:, 0, 1].to(p.dtype)).abs().mean())                 # before S sees these pairs
-    logp = sequence_logprob(lp, kept).view(K, m).T                               # (B', K)
-    order = torch.arange(K * m).view(K, m).T.reshape(-1)                         # KL terms prompt-major
-    kl_ref, kl_tgt = run.kl_term(lp, lp_ref, kept), run.kl_term(lp, lp_tgt, kept)
-    kl_ref, kl_tgt = (type(t)(surrogate=t.surrogate[order], value=t.value[order]) for t in (kl_ref, kl_tgt))
-    parts = nash_mp_cv_loss(logp, p, S, kl_ref, kl_tgt, beta=config.beta,
-                            eta=SELF_PLAY_ETA if self_play else config.options.eta)
-    run.backward(weight * parts.loss, parts, pref_mean=float(p.mean()), surrogate_error=fit_error,
-                 response_tokens=float(gen.mask.sum(-1).float().mean()))
-    if weight:
-        judged.append((phi, p.double().cpu().numpy()))
-
-
-def _fit_surrogate(run: Run, judged: list) -> None:
-    """Fit the surrogate on the step's judged pairs (added to its buffer) and keep it in the
-    resume state."""
-    import numpy as np
-
-    from trainers.lm.surrogate import SurrogateState
-
-    state = SurrogateState.from_tensors(run.extra["surrogate"]) if "surrogate" in run.extra else SurrogateState.empty()
-    phi = np.concatenate([f for f, _ in judged])                                # (B, K, d)
-    p = np.concatenate([q for _, q in judged])
-    state = state.update(phi.reshape(-1, phi.shape[-1]), phi[:, 0], phi[:, 1], p)
-    run.extra["surrogate"] = state.to_tensors()
