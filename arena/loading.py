@@ -8,6 +8,8 @@ pickle-based weights (`*.bin`, `*.pt`) are refused unless the user passes
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from pathlib import Path
 
 from arena.errors import CheckpointError
@@ -102,3 +104,12 @@ def load_causal_lm(path: str | Path, *, allow_pickle: bool = False, trust_remote
 
     return load_pretrained(path, AutoModelForCausalLM, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code,
                            dtype=dtype, device=device, what="causal language model")
+
+
+@contextlib.contextmanager
+def quiet_peft():
+    """peft reads transformers' deprecated `is_gradient_checkpointing` when it wraps a model,
+    which prints a FutureWarning on every run with an adapter; that one warning is silenced."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield

@@ -78,8 +78,11 @@ def load_policy(ckpt, *, allow_pickle=False, trust_remote_code=False, device=Non
 
         if any((ckpt.path / f).exists() for f in TOKENIZER_FILES):
             tok = load_tokenizer(ckpt.path, trust_remote_code=trust_remote_code)
+        from arena.loading import quiet_peft
+
         try:
-            model = peft.PeftModel.from_pretrained(model, str(ckpt.path))
+            with quiet_peft():
+                model = peft.PeftModel.from_pretrained(model, str(ckpt.path))
         except Exception as error:
             raise CheckpointError(f"cannot load adapter {ckpt.path} over {ckpt.base}: {error}") from error
         model.eval()

@@ -300,8 +300,11 @@ def load_policy(config: TrainConfig) -> Policy:
 
         lcfg = LoraConfig(r=config.lora_r, lora_alpha=2 * config.lora_r, lora_dropout=0.0,
                           target_modules="all-linear", init_lora_weights=True)
+        from arena.loading import quiet_peft
+
         torch.manual_seed(config.seed)
-        model = get_peft_model(model, lcfg)
+        with quiet_peft():
+            model = get_peft_model(model, lcfg)
         model.eval()
     if tok.eos_token_id is None:
         raise ConfigError(f"the tokenizer of {config.policy} has no end-of-sequence token; set eos_token")
