@@ -185,6 +185,8 @@ def _inner_module(model):
     import torch
 
     inner = getattr(model, "model", model) if not isinstance(model, torch.nn.Module) else model  # AdaptersOff/WithParams
+    while type(inner).__name__ in ("DistributedDataParallel", "FullyShardedDataParallel"):   # they pass kwargs on
+        inner = inner.module
     if hasattr(inner, "get_base_model"):  # peft
         inner = inner.get_base_model()
     return inner

@@ -189,3 +189,21 @@ def test_tournament_cli_stop_reaches_the_store_and_keeps_old_keys(tmp_path, caps
     assert len(free) == len(cut) == 6 and any("e" in t for t in free.values())
     assert all("e" not in t and "\n" not in t for t in cut.values())
     assert cut == {k: truncate_at_stop(t, ("e", "\n")) for k, t in free.items()}
+
+
+def test_forward_arguments_look_through_distributed_wrappers():
+    """DDP / FSDP wrappers pass keyword arguments on: the wrapped model's `logits_to_keep` counts."""
+    from arena.lm import forward_arguments
+    from trainers.tiny import build_model
+
+    model = build_model(_tokenizer("bos"), n_embd=16, n_layer=1)
+
+    class DistributedDataParallel(torch.nn.Module):   # the name is what the look-through checks
+        def __init__(self, module):
+            super().__init__()
+            self.module = module
+
+        def forward(self, *args, **kwargs):
+            return self.module(*args, **kwargs)
+
+    assert forward_arguments(model)[1] and forward_arguments(DistributedDataParallel(model))[1]
