@@ -128,3 +128,16 @@ def test_docs_example_runs_and_prints_what_the_page_shows(capsys):
     code, shown = re.search(r"```python\n(.*?)```\n\nprints\n\n```\n(.*?)```", page, re.S).groups()
     exec(compile(code, "docs/criteria.md", "exec"), {})
     assert capsys.readouterr().out == shown
+
+
+def test_cli_builds_the_world_and_refuses_bad_arguments(tmp_path, capsys):
+    from arena.cli import main
+
+    assert main(["world", "multicriteria", "--out", str(tmp_path / "w"), "--prompts", "4", "--steps", "2",
+                 "--json"]) == 0
+    layout = json.loads(capsys.readouterr().out)
+    assert layout["judge"] == mc.JUDGE_SPEC and sorted(layout["checkpoints"]) == sorted(mc.MODELS)
+    assert set(layout["criterion_judges"]) == set(mc.CRITERIA)
+    assert len((tmp_path / "w" / "prompts.jsonl").read_text().splitlines()) == 4
+    assert main(["world", "multicriteria", "--out", str(tmp_path / "x"), "--prompts", "0"]) == 2
+    assert "--prompts" in capsys.readouterr().err and not (tmp_path / "x").exists()
