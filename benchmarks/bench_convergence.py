@@ -46,6 +46,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import log_softmax
 
+from bench_trainers import _table  # this folder is on sys.path when run as a script
 from trainers.lab import sampled as smp
 from trainers.lab.algorithms import nash_mp_step
 from trainers.lab.control_variate import Surrogate, cv_preference_grad
@@ -217,13 +218,6 @@ def budget_table(nash: dict, *, beta: float, multiples=(1, 3, 10, 30), seeds: in
         rows.append({"update": "tabular sampled Nash-MP", "budget": f"{m}× demo", "pairs per prompt": per_prompt,
                      "best lr": best[0], "TV per seed": ", ".join(f"{v:.3f}" for v in best[1])})
     return rows
-
-
-def _table(rows: list[dict]) -> str:
-    keys = list(rows[0])
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join(str(r[k]) for k in keys) + " |" for r in rows]
-    return "\n".join(lines)
 
 
 def main(argv=None) -> int:

@@ -110,6 +110,15 @@ def _is_numpy_scalar(value) -> bool:
     return isinstance(value, np.floating | np.integer)
 
 
+def _comparison_list(comparisons) -> list:
+    """`comparisons` as a list, each checked to be a `Comparison` (the two both-order helpers' input)."""
+    comparisons = list(comparisons)
+    for i, c in enumerate(comparisons):
+        if not isinstance(c, Comparison):
+            raise TypeError(f"comparisons[{i}] is {type(c).__name__}; build it with judges.Comparison(prompt, a, b)")
+    return comparisons
+
+
 def judge_both_orders(judge: Judge, comparisons: Sequence[Comparison]) -> list[PairVerdict]:
     """Judge each comparison as (a, b) and as (b, a) in one batched call; combine per pair.
 
@@ -117,10 +126,7 @@ def judge_both_orders(judge: Judge, comparisons: Sequence[Comparison]) -> list[P
     then the n swapped) so a backend batches across them. A result list of the wrong length
     is a bug in the backend and raises; a bad single value becomes a Failure.
     """
-    comparisons = list(comparisons)
-    for i, c in enumerate(comparisons):
-        if not isinstance(c, Comparison):
-            raise TypeError(f"comparisons[{i}] is {type(c).__name__}; build it with judges.Comparison(prompt, a, b)")
+    comparisons = _comparison_list(comparisons)
     n = len(comparisons)
     if n == 0:
         return []
@@ -237,10 +243,7 @@ def judge_vector_both_orders(judge, comparisons: Sequence[Comparison]) -> list[d
     un-swapped and debiased on its own, and a criterion that failed in either order is a failure
     for that criterion only (p None with the reason), never a tie.
     """
-    comparisons = list(comparisons)
-    for i, c in enumerate(comparisons):
-        if not isinstance(c, Comparison):
-            raise TypeError(f"comparisons[{i}] is {type(c).__name__}; build it with judges.Comparison(prompt, a, b)")
+    comparisons = _comparison_list(comparisons)
     n = len(comparisons)
     if n == 0:
         return []
