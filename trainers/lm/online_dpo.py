@@ -3,9 +3,12 @@ AI feedback", arXiv 2402.04792; IPO: Azar et al. 2023, arXiv 2310.12036).
 
 Two responses per prompt from the current policy, the judge's P(y ≻ y') as a soft label
 (or a sampled 0/1 label with `labels="sample"`), and the DPO loss −log σ(β h) or the IPO
-loss (h − 1/(2β))² on the log-ratio margin h (`trainers.losses`). These optimise a
-Bradley–Terry-style surrogate, not the preference game: with non-transitive preferences
-they do not converge to the regularised Nash π*_β.
+loss (h − 1/(2β))² on the log-ratio margin h (`trainers.losses`). DPO optimises a
+Bradley–Terry-style surrogate, not the preference game: with non-transitive preferences it
+does not converge to the regularised Nash π*_β. IPO with both samples from the current
+policy does: its expected gradient is 4 E_y[(r(y) − E r − (P(y ≻ π_θ) − ½)/β) ∇log π_θ(y)],
+r = log π_θ/π_ref, which vanishes exactly at π*_β ∝ π_ref exp(P(· ≻ π*_β)/β) (Calandriello
+et al. 2024, arXiv 2403.08635; the lab's `online_ipo_step`).
 """
 
 from __future__ import annotations

@@ -239,3 +239,33 @@ def test_mpo_expected_gradient_is_the_exact_magnetic_step():
     # the check can fail: the magnet matters (π_ref as magnet gives another gradient)
     h_ref = (1 + eta) / eta * (magnetic_step(log_pi, game.log_pi_ref, game=game, beta=beta, eta=eta) - log_pi)
     assert np.abs(-beta * p * (h_ref - (p * h_ref).sum(1, keepdims=True)) - want).max() > 1e-2
+
+
+def test_online_ipo_expected_gradient_vanishes_at_the_regularised_nash_and_dpo_does_not():
+    """On-policy online IPO is consistent for π*_β (Calandriello et al. 2024); online DPO is not:
+    exact expected gradients over all pairs of a cyclic one-token game (soft labels P)."""
+    import numpy as np
+
+    from trainers.lab.games import Game
+    from trainers.lab.nash import regularized_nash
+
+    P = np.array([[0.5, 0.8, 0.3], [0.2, 0.5, 0.9], [0.7, 0.1, 0.5]])      # a cycle, asymmetric margins
+    pi_ref = np.array([[0.6, 0.3, 0.1]])
+    beta = 0.2
+    star = regularized_nash(Game(P=P[None], pi_ref=pi_ref, weights=np.ones(1)), beta).pi[0]
+    y, y2 = (torch.tensor(v) for v in np.indices((3, 3)).reshape(2, -1))        # all 9 ordered pairs
+    soft = torch.tensor(P[y.numpy(), y2.numpy()])
+    ref = torch.log(torch.tensor(pi_ref[0]))
+
+    def expected_grad(loss_fn, pi):
+        theta = torch.log(torch.tensor(pi)).requires_grad_(True)
+        lp = torch.log_softmax(theta, 0)
+        w = (torch.tensor(pi)[y] * torch.tensor(pi)[y2]).detach()               # pairs drawn from sg[π_θ]
+        per_pair = torch.stack([loss_fn(lp[y[k]][None], lp[y2[k]][None], ref[y[k]][None], ref[y2[k]][None],
+                                        soft[k][None], beta=beta).loss for k in range(9)])
+        (w * per_pair).sum().backward()
+        return theta.grad.numpy()
+
+    assert np.abs(expected_grad(online_ipo_loss, star)).max() < 1e-9
+    assert np.abs(expected_grad(online_ipo_loss, pi_ref[0])).max() > 1e-2
+    assert np.abs(expected_grad(online_dpo_loss, star)).max() > 1e-3        # 6.7e-3: DPO stops elsewhere
