@@ -28,6 +28,14 @@ Two estimators share that logit:
 
 Records carry per-side features as ``Records.features`` (m, 2, k) with ``feature_names``;
 `style_counts` computes LMArena's counts from a response text.
+
+Sides. The z-scoring centres d at its mean, as arena-rank does; that is harmless when sides
+are random (E[d] = 0) but not when one model is always on side a (a tournament's layout, or a
+file written from one): the mean then carries part of the style effect, and since the model
+has no intercept, θ absorbs it. `both_orientations` enters each comparison twice, as (a, b, y,
+f_a, f_b) and (b, a, 1 − y, f_b, f_a): the mean loss and its maximiser are those of the
+uncentred model, and the mean difference is exactly 0. `random_sides_pvalue` tests whether a
+file's sides look like fair coin flips (`arena.boards.style_control` symmetrises when not).
 """
 
 from __future__ import annotations
@@ -51,12 +59,18 @@ __all__ = [
     "fit_contextual_bradley_terry",
     "ControlledPreferences",
     "style_controlled_preferences",
+    "both_orientations",
+    "random_sides_pvalue",
+    "RANDOM_SIDES_P",
 ]
 
 #: LMArena's style features, in the order of their blog post and arena-rank's example.
 STYLE_FEATURES = ("sum_assistant_tokens", "header_count", "list_count", "bold_count")
 #: arena-rank ContextualBradleyTerry / ContextualPairDataset defaults.
 LMARENA = {"reg": 1.0, "reweight": True, "min_pair_count": 50}
+#: below this p-value `random_sides_pvalue` calls a side layout not random (e.g. a tournament's,
+#: where the lower-index checkpoint is always side a)
+RANDOM_SIDES_P = 1e-3
 #: Newton stops when the largest gradient entry is below this.
 GRAD_TOL = 1e-10
 _MAX_ITER = 100
@@ -371,3 +385,40 @@ def style_controlled_preferences(
         models=records.models, P=P, lo=lo, hi=hi, N=N, coef=gamma, coef_lo=coef_lo, coef_hi=coef_hi,
         feature_names=records.feature_names, scale=scale, level=level, rounds=rounds,
         resample="cluster" if use_clusters else "record", grad_norm=grad_norm)
+
+
+def both_orientations(records: Records) -> Records:
+    """The 2m records (a, b, y, f_a, f_b) followed by (b, a, 1 − y, f_b, f_a), same order.
+
+    The two orientations of a comparison share a cluster: its prompt's, or, when the records
+    have no clusters, the comparison's own (ids 0..m−1), so that a bootstrap draws them
+    together and its intervals are those of the m comparisons, not of 2m independent ones.
+    """
+    m = len(records)
+    cluster = records.cluster if records.cluster is not None else np.arange(m, dtype=np.int64)
+    return Records(models=records.models, a=np.concatenate([records.a, records.b]),
+                   b=np.concatenate([records.b, records.a]),
+                   score=np.concatenate([records.score, 1.0 - records.score]),
+                   cluster=np.concatenate([cluster, cluster]),
+                   features=None if records.features is None else np.concatenate(
+                       [records.features, records.features[:, ::-1]]),
+                   feature_names=records.feature_names)
+
+
+def random_sides_pvalue(records: Records) -> float:
+    """p-value of "each comparison's sides were a fair coin flip", given who met whom.
+
+    For each pair {i, j} (i < j) with n_ij comparisons, k_ij of them have i on side a; under
+    random sides k_ij ~ Binomial(n_ij, ½), and X² = Σ (k_ij − n_ij/2)² / (n_ij/4) is χ² with
+    one degree of freedom per pair. A tournament (i always on side a) has X² = m.
+    """
+    from scipy.stats import chi2
+
+    n = records.n_models
+    lo, hi = np.minimum(records.a, records.b), np.maximum(records.a, records.b)
+    key = lo * n + hi
+    games = np.bincount(key, minlength=n * n).astype(np.float64)
+    on_a = np.bincount(key, weights=(records.a < records.b).astype(np.float64), minlength=n * n)
+    met = games > 0
+    x2 = float((((on_a[met] - games[met] / 2.0) ** 2) / (games[met] / 4.0)).sum())
+    return float(chi2.sf(x2, int(met.sum())))
