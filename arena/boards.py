@@ -148,26 +148,25 @@ def style_control(result: Result, records, *, rounds: int, seed: int, level: flo
 
     ``orientations``: "both" fits every comparison in both orientations (what a tournament
     needs: its lower-index checkpoint is always side a), "as read" fits the records as they
-    are (arena-rank's fit, right when sides are random), "auto" (`arena rate`) uses both when
-    `arena.core.style.random_sides_pvalue` < `RANDOM_SIDES_P`, else as read.
+    are (arena-rank's fit, right when sides are random), "auto" (`arena rate`) uses both unless
+    `arena.core.style.side_test` finds the sides random.
 
     Raises InputError when the records carry no features or ``orientations`` is unknown.
     """
     from arena.core.bradley_terry import elo as to_elo
     from arena.core.nash import nash_from_preferences
     from arena.core.style import (
-        RANDOM_SIDES_P,
         both_orientations,
         fit_contextual_bradley_terry,
-        random_sides_pvalue,
+        side_test,
         style_controlled_preferences,
     )
 
     if orientations not in ORIENTATIONS:
         raise InputError(f"orientations must be one of {', '.join(ORIENTATIONS)}; got {orientations!r}")
     unit = "prompt-cluster" if records.cluster is not None else "comparison"
-    p_sides = random_sides_pvalue(records)
-    both = orientations == "both" or (orientations == "auto" and p_sides < RANDOM_SIDES_P)
+    sides = side_test(records)
+    both = orientations == "both" or (orientations == "auto" and not sides.random)
     if both:
         records = both_orientations(records)
     fit = fit_contextual_bradley_terry(records)
@@ -195,8 +194,9 @@ def style_control(result: Result, records, *, rounds: int, seed: int, level: flo
         "nash": {"weights": {m: float(w) for m, w in zip(models, nash.p)},
                  "exploitability": float(nash.exploitability), "entropy": float(nash.entropy)},
         "orientations": "both" if both else "as read",
-        "random_sides_p": p_sides,
-        "method": ((f"each comparison in both orientations (sides not random, p = {p_sides:.1g}); "
+        "random_sides_p": sides.p,
+        "method": ((f"each comparison in both orientations (sides not random: "
+                    f"{'one model always on side a of each pair' if sides.fixed else f'p = {sides.p:.1g}'}); "
                     if both and orientations == "auto" else
                     "each comparison in both orientations; " if both else "")
                    + f"contextual Bradley–Terry (maximum likelihood, grad {fit.grad_norm:.1e}); preference at equal "

@@ -9,7 +9,10 @@ rate --style-control` (`arena.boards.style_control`): relative differences
 (f_a − f_b)/(f_a + f_b), normalised by their standard deviation; a contextual Bradley–Terry
 fit for the ratings; per-pair log-odds with shared style coefficients, evaluated at equal
 style, for the controlled preference matrix and its maximum-entropy Nash mixture; and a
-sentence when the raw and the controlled Nash supports differ.
+sentence when the raw and the controlled Nash supports differ. Each comparison enters in both
+orientations (`arena.core.style.both_orientations`): a tournament's side a is always the
+lower-index checkpoint. `arena rate` does the same on a file whose sides are not random, so a
+file `arena export` writes from a tournament gives the tournament's style control.
 
 Length is counted in words and punctuation marks (the tokenizer-free proxy of `style_counts`):
 checkpoints in one tournament may use different tokenizers, and a judge sees text, not tokens.

@@ -34,8 +34,8 @@ are random (E[d] = 0) but not when one model is always on side a (a tournament's
 file written from one): the mean then carries part of the style effect, and since the model
 has no intercept, θ absorbs it. `both_orientations` enters each comparison twice, as (a, b, y,
 f_a, f_b) and (b, a, 1 − y, f_b, f_a): the mean loss and its maximiser are those of the
-uncentred model, and the mean difference is exactly 0. `random_sides_pvalue` tests whether a
-file's sides look like fair coin flips (`arena.boards.style_control` symmetrises when not).
+uncentred model, and the mean difference is exactly 0. `side_test` tests whether a file's
+sides look like fair coin flips (`arena.boards.style_control` uses both orientations when not).
 """
 
 from __future__ import annotations
@@ -60,7 +60,8 @@ __all__ = [
     "ControlledPreferences",
     "style_controlled_preferences",
     "both_orientations",
-    "random_sides_pvalue",
+    "SideTest",
+    "side_test",
     "RANDOM_SIDES_P",
 ]
 
@@ -68,7 +69,7 @@ __all__ = [
 STYLE_FEATURES = ("sum_assistant_tokens", "header_count", "list_count", "bold_count")
 #: arena-rank ContextualBradleyTerry / ContextualPairDataset defaults.
 LMARENA = {"reg": 1.0, "reweight": True, "min_pair_count": 50}
-#: below this p-value `random_sides_pvalue` calls a side layout not random (e.g. a tournament's,
+#: below this p-value `side_test` calls a side layout not random (e.g. a tournament's,
 #: where the lower-index checkpoint is always side a)
 RANDOM_SIDES_P = 1e-3
 #: Newton stops when the largest gradient entry is below this.
@@ -405,20 +406,38 @@ def both_orientations(records: Records) -> Records:
                    feature_names=records.feature_names)
 
 
-def random_sides_pvalue(records: Records) -> float:
-    """p-value of "each comparison's sides were a fair coin flip", given who met whom.
+@dataclass(frozen=True)
+class SideTest:
+    """Do a file's sides look like fair coin flips? (`side_test`)"""
 
-    For each pair {i, j} (i < j) with n_ij comparisons, k_ij of them have i on side a; under
-    random sides k_ij ~ Binomial(n_ij, ½), and X² = Σ (k_ij − n_ij/2)² / (n_ij/4) is χ² with
-    one degree of freedom per pair. A tournament (i always on side a) has X² = m.
+    p: float
+    """p-value of X² = Σ_pairs (k_ij − n_ij/2)² / (n_ij/4) under random sides (χ², one degree
+    of freedom per pair; k_ij of the n_ij comparisons of i < j have i on side a)."""
+    fixed: bool
+    """Every pair that met more than once always had the same model on side a (a tournament's
+    layout, recognised however few comparisons there are)."""
+
+    @property
+    def random(self) -> bool:
+        """Neither fixed nor rejected at `RANDOM_SIDES_P`: fit as read (arena-rank's fit)."""
+        return not self.fixed and self.p >= RANDOM_SIDES_P
+
+
+def side_test(records: Records) -> SideTest:
+    """Test "each comparison's sides were a fair coin flip", given who met whom.
+
+    Under random sides k_ij ~ Binomial(n_ij, ½) for each pair; a tournament (i always on side
+    a) has k_ij = n_ij and X² = m.
     """
     from scipy.stats import chi2
 
     n = records.n_models
     lo, hi = np.minimum(records.a, records.b), np.maximum(records.a, records.b)
     key = lo * n + hi
-    games = np.bincount(key, minlength=n * n).astype(np.float64)
-    on_a = np.bincount(key, weights=(records.a < records.b).astype(np.float64), minlength=n * n)
+    games = np.bincount(key, minlength=n * n)  # integer counts: the == below is exact
+    on_a = np.bincount(key[records.a < records.b], minlength=n * n)
     met = games > 0
     x2 = float((((on_a[met] - games[met] / 2.0) ** 2) / (games[met] / 4.0)).sum())
-    return float(chi2.sf(x2, int(met.sum())))
+    again = games > 1
+    fixed = bool(again.any() and np.all((on_a[again] == 0) | (on_a[again] == games[again])))
+    return SideTest(p=float(chi2.sf(x2, int(met.sum()))), fixed=fixed)

@@ -18,7 +18,7 @@ from arena.analysis import analyze_records
 from arena.boards import style_control
 from arena.cli import main
 from arena.core.records import Records, make_records
-from arena.core.style import RANDOM_SIDES_P, both_orientations, random_sides_pvalue
+from arena.core.style import both_orientations, side_test
 from arena.errors import InputError
 
 NAMES = np.array(["A", "B", "C", "V"])
@@ -83,6 +83,8 @@ def test_arena_rate_recovers_the_truth_on_a_fixed_side_file(capsys, fixed_csv):
     assert np.abs(_theta(sc) - TRUE).max() < TOL
     assert sc["ratings"]["A"]["elo"] > sc["ratings"]["B"]["elo"] > sc["ratings"]["V"]["elo"]
     assert sc["nash"]["weights"]["A"] > 0.99
+    assert main(["rate", str(fixed_csv), "--style-control", "--rounds", "10"]) == 0
+    assert "each comparison fitted in both orientations" in capsys.readouterr().out
     # the same records fitted as read (the behaviour before): the length effect leaks into θ,
     # and the longest writer V comes out first
     before = _controlled(pd.read_csv(fixed_csv), orientations="as read")
@@ -118,7 +120,7 @@ def test_in_both_orientations_no_row_orientation_matters():
 def test_random_sides_are_fitted_as_read():
     """A random-sided file keeps arena-rank's fit (the default of `arena rate` before)."""
     frame = _world(fixed=False, m=3000, seed=3)
-    assert random_sides_pvalue(_records(frame)) > RANDOM_SIDES_P
+    assert side_test(_records(frame)).random
     auto, as_read = _controlled(frame), _controlled(frame, orientations="as read")
     assert auto["orientations"] == "as read" and np.array_equal(_theta(auto), _theta(as_read))
     assert np.abs(_theta(auto) - TRUE).max() < 0.15
@@ -127,13 +129,17 @@ def test_random_sides_are_fitted_as_read():
 
 
 def test_side_test_separates_fixed_from_random_layouts():
-    fixed = _records(_world(fixed=True, m=60, seed=4, prompts=False))
-    assert random_sides_pvalue(fixed) < RANDOM_SIDES_P
-    assert random_sides_pvalue(_records(_world(fixed=False, m=6000, seed=4))) > 0.01
-    # one model always on side a, the rest random: still not random
+    fixed = side_test(_records(_world(fixed=True, m=6000, seed=4)))
+    assert fixed.fixed and fixed.p < 1e-100 and not fixed.random
+    few = side_test(_records(_world(fixed=True, m=12, seed=4, prompts=False)))
+    assert few.fixed and few.p > 1e-3 and not few.random  # too few for the χ² test, still a fixed layout
+    rnd = side_test(_records(_world(fixed=False, m=6000, seed=4)))
+    assert rnd.random and not rnd.fixed and rnd.p > 0.01
+    # one model always on side a, the rest random: not fixed, but not random either
     frame = _world(fixed=False, m=600, seed=5, prompts=False)
     rows = (frame.model_b == "A").to_numpy()
-    assert random_sides_pvalue(_records(_swap(frame, frame.index[rows]))) < RANDOM_SIDES_P
+    partly = side_test(_records(_swap(frame, frame.index[rows])))
+    assert not partly.fixed and partly.p < 1e-3 and not partly.random
 
 
 def test_both_orientations_share_a_bootstrap_unit():
