@@ -13,7 +13,9 @@ new one with fields added (`extra`, `settings.extra`); nothing here reads files 
 * `style_control`: the contextual Bradley–Terry fit and the style-controlled preference
   matrix with its maximum-entropy Nash mixture (`arena.core.style`, `arena.core.nash`), as
   `Result.extra["style_control"]`, and a sentence for the reading when the raw and the
-  controlled Nash supports differ.
+  controlled Nash supports differ. When the sides are not random (a tournament, or a file
+  exported from one) every comparison enters in both orientations
+  (`arena.core.style.both_orientations`); the one place that decides it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 from arena.errors import InputError
 from arena.result import Result
 
-__all__ = ["parse_anchor", "anchor", "analyze_by", "style_control", "STYLE_ROUNDS", "style_reading"]
+__all__ = ["parse_anchor", "anchor", "analyze_by", "style_control", "ORIENTATIONS", "STYLE_ROUNDS", "style_reading"]
 
 #: bootstrap refits behind the controlled preference intervals (each is a Newton fit over all
 #: records, so fewer than the ratings' rounds; `arena rate --rounds` lowers it further)
@@ -134,16 +136,39 @@ def _style_rating_draws(records, *, rounds: int, seed: int) -> tuple[np.ndarray,
     return np.array(draws).reshape(-1, records.n_models), failed
 
 
-def style_control(result: Result, records, *, rounds: int, seed: int, level: float) -> Result:
-    """`result` with ``extra["style_control"]`` = {coefficients, ratings, preference, nash,
-    feature_names, method} from the records' per-side features, and the reading sentence.
+#: `style_control`'s ``orientations``: decide from the file, always both, or the records as read
+ORIENTATIONS = ("auto", "both", "as read")
 
-    Raises InputError when the records carry no features.
+
+def style_control(result: Result, records, *, rounds: int, seed: int, level: float,
+                  orientations: str = "auto") -> Result:
+    """`result` with ``extra["style_control"]`` = {coefficients, ratings, preference, nash,
+    feature_names, method, orientations, random_sides_p} from the records' per-side features,
+    and the reading sentence.
+
+    ``orientations``: "both" fits every comparison in both orientations (what a tournament
+    needs: its lower-index checkpoint is always side a), "as read" fits the records as they
+    are (arena-rank's fit, right when sides are random), "auto" (`arena rate`) uses both unless
+    `arena.core.style.side_test` finds the sides random.
+
+    Raises InputError when the records carry no features or ``orientations`` is unknown.
     """
     from arena.core.bradley_terry import elo as to_elo
     from arena.core.nash import nash_from_preferences
-    from arena.core.style import fit_contextual_bradley_terry, style_controlled_preferences
+    from arena.core.style import (
+        both_orientations,
+        fit_contextual_bradley_terry,
+        side_test,
+        style_controlled_preferences,
+    )
 
+    if orientations not in ORIENTATIONS:
+        raise InputError(f"orientations must be one of {', '.join(ORIENTATIONS)}; got {orientations!r}")
+    unit = "prompt-cluster" if records.cluster is not None else "comparison"
+    sides = side_test(records)
+    both = orientations == "both" or (orientations == "auto" and not sides.random)
+    if both:
+        records = both_orientations(records)
     fit = fit_contextual_bradley_terry(records)
     ctl = style_controlled_preferences(records, level=level, rounds=min(int(rounds), STYLE_ROUNDS), seed=seed)
     nash = nash_from_preferences(ctl.P)
@@ -168,11 +193,16 @@ def style_control(result: Result, records, *, rounds: int, seed: int, level: flo
         "preference": {"models": models, "P": ctl.P.tolist(), "lo": ctl.lo.tolist(), "hi": ctl.hi.tolist()},
         "nash": {"weights": {m: float(w) for m, w in zip(models, nash.p)},
                  "exploitability": float(nash.exploitability), "entropy": float(nash.entropy)},
-        "method": (f"contextual Bradley–Terry (maximum likelihood, grad {fit.grad_norm:.1e}); preference at equal "
-                   f"style: per-pair log-odds with shared style coefficients, {ctl.rounds} {ctl.resample} "
+        "orientations": "both" if both else "as read",
+        "random_sides_p": sides.p,
+        "method": ((f"each comparison in both orientations (sides not random: "
+                    f"{'one model always on side a of each pair' if sides.fixed else f'p = {sides.p:.1g}'}); "
+                    if both and orientations == "auto" else
+                    "each comparison in both orientations; " if both else "")
+                   + f"contextual Bradley–Terry (maximum likelihood, grad {fit.grad_norm:.1e}); preference at equal "
+                   f"style: per-pair log-odds with shared style coefficients, {ctl.rounds} {unit} "
                    f"bootstrap refits at level {level}; maximum-entropy Nash of the controlled matrix; "
-                   f"controlled Elo intervals: percentile over {draws.shape[0]} "
-                   f"{'prompt-cluster' if records.cluster is not None else 'record'} bootstrap refits"
+                   f"controlled Elo intervals: percentile over {draws.shape[0]} {unit} bootstrap refits"
                    + (f" ({failed} without a finite fit, left out)" if failed else "")),
     }
     raw = np.array([result.nash.weights[m] or 0.0 for m in models])

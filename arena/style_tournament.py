@@ -9,7 +9,10 @@ rate --style-control` (`arena.boards.style_control`): relative differences
 (f_a − f_b)/(f_a + f_b), normalised by their standard deviation; a contextual Bradley–Terry
 fit for the ratings; per-pair log-odds with shared style coefficients, evaluated at equal
 style, for the controlled preference matrix and its maximum-entropy Nash mixture; and a
-sentence when the raw and the controlled Nash supports differ.
+sentence when the raw and the controlled Nash supports differ. Each comparison enters in both
+orientations (`arena.core.style.both_orientations`): a tournament's side a is always the
+lower-index checkpoint. `arena rate` does the same on a file whose sides are not random, so a
+file `arena export` writes from a tournament gives the tournament's style control.
 
 Length is counted in words and punctuation marks (the tokenizer-free proxy of `style_counts`):
 checkpoints in one tournament may use different tokenizers, and a judge sees text, not tokens.
@@ -67,15 +70,10 @@ def tournament_style_control(result: Result, records: Records, responses: Sequen
                          "there is no style to control for; drop --style-control")
     # A tournament puts the lower-index checkpoint on side a of every comparison, so the mean
     # style difference is not 0 and the centring of the contextual fit (arena-rank's, which
-    # assumes random sides) would move part of the style effect into θ. Each comparison enters
-    # in both orientations (same prompt cluster): the likelihood doubles, its maximiser does not
-    # change, and the mean difference is exactly 0.
-    both = Records(models=records.models, a=np.concatenate([records.a, records.b]),
-                   b=np.concatenate([records.b, records.a]),
-                   score=np.concatenate([records.score, 1.0 - records.score]),
-                   cluster=None if records.cluster is None else np.concatenate([records.cluster, records.cluster]),
-                   features=np.concatenate([features, features[:, ::-1]]), feature_names=STYLE_FEATURES)
-    result = style_control(result, both, rounds=rounds, seed=seed, level=level)
+    # assumes random sides) would move part of the style effect into θ: every comparison enters
+    # in both orientations (`arena.core.style.both_orientations`), whatever the side test says.
+    styled = replace(records, features=features, feature_names=STYLE_FEATURES)
+    result = style_control(result, styled, rounds=rounds, seed=seed, level=level, orientations="both")
     part = dict(result.extra["style_control"])
     part["source"] = "stored responses (arena.core.style.style_counts; length in words and punctuation marks)"
     per_model = {}

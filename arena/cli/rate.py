@@ -240,6 +240,9 @@ def _render_style(result, console) -> None:
     console.print(table)
     coefs = ", ".join(f"{name} {c['ratings']:+.3f}" for name, c in sc["coefficients"].items())
     console.print(f"style coefficients (log-odds per standard deviation): {coefs}", markup=False, soft_wrap=True)
+    if sc.get("orientations") == "both":
+        console.print("sides not random (side a is mostly one model of each pair): each comparison fitted in both "
+                      "orientations", markup=False, soft_wrap=True)
 
 
 def _render_baseline(result, console) -> None:

@@ -28,6 +28,14 @@ Two estimators share that logit:
 
 Records carry per-side features as ``Records.features`` (m, 2, k) with ``feature_names``;
 `style_counts` computes LMArena's counts from a response text.
+
+Sides. The z-scoring centres d at its mean, as arena-rank does; that is harmless when sides
+are random (E[d] = 0) but not when one model is always on side a (a tournament's layout, or a
+file written from one): the mean then carries part of the style effect, and since the model
+has no intercept, θ absorbs it. `both_orientations` enters each comparison twice, as (a, b, y,
+f_a, f_b) and (b, a, 1 − y, f_b, f_a): the mean loss and its maximiser are those of the
+uncentred model, and the mean difference is exactly 0. `side_test` tests whether a file's
+sides look like fair coin flips (`arena.boards.style_control` uses both orientations when not).
 """
 
 from __future__ import annotations
@@ -51,12 +59,19 @@ __all__ = [
     "fit_contextual_bradley_terry",
     "ControlledPreferences",
     "style_controlled_preferences",
+    "both_orientations",
+    "SideTest",
+    "side_test",
+    "RANDOM_SIDES_P",
 ]
 
 #: LMArena's style features, in the order of their blog post and arena-rank's example.
 STYLE_FEATURES = ("sum_assistant_tokens", "header_count", "list_count", "bold_count")
 #: arena-rank ContextualBradleyTerry / ContextualPairDataset defaults.
 LMARENA = {"reg": 1.0, "reweight": True, "min_pair_count": 50}
+#: below this p-value `side_test` calls a side layout not random (e.g. a tournament's,
+#: where the lower-index checkpoint is always side a)
+RANDOM_SIDES_P = 1e-3
 #: Newton stops when the largest gradient entry is below this.
 GRAD_TOL = 1e-10
 _MAX_ITER = 100
@@ -371,3 +386,58 @@ def style_controlled_preferences(
         models=records.models, P=P, lo=lo, hi=hi, N=N, coef=gamma, coef_lo=coef_lo, coef_hi=coef_hi,
         feature_names=records.feature_names, scale=scale, level=level, rounds=rounds,
         resample="cluster" if use_clusters else "record", grad_norm=grad_norm)
+
+
+def both_orientations(records: Records) -> Records:
+    """The 2m records (a, b, y, f_a, f_b) followed by (b, a, 1 − y, f_b, f_a), same order.
+
+    The two orientations of a comparison share a cluster: its prompt's, or, when the records
+    have no clusters, the comparison's own (ids 0..m−1), so that a bootstrap draws them
+    together and its intervals are those of the m comparisons, not of 2m independent ones.
+    """
+    m = len(records)
+    cluster = records.cluster if records.cluster is not None else np.arange(m, dtype=np.int64)
+    return Records(models=records.models, a=np.concatenate([records.a, records.b]),
+                   b=np.concatenate([records.b, records.a]),
+                   score=np.concatenate([records.score, 1.0 - records.score]),
+                   cluster=np.concatenate([cluster, cluster]),
+                   features=None if records.features is None else np.concatenate(
+                       [records.features, records.features[:, ::-1]]),
+                   feature_names=records.feature_names)
+
+
+@dataclass(frozen=True)
+class SideTest:
+    """Do a file's sides look like fair coin flips? (`side_test`)"""
+
+    p: float
+    """p-value of X² = Σ_pairs (k_ij − n_ij/2)² / (n_ij/4) under random sides (χ², one degree
+    of freedom per pair; k_ij of the n_ij comparisons of i < j have i on side a)."""
+    fixed: bool
+    """Every pair that met more than once always had the same model on side a (a tournament's
+    layout, recognised however few comparisons there are)."""
+
+    @property
+    def random(self) -> bool:
+        """Neither fixed nor rejected at `RANDOM_SIDES_P`: fit as read (arena-rank's fit)."""
+        return not self.fixed and self.p >= RANDOM_SIDES_P
+
+
+def side_test(records: Records) -> SideTest:
+    """Test "each comparison's sides were a fair coin flip", given who met whom.
+
+    Under random sides k_ij ~ Binomial(n_ij, ½) for each pair; a tournament (i always on side
+    a) has k_ij = n_ij and X² = m.
+    """
+    from scipy.stats import chi2
+
+    n = records.n_models
+    lo, hi = np.minimum(records.a, records.b), np.maximum(records.a, records.b)
+    key = lo * n + hi
+    games = np.bincount(key, minlength=n * n)  # integer counts: the == below is exact
+    on_a = np.bincount(key[records.a < records.b], minlength=n * n)
+    met = games > 0
+    x2 = float((((on_a[met] - games[met] / 2.0) ** 2) / (games[met] / 4.0)).sum())
+    again = games > 1
+    fixed = bool(again.any() and np.all((on_a[again] == 0) | (on_a[again] == games[again])))
+    return SideTest(p=float(chi2.sf(x2, int(met.sum()))), fixed=fixed)
