@@ -360,12 +360,16 @@ def run_tournament(config: TournamentConfig, *, console=None) -> Result | dict:
     run = Setup(config=config, console=console, ckpts=tuple(ckpts), discovery=discovery,
                 duplicates=unique.duplicates, prompts=tuple(prompts), pairs=tuple(pairs), spec=spec, judge=judge,
                 engine=engine, out=out, settings=settings, keys=keys, started=started, fp_cache=fp_cache, target=target)
-    if config.dry_run:
-        return _plan_and_run(run)
-    # One writer per run directory; the lock is taken before planning, so a second run
-    # waits for nothing and redoes nothing: it stops with the holder's pid.
-    with run_lock(out):
-        return _plan_and_run(run)
+    try:
+        if config.dry_run:
+            return _plan_and_run(run)
+        # One writer per run directory; the lock is taken before planning, so a second run
+        # waits for nothing and redoes nothing: it stops with the holder's pid.
+        with run_lock(out):
+            return _plan_and_run(run)
+    finally:  # the models the engine kept between steps are not held after the run
+        if hasattr(engine, "close"):
+            engine.close()
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,7 @@ def request_seed(seed: int, checkpoint_fp: str, prompt_hash: str, sample: int) -
 
 
 def get_engine(name: str, **options) -> Engine:
-    """An engine by name: 'hf' (options: batch_size, device, trust_remote_code, allow_pickle),
+    """An engine by name: 'hf' (options: batch_size, device, trust_remote_code, allow_pickle, cache_mb),
     'vllm' (batch_size, trust_remote_code, allow_pickle, llm_options: see arena.engines.vllm.LLM_OPTIONS), 'openai' (options: base_url, chat and arena.http's timeout, max_retries, backoff, backoff_max, max_time, max_concurrency, api_key_env)."""
     if name == "hf":
         from arena.engines.hf import HFEngine
