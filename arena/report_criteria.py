@@ -9,8 +9,10 @@ Files (`write_criteria_outputs`, through the one atomic writer `arena.outputs.at
 results.json, matrix_<criterion>.csv per criterion (the layout of the scalar matrix.csv),
 mixtures.png (the mixtures as grouped bars) and a self-contained report.html with the same
 tables (built from the same rows as the terminal, so the numbers are the same) plus each
-criterion's coloured preference matrix and Elo intervals. The scalar report's helpers
-(`arena.report`) draw the matrices, tables and images.
+criterion's coloured preference matrix and Elo intervals, and, for a tournament whose run store
+is in the directory, the battle browser (`arena.report_browser`: every criterion's verdict per
+sample battle; the matrix cells link to it). The scalar report's helpers (`arena.report`) draw
+the matrices, tables and images.
 """
 
 from __future__ import annotations

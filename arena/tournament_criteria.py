@@ -8,7 +8,8 @@ analysis is `arena.criteria.analyze_criteria` over one `Records` per criterion (
 criterion left out of that criterion): per-criterion Bradley–Terry, matrix, cycles and Nash
 with their intervals, the robust (max–min) mixture with its intervals and, with `--weights`,
 the weighted Nash. results.json has the layout of `arena rate` on a criteria file, plus the
-tournament's `run`, `judge` and `checkpoints`. Scalar judges never come here.
+tournament's `run`, `judge` and `checkpoints` (with each one's `generation_settings`, which the
+report's battle browser reads responses by). Scalar judges never come here.
 """
 
 from __future__ import annotations
