@@ -9,8 +9,10 @@ Files (`write_criteria_outputs`, through the one atomic writer `arena.outputs.at
 results.json, matrix_<criterion>.csv per criterion (the layout of the scalar matrix.csv),
 mixtures.png (the mixtures as grouped bars) and a self-contained report.html with the same
 tables (built from the same rows as the terminal, so the numbers are the same) plus each
-criterion's coloured preference matrix and Elo intervals. The scalar report's helpers
-(`arena.report`) draw the matrices, tables and images.
+criterion's coloured preference matrix and Elo intervals, and, for a tournament whose run store
+is in the directory, the battle browser (`arena.report_browser`: every criterion's verdict per
+sample battle; the matrix cells link to it). The scalar report's helpers (`arena.report`) draw
+the matrices, tables and images.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import hashlib
 import html
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -224,16 +227,19 @@ def _html_table(t: _Table) -> str:
     return f"<h2>{esc(t.title)}</h2><table><tr>{head}</tr>{body}</table>{caption}"
 
 
-def render_criteria_html(result: dict, images: dict[str, bytes] | None = None) -> str:
+def render_criteria_html(result: dict, images: dict[str, bytes] | None = None, sections: Sequence[str] = ()) -> str:
     """A self-contained HTML page (inline CSS, images as base64 data URIs, no script): the reading,
     the mixtures side by side with their intervals and guarantees, the robust value, Elo per
-    criterion with intervals, each criterion's preference matrix, run, judge and settings."""
+    criterion with intervals, each criterion's preference matrix, run, judge and settings.
+    `sections`: HTML fragments placed before the settings (the battle browser,
+    `arena.report_browser.browser_html`); a matrix cell links to its pair's battles there."""
     from arena.report import _CSS, _img_tag, _info_html, _matrix_html, plain_reading
 
     result = check_criteria_result(result)
     esc = html.escape
     names = result["settings"]["criteria"]
     images = images or {}
+    browsable = "".join(sections)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -244,7 +250,11 @@ def render_criteria_html(result: dict, images: dict[str, bytes] | None = None) -
     ]
     for key in ("run", "judge", "checkpoints"):
         if isinstance(result.get(key), dict) and result[key]:
-            parts.append(_info_html(key.title(), result[key]))
+            part = result[key]
+            if key == "checkpoints":  # their generation settings have a table of their own (the browser's)
+                part = {m: {k: v for k, v in card.items() if k != "generation_settings"} if isinstance(card, dict)
+                        else card for m, card in part.items()}
+            parts.append(_info_html(key.title(), part))
     parts.append(_html_table(_mixtures(result)))
     parts.append("".join(f"<p>{esc(line)}</p>" for line in _robust_lines(result)))
     methods = [x for x in (result["robust"].get("ci"), (result.get("weighted") or {}).get("ci")) if x]
@@ -255,10 +265,13 @@ def render_criteria_html(result: dict, images: dict[str, bytes] | None = None) -
     parts.append(_html_table(_elo(result, intervals=True)))
     for c in names:
         single = _single(result, c)
-        parts.append(_matrix_html(single, title=f"Preference matrix on {c}: P(row ≻ column)"))
+        # the browser's anchors number the models of the result; a criterion lists them in the same order
+        linked = browsable if list(single.models) == list(result["models"]) else ""
+        parts.append(_matrix_html(single, browsable=linked, title=f"Preference matrix on {c}: P(row ≻ column)"))
         parts.append(f'<p class="dim">rows best first by Bradley–Terry on {esc(c)}; the numbers are in '
                      f"{esc(matrix_file(c))}</p>")
         parts.append(f'<p class="reading">{esc(plain_reading(single))}</p>')
+    parts.extend(sections)
     parts.append(f"<h2>Settings</h2><pre>{esc(json.dumps(result['settings'], indent=2, ensure_ascii=False))}</pre>")
     parts.append("</body></html>")
     return "\n".join(parts)
@@ -320,5 +333,8 @@ def write_criteria_outputs(result: dict, out_dir) -> Path:
             (tmp / matrix_file(c)).write_text(_matrix_csv(single), encoding="utf-8")
         _mixtures_png(result, tmp / "mixtures.png")
         images = {"mixtures.png": (tmp / "mixtures.png").read_bytes()}
-        (tmp / "report.html").write_text(render_criteria_html(result, images), encoding="utf-8")
+        from arena.report_browser import browser_html  # sample battles from the run store, when there is one
+
+        sections = [browser_html(result, out_dir)]
+        (tmp / "report.html").write_text(render_criteria_html(result, images, sections), encoding="utf-8")
     return out_dir

@@ -609,7 +609,8 @@ def _plan_and_run(run: Setup) -> Result | dict:
             run.ckpts, run.prompts, the_plan, run.phash, run.fps, config=config, spec=run.spec, judge=run.judge,
             keys=run.keys, out=out, new={"generations": work.generations, "judgments": 2 * work.comparisons},
             reused={"generations": len(gen_keys) - work.generations,
-                    "judgments": 2 * (len(cmp_keys) - work.comparisons)}, console=console)
+                    "judgments": 2 * (len(cmp_keys) - work.comparisons)}, console=console,
+            generation_settings={c.fingerprint: _settings_record(run.settings[c.fingerprint], config) for c in run.ckpts})
     # ---- 5. analyse, unless this exact analysis is stored ----------------------------------
     if run.target is None:
         return _analyse_and_write(run, the_plan, judged, notes, work)

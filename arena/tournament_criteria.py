@@ -8,7 +8,8 @@ analysis is `arena.criteria.analyze_criteria` over one `Records` per criterion (
 criterion left out of that criterion): per-criterion Bradley–Terry, matrix, cycles and Nash
 with their intervals, the robust (max–min) mixture with its intervals and, with `--weights`,
 the weighted Nash. results.json has the layout of `arena rate` on a criteria file, plus the
-tournament's `run`, `judge` and `checkpoints`. Scalar judges never come here.
+tournament's `run`, `judge` and `checkpoints` (with each one's `generation_settings`, which the
+report's battle browser reads responses by). Scalar judges never come here.
 """
 
 from __future__ import annotations
@@ -123,9 +124,12 @@ def criteria_analysis_key(ckpts, prompts, plan, table: dict, phash, fps, *, conf
 
 
 def analyse_criteria_run(ckpts, prompts, plan, phash, fps, *, config, spec: str, judge, keys, out: Path,
-                         new: dict, reused: dict, console=None) -> dict:
+                         new: dict, reused: dict, console=None, generation_settings: dict | None = None) -> dict:
     """The multi-criteria result of a tournament (module docstring), written to out/results.json.
-    The analysis is stored under `criteria_analysis_key`: a rerun with nothing changed reuses it."""
+    The analysis is stored under `criteria_analysis_key`: a rerun with nothing changed reuses it.
+    generation_settings: {checkpoint fingerprint: results.json's `generation_settings`}, recorded
+    per checkpoint as in a scalar run (the report's battle browser reads each checkpoint's
+    responses under its generation key)."""
     import judges
     from arena.criteria import analyze_criteria
     from arena.report_criteria import write_criteria_outputs
@@ -138,6 +142,7 @@ def analyse_criteria_run(ckpts, prompts, plan, phash, fps, *, config, spec: str,
     if stored is not None:
         result = json.loads(stored)
         result["run"] = {**result["run"], "new": new, "reused": reused}   # this call's work
+        result["checkpoints"] = _with_settings(result["checkpoints"], generation_settings)
         if console is not None:
             console.print(f"nothing changed since the analysis in {out}: reusing it (key {key})", soft_wrap=True)
         if config.write_reports:
@@ -163,8 +168,8 @@ def analyse_criteria_run(ckpts, prompts, plan, phash, fps, *, config, spec: str,
                        "failures": failures,
                        "position_consistency": {c: position[c]["consistency"] for c in criteria},
                        "first_position_rate": {c: position[c]["first_position_rate"] for c in criteria}}
-    result["checkpoints"] = {ckpts[i].name: {"fingerprint": ckpts[i].fingerprint, "kind": ckpts[i].kind}
-                             for i in playing}
+    result["checkpoints"] = _with_settings({ckpts[i].name: {"fingerprint": ckpts[i].fingerprint, "kind": ckpts[i].kind}
+                                            for i in playing}, generation_settings)
     result["settings"]["input"] = "tournament (criteria)"
     text = json.dumps(result, allow_nan=False)  # strict JSON, as every result
     with Store.open(out) as store:
@@ -173,6 +178,14 @@ def analyse_criteria_run(ckpts, prompts, plan, phash, fps, *, config, spec: str,
         write_criteria_outputs(result, out)
         _wrote(console, out)
     return result
+
+
+def _with_settings(cards: dict, generation_settings: dict | None) -> dict:
+    """The checkpoint cards with this call's `generation_settings` (a stored analysis gets the current ones)."""
+    if not generation_settings:
+        return cards
+    return {name: {**card, "generation_settings": generation_settings[card["fingerprint"]]}
+            if card.get("fingerprint") in generation_settings else card for name, card in cards.items()}
 
 
 def _wrote(console, out: Path) -> None:
