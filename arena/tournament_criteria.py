@@ -102,9 +102,10 @@ def criteria_records(ckpts, prompts, plan, table: dict, phash, fps, criteria) ->
     return records, failures, len(plan.cmp_keys)
 
 
-def criteria_analysis_key(ckpts, prompts, plan, table: dict, phash, fps, *, config, spec: str, judge) -> str:
-    """Hash of everything the multi-criteria analysis depends on: as `arena.tournament.analysis_key`,
-    with every criterion's verdict per comparison and the criterion weights."""
+def criteria_analysis_key(ckpts, prompts, plan, table: dict, phash, fps, *, config, spec: str, judge, keys) -> str:
+    """Hash of everything the multi-criteria analysis depends on: as `arena.tournament.analysis_key`
+    (the generation settings' key included), with every criterion's verdict per comparison and the
+    criterion weights."""
     import arena
     from arena.fingerprint import fingerprint_obj
     from arena.tournament import _card
@@ -117,7 +118,7 @@ def criteria_analysis_key(ckpts, prompts, plan, table: dict, phash, fps, *, conf
         "kind": "criteria", "version": arena.__version__, "names": list(plan.names),
         "cards": [_card(c) for c in ckpts], "prompts": [[p.id, h] for p, h in zip(prompts, phash)],
         "pairs": [list(p) for p in plan.pairs], "cmp_keys": [list(k) for k in plan.cmp_keys],
-        "gen_keys": len(plan.gen_keys), "judge": [spec, judge.fingerprint, list(judge.criteria)],
+        "gen_keys": len(plan.gen_keys), "params": keys.token(), "judge": [spec, judge.fingerprint, list(judge.criteria)],
         "verdicts": verdicts, "weights": None if config.weights is None else sorted(dict(config.weights).items()),
         "analysis": [config.rounds, config.level, config.prior, config.seed],
     })
@@ -137,7 +138,8 @@ def analyse_criteria_run(ckpts, prompts, plan, phash, fps, *, config, spec: str,
 
     with Store.open(out) as store:
         table = keys.criterion_judgments(store, judge.fingerprint)   # each pair under its own key
-        key = criteria_analysis_key(ckpts, prompts, plan, table, phash, fps, config=config, spec=spec, judge=judge)
+        key = criteria_analysis_key(ckpts, prompts, plan, table, phash, fps, config=config, spec=spec, judge=judge,
+                                    keys=keys)
         stored = store.analysis(key)
     if stored is not None:
         result = json.loads(stored)

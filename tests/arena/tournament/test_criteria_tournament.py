@@ -156,3 +156,20 @@ def test_cli_prints_the_mixtures_side_by_side_and_json(base, tmp_path, capsys):
     assert obj["kind"] == "criteria" and obj["run"]["new"]["judgments"] == 0
     assert main(args[:-2] + ["--weights", "helpful=1,honest=0"]) == 2
     assert "honest" in capsys.readouterr().err
+
+
+def test_criteria_analysis_key_includes_the_generation_settings():
+    """As the scalar analysis key: other generation settings are another analysis, even with equal verdicts."""
+    from types import SimpleNamespace
+
+    from arena.tournament_criteria import criteria_analysis_key
+
+    plan = SimpleNamespace(names=("a", "b"), pairs=((0, 1),), cmp_keys=(), gen_keys=())
+    config = SimpleNamespace(weights=None, rounds=10, level=0.95, prior=0.1, seed=0)
+    judge = SimpleNamespace(fingerprint="j", criteria=("helpful", "brief"))
+
+    def key(token):
+        return criteria_analysis_key([], [], plan, {}, [], [], config=config, spec="s", judge=judge,
+                                     keys=SimpleNamespace(token=lambda: token))
+
+    assert key("t=1") == key("t=1") != key("t=0.7")
