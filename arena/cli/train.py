@@ -37,7 +37,8 @@ def _shared(
     batch_size: int = typer.Option(8, "--batch-size", help="Prompts per micro-batch (two responses each)."),
     grad_accum: int = typer.Option(1, "--grad-accum", help="Micro-batches per optimiser step (gradients averaged): a step uses batch-size × grad-accum prompts."),
     lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
-    lr_schedule: str = typer.Option("constant", "--lr-schedule", help="constant, or linear decay to 0."),
+    lr_schedule: str = typer.Option("constant", "--lr-schedule", help="constant, linear (decay to 0) or cosine (half a cosine to 0); transformers' formulas."),
+    warmup_steps: int = typer.Option(0, "--warmup-steps", help="Steps of linear warm-up from 0 to --lr before the schedule."),
     kl_estimator: str = typer.Option("token", "--kl-estimator", help="token (exact per-token KL) or sequence (log-ratio)."),
     beta: float = typer.Option(0.1, "--beta", help="KL-to-reference regularisation β."),
     labels: str = typer.Option("soft", "--labels", help="soft: use P(y ≻ y'); sample: 0/1 labels drawn from it."),
@@ -182,8 +183,8 @@ def _refuse_foreign_flags(algorithm: str, args: list[str]) -> None:
     raise InputError(f"unexpected {word!r} for `arena train {algorithm}`; see `arena train {algorithm} --help`")
 
 
-_CONFIG_FIELDS = ("steps", "batch_size", "grad_accum", "lr", "lr_schedule", "kl_estimator", "beta", "labels",
-                  "max_new_tokens", "seed", "lora", "lora_r", "eval_every", "save_every", "report_to", "device",
+_CONFIG_FIELDS = ("steps", "batch_size", "grad_accum", "lr", "lr_schedule", "warmup_steps", "kl_estimator", "beta",
+                  "labels", "max_new_tokens", "seed", "lora", "lora_r", "eval_every", "save_every", "report_to", "device",
                   "gradient_checkpointing", "criteria_weights", "use_vllm")
 """Shared TrainConfig fields set from options of the same name (a --config file may hold any of
 them, nash, and the algorithm's own options)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import time
@@ -35,6 +36,7 @@ from trainers.lm.options import Schedule, options_from_json, options_json  # noq
 from trainers.mixture import Generation, generate
 
 LABELS = ("soft", "sample")
+LR_SCHEDULES = ("constant", "linear", "cosine")
 REPORT_TO = ("none", "tensorboard")
 
 
@@ -64,7 +66,10 @@ class TrainConfig:
     lr: float = 1e-3
     """Adam learning rate."""
     lr_schedule: str = "constant"
-    """constant, or linear: decay from lr to 0 over the run (lower noise floor at the end)."""
+    """constant; linear: decay from lr to 0 over the run (lower noise floor at the end); cosine:
+    half a cosine from lr to 0 (transformers' `get_*_schedule_with_warmup` formulas)."""
+    warmup_steps: int = 0
+    """Steps of linear warm-up from 0 to lr before the schedule (0: none)."""
     beta: float = 0.1
     """KL(π‖π_ref) regularisation β (DPO/IPO: their β)."""
     kl_estimator: str = "token"
@@ -139,8 +144,10 @@ class TrainConfig:
         for name in ("lr", "beta"):
             if getattr(self, name) is None or not getattr(self, name) > 0:
                 raise ConfigError(f"--{name} must be > 0; got {getattr(self, name)}")
-        if self.lr_schedule not in ("constant", "linear"):
-            raise ConfigError(f"--lr-schedule must be constant or linear; got {self.lr_schedule!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"--lr-schedule must be one of {', '.join(LR_SCHEDULES)}; got {self.lr_schedule!r}")
+        if not 0 <= self.warmup_steps < self.steps:
+            raise ConfigError(f"--warmup-steps must be >= 0 and below --steps {self.steps}; got {self.warmup_steps}")
         if self.kl_estimator not in ("token", "sequence"):
             raise ConfigError(f"--kl-estimator must be token or sequence; got {self.kl_estimator!r}")
         if self.report_to not in REPORT_TO:
@@ -587,10 +594,23 @@ def optimizer(policy: Policy, config: TrainConfig) -> torch.optim.Optimizer:
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
-    """The learning rate of step `step` (0-based): a pure function of the step, so resume is exact."""
+    """The learning rate of step `step` (0-based): a pure function of the step, so resume is exact.
+
+    The formulas of transformers' `get_constant_schedule_with_warmup`,
+    `get_linear_schedule_with_warmup` and `get_cosine_schedule_with_warmup` (one half-cycle),
+    so a run can be matched with a TRL one: lr·step/W during the W warm-up steps, then, with
+    progress q = (step − W)/(steps − W), lr (constant), lr·(1 − q) (linear) or
+    lr·½(1 + cos πq) (cosine).
+    """
+    warm = config.warmup_steps
+    if step < warm:
+        return config.lr * step / warm
+    if config.lr_schedule == "constant":
+        return config.lr
+    q = (step - warm) / max(1, config.steps - warm)
     if config.lr_schedule == "linear":
-        return config.lr * (1.0 - step / config.steps)
-    return config.lr
+        return config.lr * max(0.0, 1.0 - q)
+    return config.lr * max(0.0, 0.5 * (1.0 + math.cos(math.pi * q)))
 
 
 def clip_and_step(policy: Policy, opt: torch.optim.Optimizer, config: TrainConfig, step: int) -> float:
@@ -766,7 +786,8 @@ def model_card(card: dict, *, merged: bool) -> str:
     lines += [f"| steps | {card.get('steps_done', cfg['steps'])} of {cfg['steps']} |",
               f"| batch (prompts per step) | {cfg['batch_size'] * cfg.get('grad_accum', 1)} "
               f"({cfg.get('grad_accum', 1)} × {cfg['batch_size']}) |",
-              f"| learning rate | {cfg['lr']:g} ({cfg['lr_schedule']}) |",
+              f"| learning rate | {cfg['lr']:g} ({cfg['lr_schedule']}"
+              f"{f', {w} warm-up step' + 's' * (w != 1) if (w := cfg.get('warmup_steps', 0)) else ''}) |",
               f"| LoRA | {'r = ' + str(cfg['lora_r']) if cfg['lora'] else 'no'} |",
               f"| seed | {card['seed']} |", ""]
     if metrics:
