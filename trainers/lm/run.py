@@ -211,7 +211,7 @@ class Run:
         micro-batches; a step without any backward is logged with skipped=1."""
         cfg = self.config
         done = step + 1
-        row = {"step": done, **self.counters.to_json()}
+        row = {"step": done, **self.counters.to_json(), "lr": C.learning_rate(cfg, step)}
         recorded = [(p, v) for p, v in self._backwards]
         got = [p for p, _ in recorded if p is not None]
         if got:

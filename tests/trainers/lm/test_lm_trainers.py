@@ -529,3 +529,11 @@ def test_config_file_sets_options_and_flags_override_it(world, tmp_path, capsys)
     err = capsys.readouterr().err
     assert rc == 2 and "unknown option 'stepz'" in err and "batch-size" in err
     assert not (tmp_path / "b").exists()
+
+
+def test_metrics_log_each_steps_learning_rate_and_the_warm_up_starts_at_zero(world, tmp_path):
+    config = cfg(world, tmp_path / "cos", steps=5, lr_schedule="cosine", warmup_steps=2, eval_every=0)
+    out = train("nash-mp", config)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["lr"] for r in rows] == pytest.approx([C.learning_rate(config, k) for k in range(5)])
+    assert rows[0]["lr"] == 0.0 and rows[2]["lr"] == pytest.approx(config.lr) and rows[4]["lr"] < rows[3]["lr"]
