@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import html as _html
 import json
-import math
 import re
 import shutil
 import sqlite3
-import sys
-import types
 
 import pytest
 
@@ -25,19 +22,6 @@ WEIGHTS = {"helpful": 0.7, "brief": 0.3}
 EVIL = "<script>alert(\"pwn\")</script> it's"
 
 
-def vector(prompt, a, b):
-    """helpful: the helpers' hash judge (position-biased); brief: shorter wins; brief fails on some comparisons."""
-    out = {"helpful": h.judge(prompt, a, b), "brief": 1 / (1 + math.exp((len(a) - len(b)) / 5))}
-    if h._score(prompt + a + b) < 0.2:
-        out["brief"] = float("nan")
-    return out
-
-
-vector.criteria = ("helpful", "brief")
-_module = types.ModuleType("browser_criteria_judges")  # importable as python:browser_criteria_judges:vector
-_module.__file__ = __file__
-_module.vector = vector
-sys.modules["browser_criteria_judges"] = _module
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +31,7 @@ def run(tmp_path_factory):
     (root / "prompts.txt").write_text("".join(f"Tell me <b>{w}</b> & 'more' \"now\"\n"
                                               for w in ("cats", "rain", "maps", "tea", "code")))
     result = run_tournament(TournamentConfig(ckpts_dir=ckpts, prompts=root / "prompts.txt",
-                                             judge="python:browser_criteria_judges:vector", out=root / "run",
+                                             judge="python:tournament_helpers:vector_judge", out=root / "run",
                                              max_new_tokens=8, rounds=20, batch_size=4,
                                              weights=tuple(WEIGHTS.items())))
     return root / "run", result

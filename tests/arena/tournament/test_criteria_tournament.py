@@ -2,10 +2,7 @@
 the per-criterion / weighted / robust analysis in results.json, and scalar runs left unchanged."""
 
 import json
-import math
 import sqlite3
-import sys
-import types
 
 import pytest
 
@@ -17,31 +14,6 @@ import tournament_helpers as h  # registered by conftest.py
 FAST = dict(max_new_tokens=6, rounds=50, batch_size=4, judge_batch_size=8)
 
 
-def _helpful(prompt, a, b):
-    return h.judge(prompt, a, b)
-
-
-def _brief(prompt, a, b):
-    return 1 / (1 + math.exp((len(a) - len(b)) / 5))
-
-
-def vector(prompt, a, b):
-    """helpful: the helpers' hash judge; brief: shorter wins; fails on brief for some comparisons."""
-    out = {"helpful": _helpful(prompt, a, b), "brief": _brief(prompt, a, b)}
-    if h._score(prompt + a + b) < 0.2:
-        out["brief"] = float("nan")
-    return out
-
-
-vector.criteria = ("helpful", "brief")
-
-# importable as python:criteria_judges:<name> in this process
-_module = types.ModuleType("criteria_judges")
-_module.__file__ = __file__
-_module.vector = vector
-_module.helpful = _helpful
-_module.brief = _brief
-sys.modules["criteria_judges"] = _module
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +30,7 @@ def _config(base, out, judge, **kw):
 
 def test_vector_judge_tournament_layout_and_failures(base, tmp_path):
     out = tmp_path / "run"
-    r = run_tournament(_config(base, out, "python:criteria_judges:vector", weights=(("helpful", 0.7), ("brief", 0.3))))
+    r = run_tournament(_config(base, out, "python:tournament_helpers:vector_judge", weights=(("helpful", 0.7), ("brief", 0.3))))
     assert r["kind"] == "criteria" and r["settings"]["criteria"] == ["helpful", "brief"]
     assert set(r["criteria"]) == {"helpful", "brief"}
     for c in ("helpful", "brief"):
@@ -77,11 +49,11 @@ def test_vector_judge_tournament_layout_and_failures(base, tmp_path):
     assert sum(1 for c, p, e in rows if c == "brief" and p is None and "nan" in e.lower()) == r["run"]["failures"]["brief"]
     assert con.execute("SELECT count(*) FROM judgments WHERE p IS NULL").fetchone()[0] == r["run"]["failures"]["brief"]
     # per-criterion records equal those of a scalar run of that criterion alone
-    solo = run_tournament(_config(base, tmp_path / "solo", "python:criteria_judges:helpful")).to_json()
+    solo = run_tournament(_config(base, tmp_path / "solo", "python:tournament_helpers:helpful_judge")).to_json()
     assert solo["ratings"] == r["criteria"]["helpful"]["ratings"]
     assert json.loads((out / "results.json").read_text())["robust"] == r["robust"]
     # a rerun judges nothing again and gives the same analysis
-    again = run_tournament(_config(base, out, "python:criteria_judges:vector", weights=(("helpful", 0.7), ("brief", 0.3))))
+    again = run_tournament(_config(base, out, "python:tournament_helpers:vector_judge", weights=(("helpful", 0.7), ("brief", 0.3))))
     assert again["run"]["new"]["judgments"] == 0 and again["robust"] == r["robust"]
     # ... by reusing the stored analysis (no bootstrap: analyze_criteria is not called), until a setting changes
     import arena.criteria
@@ -90,12 +62,12 @@ def test_vector_judge_tournament_layout_and_failures(base, tmp_path):
     real = arena.criteria.analyze_criteria
     arena.criteria.analyze_criteria = lambda *a, **kw: calls.append(1) or real(*a, **kw)
     try:
-        third = run_tournament(_config(base, out, "python:criteria_judges:vector",
+        third = run_tournament(_config(base, out, "python:tournament_helpers:vector_judge",
                                        weights=(("helpful", 0.7), ("brief", 0.3))))
         assert calls == [] and {k: v for k, v in third.items() if k != "run"} == {k: v for k, v in again.items()
                                                                                  if k != "run"}
         assert json.loads((out / "results.json").read_text()) == third
-        other = run_tournament(_config(base, out, "python:criteria_judges:vector",
+        other = run_tournament(_config(base, out, "python:tournament_helpers:vector_judge",
                                        weights=(("helpful", 0.5), ("brief", 0.5))))
         assert calls == [1] and other["weighted"]["weights"] == {"helpful": 0.5, "brief": 0.5}
     finally:
@@ -103,7 +75,7 @@ def test_vector_judge_tournament_layout_and_failures(base, tmp_path):
 
 
 def test_criteria_panel_equals_python_vector_judge(base, tmp_path):
-    spec = "panel:helpful=python:criteria_judges:helpful|brief=python:criteria_judges:brief"
+    spec = "panel:helpful=python:tournament_helpers:helpful_judge|brief=python:tournament_helpers:brief_judge"
     r = run_tournament(_config(base, tmp_path / "panel", spec))
     assert r["settings"]["criteria"] == ["helpful", "brief"] and r["run"]["failures"] == {"helpful": 0, "brief": 0}
     assert r["criteria"]["brief"]["ratings"]["alpha"]["elo"] != r["criteria"]["helpful"]["ratings"]["alpha"]["elo"]
@@ -113,7 +85,7 @@ def test_weights_need_a_vector_judge(base, tmp_path):
     with pytest.raises(InputError, match="vector judge"):
         run_tournament(_config(base, tmp_path / "x", "python:tournament_helpers:judge", weights=(("a", 1.0),)))
     with pytest.raises(Exception, match="honest"):
-        run_tournament(_config(base, tmp_path / "y", "python:criteria_judges:vector", weights=(("honest", 1.0),)))
+        run_tournament(_config(base, tmp_path / "y", "python:tournament_helpers:vector_judge", weights=(("honest", 1.0),)))
     assert not (tmp_path / "x" / "arena.sqlite").exists() and not (tmp_path / "y" / "arena.sqlite").exists()
 
 
@@ -143,7 +115,7 @@ def test_cli_prints_the_mixtures_side_by_side_and_json(base, tmp_path, capsys):
     from arena.cli import main
 
     args = ["tournament", str(base["ckpts"]), "--prompts", str(base["prompts"]), "--judge",
-            "python:criteria_judges:vector", "--out", str(tmp_path / "run"), "--max-new-tokens", "6",
+            "python:tournament_helpers:vector_judge", "--out", str(tmp_path / "run"), "--max-new-tokens", "6",
             "--rounds", "30", "--weights", "helpful=0.5,brief=0.5"]
     assert main(args) == 0
     captured = capsys.readouterr()
