@@ -31,7 +31,7 @@ def run(tmp_path_factory):
     (root / "prompts.txt").write_text("".join(f"Tell me <b>{w}</b> & 'more' \"now\"\n"
                                               for w in ("cats", "rain", "maps", "tea", "code")))
     result = run_tournament(TournamentConfig(ckpts_dir=ckpts, prompts=root / "prompts.txt",
-                                             judge="python:tournament_helpers:vector_judge", out=root / "run",
+                                             judge="python:criteria_helpers:vector_judge", out=root / "run",
                                              max_new_tokens=8, rounds=20, batch_size=4,
                                              weights=tuple(WEIGHTS.items())))
     return root / "run", result

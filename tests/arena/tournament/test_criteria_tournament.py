@@ -30,7 +30,7 @@ def _config(base, out, judge, **kw):
 
 def test_vector_judge_tournament_layout_and_failures(base, tmp_path):
     out = tmp_path / "run"
-    r = run_tournament(_config(base, out, "python:tournament_helpers:vector_judge", weights=(("helpful", 0.7), ("brief", 0.3))))
+    r = run_tournament(_config(base, out, "python:criteria_helpers:vector_judge", weights=(("helpful", 0.7), ("brief", 0.3))))
     assert r["kind"] == "criteria" and r["settings"]["criteria"] == ["helpful", "brief"]
     assert set(r["criteria"]) == {"helpful", "brief"}
     for c in ("helpful", "brief"):
@@ -49,11 +49,11 @@ def test_vector_judge_tournament_layout_and_failures(base, tmp_path):
     assert sum(1 for c, p, e in rows if c == "brief" and p is None and "nan" in e.lower()) == r["run"]["failures"]["brief"]
     assert con.execute("SELECT count(*) FROM judgments WHERE p IS NULL").fetchone()[0] == r["run"]["failures"]["brief"]
     # per-criterion records equal those of a scalar run of that criterion alone
-    solo = run_tournament(_config(base, tmp_path / "solo", "python:tournament_helpers:helpful_judge")).to_json()
+    solo = run_tournament(_config(base, tmp_path / "solo", "python:criteria_helpers:helpful_judge")).to_json()
     assert solo["ratings"] == r["criteria"]["helpful"]["ratings"]
     assert json.loads((out / "results.json").read_text())["robust"] == r["robust"]
     # a rerun judges nothing again and gives the same analysis
-    again = run_tournament(_config(base, out, "python:tournament_helpers:vector_judge", weights=(("helpful", 0.7), ("brief", 0.3))))
+    again = run_tournament(_config(base, out, "python:criteria_helpers:vector_judge", weights=(("helpful", 0.7), ("brief", 0.3))))
     assert again["run"]["new"]["judgments"] == 0 and again["robust"] == r["robust"]
     # ... by reusing the stored analysis (no bootstrap: analyze_criteria is not called), until a setting changes
     import arena.criteria
@@ -62,12 +62,12 @@ def test_vector_judge_tournament_layout_and_failures(base, tmp_path):
     real = arena.criteria.analyze_criteria
     arena.criteria.analyze_criteria = lambda *a, **kw: calls.append(1) or real(*a, **kw)
     try:
-        third = run_tournament(_config(base, out, "python:tournament_helpers:vector_judge",
+        third = run_tournament(_config(base, out, "python:criteria_helpers:vector_judge",
                                        weights=(("helpful", 0.7), ("brief", 0.3))))
         assert calls == [] and {k: v for k, v in third.items() if k != "run"} == {k: v for k, v in again.items()
                                                                                  if k != "run"}
         assert json.loads((out / "results.json").read_text()) == third
-        other = run_tournament(_config(base, out, "python:tournament_helpers:vector_judge",
+        other = run_tournament(_config(base, out, "python:criteria_helpers:vector_judge",
                                        weights=(("helpful", 0.5), ("brief", 0.5))))
         assert calls == [1] and other["weighted"]["weights"] == {"helpful": 0.5, "brief": 0.5}
     finally:
@@ -75,7 +75,7 @@ def test_vector_judge_tournament_layout_and_failures(base, tmp_path):
 
 
 def test_criteria_panel_equals_python_vector_judge(base, tmp_path):
-    spec = "panel:helpful=python:tournament_helpers:helpful_judge|brief=python:tournament_helpers:brief_judge"
+    spec = "panel:helpful=python:criteria_helpers:helpful_judge|brief=python:criteria_helpers:brief_judge"
     r = run_tournament(_config(base, tmp_path / "panel", spec))
     assert r["settings"]["criteria"] == ["helpful", "brief"] and r["run"]["failures"] == {"helpful": 0, "brief": 0}
     assert r["criteria"]["brief"]["ratings"]["alpha"]["elo"] != r["criteria"]["helpful"]["ratings"]["alpha"]["elo"]
@@ -85,7 +85,7 @@ def test_weights_need_a_vector_judge(base, tmp_path):
     with pytest.raises(InputError, match="vector judge"):
         run_tournament(_config(base, tmp_path / "x", "python:tournament_helpers:judge", weights=(("a", 1.0),)))
     with pytest.raises(Exception, match="honest"):
-        run_tournament(_config(base, tmp_path / "y", "python:tournament_helpers:vector_judge", weights=(("honest", 1.0),)))
+        run_tournament(_config(base, tmp_path / "y", "python:criteria_helpers:vector_judge", weights=(("honest", 1.0),)))
     assert not (tmp_path / "x" / "arena.sqlite").exists() and not (tmp_path / "y" / "arena.sqlite").exists()
 
 
@@ -115,7 +115,7 @@ def test_cli_prints_the_mixtures_side_by_side_and_json(base, tmp_path, capsys):
     from arena.cli import main
 
     args = ["tournament", str(base["ckpts"]), "--prompts", str(base["prompts"]), "--judge",
-            "python:tournament_helpers:vector_judge", "--out", str(tmp_path / "run"), "--max-new-tokens", "6",
+            "python:criteria_helpers:vector_judge", "--out", str(tmp_path / "run"), "--max-new-tokens", "6",
             "--rounds", "30", "--weights", "helpful=0.5,brief=0.5"]
     assert main(args) == 0
     captured = capsys.readouterr()

@@ -55,28 +55,6 @@ def judge(prompt: str, a: str, b: str) -> float:
     return min(1.0, max(0.0, 1 / (1 + math.exp(-4 * (_score(a) - _score(b)))) + 0.05))
 
 
-def helpful_judge(prompt: str, a: str, b: str) -> float:
-    """The criterion "helpful" of `vector_judge`: `judge`."""
-    return judge(prompt, a, b)
-
-
-def brief_judge(prompt: str, a: str, b: str) -> float:
-    """The criterion "brief" of `vector_judge`: the shorter response wins."""
-    return 1 / (1 + math.exp((len(a) - len(b)) / 5))
-
-
-def vector_judge(prompt: str, a: str, b: str) -> dict[str, float]:
-    """A vector judge (python:tournament_helpers:vector_judge): helpful and brief, with brief failing
-    (NaN) on some comparisons."""
-    out = {"helpful": helpful_judge(prompt, a, b), "brief": brief_judge(prompt, a, b)}
-    if _score(prompt + a + b) < 0.2:
-        out["brief"] = float("nan")
-    return out
-
-
-vector_judge.criteria = ("helpful", "brief")
-
-
 def judge_other(prompt: str, a: str, b: str) -> float:
     """A different judge (different fingerprint and answers)."""
     return 1 / (1 + math.exp(-3 * (len(a) - len(b)) / 10))
