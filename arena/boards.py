@@ -140,6 +140,16 @@ def _style_rating_draws(records, *, rounds: int, seed: int) -> tuple[np.ndarray,
 ORIENTATIONS = ("auto", "both", "as read")
 
 
+def _orientation_note(both: bool, orientations: str, sides) -> str:
+    """The start of ``method``: whether both orientations were fitted, and why when decided here."""
+    if not both:
+        return ""
+    if orientations != "auto":
+        return "each comparison in both orientations; "
+    why = "one model always on side a of each pair" if sides.fixed else f"p = {sides.p:.1g}"
+    return f"each comparison in both orientations (sides not random: {why}); "
+
+
 def style_control(result: Result, records, *, rounds: int, seed: int, level: float,
                   orientations: str = "auto") -> Result:
     """`result` with ``extra["style_control"]`` = {coefficients, ratings, preference, nash,
@@ -195,10 +205,7 @@ def style_control(result: Result, records, *, rounds: int, seed: int, level: flo
                  "exploitability": float(nash.exploitability), "entropy": float(nash.entropy)},
         "orientations": "both" if both else "as read",
         "random_sides_p": sides.p,
-        "method": ((f"each comparison in both orientations (sides not random: "
-                    f"{'one model always on side a of each pair' if sides.fixed else f'p = {sides.p:.1g}'}); "
-                    if both and orientations == "auto" else
-                    "each comparison in both orientations; " if both else "")
+        "method": (_orientation_note(both, orientations, sides)
                    + f"contextual Bradley–Terry (maximum likelihood, grad {fit.grad_norm:.1e}); preference at equal "
                    f"style: per-pair log-odds with shared style coefficients, {ctl.rounds} {unit} "
                    f"bootstrap refits at level {level}; maximum-entropy Nash of the controlled matrix; "

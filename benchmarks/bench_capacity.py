@@ -7,7 +7,7 @@ Run (the world from `arena world raters --out W --prompts 100`):
 The trainers learn π*_β from judged pairs; this script takes the judge out. It fits the
 world's reference checkpoint (`W/ckpts/sft`) *directly* to π*_β from `W/nash.json`, with the
 exact targets: the responses of the reference's response tree (prefixes of probability
-≥ --min-prob expanded, as `trainers.lm.exact.enumerate_classes` does) are grouped by
+≥ --min-prob expanded, by `trainers.lm.exact.enumerate_classes`) are grouped by
 (prompt, class), and full-batch Adam minimises
 
     Σ_x ρ(x) Σ_c π*_β(c | x) · (−log Σ_{y ∈ tree(x), class(y) = c} π_θ(y | x)),
@@ -22,41 +22,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
 import torch
-
-
-def reference_tree(model, tok, prompts, classify, *, max_new_tokens: int, min_prob: float, banned):
-    """The complete responses of `model`'s tree (prefixes ≥ min_prob expanded): (prompt index,
-    token ids, class) each, as `enumerate_classes` walks it."""
-    from trainers.lm.common import encode
-    from trainers.mixture import mask_logits
-
-    ids, mask = encode(tok, prompts)
-    eos = tok.eos_token_id
-    leaves = []
-    ctx = torch.arange(len(prompts))
-    prefix = torch.zeros((len(prompts), 0), dtype=torch.long)
-    logp = torch.zeros(len(prompts), dtype=torch.float64)
-    with torch.no_grad():
-        for t in range(max_new_tokens):
-            full = torch.cat([ids[ctx], prefix], 1)
-            attn = torch.cat([mask[ctx], torch.ones_like(prefix)], 1)
-            pos = (attn.cumsum(-1) - 1).clamp(min=0)
-            logits = model(input_ids=full, attention_mask=attn, position_ids=pos, use_cache=False).logits[:, -1, :]
-            lp = torch.log_softmax(mask_logits(logits.double(), banned), -1) + logp[:, None]
-            node, token = (lp >= math.log(min_prob)).nonzero(as_tuple=True)
-            child, child_lp = torch.cat([prefix[node], token[:, None]], 1), lp[node, token]
-            done = (token == eos) | (t + 1 == max_new_tokens)
-            for x, toks in zip(ctx[node][done].tolist(), child[done].tolist()):
-                leaves.append((x, toks, classify(prompts[x], tok.decode(toks, skip_special_tokens=True))))
-            ctx, prefix, logp = ctx[node][~done], child[~done], child_lp[~done]
-            if len(ctx) == 0:
-                break
-    return leaves
 
 
 def main(argv=None) -> int:
@@ -71,9 +40,9 @@ def main(argv=None) -> int:
 
     from arena.loading import load_causal_lm
     from arena.worlds import raters
-    from trainers.lm.common import encode
+    from trainers.lm.common import encode, sequence_logprobs
     from trainers.lm.exact import enumerate_classes
-    from trainers.mixture import mask_logits
+    from trainers.mixture import Generation
 
     torch.manual_seed(0)
     nash = json.loads((args.world / "nash.json").read_text())
@@ -86,8 +55,9 @@ def main(argv=None) -> int:
     model.eval()
     banned = (tok.pad_token_id,) if tok.pad_token_id is not None and tok.pad_token_id != tok.eos_token_id else ()
 
-    leaves = reference_tree(model, tok, prompts, raters.class_of, max_new_tokens=max_new, min_prob=args.min_prob,
-                            banned=banned)
+    leaves: list = []    # (prompt index, token ids, class) of the reference's tree
+    enumerate_classes(model, tok, prompts, raters.class_of, C, max_new_tokens=max_new, min_prob=args.min_prob,
+                      banned=banned, leaves=leaves)
     L, T = len(leaves), max(len(t) for _, t, _ in leaves)
     tokens = torch.full((L, T), int(tok.eos_token_id), dtype=torch.long)
     resp_mask = torch.zeros((L, T), dtype=torch.long)
@@ -109,16 +79,10 @@ def main(argv=None) -> int:
         return float((rho * 0.5 * (pi_star - dist.normalized()).abs().sum(-1)).sum())
 
     def log_probs() -> torch.Tensor:
-        out = []
-        for s in range(0, L, args.chunk):
-            rows = slice(s, s + args.chunk)
-            full = torch.cat([ids[prompt_of[rows]], tokens[rows]], 1)
-            attn = torch.cat([mask[prompt_of[rows]], resp_mask[rows]], 1)
-            pos = (attn.cumsum(-1) - 1).clamp(min=0)
-            logits = model(input_ids=full, attention_mask=attn, position_ids=pos, use_cache=False).logits[:, -T - 1:-1]
-            lp = torch.log_softmax(mask_logits(logits.float(), banned), -1).gather(-1, tokens[rows, :, None]).squeeze(-1)
-            out.append(torch.where(resp_mask[rows].bool(), lp, torch.zeros_like(lp)).sum(-1))
-        return torch.cat(out)
+        """log π_θ(y | x) of every response of the tree (the trainers' `sequence_logprobs`)."""
+        return torch.cat([sequence_logprobs(model, ids[prompt_of[rows]], mask[prompt_of[rows]],
+                                            Generation(tokens=tokens[rows], mask=resp_mask[rows]), banned)
+                          for rows in (slice(s, s + args.chunk) for s in range(0, L, args.chunk))])
 
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=args.lr)
     start = time.perf_counter()

@@ -84,7 +84,7 @@ class HFEngine:
         return self.cache.get(key, lambda: load_policy(ckpt, allow_pickle=self.allow_pickle,
                                                        trust_remote_code=self.trust_remote_code,
                                                        device=device, dtype=dtype),
-                              estimate=weight_file_bytes(ckpt))
+                              estimate=lambda: weight_file_bytes(ckpt))
 
     def close(self) -> None:
         """Release every kept model (the end of a tournament); the engine stays usable."""
@@ -138,14 +138,15 @@ class ModelCache:
     def __len__(self) -> int:
         return len(self._kept)
 
-    def get(self, key: Hashable, load: Callable[[], tuple], *, estimate: int = 0) -> tuple:
-        """(model, tokenizer) under `key`: the kept one, or `load()` (`estimate`: its expected bytes)."""
+    def get(self, key: Hashable, load: Callable[[], tuple], *, estimate: Callable[[], int] = lambda: 0) -> tuple:
+        """(model, tokenizer) under `key`: the kept one, or `load()` (`estimate()`: its expected bytes,
+        asked only on a miss)."""
         if key in self._kept:
             self._kept.move_to_end(key)
             self.hits += 1
             model, tok, _ = self._kept[key]
             return model, tok
-        self._shrink(self.budget - min(estimate, self.budget))  # room first: peak memory stays near the budget
+        self._shrink(self.budget - min(estimate(), self.budget))  # room first: peak memory stays near the budget
         model, tok = load()
         self.loads += 1
         nbytes = model_bytes(model)
@@ -182,22 +183,25 @@ def model_bytes(model) -> int:
     return total
 
 
+def _paths(ckpt) -> list:
+    """A checkpoint's paths: its own, and a PEFT adapter's base."""
+    return [ckpt.path] + ([ckpt.base] if getattr(ckpt, "base", None) is not None else [])
+
+
 def checkpoint_identity(ckpt) -> tuple:
     """What names a checkpoint's weights: kind, fingerprint, and each of its paths (a PEFT adapter's
     base too) with the stat signature of its files, so a checkpoint edited in place is not served
     from the cache even under the fingerprint it was discovered with."""
     from arena.fingerprint import stat_signature
 
-    paths = [ckpt.path] + ([ckpt.base] if getattr(ckpt, "base", None) is not None else [])
-    return (ckpt.kind, ckpt.fingerprint, *((str(Path(p).resolve()), stat_signature(p)[0]) for p in paths))
+    return (ckpt.kind, ckpt.fingerprint, *((str(Path(p).resolve()), stat_signature(p)[0]) for p in _paths(ckpt)))
 
 
 def weight_file_bytes(ckpt) -> int:
     """Bytes of a checkpoint's weight files on disk (a PEFT adapter's base too): the estimate of its
     size in memory before it is loaded."""
     total = 0
-    for p in [ckpt.path] + ([ckpt.base] if getattr(ckpt, "base", None) is not None else []):
-        p = Path(p)
+    for p in map(Path, _paths(ckpt)):
         files = [p] if p.is_file() else [f for f in p.iterdir() if f.is_file()] if p.is_dir() else []
         total += sum(f.stat().st_size for f in files if f.suffix in _WEIGHT_SUFFIXES)
     return total

@@ -607,7 +607,7 @@ def learning_rate(config: TrainConfig, step: int) -> float:
         return config.lr * step / warm
     if config.lr_schedule == "constant":
         return config.lr
-    q = (step - warm) / max(1, config.steps - warm)
+    q = (step - warm) / (config.steps - warm)          # warm < steps (checked by TrainConfig)
     if config.lr_schedule == "linear":
         return config.lr * max(0.0, 1.0 - q)
     return config.lr * max(0.0, 0.5 * (1.0 + math.cos(math.pi * q)))
@@ -783,11 +783,12 @@ def model_card(card: dict, *, merged: bool) -> str:
             lines.append(f"| κ (target EMA) | {cfg['kappa']} |")
     if algo == "mpo":
         lines.append(f"| magnet refreshed every | {cfg['magnet_every']} steps |")
+    warm = cfg.get("warmup_steps", 0)
+    schedule = cfg["lr_schedule"] + (f", {warm} warm-up step{'s' if warm != 1 else ''}" if warm else "")
     lines += [f"| steps | {card.get('steps_done', cfg['steps'])} of {cfg['steps']} |",
               f"| batch (prompts per step) | {cfg['batch_size'] * cfg.get('grad_accum', 1)} "
               f"({cfg.get('grad_accum', 1)} × {cfg['batch_size']}) |",
-              f"| learning rate | {cfg['lr']:g} ({cfg['lr_schedule']}"
-              f"{f', {w} warm-up step' + 's' * (w != 1) if (w := cfg.get('warmup_steps', 0)) else ''}) |",
+              f"| learning rate | {cfg['lr']:g} ({schedule}) |",
               f"| LoRA | {'r = ' + str(cfg['lora_r']) if cfg['lora'] else 'no'} |",
               f"| seed | {card['seed']} |", ""]
     if metrics:

@@ -53,7 +53,8 @@ class ClassDistribution:
 @torch.no_grad()
 def enumerate_classes(model, tokenizer, prompts: Sequence[str], classify: Callable[[str, str], int],
                       n_classes: int, *, max_new_tokens: int, min_prob: float = 1e-5,
-                      banned: tuple[int, ...] = (), device: str = "cpu", max_nodes: int = 4096) -> ClassDistribution:
+                      banned: tuple[int, ...] = (), device: str = "cpu", max_nodes: int = 4096,
+                      leaves: list | None = None) -> ClassDistribution:
     """Exact class distribution of sampled responses when the class depends on the whole text.
 
     Expands the tree of responses breadth first (one batched forward per depth): a prefix y_<t
@@ -62,7 +63,8 @@ def enumerate_classes(model, tokenizer, prompts: Sequence[str], classify: Callab
     class classify(x, text), and π(y | x) is added to that class. Prefixes below `min_prob` are
     dropped and their mass reported as `pruned`. Sampling is ancestral from the same
     next-token distributions (banned tokens at −inf), so with pruned = 0 this is the exact
-    distribution the trainers sample from.
+    distribution the trainers sample from. `leaves`, when given, receives (prompt index, token
+    ids, class) of every complete response found.
     """
     from trainers.lm.common import encode
     from trainers.mixture import mask_logits
@@ -81,8 +83,11 @@ def enumerate_classes(model, tokenizer, prompts: Sequence[str], classify: Callab
 
     def add(rows: torch.Tensor, tokens: torch.Tensor, lp: torch.Tensor) -> None:
         texts = tokenizer.batch_decode(tokens, skip_special_tokens=True)
-        for x, text, p in zip(rows.tolist(), texts, lp.exp().tolist()):
-            probs[x, classify(prompts[x], text)] += p
+        for x, toks, text, p in zip(rows.tolist(), tokens.tolist(), texts, lp.exp().tolist()):
+            c = classify(prompts[x], text)
+            probs[x, c] += p
+            if leaves is not None:
+                leaves.append((x, toks, c))
 
     for t in range(max_new_tokens):
         full = torch.cat([ids[ctx], prefix.to(device)], dim=1)                      # (N, L+t)

@@ -39,6 +39,13 @@ def test_enumeration_equals_the_first_token_distribution(tmp_path):
     # classes (a response that starts with end-of-sequence is "", class 0).
     assert (dist.probs <= first + 1e-9).all()
     assert torch.allclose((first - dist.probs).sum(-1), dist.pruned)
+    # `leaves` lists the complete responses it found, with the class their text has
+    leaves = []
+    again = enumerate_classes(policy.model, policy.tokenizer, known.contexts, lambda p, t: class_of_text(t, "ABCD"), 4,
+                              max_new_tokens=2, min_prob=1e-3, banned=policy.banned, leaves=leaves)
+    assert torch.equal(again.probs, dist.probs) and len(leaves) == len({(x, tuple(t)) for x, t, _ in leaves})
+    assert all(c == class_of_text(policy.tokenizer.decode(t, skip_special_tokens=True), "ABCD") for _, t, c in leaves)
+    assert {(x, c) for x, _, c in leaves} == {tuple(i) for i in (dist.probs > 0).nonzero().tolist()}
 
 
 @pytest.fixture(scope="module")
