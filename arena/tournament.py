@@ -99,6 +99,9 @@ class TournamentConfig:
     """(name, value) options of the vllm engine passed to `vllm.LLM` (dtype, tensor_parallel_size, ...)."""
     batch_size: int = 16
     """Generation batch size (results do not depend on it)."""
+    model_cache_mb: float | None = None
+    """hf engine: MiB of loaded checkpoints kept between calls (`arena.engines.hf.ModelCache`); 0 = load
+    on every call; None = `arena.engines.hf.CACHE_SHARE` of the memory the models run in."""
     judge_batch_size: int = 32
     """Comparisons per judge call and per store transaction."""
     pairs: tuple[tuple[str, str], ...] | None = None
@@ -348,7 +351,12 @@ def run_tournament(config: TournamentConfig, *, console=None) -> Result | dict:
                           "drop --adaptive")
     if config.engine_options and config.engine != "vllm":
         raise ConfigError(f"--engine-option is for --engine vllm; --engine {config.engine} takes none: drop it")
+    if config.model_cache_mb is not None and config.engine != "hf":
+        raise ConfigError(f"--model-cache-mb is for --engine hf (it keeps loaded checkpoints in this process); "
+                          f"--engine {config.engine} loads them elsewhere: drop it")
     extra = {"llm_options": dict(config.engine_options)} if config.engine_options else {}
+    if config.model_cache_mb is not None:
+        extra["cache_mb"] = config.model_cache_mb
     engine = get_engine(config.engine, batch_size=config.batch_size, base_url=config.base_url,
                         trust_remote_code=config.trust_remote_code, allow_pickle=config.allow_pickle, **extra)
     if config.judge_batch_size < 1:

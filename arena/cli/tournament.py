@@ -40,6 +40,7 @@ def tournament(
     base_url: Optional[list[str]] = typer.Option(None, "--base-url", help="Server for --engine openai (else OPENAI_BASE_URL); repeat it for several servers of the same checkpoints (load-balanced)."),
     engine_option: Optional[list[str]] = typer.Option(None, "--engine-option", help="NAME=VALUE passed to vllm.LLM for --engine vllm (repeatable): dtype, tensor_parallel_size, pipeline_parallel_size, max_model_len, gpu_memory_utilization, enable_prefix_caching."),
     batch_size: int = typer.Option(16, "--batch-size", help="Generation batch size (results do not depend on it)."),
+    model_cache_mb: Optional[float] = typer.Option(None, "--model-cache-mb", help="hf engine: MiB of loaded checkpoints kept between calls, least recently used out first; 0 loads on every call (default: a quarter of the GPU's memory, else of RAM; responses do not depend on it)."),
     pairs: Optional[str] = typer.Option(None, "--pairs", help="Only these pairs: a:b,c:d (default: every pair)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan, its cost and what is already done; write nothing."),
     json_out: bool = typer.Option(False, "--json", help="Print exactly one JSON object on stdout."),
@@ -72,6 +73,8 @@ def tournament(
     # A NaN temperature passes the library's `temperature >= 0` test and samples garbage.
     if temperature is not None:
         finite_positive("--temperature", temperature, example=1.0, allow_zero=True)
+    if model_cache_mb is not None:
+        finite_positive("--model-cache-mb", model_cache_mb, example=4096, allow_zero=True)
     for url in base_url or []:
         if not url.startswith(("http://", "https://")):
             raise InputError(f"--base-url {url!r} is not an http(s) URL: e.g. --base-url http://127.0.0.1:8000/v1")
@@ -88,7 +91,7 @@ def tournament(
     config = TournamentConfig(
         ckpts_dir=ckpts_dir, prompts=prompts, judge=judge, out=out_dir, samples=samples,
         max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, top_k=top_k, seed=seed,
-        engine=engine.value, base_url=_one_or_tuple(base_url), engine_options=tuple(engine_options), batch_size=batch_size, pairs=parse_pairs(pairs),
+        engine=engine.value, base_url=_one_or_tuple(base_url), engine_options=tuple(engine_options), batch_size=batch_size, model_cache_mb=model_cache_mb, pairs=parse_pairs(pairs),
         dry_run=dry_run, allow_pickle=allow_pickle, trust_remote_code=trust_remote_code, rounds=rounds,
         retry_failures=retry_failures, prior=prior, judge_batch_size=judge_batch_size,
         stop=parse_stop(stop), chat_template=chat_template, prompt_template=_unescape(prompt_template),

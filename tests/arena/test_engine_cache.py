@@ -182,3 +182,42 @@ def test_cache_option_is_checked_and_reaches_the_engine():
     for bad in (-1, float("nan"), "lots"):
         with pytest.raises(ConfigError, match="cache_mb must be a number >= 0"):
             hf.HFEngine(cache_mb=bad)
+
+
+def test_model_cache_flag_sets_the_budget_of_a_tournament(base, tmp_path, spy, capsys):
+    """`arena tournament --model-cache-mb 0` keeps nothing: one load per generate call, same texts."""
+    from arena.cli import main
+
+    cached = _rows_of_run(base, tmp_path / "cached")
+    spy["loads"].clear(), spy["generates"].clear(), spy["closed"].clear()
+    rc = main(["tournament", str(base["ckpts"]), "--prompts", str(base["prompts"]), "--judge",
+               "python:tournament_helpers:judge", "--max-new-tokens", "6", "--rounds", "50", "--batch-size", "4",
+               "--adaptive", "--budget", "40", "--judge-batch-size", "4", "--out", str(tmp_path / "none"),
+               "--model-cache-mb", "0"])
+    assert rc == 0, capsys.readouterr().err
+    engine, = spy["closed"]
+    assert engine.cache.budget == 0 and engine.cache.hits == 0
+    assert spy["loads"] == spy["generates"] and len(spy["loads"]) > len(NAMES)
+    assert _rows(tmp_path / "none") == cached
+
+
+def _rows_of_run(base, out):
+    _run(base, out)
+    return _rows(out)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--model-cache-mb", "-1"], "--model-cache-mb must be a finite number >= 0"),
+    (["--model-cache-mb", "nan"], "--model-cache-mb must be a finite number >= 0"),
+    (["--model-cache-mb", "64", "--engine", "openai", "--base-url", "http://127.0.0.1:9/v1"],
+     "--model-cache-mb is for --engine hf"),
+])
+def test_model_cache_flag_refuses_bad_values_and_other_engines(base, tmp_path, capsys, extra, message):
+    from arena.cli import main
+
+    rc = main(["tournament", str(base["ckpts"]), "--prompts", str(base["prompts"]), "--judge",
+               "python:tournament_helpers:judge", "--out", str(tmp_path / "run"), *extra])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
