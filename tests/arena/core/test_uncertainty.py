@@ -17,49 +17,17 @@ from arena.core.uncertainty import (
     significant_top_set,
 )
 from arena.errors import InputError
-
-# Gauss–Hermite nodes for E over the prompt effect z ~ N(0, 1)
-_Z, _WZ = np.polynomial.hermite_e.hermegauss(80)
-_WZ = _WZ / _WZ.sum()
-
-
-def clustered_records(rng, logit, *, prompts=32, per_prompt=4, tau=1.0):
-    """Every pair judged `per_prompt` times on each of `prompts` prompts; a prompt shifts the
-    pair's log-odds by N(0, tau²), so judgments of one prompt are dependent."""
-    n = len(logit)
-    a, b, s, c = [], [], [], []
-    for i in range(n):
-        for j in range(i + 1, n):
-            p = 1.0 / (1.0 + np.exp(-(logit[i] - logit[j] + rng.normal(0.0, tau, prompts))))
-            wins = rng.random((prompts, per_prompt)) < p[:, None]
-            a += [f"m{i}"] * wins.size
-            b += [f"m{j}"] * wins.size
-            s += wins.astype(float).ravel().tolist()
-            c += np.repeat(np.arange(prompts), per_prompt).tolist()
-    return make_records(a, b, s, cluster=c, models=[f"m{k}" for k in range(n)])
+from benchmarks.bench_coverage import clustered_records, matrix_coverage
 
 
 def test_cluster_bootstrap_cells_cover_at_their_level_where_wilson_does_not():
     """32 prompts × 4 judgments per pair with between-prompt spread: the target is the mean
-    preference over prompts, E_z σ(Δ + τ z). Seeded; 3 cells × 150 data sets = 450 intervals, so the
-    Monte Carlo standard error of a coverage near 0.95 is about 0.01."""
-    logit, tau = np.array([0.0, 0.4, -0.3]), 1.0
-    truth = {(i, j): float((_WZ / (1.0 + np.exp(-(logit[i] - logit[j] + tau * _Z)))).sum())
-             for i in range(3) for j in range(i + 1, 3)}
-    rng = np.random.default_rng(1)
-    boot = wilson = total = 0
-    for rep in range(150):
-        records = clustered_records(rng, logit, tau=tau)
-        bt = bootstrap_bradley_terry(records, rounds=400, seed=rep, keep_pairs=True)
-        W, N = pair_counts(records)
-        pm = preference_matrix_from_counts(W, N)
-        lo, hi = matrix_intervals(bt.pair_samples, bt.cells, pm.P)
-        for (i, j), v in truth.items():
-            boot += lo[i, j] <= v <= hi[i, j]
-            wilson += pm.lo[i, j] <= v <= pm.hi[i, j]
-            total += 1
-    assert boot / total >= 0.93  # measured 0.949
-    assert wilson / total < 0.93  # measured 0.900: the independence assumption undercovers
+    preference over prompts, E_z σ(Δ + τ z). The benchmark's own experiment, seeded; 3 cells × 150
+    data sets = 450 intervals, so the Monte Carlo standard error of a coverage near 0.95 is about 0.01."""
+    boot, wilson, total = matrix_coverage(150, 400, 1)
+    assert total == 450
+    assert boot >= 0.93  # measured 0.949
+    assert wilson < 0.93  # measured 0.900: the independence assumption undercovers
 
 
 def test_matrix_intervals_are_complementary_and_contain_the_estimate():
