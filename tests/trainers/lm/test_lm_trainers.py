@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from arena.errors import ConfigError, InputError
-from arena.worlds.lowrank import JUDGE_SPEC, LowrankWorld, build_lowrank_world, judge, parse_prompt
+from arena.worlds.lowrank import JUDGE_SPEC, judge, parse_prompt
 from trainers.lm import TrainConfig, train
 from trainers.lm import common as C
 from trainers.lm import mpo, nash_md, nash_mp, rlhf
@@ -18,8 +18,8 @@ RLOO3 = {"rlhf": rlhf.Options(rloo_k=3)}
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    return build_lowrank_world(tmp_path_factory.mktemp("w") / "lowrank", LowrankWorld(n_contexts=4, n_actions=4, sft_steps=40))
+def world(tiny_lowrank_world):
+    return tiny_lowrank_world(40)
 
 
 def cfg(world, out, **kw):
