@@ -7,7 +7,7 @@ import pytest
 
 from arena.core.bootstrap import bootstrap_bradley_terry
 from arena.core.matrix import preference_matrix_from_counts
-from arena.core.records import make_records, pair_counts
+from arena.core.records import pair_counts
 from arena.core.uncertainty import (
     cycle_survival,
     judgments_to_separate,
@@ -17,7 +17,7 @@ from arena.core.uncertainty import (
     significant_top_set,
 )
 from arena.errors import InputError
-from benchmarks.bench_coverage import clustered_records, matrix_coverage
+from benchmarks.bench_coverage import GAMES, clustered_records, matrix_coverage, nash_coverage
 
 
 def test_cluster_bootstrap_cells_cover_at_their_level_where_wilson_does_not():
@@ -105,32 +105,13 @@ def test_judgments_to_separate():
     assert judgments_to_separate(0.5, 0.4, 0.6, 100) is None
 
 
-# rock–paper–scissors with unequal edges and a dominated fourth model: Nash (0.375, 0.25, 0.375, 0)
-KNOWN_GAME = np.array([[.5, .35, .6, .6], [.65, .5, .35, .6], [.4, .65, .5, .6], [.4, .4, .4, .5]])
-
-
-def _nash_coverage(datasets: int, nash_rounds: int, per_pair: int = 400) -> np.ndarray:
-    from arena.core.nash import nash_from_preferences
-
-    truth = nash_from_preferences(KNOWN_GAME).p
+def _nash_coverage(datasets: int, nash_rounds: int) -> np.ndarray:
+    """bench_coverage's Nash coverage on its "interior" game: rock–paper–scissors with unequal
+    edges and a dominated fourth model, Nash (0.375, 0.25, 0.375, 0); 400 judgments per pair."""
+    truth, covered, _ = nash_coverage(GAMES["interior"], datasets=datasets, rounds=200, nash_rounds=nash_rounds,
+                                      per_pair=400, seed=0)
     assert np.allclose(truth, [0.375, 0.25, 0.375, 0.0], atol=1e-9)
-    rng = np.random.default_rng(0)
-    n = 4
-    covered = np.zeros(n)
-    for rep in range(datasets):
-        a, b, s = [], [], []
-        for i in range(n):
-            for j in range(i + 1, n):
-                a += [f"m{i}"] * per_pair
-                b += [f"m{j}"] * per_pair
-                s += (rng.random(per_pair) < KNOWN_GAME[i, j]).astype(float).tolist()
-        records = make_records(a, b, s, models=[f"m{k}" for k in range(n)])
-        bt = bootstrap_bradley_terry(records, rounds=200, seed=rep, keep_pairs=True)
-        W, N = pair_counts(records)
-        p_hat = nash_from_preferences(preference_matrix_from_counts(W, N).P).p
-        u = nash_uncertainty(bt.pair_samples, bt.cells, p_hat, max_rounds=nash_rounds)
-        covered += (u.lo <= truth + 1e-9) & (truth - 1e-9 <= u.hi)
-    return covered / datasets
+    return covered
 
 
 def test_nash_intervals_cover_the_true_weights_of_a_known_game():
