@@ -45,6 +45,9 @@ GAMES = {
 
 
 def clustered_records(rng, logit, *, prompts=32, per_prompt=4, tau=1.0):
+    """Every pair judged `per_prompt` times on each of `prompts` prompts; a prompt shifts the
+    pair's log-odds by N(0, tau²), so judgments of one prompt are dependent (also used by
+    tests/arena/core/test_uncertainty.py)."""
     n = len(logit)
     a, b, s, c = [], [], [], []
     for i in range(n):

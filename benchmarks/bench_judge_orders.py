@@ -33,19 +33,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_judges import PROMPTS, RESPONSES, tiny_checkpoint  # noqa: E402
+from bench_judges import make_pairs, tiny_checkpoint  # noqa: E402
 
 from judges import Comparison, load_judge  # noqa: E402
-
-
-def make_pairs(n: int) -> list[Comparison]:
-    pairs = []
-    for i in range(n):
-        a, b = RESPONSES[i % len(RESPONSES)], RESPONSES[(3 * i + 5) % len(RESPONSES)]
-        if a == b:
-            b = RESPONSES[(i + 1) % len(RESPONSES)]
-        pairs.append(Comparison(f"{PROMPTS[i % len(PROMPTS)]} (question {i + 1})", a, b))
-    return pairs
 
 
 def bench(path: Path, pairs: list[Comparison], *, batch_size: int, repeats: int) -> dict:
@@ -95,7 +85,7 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    pairs = make_pairs(args.pairs)
+    pairs = make_pairs(args.pairs, numbered=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         rows.append(bench(tiny_checkpoint(Path(tmp)), pairs, batch_size=args.batch_size, repeats=args.repeats))

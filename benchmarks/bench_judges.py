@@ -91,13 +91,16 @@ class GenerateParseJudge:
         return out
 
 
-def make_pairs(n: int) -> list[Comparison]:
+def make_pairs(n: int, *, numbered: bool = False) -> list[Comparison]:
+    """n comparisons of two different RESPONSES, cycling through PROMPTS; `numbered` appends
+    " (question i)" to each prompt so that no two prompts are the same."""
     pairs = []
     for i in range(n):
         a, b = RESPONSES[i % len(RESPONSES)], RESPONSES[(3 * i + 5) % len(RESPONSES)]
         if a == b:
             b = RESPONSES[(i + 1) % len(RESPONSES)]
-        pairs.append(Comparison(PROMPTS[i % len(PROMPTS)], a, b))
+        prompt = PROMPTS[i % len(PROMPTS)]
+        pairs.append(Comparison(f"{prompt} (question {i + 1})" if numbered else prompt, a, b))
     return pairs
 
 

@@ -40,6 +40,7 @@ table shows the peak above it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -239,56 +240,74 @@ CURVE_ETA = 1.0
 """Nash-MP η of the documented lowrank curves (measured before η defaulted to 2β)."""
 
 
-def bench_curves(*, steps: int = 300, batch: int = 64, lr: float = 1e-3, lr_schedule: str = "linear", seed: int = 0,
-                 png: Path = ROOT / "docs" / "img" / "trainers_lowrank.png", work: Path | None = None) -> list[dict]:
+@contextlib.contextmanager
+def _lowrank_world(work: Path | None, seed: int):
+    """Yields (root, world, nash): the lowrank world (`arena world lowrank` defaults, this seed) in
+    root / "lowrank", built once under `work` and reused, or in a temporary folder removed afterwards."""
+    import torch
+
+    from arena.worlds.lowrank import LowrankWorld, build_lowrank_world
+
+    torch.set_num_threads(1)
+    with contextlib.ExitStack() as stack:
+        root = Path(work) if work is not None else Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        world = root / "lowrank"
+        if not (world / "nash.json").is_file():
+            build_lowrank_world(world, LowrankWorld(seed=seed), overwrite=True)
+        yield root, world, json.loads((world / "nash.json").read_text())
+
+
+def _train_lowrank(algo: str, root: Path, world: Path, nash: dict, **config) -> tuple[list[dict], float]:
+    """Trains the world's SFT checkpoint with its judge into root / "runs" / algo; (metrics rows, seconds)."""
+    from arena.worlds.lowrank import JUDGE_SPEC
+    from trainers.lm import TrainConfig, train
+
+    t0 = time.perf_counter()
+    out = train(algo, TrainConfig(policy=str(world / "ckpts" / "sft"), judge=JUDGE_SPEC,
+                                  prompts=str(world / "prompts.jsonl"), out=str(root / "runs" / algo),
+                                  beta=nash["beta"], max_new_tokens=4, save_every=0, **config), overwrite=True)
+    seconds = time.perf_counter() - t0
+    return [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()], seconds
+
+
+def _plot_kl_curves(curves: dict[str, list[dict]], nash: dict, png: Path, *, batch: int, lr: float,
+                    lr_schedule: str, seed: int) -> None:
+    """The exact KL(π*_β ‖ π_θ) of each algorithm's metrics against judge queries, SFT for reference."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import torch
 
-    from arena.worlds.lowrank import JUDGE_SPEC, LowrankWorld, build_lowrank_world
-    from trainers.lm import TrainConfig, nash_mp, train
-
-    torch.set_num_threads(1)
-    tmp = tempfile.TemporaryDirectory() if work is None else None
-    root = Path(tmp.name) if tmp else Path(work)
-    world = root / "lowrank"
-    if not (world / "nash.json").is_file():
-        build_lowrank_world(world, LowrankWorld(seed=seed), overwrite=True)
-    nash = json.loads((world / "nash.json").read_text())
-    curves, rows = {}, []
-    for algo in CURVE_ALGOS:
-        t0 = time.perf_counter()
-        out = train(algo, TrainConfig(policy=str(world / "ckpts" / "sft"), judge=JUDGE_SPEC,
-                                      prompts=str(world / "prompts.jsonl"), out=str(root / "runs" / algo),
-                                      steps=steps, batch_size=batch, lr=lr, lr_schedule=lr_schedule,
-                                      beta=nash["beta"], seed=seed,
-                                      options=nash_mp.Options(eta=CURVE_ETA) if algo == "nash-mp" else None,
-                                      max_new_tokens=4, eval_every=50, save_every=0), overwrite=True)
-        seconds = time.perf_counter() - t0
-        m = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-        curves[algo] = m
-        tail = [r["kl_to_nash"] for r in m[-max(1, steps // 10):]]
-        rows.append({"algorithm": algo, "steps": steps, "judge_queries": m[-1]["judge_queries"],
-                     "kl_to_nash_start": round(m[0]["kl_to_nash"], 4), "kl_to_nash_end": round(m[-1]["kl_to_nash"], 4),
-                     "kl_to_nash_last10pct_mean": round(sum(tail) / len(tail), 4),
-                     "kl_to_nash_min": round(min(r["kl_to_nash"] for r in m), 4), "seconds": round(seconds, 1)})
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for algo, m in curves.items():
         ax.plot([r["judge_queries"] for r in m], [r["kl_to_nash"] for r in m], label=algo)
     ax.axhline(nash["kl_star_ref"], color="grey", ls=":", label="SFT reference")
-    ax.set_yscale("log")
-    ax.set_xlabel("judge queries")
-    ax.set_ylabel("exact KL(π*_β ‖ π_θ)")
+    ax.set(yscale="log", xlabel="judge queries", ylabel="exact KL(π*_β ‖ π_θ)")
     ax.set_title(f"lowrank world: β = {nash['beta']:g}, batch {batch}, lr {lr:g} ({lr_schedule}), seed {seed}",
                  fontsize=9)
     ax.legend()
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=110)
-    if tmp:
-        tmp.cleanup()
+
+
+def bench_curves(*, steps: int = 300, batch: int = 64, lr: float = 1e-3, lr_schedule: str = "linear", seed: int = 0,
+                 png: Path = ROOT / "docs" / "img" / "trainers_lowrank.png", work: Path | None = None) -> list[dict]:
+    from trainers.lm import nash_mp
+
+    curves, rows = {}, []
+    with _lowrank_world(work, seed) as (root, world, nash):
+        for algo in CURVE_ALGOS:
+            m, seconds = _train_lowrank(algo, root, world, nash, steps=steps, batch_size=batch, lr=lr,
+                                        lr_schedule=lr_schedule, seed=seed, eval_every=50,
+                                        options=nash_mp.Options(eta=CURVE_ETA) if algo == "nash-mp" else None)
+            curves[algo] = m
+            tail = [r["kl_to_nash"] for r in m[-max(1, steps // 10):]]
+            rows.append({"algorithm": algo, "steps": steps, "judge_queries": m[-1]["judge_queries"],
+                         "kl_to_nash_start": round(m[0]["kl_to_nash"], 4), "kl_to_nash_end": round(m[-1]["kl_to_nash"], 4),
+                         "kl_to_nash_last10pct_mean": round(sum(tail) / len(tail), 4),
+                         "kl_to_nash_min": round(min(r["kl_to_nash"] for r in m), 4), "seconds": round(seconds, 1)})
+        _plot_kl_curves(curves, nash, png, batch=batch, lr=lr, lr_schedule=lr_schedule, seed=seed)
     return rows
 
 
@@ -306,58 +325,25 @@ def bench_compare(*, steps: int = 200, batch: int = 32, lr: float = 1e-3, lr_sch
     phase), so it gets half the steps: every run ends at steps × batch judge queries. The exact
     KL(π*_β‖π_θ) and TV of the policy's class distribution are logged every step.
     `egpo_steps`: give EGPO another number of steps (e.g. `steps`: equal steps, twice the queries)."""
-    import torch
-
-    from arena.worlds.lowrank import JUDGE_SPEC, LowrankWorld, build_lowrank_world
-    from trainers.lm import TrainConfig, train
-
-    torch.set_num_threads(1)
-    tmp = tempfile.TemporaryDirectory() if work is None else None
-    root = Path(tmp.name) if tmp else Path(work)
-    world = root / "lowrank"
-    if not (world / "nash.json").is_file():
-        build_lowrank_world(world, LowrankWorld(seed=seed), overwrite=True)
-    nash = json.loads((world / "nash.json").read_text())
     curves, rows = {}, []
-    for algo in algorithms:
-        n = (egpo_steps or steps // 2) if algo == "egpo" else steps        # default: same judge queries
-        t0 = time.perf_counter()
-        out = train(algo, TrainConfig(policy=str(world / "ckpts" / "sft"), judge=JUDGE_SPEC,
-                                      prompts=str(world / "prompts.jsonl"), out=str(root / "runs" / algo),
-                                      steps=n, batch_size=batch, lr=lr, lr_schedule=lr_schedule, beta=nash["beta"],
-                                      seed=seed, max_new_tokens=4, eval_every=0, save_every=0), overwrite=True)
-        seconds = time.perf_counter() - t0
-        m = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-        curves[algo] = m
-        tail = [r["kl_to_nash"] for r in m[-max(1, n // 10):]]
-        rows.append({"algorithm": algo, "steps": n, "batch": batch, "judge_queries": m[-1]["judge_queries"],
-                     "kl_start": round(m[0]["kl_to_nash"], 4), "kl_end": round(m[-1]["kl_to_nash"], 4),
-                     "kl_last10pct_mean": round(sum(tail) / len(tail), 4),
-                     "kl_min": round(min(r["kl_to_nash"] for r in m), 4), "tv_end": round(m[-1]["tv_to_nash"], 4),
-                     "seconds": round(seconds, 1)})
-    ref = next((r for r in rows if r["algorithm"] == "nash-mp"), None)
-    for r in rows if ref else ():
-        r["kl_end_vs_nash_mp"] = f"{r['kl_end'] / ref['kl_end']:.2f}×"
-        r["seconds_vs_nash_mp"] = f"{r['seconds'] / ref['seconds']:.2f}×"
-    if png is not None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6.4, 4.0))
-        for algo, m in curves.items():
-            ax.plot([r["judge_queries"] for r in m], [r["kl_to_nash"] for r in m], label=algo)
-        ax.axhline(nash["kl_star_ref"], color="grey", ls=":", label="SFT reference")
-        ax.set(yscale="log", xlabel="judge queries", ylabel="exact KL(π*_β ‖ π_θ)")
-        ax.set_title(f"lowrank world: β = {nash['beta']:g}, batch {batch}, lr {lr:g} ({lr_schedule}), seed {seed}",
-                     fontsize=9)
-        ax.legend()
-        fig.tight_layout()
-        png.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(png, dpi=110)
-    if tmp:
-        tmp.cleanup()
+    with _lowrank_world(work, seed) as (root, world, nash):
+        for algo in algorithms:
+            n = (egpo_steps or steps // 2) if algo == "egpo" else steps        # default: same judge queries
+            m, seconds = _train_lowrank(algo, root, world, nash, steps=n, batch_size=batch, lr=lr,
+                                        lr_schedule=lr_schedule, seed=seed, eval_every=0)
+            curves[algo] = m
+            tail = [r["kl_to_nash"] for r in m[-max(1, n // 10):]]
+            rows.append({"algorithm": algo, "steps": n, "batch": batch, "judge_queries": m[-1]["judge_queries"],
+                         "kl_start": round(m[0]["kl_to_nash"], 4), "kl_end": round(m[-1]["kl_to_nash"], 4),
+                         "kl_last10pct_mean": round(sum(tail) / len(tail), 4),
+                         "kl_min": round(min(r["kl_to_nash"] for r in m), 4), "tv_end": round(m[-1]["tv_to_nash"], 4),
+                         "seconds": round(seconds, 1)})
+        ref = next((r for r in rows if r["algorithm"] == "nash-mp"), None)
+        for r in rows if ref else ():
+            r["kl_end_vs_nash_mp"] = f"{r['kl_end'] / ref['kl_end']:.2f}×"
+            r["seconds_vs_nash_mp"] = f"{r['seconds'] / ref['seconds']:.2f}×"
+        if png is not None:
+            _plot_kl_curves(curves, nash, png, batch=batch, lr=lr, lr_schedule=lr_schedule, seed=seed)
     return rows
 
 

@@ -54,6 +54,19 @@ def _read(file: Path, fmt: str | None):
     return ("criteria" if isinstance(data, dict) else "pairs"), data
 
 
+def _input(file: Path | None, format: Format | None, *, example: bool, seed: int):
+    """What `arena rate` analyses: the built-in cyclic example drawn with `seed` (as ("pairs",
+    Records)) under --example, else FILE as `_read` returns it."""
+    if not example:
+        return _read(file, format.value if format else None)
+    from arena.core.records import make_records
+    from arena.examples import cyclic_example_pairs
+
+    frame = cyclic_example_pairs(seed=seed)
+    score = frame["winner"].map({"model_a": 1.0, "model_b": 0.0, "tie": 0.5}).to_numpy()
+    return "pairs", make_records(frame["model_a"], frame["model_b"], score, cluster=frame["prompt_id"])
+
+
 def _suggest(file, format, *, example, k, target, rounds, seed, level, prior, json_out, out_dir) -> None:
     """`--suggest K`: the adaptive design's next K judgments on the records (arena.core.design)."""
     from arena.core.design import DESIGN_PRIOR, parse_target, suggest
@@ -66,15 +79,7 @@ def _suggest(file, format, *, example, k, target, rounds, seed, level, prior, js
     goal = parse_target(target)
     if goal.kind == "budget":
         raise InputError("--target for --suggest is nash:EPS or top")
-    if example:
-        from arena.core.records import make_records
-        from arena.examples import cyclic_example_pairs
-
-        frame = cyclic_example_pairs(seed=seed)
-        score = frame["winner"].map({"model_a": 1.0, "model_b": 0.0, "tie": 0.5}).to_numpy()
-        kind, records = "pairs", make_records(frame["model_a"], frame["model_b"], score, cluster=frame["prompt_id"])
-    else:
-        kind, records = _read(file, format.value if format else None)
+    kind, records = _input(file, format, example=example, seed=seed)
     if kind != "pairs":
         raise InputError(f"--suggest needs judgments (a pairs file), not a preference matrix: {file} has no counts")
     # Each resample is one equilibrium solve; the Nash intervals of `arena rate` use as many.
@@ -334,15 +339,7 @@ def rate(
                      ci=ci.value, significant=significant)
         return
 
-    if example:
-        from arena.core.records import make_records
-        from arena.examples import cyclic_example_pairs
-
-        frame = cyclic_example_pairs(seed=seed)
-        score = frame["winner"].map({"model_a": 1.0, "model_b": 0.0, "tie": 0.5}).to_numpy()
-        kind, data = "pairs", make_records(frame["model_a"], frame["model_b"], score, cluster=frame["prompt_id"])
-    else:
-        kind, data = _read(file, format.value if format else None)
+    kind, data = _input(file, format, example=example, seed=seed)
 
     # --- several criteria (a `criterion` column or score_<c> columns): arena.criteria ---
     if weights is not None and kind != "criteria":

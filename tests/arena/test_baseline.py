@@ -9,13 +9,6 @@ import pandas as pd
 import pytest
 
 from arena.baseline import parse_baseline
-from arena.cli import main
-
-
-def _run(capsys, *args):
-    rc = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +40,8 @@ def test_parse_baseline_forms():
     assert parse_baseline("gpt-4-0314=1114") is None
 
 
-def test_two_models_score_is_the_win_fraction(capsys, two_csv):
-    rc, out, err = _run(capsys, "rate", two_csv, "--json", "--rounds", "200", "--anchor", "B=50%")
+def test_two_models_score_is_the_win_fraction(run_cli, two_csv):
+    rc, out, err = run_cli("rate", two_csv, "--json", "--rounds", "200", "--anchor", "B=50%")
     assert rc == 0, err
     result = json.loads(out)
     part = result["baseline"]
@@ -61,12 +54,12 @@ def test_two_models_score_is_the_win_fraction(capsys, two_csv):
     assert part["scores"]["A"]["ci"] == pytest.approx([lo, hi], abs=1e-6)
     assert lo < 0.75 < hi
     # The Elo scale itself is untouched by the baseline form.
-    rc, plain, _ = _run(capsys, "rate", two_csv, "--json", "--rounds", "200")
+    rc, plain, _ = run_cli("rate", two_csv, "--json", "--rounds", "200")
     assert json.loads(plain)["ratings"] == result["ratings"]
 
 
-def test_three_models_order_and_terminal_table(capsys, three_csv):
-    rc, out, err = _run(capsys, "rate", three_csv, "--json", "--rounds", "100", "--anchor", "B=50%")
+def test_three_models_order_and_terminal_table(run_cli, three_csv):
+    rc, out, err = run_cli("rate", three_csv, "--json", "--rounds", "100", "--anchor", "B=50%")
     assert rc == 0, err
     result = json.loads(out)
     scores = result["baseline"]["scores"]
@@ -76,7 +69,7 @@ def test_three_models_order_and_terminal_table(capsys, three_csv):
         expected = 1 / (1 + math.exp(-(elo[m] - elo["B"]) * math.log(10) / 400))
         assert scores[m]["score"] == pytest.approx(expected, abs=1e-6)  # JSON keeps 7 significant digits
         assert scores[m]["ci"][0] < scores[m]["score"] < scores[m]["ci"][1]
-    rc, out, err = _run(capsys, "rate", three_csv, "--rounds", "50", "--anchor", "B=50%")
+    rc, out, err = run_cli("rate", three_csv, "--rounds", "50", "--anchor", "B=50%")
     assert rc == 0 and "win rate against B" in out and "│ B     │ 50.0% │ [50.0%, 50.0%] │" in out
 
 
@@ -85,6 +78,6 @@ def test_three_models_order_and_terminal_table(capsys, three_csv):
     (["--anchor", "Z=50%"], "no such model"),
     (["--anchor", "B=50%", "--style-control"], "one plain board"),
 ])
-def test_bad_baseline_exits_2(capsys, three_csv, extra, needle):
-    rc, out, err = _run(capsys, "rate", three_csv, "--json", "--rounds", "20", *extra)
+def test_bad_baseline_exits_2(run_cli, three_csv, extra, needle):
+    rc, out, err = run_cli("rate", three_csv, "--json", "--rounds", "20", *extra)
     assert rc == 2 and out == "" and needle in err

@@ -7,15 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from arena.cli import main
 from arena.core.design import AdaptiveScheduler, Target, design_state
 from arena.io_pairs import read_pairs
-
-
-def _run(capsys, *args):
-    rc = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +25,8 @@ def pairs_csv(tmp_path_factory):
     return path
 
 
-def test_suggest_json_matches_the_scheduler(capsys, pairs_csv):
-    rc, out, err = _run(capsys, "rate", pairs_csv, "--suggest", "40", "--json", "--rounds", "30", "--seed", "3")
+def test_suggest_json_matches_the_scheduler(run_cli, pairs_csv):
+    rc, out, err = run_cli("rate", pairs_csv, "--suggest", "40", "--json", "--rounds", "30", "--seed", "3")
     assert rc == 0, err
     res = json.loads(out)
     assert sum(r["judgments"] for r in res["suggest"]) == 40
@@ -54,14 +47,14 @@ def test_suggest_json_matches_the_scheduler(capsys, pairs_csv):
     assert on_cycle >= 30
 
 
-def test_suggest_terminal_table(capsys, pairs_csv):
-    rc, out, err = _run(capsys, "rate", pairs_csv, "--suggest", "10", "--rounds", "20")
+def test_suggest_terminal_table(run_cli, pairs_csv):
+    rc, out, err = run_cli("rate", pairs_csv, "--suggest", "10", "--rounds", "20")
     assert rc == 0, err
     assert "next 10 judgments" in out and "Nash uncertainty U =" in out
 
 
-def test_suggest_is_deterministic(capsys, pairs_csv):
-    outs = [_run(capsys, "rate", pairs_csv, "--suggest", "25", "--json", "--rounds", "20")[1] for _ in range(2)]
+def test_suggest_is_deterministic(run_cli, pairs_csv):
+    outs = [run_cli("rate", pairs_csv, "--suggest", "25", "--json", "--rounds", "20")[1] for _ in range(2)]
     assert outs[0] == outs[1]
 
 
@@ -71,14 +64,14 @@ def test_suggest_is_deterministic(capsys, pairs_csv):
     (["--suggest", "5", "--target", "nash:2"], "TV bound"),
     (["--suggest", "5", "--target", "best"], "unknown target"),
 ])
-def test_suggest_bad_input_exits_2(capsys, pairs_csv, args, message):
-    rc, out, err = _run(capsys, "rate", pairs_csv, *args)
+def test_suggest_bad_input_exits_2(run_cli, pairs_csv, args, message):
+    rc, out, err = run_cli("rate", pairs_csv, *args)
     assert rc == 2
     assert message in err and out == ""
 
 
-def test_suggest_on_a_matrix_exits_2(capsys, tmp_path):
+def test_suggest_on_a_matrix_exits_2(run_cli, tmp_path):
     m = tmp_path / "matrix.csv"
     m.write_text(",a,b\na,0.5,0.6\nb,0.4,0.5\n")
-    rc, out, err = _run(capsys, "rate", m, "--suggest", "5")
+    rc, out, err = run_cli("rate", m, "--suggest", "5")
     assert rc == 2 and "pairs file" in err and out == ""

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from arena.cli import main
 from arena.core.nash import nash_from_preferences
 from arena.core.robust import robust_mixture, weighted_nash
 from arena.criteria import analyze_criteria
@@ -18,12 +17,6 @@ from arena.examples import cyclic_example_pairs
 from arena.io_pairs import read_pairs, read_pairs_or_criteria
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "criteria"
-
-
-def _run(capsys, *args):
-    rc = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
 
 
 def _records_tuple(r):
@@ -148,8 +141,8 @@ def test_analyze_criteria_checks_its_inputs():
 # --- arena rate ---------------------------------------------------------------------------
 
 
-def test_rate_json_layout(capsys, tmp_path):
-    rc, out, err = _run(capsys, "rate", DATA / "long.csv", "--json", "--rounds", "20", "--prior", "0.1",
+def test_rate_json_layout(run_cli, tmp_path):
+    rc, out, err = run_cli("rate", DATA / "long.csv", "--json", "--rounds", "20", "--prior", "0.1",
                         "--weights", "helpful=0.5,safe=0.5", "--out", tmp_path / "out")
     assert rc == 0, err
     assert out.strip().count("\n") == 0
@@ -167,8 +160,8 @@ def test_rate_json_layout(capsys, tmp_path):
     assert json.loads((tmp_path / "out" / "results.json").read_text()) == result
 
 
-def test_rate_terminal_shows_the_mixtures_side_by_side(capsys):
-    rc, out, err = _run(capsys, "rate", DATA / "long.csv", "--rounds", "20", "--prior", "0.1",
+def test_rate_terminal_shows_the_mixtures_side_by_side(run_cli):
+    rc, out, err = run_cli("rate", DATA / "long.csv", "--rounds", "20", "--prior", "0.1",
                         "--weights", "helpful=0.5,safe=0.5")
     assert rc == 0, err
     for label in ("nash[helpful]", "nash[safe]", "weighted", "robust", "on safe", "binding"):
@@ -180,27 +173,27 @@ def test_rate_terminal_shows_the_mixtures_side_by_side(capsys):
     (["--weights", "helpful=0.5,safe=0.6"], "sum to 1"),
     (["--weights", "helpful"], "NAME=NUMBER"),
 ])
-def test_rate_bad_weights_exit_2_nothing_written(capsys, tmp_path, args, needle):
+def test_rate_bad_weights_exit_2_nothing_written(run_cli, tmp_path, args, needle):
     out_dir = tmp_path / "out"
-    rc, out, err = _run(capsys, "rate", DATA / "long.csv", "--rounds", "5", "--prior", "0.1", "--out", out_dir, *args)
+    rc, out, err = run_cli("rate", DATA / "long.csv", "--rounds", "5", "--prior", "0.1", "--out", out_dir, *args)
     assert rc == 2 and out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], err
     assert not out_dir.exists()
 
 
-def test_rate_weights_need_several_criteria(capsys, tmp_path):
+def test_rate_weights_need_several_criteria(run_cli, tmp_path):
     one = tmp_path / "one.csv"
     one.write_text("model_a,model_b,criterion,winner\na,b,helpful,model_a\nb,a,helpful,tie\n")
-    rc, out, err = _run(capsys, "rate", one, "--rounds", "5", "--weights", "helpful=1")
+    rc, out, err = run_cli("rate", one, "--rounds", "5", "--weights", "helpful=1")
     assert rc == 2 and "at least two criteria" in err
     plain = tmp_path / "plain.csv"
     plain.write_text("model_a,model_b,winner\na,b,model_a\nb,a,tie\n")
-    rc, out, err = _run(capsys, "rate", plain, "--rounds", "5", "--weights", "helpful=1")
+    rc, out, err = run_cli("rate", plain, "--rounds", "5", "--weights", "helpful=1")
     assert rc == 2 and "multi-criteria" in err
 
 
-def test_multicriteria_world_sampled_file(capsys, tmp_path):
+def test_multicriteria_world_sampled_file(run_cli, tmp_path):
     """The world's exact P_c, sampled into a long-form file: rate finds the robust mixture of the sampled
     matrices (checked by an independent count and LP) and a conflict close to the exact value 1/6."""
     from arena.worlds.multicriteria import CRITERIA, MODELS, exact_preferences
@@ -218,7 +211,7 @@ def test_multicriteria_world_sampled_file(capsys, tmp_path):
     path = tmp_path / "world.csv"
     frame.to_csv(path, index=False)
 
-    rc, out, err = _run(capsys, "rate", path, "--json", "--rounds", "10", "--prior", "0.1",
+    rc, out, err = run_cli("rate", path, "--json", "--rounds", "10", "--prior", "0.1",
                         "--weights", "helpful=0.2,brief=0.3,safe=0.5")
     assert rc == 0, err
     result = json.loads(out)

@@ -8,14 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from arena.cli import main
 from arena.io_pairs import read_pairs_by
-
-
-def _run(capsys, *args):
-    rc = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +36,8 @@ def test_reader_splits_by_category_most_rows_first(category_csv):
     assert by["code"].models == ("A", "B", "C")
 
 
-def test_by_category_gives_one_board_per_value_and_the_overall_one(capsys, category_csv):
-    rc, out, err = _run(capsys, "rate", category_csv, "--by", "category", "--json", "--rounds", "50")
+def test_by_category_gives_one_board_per_value_and_the_overall_one(run_cli, category_csv):
+    rc, out, err = run_cli("rate", category_csv, "--by", "category", "--json", "--rounds", "50")
     assert rc == 0, err
     result = json.loads(out)
     assert result["settings"]["by"] == "category" and result["settings"]["records"] == 540
@@ -60,22 +53,22 @@ def test_by_category_gives_one_board_per_value_and_the_overall_one(capsys, categ
     assert code["nash"]["intervals"] is not None
 
 
-def test_by_any_column_and_terminal_tables(capsys, category_csv):
-    rc, out, err = _run(capsys, "rate", category_csv, "--by", "language", "--rounds", "30")
+def test_by_any_column_and_terminal_tables(run_cli, category_csv):
+    rc, out, err = run_cli("rate", category_csv, "--by", "language", "--rounds", "30")
     assert rc == 0, err
     assert "language = de" in out and "language = en" in out
 
 
-def test_by_unknown_column_names_the_columns_present(capsys, category_csv):
-    rc, out, err = _run(capsys, "rate", category_csv, "--by", "topic", "--json", "--rounds", "30")
+def test_by_unknown_column_names_the_columns_present(run_cli, category_csv):
+    rc, out, err = run_cli("rate", category_csv, "--by", "topic", "--json", "--rounds", "30")
     assert rc == 2 and out == ""
     assert "no column 'topic'" in err and "category" in err and "language" in err
 
 
-def test_anchor_shifts_elo_and_intervals_together(capsys, category_csv):
-    rc, out, _ = _run(capsys, "rate", category_csv, "--json", "--rounds", "50")
+def test_anchor_shifts_elo_and_intervals_together(run_cli, category_csv):
+    rc, out, _ = run_cli("rate", category_csv, "--json", "--rounds", "50")
     plain = json.loads(out)
-    rc, out, err = _run(capsys, "rate", category_csv, "--json", "--rounds", "50", "--anchor", "C=1114")
+    rc, out, err = run_cli("rate", category_csv, "--json", "--rounds", "50", "--anchor", "C=1114")
     assert rc == 0, err
     anchored = json.loads(out)
     assert anchored["ratings"]["C"]["elo"] == pytest.approx(1114.0)
@@ -88,8 +81,8 @@ def test_anchor_shifts_elo_and_intervals_together(capsys, category_csv):
         assert anchored["ratings"][m]["bt"] == pytest.approx(plain["ratings"][m]["bt"])
 
 
-def test_anchor_applies_to_every_board(capsys, category_csv):
-    rc, out, err = _run(capsys, "rate", category_csv, "--by", "category", "--json", "--rounds", "30",
+def test_anchor_applies_to_every_board(run_cli, category_csv):
+    rc, out, err = run_cli("rate", category_csv, "--by", "category", "--json", "--rounds", "30",
                         "--anchor", "A=1000")
     assert rc == 0, err
     result = json.loads(out)
@@ -98,8 +91,8 @@ def test_anchor_applies_to_every_board(capsys, category_csv):
 
 
 @pytest.mark.parametrize("value,needle", [("Z=1114", "no such model"), ("C", "MODEL=ELO"), ("C=high", "MODEL=ELO")])
-def test_bad_anchor_exits_2(capsys, category_csv, value, needle):
-    rc, out, err = _run(capsys, "rate", category_csv, "--json", "--rounds", "30", "--anchor", value)
+def test_bad_anchor_exits_2(run_cli, category_csv, value, needle):
+    rc, out, err = run_cli("rate", category_csv, "--json", "--rounds", "30", "--anchor", value)
     assert rc == 2 and out == "" and needle in err
 
 
@@ -124,8 +117,8 @@ def verbose_csv(tmp_path_factory):
     return path
 
 
-def test_style_control_drops_the_verbose_model_from_the_nash_support(capsys, verbose_csv):
-    rc, out, err = _run(capsys, "rate", verbose_csv, "--style-control", "--json", "--rounds", "20")
+def test_style_control_drops_the_verbose_model_from_the_nash_support(run_cli, verbose_csv):
+    rc, out, err = run_cli("rate", verbose_csv, "--style-control", "--json", "--rounds", "20")
     assert rc == 0, err
     result = json.loads(out)
     sc = result["style_control"]
@@ -142,10 +135,10 @@ def test_style_control_drops_the_verbose_model_from_the_nash_support(capsys, ver
     assert "only through style" in result["reading"] and "V" in sc["reading"]
 
 
-def test_style_control_terminal_and_anchor(capsys, verbose_csv):
-    rc, out, err = _run(capsys, "rate", verbose_csv, "--style-control", "--rounds", "10", "--anchor", "A=1114")
+def test_style_control_terminal_and_anchor(run_cli, verbose_csv):
+    rc, out, err = run_cli("rate", verbose_csv, "--style-control", "--rounds", "10", "--anchor", "A=1114")
     assert rc == 0, err
-    rc2, js, err = _run(capsys, "rate", verbose_csv, "--style-control", "--rounds", "10", "--anchor", "A=1114",
+    rc2, js, err = run_cli("rate", verbose_csv, "--style-control", "--rounds", "10", "--anchor", "A=1114",
                         "--json")
     sc = json.loads(js)["style_control"]["ratings"]
     assert sc["A"]["elo"] == pytest.approx(1114.0)
@@ -153,21 +146,21 @@ def test_style_control_terminal_and_anchor(capsys, verbose_csv):
     assert "style control" in out and "only through style" in out
 
 
-def test_style_control_without_features_exits_2(capsys, category_csv):
-    rc, out, err = _run(capsys, "rate", category_csv, "--style-control", "--json", "--rounds", "10")
+def test_style_control_without_features_exits_2(run_cli, category_csv):
+    rc, out, err = run_cli("rate", category_csv, "--style-control", "--json", "--rounds", "10")
     assert rc == 2 and out == "" and "feature_<name>_a" in err
 
 
-def test_a_board_that_cannot_be_fitted_is_named_not_fatal(capsys, tmp_path):
+def test_a_board_that_cannot_be_fitted_is_named_not_fatal(run_cli, tmp_path):
     rows = [{"model_a": "A", "model_b": "B", "winner": "model_a" if k % 3 else "model_b", "category": "chat"}
             for k in range(60)]
     rows += [{"model_a": "A", "model_b": "B", "winner": "model_a", "category": "math"} for _ in range(5)]
     path = tmp_path / "pairs.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
-    rc, out, err = _run(capsys, "rate", path, "--by", "category", "--json", "--rounds", "20")
+    rc, out, err = run_cli("rate", path, "--by", "category", "--json", "--rounds", "20")
     assert rc == 0, err
     result = json.loads(out)
     assert list(result["by"]) == ["chat"]
     assert "math" in result["settings"]["by_skipped"]
-    rc, out, err = _run(capsys, "rate", path, "--by", "category", "--rounds", "20")
+    rc, out, err = run_cli("rate", path, "--by", "category", "--rounds", "20")
     assert rc == 0 and "category = math: no board" in out

@@ -16,7 +16,6 @@ import pytest
 from rich.console import Console
 
 from arena import report_criteria as rc_mod
-from arena.cli import main
 from arena.core.records import make_records
 from arena.criteria import analyze_criteria
 from arena.errors import InputError
@@ -62,12 +61,6 @@ def _terminal(result) -> str:
     buf = io.StringIO()
     render_criteria_terminal(result, Console(file=buf, width=200))
     return buf.getvalue()
-
-
-def _run(capsys, *args):
-    rc = main([str(a) for a in args])
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
 
 
 # --- files ---------------------------------------------------------------------------------
@@ -178,28 +171,28 @@ def test_html_of_an_older_result_has_no_weighted_intervals(result):
 # --- arena rate --out and arena report -----------------------------------------------------
 
 
-def test_rate_out_and_report_terminal_json_html(capsys, tmp_path):
+def test_rate_out_and_report_terminal_json_html(run_cli, tmp_path):
     out = tmp_path / "out"
-    rc, _, err = _run(capsys, "rate", DATA / "long.csv", "--rounds", "20", "--prior", "0.1",
+    rc, _, err = run_cli("rate", DATA / "long.csv", "--rounds", "20", "--prior", "0.1",
                       "--weights", "helpful=0.5,safe=0.5", "--out", out)
     assert rc == 0, err
     assert {"results.json", "matrix_helpful.csv", "matrix_safe.csv", "mixtures.png", "report.html"} <= {
         p.name for p in out.iterdir()}
     stored = (out / "results.json").read_bytes()
     # terminal: the side-by-side table
-    rc, text, err = _run(capsys, "report", out)
+    rc, text, err = run_cli("report", out)
     assert rc == 0, err
     for label in ("nash[helpful]", "nash[safe]", "weighted", "robust", "on safe", "binding", "Elo per criterion"):
         assert label in text, label
     assert f"robust value {json.loads(stored)['robust']['value']:.4f}" in text
     # --json: the stored object, one line
-    rc, text, err = _run(capsys, "report", out, "--json")
+    rc, text, err = run_cli("report", out, "--json")
     assert rc == 0, err
     assert text.strip().count("\n") == 0 and json.loads(text) == json.loads(stored)
     # --html: the outputs come back from results.json alone; results.json itself is unchanged
     for name in ("report.html", "matrix_helpful.csv", "matrix_safe.csv", "mixtures.png"):
         (out / name).unlink()
-    rc, _, err = _run(capsys, "report", out, "--html")
+    rc, _, err = run_cli("report", out, "--html")
     assert rc == 0, err
     assert "report.html" in err
     assert (out / "results.json").read_bytes() == stored
@@ -208,33 +201,33 @@ def test_rate_out_and_report_terminal_json_html(capsys, tmp_path):
     # the reading comes from this version's rules, not from the file (as for scalar runs)
     old = json.loads(stored)
     (out / "results.json").write_text(json.dumps({**old, "reading": "an older version's words"}))
-    rc, text, err = _run(capsys, "report", out, "--json")
+    rc, text, err = run_cli("report", out, "--json")
     assert rc == 0, err
     assert json.loads(text)["reading"] == old["reading"] != "an older version's words"
 
 
-def test_report_reads_a_result_written_before_weighted_intervals(capsys, result, tmp_path):
+def test_report_reads_a_result_written_before_weighted_intervals(run_cli, result, tmp_path):
     out = tmp_path / "old"
     out.mkdir()
     (out / "results.json").write_text(json.dumps(_older(result)))
-    rc, text, err = _run(capsys, "report", out, "--html")
+    rc, text, err = run_cli("report", out, "--html")
     assert rc == 0, err
     top = next(line for line in text.splitlines() if line.startswith("┏"))
     assert top.count("┳") == 5  # model, nash[helpful], nash[harmless], weighted, robust, robust CI: no weighted CI
     assert "weights: helpful=0.3, harmless=0.7" in text
     assert (out / "report.html").is_file() and (out / "matrix_helpful.csv").is_file()
-    rc, text, err = _run(capsys, "report", out, "--json")
+    rc, text, err = run_cli("report", out, "--json")
     assert rc == 0, err
     assert "weights_interval" not in json.loads(text)["weighted"]
 
 
-def test_report_refuses_a_broken_criteria_result(capsys, result, tmp_path):
+def test_report_refuses_a_broken_criteria_result(run_cli, result, tmp_path):
     out = tmp_path / "broken"
     out.mkdir()
     bad = copy.deepcopy(result)
     del bad["guarantees"]
     (out / "results.json").write_text(json.dumps(bad))
-    rc, _, err = _run(capsys, "report", out, "--html")
+    rc, _, err = run_cli("report", out, "--html")
     assert rc == 2 and "guarantees" in err
     assert [p.name for p in out.iterdir()] == ["results.json"]
 

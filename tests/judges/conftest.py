@@ -53,6 +53,19 @@ def tiny_chat_dir(tmp_path_factory, tiny_tok):
     return save_checkpoint(model, tok, tmp_path_factory.mktemp("tiny_chat"))
 
 
+@pytest.fixture
+def three_ckpts(tmp_path):
+    """tmp_path / "ckpts" with three tiny GPT-2 checkpoints m1, m2, m3 (seeds 1, 2, 3), for
+    tournaments whose judge is a fake server."""
+    from trainers.tiny import build_model, build_tokenizer, save_checkpoint
+
+    tok = build_tokenizer(["some words for a tokenizer"] * 4, vocab_size=280)
+    for name, seed in (("m1", 1), ("m2", 2), ("m3", 3)):
+        save_checkpoint(build_model(tok, n_embd=16, n_layer=1, n_head=2, n_positions=64, seed=seed), tok,
+                        tmp_path / "ckpts" / name)
+    return tmp_path / "ckpts"
+
+
 def _seq_cls_dir(tmp_path_factory, tok, num_labels, seed, name):
     import torch
     from transformers import GPT2Config, GPT2ForSequenceClassification

@@ -79,20 +79,14 @@ def test_text_fallback_is_opt_in_flagged_and_counted(tmp_path, capsys):
     assert sum(r["p_ab"] in (0.0, 1.0) for r in obj["rows"]) + sum(r["p_ba"] in (0.0, 1.0) for r in obj["rows"]) >= fallbacks
 
 
-def test_tournament_over_faulty_server_stores_no_key(tmp_path, capsys, monkeypatch):
-    from trainers.tiny import build_model, build_tokenizer, save_checkpoint
-
+def test_tournament_over_faulty_server_stores_no_key(tmp_path, capsys, monkeypatch, three_ckpts):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    tok = build_tokenizer(["some words for a tokenizer"] * 4, vocab_size=280)
-    for name, seed in (("m1", 1), ("m2", 2), ("m3", 3)):
-        save_checkpoint(build_model(tok, n_embd=16, n_layer=1, n_head=2, n_positions=64, seed=seed), tok,
-                        tmp_path / "ckpts" / name)
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("".join(f"prompt {i}\n" for i in range(8)))
     run = tmp_path / "run"
     with FakeOpenAI(rate=0.3, kinds=("echo401", "nologprobs", "500"), models=("judge-model", "m1", "m2", "m3"),
                     fault_paths=("/chat/completions",)) as server:
-        args = ["tournament", str(tmp_path / "ckpts"), "--prompts", str(prompts), "--out", str(run),
+        args = ["tournament", str(three_ckpts), "--prompts", str(prompts), "--out", str(run),
                 "--engine", "openai", "--base-url", server.url, "--judge", f"openai:{server.url}#judge-model?{FAST}",
                 "--rounds", "20", "--json"]
         assert main(args) == 0

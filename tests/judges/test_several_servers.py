@@ -142,20 +142,14 @@ def test_bad_server_lists_fail_before_any_work():
     assert base_urls("http://a/v1/") == ("http://a/v1",)
 
 
-def test_tournament_cli_with_two_base_urls(tmp_path, capsys):
-    from trainers.tiny import build_model, build_tokenizer, save_checkpoint
-
-    tok = build_tokenizer(["some words for a tokenizer"] * 4, vocab_size=280)
-    for name, seed in (("m1", 1), ("m2", 2), ("m3", 3)):
-        save_checkpoint(build_model(tok, n_embd=16, n_layer=1, n_head=2, n_positions=64, seed=seed), tok,
-                        tmp_path / "ckpts" / name)
+def test_tournament_cli_with_two_base_urls(tmp_path, capsys, three_ckpts):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("".join(f"prompt {i}\n" for i in range(6)))
     with FakeOpenAI(models=MODELS) as a, FakeOpenAI(models=MODELS) as b:
         results = []
         for out, urls in (("one", [a.url]), ("two", [a.url, b.url])):
             flags = [x for u in urls for x in ("--base-url", u)]
-            assert main(["tournament", str(tmp_path / "ckpts"), "--prompts", str(prompts), "--out",
+            assert main(["tournament", str(three_ckpts), "--prompts", str(prompts), "--out",
                          str(tmp_path / out), "--engine", "openai", *flags, "--judge",
                          f"openai:{','.join(urls)}#judge-model?{JFAST}", "--rounds", "20", "--json"]) == 0
             results.append(json.loads(capsys.readouterr().out))

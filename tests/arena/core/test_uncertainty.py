@@ -7,7 +7,7 @@ import pytest
 
 from arena.core.bootstrap import bootstrap_bradley_terry
 from arena.core.matrix import preference_matrix_from_counts
-from arena.core.records import make_records, pair_counts
+from arena.core.records import pair_counts
 from arena.core.uncertainty import (
     cycle_survival,
     judgments_to_separate,
@@ -17,49 +17,17 @@ from arena.core.uncertainty import (
     significant_top_set,
 )
 from arena.errors import InputError
-
-# Gauss–Hermite nodes for E over the prompt effect z ~ N(0, 1)
-_Z, _WZ = np.polynomial.hermite_e.hermegauss(80)
-_WZ = _WZ / _WZ.sum()
-
-
-def clustered_records(rng, logit, *, prompts=32, per_prompt=4, tau=1.0):
-    """Every pair judged `per_prompt` times on each of `prompts` prompts; a prompt shifts the
-    pair's log-odds by N(0, tau²), so judgments of one prompt are dependent."""
-    n = len(logit)
-    a, b, s, c = [], [], [], []
-    for i in range(n):
-        for j in range(i + 1, n):
-            p = 1.0 / (1.0 + np.exp(-(logit[i] - logit[j] + rng.normal(0.0, tau, prompts))))
-            wins = rng.random((prompts, per_prompt)) < p[:, None]
-            a += [f"m{i}"] * wins.size
-            b += [f"m{j}"] * wins.size
-            s += wins.astype(float).ravel().tolist()
-            c += np.repeat(np.arange(prompts), per_prompt).tolist()
-    return make_records(a, b, s, cluster=c, models=[f"m{k}" for k in range(n)])
+from benchmarks.bench_coverage import GAMES, clustered_records, matrix_coverage, nash_coverage
 
 
 def test_cluster_bootstrap_cells_cover_at_their_level_where_wilson_does_not():
     """32 prompts × 4 judgments per pair with between-prompt spread: the target is the mean
-    preference over prompts, E_z σ(Δ + τ z). Seeded; 3 cells × 150 data sets = 450 intervals, so the
-    Monte Carlo standard error of a coverage near 0.95 is about 0.01."""
-    logit, tau = np.array([0.0, 0.4, -0.3]), 1.0
-    truth = {(i, j): float((_WZ / (1.0 + np.exp(-(logit[i] - logit[j] + tau * _Z)))).sum())
-             for i in range(3) for j in range(i + 1, 3)}
-    rng = np.random.default_rng(1)
-    boot = wilson = total = 0
-    for rep in range(150):
-        records = clustered_records(rng, logit, tau=tau)
-        bt = bootstrap_bradley_terry(records, rounds=400, seed=rep, keep_pairs=True)
-        W, N = pair_counts(records)
-        pm = preference_matrix_from_counts(W, N)
-        lo, hi = matrix_intervals(bt.pair_samples, bt.cells, pm.P)
-        for (i, j), v in truth.items():
-            boot += lo[i, j] <= v <= hi[i, j]
-            wilson += pm.lo[i, j] <= v <= pm.hi[i, j]
-            total += 1
-    assert boot / total >= 0.93  # measured 0.949
-    assert wilson / total < 0.93  # measured 0.900: the independence assumption undercovers
+    preference over prompts, E_z σ(Δ + τ z). The benchmark's own experiment, seeded; 3 cells × 150
+    data sets = 450 intervals, so the Monte Carlo standard error of a coverage near 0.95 is about 0.01."""
+    boot, wilson, total = matrix_coverage(150, 400, 1)
+    assert total == 450
+    assert boot >= 0.93  # measured 0.949
+    assert wilson < 0.93  # measured 0.900: the independence assumption undercovers
 
 
 def test_matrix_intervals_are_complementary_and_contain_the_estimate():
@@ -137,32 +105,13 @@ def test_judgments_to_separate():
     assert judgments_to_separate(0.5, 0.4, 0.6, 100) is None
 
 
-# rock–paper–scissors with unequal edges and a dominated fourth model: Nash (0.375, 0.25, 0.375, 0)
-KNOWN_GAME = np.array([[.5, .35, .6, .6], [.65, .5, .35, .6], [.4, .65, .5, .6], [.4, .4, .4, .5]])
-
-
-def _nash_coverage(datasets: int, nash_rounds: int, per_pair: int = 400) -> np.ndarray:
-    from arena.core.nash import nash_from_preferences
-
-    truth = nash_from_preferences(KNOWN_GAME).p
+def _nash_coverage(datasets: int, nash_rounds: int) -> np.ndarray:
+    """bench_coverage's Nash coverage on its "interior" game: rock–paper–scissors with unequal
+    edges and a dominated fourth model, Nash (0.375, 0.25, 0.375, 0); 400 judgments per pair."""
+    truth, covered, _ = nash_coverage(GAMES["interior"], datasets=datasets, rounds=200, nash_rounds=nash_rounds,
+                                      per_pair=400, seed=0)
     assert np.allclose(truth, [0.375, 0.25, 0.375, 0.0], atol=1e-9)
-    rng = np.random.default_rng(0)
-    n = 4
-    covered = np.zeros(n)
-    for rep in range(datasets):
-        a, b, s = [], [], []
-        for i in range(n):
-            for j in range(i + 1, n):
-                a += [f"m{i}"] * per_pair
-                b += [f"m{j}"] * per_pair
-                s += (rng.random(per_pair) < KNOWN_GAME[i, j]).astype(float).tolist()
-        records = make_records(a, b, s, models=[f"m{k}" for k in range(n)])
-        bt = bootstrap_bradley_terry(records, rounds=200, seed=rep, keep_pairs=True)
-        W, N = pair_counts(records)
-        p_hat = nash_from_preferences(preference_matrix_from_counts(W, N).P).p
-        u = nash_uncertainty(bt.pair_samples, bt.cells, p_hat, max_rounds=nash_rounds)
-        covered += (u.lo <= truth + 1e-9) & (truth - 1e-9 <= u.hi)
-    return covered / datasets
+    return covered
 
 
 def test_nash_intervals_cover_the_true_weights_of_a_known_game():

@@ -1,4 +1,4 @@
-"""Make `tournament_helpers` and `criteria_helpers` importable by name for this directory's tests.
+"""Make `tournament_helpers`, `criteria_helpers` and `resume_helpers` importable by name for this directory's tests.
 
 pytest runs with `--import-mode=importlib`, which does not put test directories on
 `sys.path`; the tournament tests also name the module in judge specs
@@ -9,7 +9,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-for _NAME in ("tournament_helpers", "criteria_helpers"):   # criteria_helpers imports tournament_helpers
+for _NAME in ("tournament_helpers", "criteria_helpers", "resume_helpers"):   # the last two import tournament_helpers
     if _NAME not in sys.modules:
         _spec = importlib.util.spec_from_file_location(_NAME, Path(__file__).with_name(f"{_NAME}.py"))
         _module = importlib.util.module_from_spec(_spec)

@@ -3,33 +3,15 @@ uninterrupted run with the same seed: the same comparisons in the store, the sam
 the same final results.json (apart from `run.new`/`run.reused`, which count each invocation's work)."""
 
 import json
-import os
-import signal
 import sqlite3
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 from arena.tournament import TournamentConfig, run_tournament
 
 import tournament_helpers as h  # registered by conftest.py
+from resume_helpers import count_rows, kill_midway  # registered by conftest.py
 
-ARENA = Path(sys.executable).with_name("arena")
 JUDGE = "python:tournament_helpers:slow_judge"
-
-
-def _count(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-        try:
-            return con.execute("select count(*) from judgments").fetchone()[0]
-        finally:
-            con.close()
-    except sqlite3.OperationalError:  # tables not created yet
-        return 0
 
 
 def _comparisons(db: Path) -> list:
@@ -55,22 +37,9 @@ def test_kill_minus_nine_during_an_adaptive_run_then_resume(tmp_path):
     args = ["tournament", str(ckpts), "--prompts", str(prompts), "--judge", JUDGE, "--max-new-tokens", "6",
             "--judge-batch-size", "3", "--rounds", "50", "--seed", "5", "--adaptive", "--budget", "60", "--json"]
     out = tmp_path / "run"
-    path = os.pathsep.join(p for p in (str(h.HERE), os.environ.get("PYTHONPATH", "")) if p)
-    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.Popen([str(ARENA), *args, "--out", str(out)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     db = out / "arena.sqlite"
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and proc.poll() is None:
-        if 6 <= _count(db) < 27:
-            break
-        time.sleep(0.01)
-    assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
-    partial = _count(db)
+    kill_midway(args, out, ready=lambda: 6 <= count_rows(db) < 27, deadline_s=600)
+    partial = count_rows(db)
     assert 0 < partial < 30 and partial % 3 == 0  # whole steps only: one transaction per step
     assert not (out / "results.json").exists()
 

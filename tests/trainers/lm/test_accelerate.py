@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from arena.worlds.lowrank import JUDGE_SPEC, LowrankWorld, build_lowrank_world
+from arena.worlds.lowrank import JUDGE_SPEC
 from trainers.lm import TrainConfig, train
 
 
-def test_two_processes_match_one(tmp_path):  # in the default run: ~15 s on 2 cores
-    world = build_lowrank_world(tmp_path / "w", LowrankWorld(n_contexts=4, n_actions=4, sft_steps=20))
+def test_two_processes_match_one(tmp_path, tiny_lowrank_world):  # in the default run: ~15 s on 2 cores
+    world = tiny_lowrank_world(20)
     base = dict(policy=str(world / "ckpts" / "sft"), judge=JUDGE_SPEC, prompts=str(world / "prompts.jsonl"),
                 steps=2, batch_size=4, max_new_tokens=3, eval_every=0, save_every=0, lr=1e-2)
     one = train("nash-mp", TrainConfig(out=str(tmp_path / "one"), **base))
@@ -52,11 +52,11 @@ def test_two_processes_match_one(tmp_path):  # in the default run: ~15 s on 2 co
 
 @pytest.mark.slow  # two launcher processes + a world build: about a minute on 2 shared cores
 @pytest.mark.parametrize("algorithm", ["nash-mp", "nash-md"])
-def test_a_process_whose_judgments_all_fail_still_steps_with_the_others(tmp_path, algorithm):
+def test_a_process_whose_judgments_all_fail_still_steps_with_the_others(tmp_path, tiny_lowrank_world, algorithm):
     """Rank 1's judgments all fail, rank 0's do not: both processes must take the same step (a
     process that skipped the backward alone would hang the gradient all-reduce), and the
     failures of every process are counted."""
-    world = build_lowrank_world(tmp_path / "w", LowrankWorld(n_contexts=4, n_actions=4, sft_steps=20))
+    world = tiny_lowrank_world(20)
     config = dict(policy=str(world / "ckpts" / "sft"), judge="python:ddp_train:rank1_fails",
                   prompts=str(world / "prompts.jsonl"), out=str(tmp_path / "two"), steps=2, batch_size=4,
                   max_new_tokens=3, eval_every=0, save_every=0, lr=1e-2)

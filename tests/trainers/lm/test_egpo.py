@@ -79,10 +79,8 @@ def test_natural_gradient_steps_of_the_expected_gradients_are_egpo(game):
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    from arena.worlds.lowrank import LowrankWorld, build_lowrank_world
-
-    return build_lowrank_world(tmp_path_factory.mktemp("w") / "lowrank", LowrankWorld(n_contexts=4, n_actions=4, sft_steps=40))
+def world(tiny_lowrank_world):
+    return tiny_lowrank_world(40)
 
 
 def test_egpo_trainer_steps_twice_from_theta_k(world, tmp_path, monkeypatch):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from arena.errors import ConfigError, InputError
-from arena.worlds.lowrank import JUDGE_SPEC, LowrankWorld, build_lowrank_world, judge, parse_prompt
+from arena.worlds.lowrank import JUDGE_SPEC, judge, parse_prompt
 from trainers.lm import TrainConfig, train
 from trainers.lm import common as C
 from trainers.lm import mpo, nash_md, nash_mp, rlhf
@@ -18,14 +18,26 @@ RLOO3 = {"rlhf": rlhf.Options(rloo_k=3)}
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    return build_lowrank_world(tmp_path_factory.mktemp("w") / "lowrank", LowrankWorld(n_contexts=4, n_actions=4, sft_steps=40))
+def world(tiny_lowrank_world):
+    return tiny_lowrank_world(40)
 
 
 def cfg(world, out, **kw):
     base = dict(policy=str(world / "ckpts" / "sft"), judge=JUDGE_SPEC, prompts=str(world / "prompts.jsonl"),
                 out=str(out), steps=3, batch_size=4, max_new_tokens=4, eval_every=2, eval_batch=4, save_every=0)
     return TrainConfig(**{**base, **kw})
+
+
+class _Stop(Exception):
+    """Raised by a `_stop_at` progress callback: the run ends there as a crash would end it."""
+
+
+def _stop_at(step_to_stop: int):
+    """A progress callback that raises `_Stop` when the run reports step `step_to_stop`."""
+    def progress(step, row):
+        if step == step_to_stop:
+            raise _Stop
+    return progress
 
 
 def test_world_judge_is_the_game(world):
@@ -106,16 +118,9 @@ def test_mpo_magnet_is_refreshed_to_the_policy(world, tmp_path):
 def test_resume_gives_the_uninterrupted_result(world, tmp_path):
     full = train("nash-mp", cfg(world, tmp_path / "full", steps=4))
 
-    class Stop(Exception):
-        pass
-
-    def stop_at_3(step, row):
-        if step == 3:
-            raise Stop
-
     config = cfg(world, tmp_path / "cut", steps=4, save_every=2)
-    with pytest.raises(Stop):
-        train("nash-mp", config, progress=stop_at_3)
+    with pytest.raises(_Stop):
+        train("nash-mp", config, progress=_stop_at(3))
     assert not (tmp_path / "cut").exists() and (tmp_path / ".cut.partial" / ".resume" / "state.pt").is_file()
     with pytest.raises(ConfigError, match="different config \\(lr 0.001 → 0.5\\)"):
         train("nash-mp", cfg(world, tmp_path / "cut", steps=4, save_every=2, lr=0.5), resume=True)
@@ -136,20 +141,13 @@ def test_resume_gives_the_uninterrupted_result(world, tmp_path):
 
 
 def test_resume_and_overwrite_are_explicit(world, tmp_path):
-    class Stop(Exception):
-        pass
-
-    def stop_at_2(step, row):
-        if step == 2:
-            raise Stop
-
     config = cfg(world, tmp_path / "run", steps=3, save_every=1)
     with pytest.raises(ConfigError, match="no interrupted run to continue.*drop --resume"):
         train("nash-mp", config, resume=True)
     with pytest.raises(ConfigError, match="pass one of them"):
         train("nash-mp", config, resume=True, overwrite=True)
-    with pytest.raises(Stop):
-        train("nash-mp", config, progress=stop_at_2)
+    with pytest.raises(_Stop):
+        train("nash-mp", config, progress=_stop_at(2))
     assert C.saved_step(tmp_path / "run") == 2
     seen = []   # --overwrite starts over: every step, from the initial policy, old checkpoints gone
     out = train("nash-mp", config, overwrite=True, progress=lambda s, r: seen.append(s))
@@ -225,17 +223,10 @@ def test_cli_resume_is_explicit(world, tmp_path, capsys):
     """An interrupted run is refused (exit 2, the fix in the message) until --resume or --overwrite."""
     from arena.cli import main
 
-    class Stop(Exception):
-        pass
-
-    def stop_at_1(step, row):
-        if step == 1:
-            raise Stop
-
     out = tmp_path / "mp"
-    with pytest.raises(Stop):
+    with pytest.raises(_Stop):
         train("nash-mp", cfg(world, out, steps=2, batch_size=2, grad_accum=2, save_every=1, eval_every=0,
-                                   eval_batch=8), progress=stop_at_1)
+                                   eval_batch=8), progress=_stop_at(1))
     args = ["train", "nash-mp", "--policy", str(world / "ckpts" / "sft"), "--judge", JUDGE_SPEC,
             "--prompts", str(world / "prompts.jsonl"), "--out", str(out), "--steps", "2", "--batch-size", "2",
             "--grad-accum", "2", "--save-every", "1", "--eval-every", "0", "--max-new-tokens", "4", "--json"]

@@ -5,13 +5,13 @@ import json
 
 import pytest
 
-from arena.worlds.lowrank import JUDGE_SPEC, LowrankWorld, build_lowrank_world
+from arena.worlds.lowrank import JUDGE_SPEC
 from trainers.lm import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    return build_lowrank_world(tmp_path_factory.mktemp("w") / "lowrank", LowrankWorld(n_contexts=4, n_actions=4, sft_steps=20))
+def world(tiny_lowrank_world):
+    return tiny_lowrank_world(20)
 
 
 def cfg(world, out, **kw):
