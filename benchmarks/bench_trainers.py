@@ -43,7 +43,6 @@ import argparse
 import contextlib
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -102,8 +101,6 @@ print(json.dumps({"maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrs
 
 
 def bench_memory() -> list[dict]:
-    import torch
-
     from arena.worlds.lowrank import LowrankWorld, build_lowrank_world
     from trainers.tiny import build_model, save_checkpoint
     from arena.loading import load_causal_lm

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from arena.examples import cyclic_example_pairs, write_cyclic_example
+from arena.examples import write_cyclic_example
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 SOCCER = DATA / "openspiel" / "response_graph_ucb_soccer.txt"

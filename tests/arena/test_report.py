@@ -8,11 +8,9 @@ schema 1 (no significance checks).
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 from rich.console import Console

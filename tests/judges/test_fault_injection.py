@@ -7,7 +7,6 @@ changes); after `--retry-failures` all of them equal; the API key, echoed by the
 
 import importlib.util
 import json
-import math
 from pathlib import Path
 
 import pytest

@@ -5,7 +5,6 @@ existing anchors, escaping, and `arena report --html` with and without the run s
 from __future__ import annotations
 
 import html as _html
-import json
 import re
 import shutil
 import sqlite3

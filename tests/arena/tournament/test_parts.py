@@ -2,7 +2,6 @@
 per-request seeded sampling (independent of batching), the openai engine over a mock server."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -105,7 +104,7 @@ def test_truncated_and_garbage_safetensors(tmp_path):
 
 def test_peft_adapter_over_local_base(tmp_path):
     peft = pytest.importorskip("peft")
-    from arena.engines.hf import HFEngine, load_policy
+    from arena.engines.hf import HFEngine
 
     root = tmp_path / "ckpts"
     base = h.make_ckpt(tmp_path / "base", 1)

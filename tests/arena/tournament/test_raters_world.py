@@ -2,7 +2,6 @@
 shows the cycle, a Nash mixture spread over the style checkpoints, and a BT total order."""
 
 import json
-from pathlib import Path
 
 import pytest
 

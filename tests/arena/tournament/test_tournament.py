@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from arena.cli import main
-from arena.errors import ArenaError, CheckpointError, ConfigError, InputError
+from arena.errors import CheckpointError, ConfigError, InputError
 from arena.result import Result
 from arena.tournament import TournamentConfig, run_tournament
 

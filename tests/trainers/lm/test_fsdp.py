@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from arena.worlds.lowrank import JUDGE_SPEC, LowrankWorld, build_lowrank_world
 from trainers.lm import TrainConfig, train

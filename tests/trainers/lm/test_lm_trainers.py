@@ -1,7 +1,6 @@
 """LM trainers on a tiny lowrank world: outputs, metrics, resume, LoRA views, exact class distribution."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -354,7 +353,6 @@ def test_failed_judgments_are_skipped_not_counted_as_ties(world, tmp_path, monke
     counted; a step whose judgments all fail makes no update."""
     import judges
     from judges import Failure
-    from trainers.lm import nash_mp
 
     class HalfFailing:
         fingerprint = "half-failing"
