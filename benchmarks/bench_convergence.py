@@ -30,6 +30,12 @@ idealisations of the LM's update, each given the LM run's judge budget *per prom
   of the gradient keeps its expectation whatever s is (`cv_preference_grad`); this measures
   what the best surrogate could buy at a given judge budget before building it for the LM.
 
+- sparse judging (`--sparse`): the "all samples" control variate with a *fixed* surrogate S =
+  the judge's class game plus antisymmetric Gaussian noise of scale σ (σ = 0: exact), where each
+  prompt's pair is judged only with probability q and its correction p − S is weighted 1/q
+  (still unbiased), so 1/q times more steps fit in the same judge budget (`sparse_cv_tv`): how
+  good must a surrogate be for the judge budget to stop being the limit?
+
 "Demo budget" is what `arena demo` trains (`arena.demo.DEMO_TRAIN`): 300 steps × 16 prompts
 = 4,800 pairs over 100 prompts, 48 pairs per prompt. Prints TV(π*_β, π) (per prompt, then
 averaged) for 1×, 3×, 10×, 30× that budget.
@@ -49,7 +55,7 @@ from scipy.special import log_softmax
 from bench_trainers import _table  # this folder is on sys.path when run as a script
 from trainers.lab import sampled as smp
 from trainers.lab.algorithms import nash_mp_step
-from trainers.lab.control_variate import Surrogate, cv_preference_grad
+from trainers.lab.control_variate import Surrogate, cv_preference_grad, sparse_labels
 from trainers.lab.games import Game
 from trainers.lab.nash import regularized_nash
 
@@ -202,6 +208,73 @@ def cv_table(nash: dict, *, beta: float, multiple: float = 3, seeds: int = 3, ex
     return rows
 
 
+SPARSE_Q = (1.0, 1 / 3, 1 / 10)
+"""Judging probabilities of the --sparse rows."""
+SPARSE_SIGMA = (0.0, 0.03, 0.06)
+"""Noise scales of the --sparse rows' surrogate (σ of the antisymmetric noise added to the class game)."""
+SPARSE_LRS = (3.0, 5.0, 10.0, 20.0)
+"""Learning-rate grid of the --sparse rows."""
+
+
+def noisy_surrogate(P: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """The class game P (Y, Y) plus antisymmetric N(0, σ²) noise, clipped to [0, 1], with S + Sᵀ = 1."""
+    E = rng.normal(0.0, sigma, P.shape)
+    S = np.clip(P + (E - E.T) / np.sqrt(2), 0.0, 1.0)
+    return (S + 1.0 - S.T) / 2
+
+
+def sparse_cv_tv(game: Game, pi_star: np.ndarray, *, beta: float, pairs_per_prompt: int, q: float, sigma: float,
+                 lr: float, seed: int, extra: int = 6, kappa: float = 0.1) -> tuple[float, int, float]:
+    """`cv_sampled_tv` (all samples) with a fixed surrogate `noisy_surrogate(P, sigma)` and each
+    prompt's pair judged with probability q, its correction weighted 1/q, for pairs_per_prompt / q
+    steps (the same judge budget in expectation). Returns (TV, judge queries, mean |S − P|)."""
+    rng = np.random.default_rng(seed)
+    P = game.P[0]
+    if not all(np.array_equal(P, Pc) for Pc in game.P):
+        raise ValueError("sparse_cv_tv needs the same class game in every context (the raters world's)")
+    S = noisy_surrogate(P, sigma, np.random.default_rng(1000 + seed))
+    X = game.n_contexts
+    steps = int(round(pairs_per_prompt / q))
+    theta = game.log_pi_ref.copy()
+    target = theta.copy()
+    rows, K, eta = np.arange(X), extra + 2, 2 * beta
+    queries = 0
+    for k in range(steps):
+        log_pi = log_softmax(theta, axis=1)
+        pi = np.exp(log_pi)
+        ys = smp.sample_actions(pi, K, rng)                                     # (X, K)
+        judged = rng.random(X) < q
+        queries += int(judged.sum())
+        s01 = S[ys[:, 0], ys[:, 1]]
+        p = game.P[rows, ys[:, 0], ys[:, 1]]
+        g = cv_preference_grad(pi, ys, sparse_labels(p, s01, judged, q), S, all_samples=True)
+        c = beta * (log_pi - game.log_pi_ref) + (beta / eta) * (log_pi - log_softmax(target, axis=1))
+        coef = c[rows[:, None], ys] / K
+        np.add.at(g, (np.repeat(rows, K), ys.ravel()), coef.ravel())
+        g -= coef.sum(1, keepdims=True) * pi
+        theta = theta - lr * (1 - k / steps) * g
+        target = kappa * theta + (1 - kappa) * target
+    return mean_tv(game, np.exp(log_softmax(theta, axis=1)), pi_star), queries, float(np.abs(S - P).mean())
+
+
+def sparse_table(nash: dict, *, beta: float, multiple: float = 3, seeds: int = 2, qs=SPARSE_Q,
+                 sigmas=SPARSE_SIGMA) -> list[dict]:
+    """--sparse rows: for each surrogate noise σ and judging probability q, the best lr of SPARSE_LRS."""
+    game = raters_game(nash)
+    pi_star = regularized_nash(game, beta).pi
+    per_prompt = int(round(multiple * DEMO_PAIRS / game.n_contexts))
+    rows = []
+    for sigma in sigmas:
+        for q in qs:
+            runs = {lr: [sparse_cv_tv(game, pi_star, beta=beta, pairs_per_prompt=per_prompt, q=q, sigma=sigma,
+                                      lr=lr, seed=s) for s in range(seeds)] for lr in SPARSE_LRS}
+            lr, best = min(runs.items(), key=lambda t: float(np.mean([tv for tv, _, _ in t[1]])))
+            rows.append({"surrogate": f"σ = {sigma:g}, mean |S − P| = {best[0][2]:.3f}", "q": f"{q:.3g}",
+                         "steps": int(round(per_prompt / q)), "judge queries": ", ".join(str(n) for _, n, _ in best),
+                         "best lr": lr, "TV per seed": ", ".join(f"{tv:.3f}" for tv, _, _ in best)})
+    return rows
+
+
 def budget_table(nash: dict, *, beta: float, multiples=(1, 3, 10, 30), seeds: int = 3, lm_steps: int = 300) -> list[dict]:
     game = raters_game(nash)
     pi_star = regularized_nash(game, beta).pi
@@ -227,9 +300,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=3, help="seeds per budget (tabular sampled runs)")
     ap.add_argument("--cv", action="store_true",
                     help="only the control-variate rows (a learned surrogate of the judge; see --multiple)")
-    ap.add_argument("--multiple", type=float, default=3, help="budget of the --cv rows, in demo budgets")
+    ap.add_argument("--multiple", type=float, default=3, help="budget of the --cv and --sparse rows, in demo budgets")
     ap.add_argument("--extra", type=int, nargs="+", default=list(CV_EXTRA), help="M of the --cv rows")
     ap.add_argument("--kappa", type=float, default=0.1, help="target EMA rate κ of the --cv rows")
+    ap.add_argument("--sparse", action="store_true",
+                    help="only the sparse-judging rows: a fixed surrogate of known error, pairs judged with "
+                         "probability q (see --multiple)")
     ap.add_argument("--variants", nargs="+", default=["class:opponents", "class:all", "style-blind:all"],
                     help="--cv rows as FEATURES:opponents|all")
     args = ap.parse_args(argv)
@@ -243,7 +319,11 @@ def main(argv=None) -> int:
     nash = json.loads(args.nash.read_text())
     kappa = args.kappa if args.cv else 0.1
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs (shared); β = {args.beta:g}, η = 2β, κ = {kappa:g}")
-    if args.cv:
+    if args.cv and args.sparse:
+        ap.error("--cv and --sparse print different tables; give one")
+    if args.sparse:
+        print(_table(sparse_table(nash, beta=args.beta, multiple=args.multiple, seeds=args.seeds)))
+    elif args.cv:
         print(_table(cv_table(nash, beta=args.beta, seeds=args.seeds, multiple=args.multiple, extras=args.extra,
                               kappa=args.kappa, variants=variants)))
     else:

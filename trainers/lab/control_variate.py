@@ -129,3 +129,20 @@ def cv_preference_grad(pi: np.ndarray, ys: np.ndarray, p: np.ndarray, S: np.ndar
     g = np.zeros_like(pi)
     np.add.at(g, (np.repeat(np.arange(X), K), ys.ravel()), coef.ravel())
     return g - coef.sum(1, keepdims=True) * pi
+
+
+def sparse_labels(p: np.ndarray, s: np.ndarray, judged: np.ndarray, q: float) -> np.ndarray:
+    """The label `cv_preference_grad` takes when each prompt's pair is judged only with probability q.
+
+    p (X,): the judge's P(y_1 ≻ y_2) (read only where judged); s (X,): the surrogate's S(y_1, y_2);
+    judged (X,) bool, each True with probability q. A judged prompt gets s + (p − s)/q, the others
+    s: the correction p − S(y_1, y_2) is then weighted 1/q where it is known and 0 elsewhere, so its
+    expectation over the draw is the fully judged one's (`cv_preference_grad` is affine in p), and
+    a budget of judge queries buys 1/q times as many steps. Only as good as S: the corrections'
+    variance grows as 1/q.
+    """
+    if not 0 < q <= 1:
+        raise ValueError(f"q must be in (0, 1]; got {q}")
+    if not (p.shape == s.shape == judged.shape):
+        raise ValueError(f"p, s and judged must have one shape (X,); got {p.shape}, {s.shape}, {judged.shape}")
+    return np.where(judged, s + (p - s) / q, s)
