@@ -568,10 +568,17 @@ def policy_classes(model, policy: Policy, known: KnownNash, device: str = "cpu")
 
 
 def nash_metrics(pi: torch.Tensor, known: KnownNash) -> dict:
-    """ρ-weighted exact KL(π*_β ‖ π) and total variation ½Σ|π*_β − π| over the response
-    classes, and the ρ-weighted class distribution of π (to see a collapsed class)."""
+    """ρ-weighted KL(π*_β ‖ π) and total variation ½Σ|π*_β − π| over the response classes, and
+    the ρ-weighted class distribution of π (to see a collapsed class).
+
+    Exact where π is (first-token classes). Where π is enumerated (`policy_classes`), a class
+    whose responses all fell below the enumeration's resolution has π = 0 there though its true
+    probability is positive; the KL counts it at ENUMERATION_MIN_PROB rather than at 0 (which
+    would add about π*_β(c)·690 for each such class, an artefact of the pruning, not a property
+    of the policy)."""
     p = known.pi_star
-    kl = (p * (torch.log(p.clamp_min(1e-300)) - torch.log(pi.clamp_min(1e-300)))).sum(-1)
+    floor = 1e-300 if known.every_step else ENUMERATION_MIN_PROB
+    kl = (p * (torch.log(p.clamp_min(1e-300)) - torch.log(pi.clamp_min(floor)))).sum(-1)
     tv = 0.5 * (p - pi).abs().sum(-1)
     return {"kl_to_nash": float((known.weights * kl).sum()), "tv_to_nash": float((known.weights * tv).sum()),
             "class_probs": [round(float(v), 6) for v in known.weights @ pi]}

@@ -65,6 +65,23 @@ def test_raters_world_writes_its_certified_regularised_nash(small_raters):
     assert not np.allclose(pi[:, :3].mean(0), 1 / 3, atol=0.05)     # not the unregularised ⅓ each
 
 
+def test_kl_counts_a_class_below_the_enumerations_resolution_at_the_resolution():
+    """An enumerated class distribution has π = 0 for a class whose responses were all pruned;
+    the KL to π*_β counts it at the resolution (1e-4), not at 0; exact first-token classes keep 0."""
+    pi_star = torch.tensor([[0.6, 0.3, 0.099, 0.001], [0.5, 0.3, 0.2, 0.0]], dtype=torch.float64)
+    pi = torch.tensor([[0.62, 0.28, 0.1, 0.0], [0.5, 0.3, 0.2, 0.0]], dtype=torch.float64)
+    common = dict(contexts=["a", "b"], pi_star=pi_star, weights=torch.tensor([0.5, 0.5], dtype=torch.float64),
+                  beta=0.1)
+    enumerated = C.nash_metrics(pi, C.KnownNash(token_class=None, classify=raters.class_of, **common))
+    floor = C.ENUMERATION_MIN_PROB
+    row0 = sum(p * np.log(p / max(q, floor)) for p, q in zip(pi_star[0].tolist(), pi[0].tolist()))
+    assert enumerated["kl_to_nash"] == pytest.approx(0.5 * row0, rel=1e-9)
+    assert enumerated["kl_to_nash"] < 0.01                             # not 0.001·log(0.001/1e-300)/2 ≈ 0.34
+    exact = C.nash_metrics(pi, C.KnownNash(token_class=torch.zeros(5, dtype=torch.long), **common))
+    assert exact["kl_to_nash"] > 0.3                                   # exact π: a zero is a zero
+    assert enumerated["tv_to_nash"] == exact["tv_to_nash"] == pytest.approx(0.5 * 0.5 * 0.042)
+
+
 @pytest.mark.slow
 def test_a_raters_run_reports_tv_kl_and_classes(small_raters, tmp_path):
     out = train("nash-mp", TrainConfig(policy=str(small_raters / "ckpts" / "sft"), judge=raters.JUDGE_SPEC,
