@@ -171,7 +171,7 @@ SURROGATE_ATOL = 1e-6
 
 
 def nash_mp_cv_loss(logp: torch.Tensor, pref: torch.Tensor, S: torch.Tensor, kl_ref: KLTerm, kl_target: KLTerm, *,
-                    beta: float, eta: float) -> LossParts:
+                    beta: float, eta: float, correction_weight: torch.Tensor | None = None) -> LossParts:
     """Nash-MP surrogate with a learned surrogate of the judge as a control variate.
 
     logp: (B, K), K ≥ 2 — y_1..y_K sampled from π_θ per prompt, only (y_1, y_2) judged,
@@ -186,10 +186,18 @@ def nash_mp_cv_loss(logp: torch.Tensor, pref: torch.Tensor, S: torch.Tensor, kl_
     ∇{−P(π_θ ≻ sg π_θ)} is unbiased whatever S is; a good S removes variance and lets every one of
     the K samples carry a signal for one judge query (`trainers.lab.control_variate.cv_preference_grad`,
     its tabular form, all_samples=True). For K = 2 it is `nash_mp_loss` exactly, whatever S.
+
+    correction_weight: (B,) w_b multiplying prompt b's correction c_b (default 1). Sparse judging
+    (`--judge-fraction q`) judges a prompt's pair with probability q and passes w_b = 1{judged}/q:
+    E[w_b] = 1 and w_b is independent of the samples, so the estimator stays unbiased; an unjudged
+    prompt (w_b = 0) contributes its surrogate scores and KL terms only (its pref is not read).
     """
     if logp.ndim != 2 or logp.shape[1] < 2 or S.shape != (*logp.shape, logp.shape[1]) or pref.shape != logp.shape[:1]:
         raise ValueError(f"nash_mp_cv_loss: logp must be (B, K) with K >= 2, pref (B,) and S (B, K, K); got "
                          f"{tuple(logp.shape)}, {tuple(pref.shape)} and {tuple(S.shape)}")
+    if correction_weight is not None and (correction_weight.shape != pref.shape or bool((correction_weight < 0).any())):
+        raise ValueError(f"nash_mp_cv_loss: correction_weight must be (B,) = {tuple(pref.shape)} and >= 0 "
+                         f"(1{{judged}}/q); got shape {tuple(correction_weight.shape)}")
     if not torch.allclose(S + S.transpose(1, 2), torch.ones_like(S), atol=SURROGATE_ATOL):
         raise ValueError("nash_mp_cv_loss: S must satisfy S(a, b) + S(b, a) = 1 (build it as σ of an antisymmetric logit)")
     for term in (kl_ref, kl_target):
@@ -202,6 +210,10 @@ def nash_mp_cv_loss(logp: torch.Tensor, pref: torch.Tensor, S: torch.Tensor, kl_
     S = S.detach().to(logp.dtype)
     score = (S.sum(2) - S.diagonal(dim1=1, dim2=2)) / (K - 1) - 0.5              # (B, K), j ≠ i
     corr = torch.stack([pref - S[:, 0, 1], (1.0 - pref) - S[:, 1, 0]], 1).detach()  # (B, 2)
+    if correction_weight is not None:
+        # where() rather than a product: an unjudged prompt's pref may be anything, NaN included
+        w = correction_weight.detach().to(corr.dtype)[:, None]
+        corr = torch.where(w != 0, w * corr, torch.zeros_like(corr))
     pg = -(score * logp).sum(1) / K - 0.5 * (corr * logp[:, :2]).sum(1)         # (B,)
     loss = pg.mean() + beta * kl_ref.surrogate.mean() + beta / eta * kl_target.surrogate.mean()
     return LossParts(loss=loss, pg=float(pg.detach().mean()), kl_ref=float(kl_ref.value.mean()),

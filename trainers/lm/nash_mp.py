@@ -10,7 +10,9 @@ with one judgment per pair serving both samples (symmetrisation; the baseline ½
 see `trainers.losses.nash_mp_loss`. κ = 1 makes the target the current policy, i.e.
 regularised self-play (`trainers.lm.self_play`). `--samples-per-prompt K` judges every pair of K
 samples (`nash_mp_group_loss`); `--cv-samples M` adds M unjudged samples scored by a learned
-surrogate of the judge, a control variate (`nash_mp_cv_loss`, `trainers.lm.surrogate`).
+surrogate of the judge, a control variate (`nash_mp_cv_loss`, `trainers.lm.surrogate`);
+with it, `--judge-fraction q` judges each prompt's pair only with probability q and weighs the
+judged correction by 1/q (still unbiased), so 1/q times more steps cost the same judge queries.
 """
 
 from __future__ import annotations
@@ -49,6 +51,11 @@ class Options:
                                      "fitted on reference-model features: a control variate (0: off).",
                              why="off is the paper's estimator; M = 6 took 2.8× the time per step for no clear "
                                  "gain in the raters world (benchmarks/RESULTS.trainers-convergence.md).")
+    judge_fraction: float = option(1.0, help="With --cv-samples: judge each prompt's pair with probability q "
+                                             "(seeded by step), its correction weighted 1/q; unjudged prompts "
+                                             "learn from the surrogate only.",
+                                   why="1 is the paper's one judged pair per prompt per step; q < 1 is an "
+                                       "experiment (benchmarks/RESULTS.trainers-convergence.md).")
 
     def __post_init__(self) -> None:
         from arena.errors import ConfigError
@@ -59,6 +66,12 @@ class Options:
             raise ConfigError(f"--eta must be > 0; got {self.eta}")
         check_at_least(self, ("samples_per_prompt",), 2, " (a sample needs an opponent)")
         check_at_least(self, ("cv_samples",), 0)
+        if not 0 < self.judge_fraction <= 1:
+            raise ConfigError(f"--judge-fraction must be in (0, 1] (the probability that a prompt's pair is "
+                              f"judged); got {self.judge_fraction}")
+        if self.judge_fraction < 1 and not self.cv_samples:
+            raise ConfigError(f"--judge-fraction {self.judge_fraction} needs a surrogate for the unjudged prompts: "
+                              f"add --cv-samples M (e.g. 6)")
         if self.cv_samples and self.samples_per_prompt > 2:
             raise ConfigError(f"--cv-samples {self.cv_samples} adds unjudged samples to the one judged pair per "
                               f"prompt; it does not combine with --samples-per-prompt {self.samples_per_prompt} "
@@ -191,12 +204,52 @@ def _group_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], sel
                  response_tokens=float(gen.mask.sum(-1).float().mean()))
 
 
+JUDGE_DRAW = 11
+"""Purpose (`common.generator`) of the draws that pick the prompts judged at a step (`--judge-fraction`)."""
+ORACLE_ENV = "ARENA_ORACLE_SURROGATE"
+"""EXPERIMENT ONLY (not a feature): =1 replaces the surrogate's features by the one-hot raters
+class of the response (`arena.worlds.raters.class_of`), so the fitted S is the judge's class game:
+the best case of the control variate (benchmarks/RESULTS.trainers-convergence.md)."""
+
+
+def _judged_rows(run: Run, step: int, q: float) -> torch.Tensor:
+    """(B_local,) bool: whose pair is judged at `step`, each prompt with probability q, drawn for
+    the step's whole batch from (seed, step) and cut to this micro-batch's rows."""
+    import torch
+
+    from trainers.lm.common import generator
+
+    u = torch.rand(run.step_batch_size(), generator=generator(run.config.seed, step, JUDGE_DRAW))
+    return (u < q)[run.rows]
+
+
+def _oracle_features(prompts: list[str], texts: list[str], keep, d: int):
+    """EXPERIMENT ONLY (`ORACLE_ENV`): (rows kept, d) one-hot raters class of each kept sample,
+    texts copy-major over the prompts."""
+    import numpy as np
+
+    from arena.worlds.raters import class_of
+
+    n = len(prompts)
+    rows = [i for i in range(len(texts)) if bool(keep[i])]
+    phi = np.zeros((len(rows), d))
+    for r, i in enumerate(rows):
+        phi[r, class_of(prompts[i % n], texts[i])] = 1.0
+    return phi
+
+
 def _cv_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], self_play: bool, judged: list) -> None:
     """Backward of one micro-batch with K = M + 2 samples per prompt, (y_1, y_2) judged and the
     surrogate of the judge as a control variate over all K (`nash_mp_cv_loss`); appends the
-    micro-batch's features and judged pairs to `judged` for the fit after the step."""
+    micro-batch's features and judged pairs to `judged` for the fit after the step.
+
+    `--judge-fraction q < 1`: only the prompts `_judged_rows` picks are judged, their corrections
+    weighted 1/q; the others enter with their surrogate scores and KL terms."""
+    import os
+
     import torch
 
+    from arena.errors import ConfigError
     from trainers.lm.common import sequence_logprob
     from trainers.lm.surrogate import SurrogateState, final_hidden, projection, response_features
     from trainers.losses import nash_mp_cv_loss
@@ -211,11 +264,23 @@ def _cv_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], self_p
     # the first two copies are the pair path's samples (same uniforms), then M more
     gen = run.sample(policy.model, idsK, maskK, run.uniforms(step, 1, copies=K))
     texts = run.texts(gen)
-    # judge: one query per prompt, (y_1, y_2) only
-    pref, ok = run.judge_pairs(prompts, texts[:n], texts[n:2 * n], step)
-    if run.judged == 0:                  # every judgment of the micro-batch failed: no backward
-        return
+    # judge: one query per picked prompt, (y_1, y_2) only
+    q = config.options.judge_fraction
+    if q < 1 and run.world > 1:
+        raise ConfigError("--judge-fraction < 1 runs in one process only (the judged share differs between "
+                          "processes); launch without accelerate or use --judge-fraction 1")
+    sel = _judged_rows(run, step, q) if q < 1 else torch.ones(n, dtype=torch.bool)
+    idx = sel.nonzero().squeeze(1).tolist()
+    pref = torch.full((n,), 0.5, device=run.device)                              # unjudged: never read
+    ok = torch.ones(n, dtype=torch.bool, device=run.device)
+    if idx:
+        p_sel, ok_sel = run.judge_pairs([prompts[i] for i in idx], [texts[i] for i in idx],
+                                        [texts[n + i] for i in idx], step)
+        pref[idx], ok[idx] = p_sel.to(pref.dtype), ok_sel
+        if len(idx) == n and run.judged == 0:   # every judgment of the micro-batch failed: no backward
+            return
     ok, weight = run.loss_rows(ok)
+    sel = sel.to(run.device)[ok]                                                 # (B',) judged among the kept
     keep = ok.repeat(K)                                                          # copy-major rows
     lp = run.token_logprobs(run.model, idsK, maskK, gen)[keep]                   # (K·B', T, V)
     with torch.no_grad(), final_hidden(policy.model) as hidden:
@@ -230,21 +295,26 @@ def _cv_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], self_p
     lp_ref = lp_ref[keep]
     tok_ref = lp_ref.gather(-1, kept.tokens.to(lp_ref.device).unsqueeze(-1)).squeeze(-1)   # (K·B', T)
     proj = projection(h.shape[-1], seed=config.seed).to(h.device)
-    phi = response_features(h, tok_ref, kept.mask, proj=proj).reshape(K, m, -1).transpose(1, 0, 2)
+    phi = response_features(h, tok_ref, kept.mask, proj=proj)                   # (K·B', d)
+    if os.environ.get(ORACLE_ENV) == "1":
+        phi = _oracle_features(prompts, texts, keep.cpu(), phi.shape[1])
+    phi = phi.reshape(K, m, -1).transpose(1, 0, 2)                                 # (B', K, d)
     state = SurrogateState.from_tensors(run.extra["surrogate"]) if "surrogate" in run.extra else SurrogateState.empty()
     S = torch.from_numpy(state.probs(phi)).to(run.device)                        # (B', K, K)
     p = pref[ok]
-    fit_error = float((p - S[:, 0, 1].to(p.dtype)).abs().mean())                 # before S sees these pairs
+    values = dict(judged_fraction=float(sel.float().mean()))
+    if bool(sel.any()):                  # before S sees these pairs
+        values.update(pref_mean=float(p[sel].mean()), surrogate_error=float((p - S[:, 0, 1].to(p.dtype)).abs()[sel].mean()))
     logp = sequence_logprob(lp, kept).view(K, m).T                               # (B', K)
     order = torch.arange(K * m).view(K, m).T.reshape(-1)                         # KL terms prompt-major
     kl_ref, kl_tgt = run.kl_term(lp, lp_ref, kept), run.kl_term(lp, lp_tgt, kept)
     kl_ref, kl_tgt = (type(t)(surrogate=t.surrogate[order], value=t.value[order]) for t in (kl_ref, kl_tgt))
+    w = None if q >= 1 else sel.to(logp.dtype) / q                              # (B',) 1{judged}/q
     parts = nash_mp_cv_loss(logp, p, S, kl_ref, kl_tgt, beta=config.beta,
-                            eta=SELF_PLAY_ETA if self_play else config.options.eta)
-    run.backward(weight * parts.loss, parts, pref_mean=float(p.mean()), surrogate_error=fit_error,
-                 response_tokens=float(gen.mask.sum(-1).float().mean()))
+                            eta=SELF_PLAY_ETA if self_play else config.options.eta, correction_weight=w)
+    run.backward(weight * parts.loss, parts, response_tokens=float(gen.mask.sum(-1).float().mean()), **values)
     if weight:
-        judged.append((phi, p.double().cpu().numpy()))
+        judged.append((phi, p.double().cpu().numpy(), sel.cpu().numpy()))
 
 
 def _fit_surrogate(run: Run, judged: list) -> None:
@@ -255,7 +325,8 @@ def _fit_surrogate(run: Run, judged: list) -> None:
     from trainers.lm.surrogate import SurrogateState
 
     state = SurrogateState.from_tensors(run.extra["surrogate"]) if "surrogate" in run.extra else SurrogateState.empty()
-    phi = np.concatenate([f for f, _ in judged])                                # (B, K, d)
-    p = np.concatenate([q for _, q in judged])
-    state = state.update(phi.reshape(-1, phi.shape[-1]), phi[:, 0], phi[:, 1], p)
+    phi = np.concatenate([f for f, _, _ in judged])                             # (B, K, d)
+    p = np.concatenate([q for _, q, _ in judged])
+    sel = np.concatenate([s for _, _, s in judged])                              # (B,) whose pair was judged
+    state = state.update(phi.reshape(-1, phi.shape[-1]), phi[sel, 0], phi[sel, 1], p[sel])
     run.extra["surrogate"] = state.to_tensors()

@@ -1,5 +1,6 @@
 """Nash-MP with the surrogate control variate (`--cv-samples M`): the loss (`nash_mp_cv_loss`) is
-the plain one at K = 2 and unbiased by enumeration on one-token responses whatever the surrogate;
+the plain one at K = 2 and unbiased by enumeration on one-token responses whatever the surrogate,
+also when only a fraction q of the pairs is judged (`--judge-fraction`, corrections weighted 1/q);
 the features, statistics and fit (`trainers.lm.surrogate`); the option's refusal; the trainer's
 samples, logged fit error, and resume."""
 
@@ -29,9 +30,9 @@ LOG_TGT = torch.log_softmax(torch.tensor([[0.5, -0.1, -0.9], [-0.2, 0.4, 0.3]], 
 BETA, ETA = 0.3, 0.6
 
 
-def cv_loss(theta, ys, S, x=None):
+def cv_loss(theta, ys, S, x=None, w=None):
     """The loss on one-token responses ys (B, K) of the policy softmax(theta) (X, Y) to prompts x (B,)
-    (default: prompt b for row b)."""
+    (default: prompt b for row b); w (B,): the corrections' weights."""
     x = torch.arange(len(ys)) if x is None else x
     rows = x[:, None]
     logp = torch.log_softmax(theta, -1)[rows, ys]                                # (B, K)
@@ -39,7 +40,7 @@ def cv_loss(theta, ys, S, x=None):
     S_k = S[ys[:, :, None], ys[:, None, :]]                                       # (B, K, K)
     kl_ref = sequence_kl(logp.reshape(-1), LOG_REF[rows, ys].reshape(-1))
     kl_tgt = sequence_kl(logp.reshape(-1), LOG_TGT[rows, ys].reshape(-1))
-    return nash_mp_cv_loss(logp, pref, S_k, kl_ref, kl_tgt, beta=BETA, eta=ETA)
+    return nash_mp_cv_loss(logp, pref, S_k, kl_ref, kl_tgt, beta=BETA, eta=ETA, correction_weight=w)
 
 
 def exact_grad():
@@ -53,23 +54,69 @@ def exact_grad():
     return theta.grad
 
 
-def expected_grad(S, K):
+def expected_grad(S, K, q=1.0):
     """E over all K-tuples of one-token samples (enumerated, same tuple on both prompts, weighted
-    by its probability under each prompt's policy) of the loss's gradient."""
+    by its probability under each prompt's policy) and, for q < 1, over whether the pair is judged
+    (probability q, correction weight 1/q; else weight 0 and a pref that must not be read: NaN)
+    of the loss's gradient."""
     pi = torch.softmax(THETA, -1)
     total = torch.zeros_like(THETA)
+    draws = [(1.0, None)] if q == 1 else [(q, 1 / q), (1 - q, 0.0)]
     for ys in itertools.product(range(3), repeat=K):
         for x in range(2):
-            theta = THETA.clone().requires_grad_(True)
-            cv_loss(theta, torch.tensor([ys]), S, x=torch.tensor([x])).loss.backward()
-            total += float(torch.prod(pi[x, list(ys)])) * theta.grad / 2
+            for prob, w in draws:
+                theta = THETA.clone().requires_grad_(True)
+                rows = torch.tensor([ys])
+                weight = None if w is None else torch.tensor([w], dtype=torch.float64)
+                if w == 0.0:         # an unjudged pair: its pref is never looked at
+                    parts = _unjudged_loss(theta, rows, S, torch.tensor([x]))
+                else:
+                    parts = cv_loss(theta, rows, S, x=torch.tensor([x]), w=weight)
+                parts.loss.backward()
+                total += prob * float(torch.prod(pi[x, list(ys)])) * theta.grad / 2
     return total
+
+
+def _unjudged_loss(theta, ys, S, x):
+    """cv_loss with weight 0 and pref NaN (the trainer's unjudged rows hold an unread ½)."""
+    rows = x[:, None]
+    logp = torch.log_softmax(theta, -1)[rows, ys]
+    S_k = S[ys[:, :, None], ys[:, None, :]]
+    kl_ref = sequence_kl(logp.reshape(-1), LOG_REF[rows, ys].reshape(-1))
+    kl_tgt = sequence_kl(logp.reshape(-1), LOG_TGT[rows, ys].reshape(-1))
+    return nash_mp_cv_loss(logp, torch.full((len(ys),), float("nan"), dtype=torch.float64), S_k, kl_ref, kl_tgt,
+                           beta=BETA, eta=ETA, correction_weight=torch.zeros(len(ys), dtype=torch.float64))
 
 
 @pytest.mark.parametrize("K", [2, 3, 4])
 @pytest.mark.parametrize("S", [S_WRONG, P, torch.full((3, 3), 0.5, dtype=torch.float64)], ids=["wrong", "exact", "half"])
 def test_cv_loss_is_unbiased_whatever_the_surrogate(K, S):
     torch.testing.assert_close(expected_grad(S, K), exact_grad(), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("K", [2, 3])
+@pytest.mark.parametrize("S", [S_WRONG, P], ids=["wrong", "exact"])
+def test_sparse_judging_stays_unbiased(K, S):
+    """--judge-fraction q: judged with probability q and weighted 1/q, the correction keeps the
+    expectation; the surrogate part needs no judge. K = 2 (no surrogate score beyond y_1, y_2)
+    and a wrong S are the cases where a missing 1/q would show."""
+    torch.testing.assert_close(expected_grad(S, K, q=0.3), exact_grad(), atol=1e-12, rtol=0)
+
+
+def test_sparse_judging_without_the_weight_would_be_biased():
+    """The test above can fail: judging with probability q without the 1/q weight moves the mean."""
+    pi = torch.softmax(THETA, -1)
+    total = torch.zeros_like(THETA)
+    for ys in itertools.product(range(3), repeat=3):
+        for x in range(2):
+            for prob, judged in ((0.3, True), (0.7, False)):
+                theta = THETA.clone().requires_grad_(True)
+                rows, xs = torch.tensor([ys]), torch.tensor([x])
+                parts = (cv_loss(theta, rows, S_WRONG, x=xs, w=torch.ones(1, dtype=torch.float64)) if judged
+                         else _unjudged_loss(theta, rows, S_WRONG, xs))
+                parts.loss.backward()
+                total += prob * float(torch.prod(pi[x, list(ys)])) * theta.grad / 2
+    assert (total - exact_grad()).abs().max() > 0.01
 
 
 def test_one_draw_depends_on_the_surrogate():
@@ -109,6 +156,9 @@ def test_cv_loss_checks_its_inputs():
         nash_mp_cv_loss(logp, torch.zeros(1), torch.full((1, 3, 2), 0.5), kl, kl, beta=0.1, eta=0.2)
     with pytest.raises(ValueError, match=r"S\(a, b\) \+ S\(b, a\) = 1"):
         nash_mp_cv_loss(logp, torch.zeros(1), torch.full((1, 3, 3), 0.6), kl, kl, beta=0.1, eta=0.2)
+    with pytest.raises(ValueError, match=r"correction_weight must be \(B,\)"):
+        nash_mp_cv_loss(logp, torch.zeros(1), torch.full((1, 3, 3), 0.5), kl, kl, beta=0.1, eta=0.2,
+                        correction_weight=torch.ones(2))
     del ys
 
 
@@ -188,6 +238,39 @@ def test_cv_samples_refused_with_more_samples_per_prompt(world, tmp_path, capsys
             "--cv-samples", "2", "--samples-per-prompt", "3"]
     assert main(args) == 2
     assert "--samples-per-prompt 3" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_judge_fraction_is_refused_out_of_range_or_without_a_surrogate(world, tmp_path, capsys):
+    with pytest.raises(ConfigError, match=r"--judge-fraction must be in \(0, 1\]"):
+        nash_mp.Options(cv_samples=2, judge_fraction=0.0)
+    with pytest.raises(ConfigError, match="--judge-fraction 0.5 needs a surrogate .* --cv-samples"):
+        nash_mp.Options(judge_fraction=0.5)
+    from arena.cli import main
+
+    args = ["train", "nash-mp", "--policy", str(world / "ckpts" / "sft"), "--judge", JUDGE_SPEC,
+            "--prompts", str(world / "prompts.jsonl"), "--out", str(tmp_path / "x"), "--steps", "1",
+            "--judge-fraction", "1.5", "--cv-samples", "2"]
+    assert main(args) == 2
+    assert "--judge-fraction must be in (0, 1]" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_judge_fraction_judges_the_drawn_prompts_only(world, tmp_path):
+    """Each prompt's pair is judged with probability q, drawn from (seed, step): the judge queries
+    are exactly the draws' count (known answer from the generator), the fit error is logged only
+    on steps with a judged pair, and a step with none still moves the policy (surrogate part)."""
+    from trainers.lm.common import generator
+
+    q, steps, B = 0.3, 8, 4
+    out = train("nash-mp", cfg(world, tmp_path / "sparse", steps=steps, batch_size=B,
+                               options=nash_mp.Options(cv_samples=2, judge_fraction=q)))
+    drawn = [int((torch.rand(B, generator=generator(0, k, nash_mp.JUDGE_DRAW)) < q).sum()) for k in range(steps)]
+    assert 0 in drawn and 0 < sum(drawn) < steps * B                             # the case is exercised
+    got = rows(out)
+    assert [r["judge_queries"] for r in got] == list(itertools.accumulate(drawn))
+    assert [r["judged_fraction"] for r in got] == pytest.approx([d / B for d in drawn])
+    assert ["surrogate_error" in r for r in got] == [d > 0 for d in drawn]
+    empty = drawn.index(0)
+    assert empty > 0 and got[empty]["grad_norm"] > 0                              # S fitted by then: a gradient
 
 
 def test_cv_judges_the_plain_paths_pair_and_logs_the_fit_error(world, tmp_path):
