@@ -63,16 +63,21 @@ def projection(hidden_size: int, *, seed: int) -> torch.Tensor:
 
 def response_features(hidden: torch.Tensor, token_logprob: torch.Tensor, mask: torch.Tensor, *,
                       proj: torch.Tensor) -> np.ndarray:
-    """Raw features (B, FEATURE_DIM + 2) of responses from the reference's forward.
+    """Raw features (B, FEATURE_DIM_TOTAL) of responses from the reference's forward.
 
     hidden: (B, T, H) final hidden states at the response tokens; token_logprob: (B, T) the
-    reference's log-prob of each sampled token; mask: (B, T) 1 on response tokens.
+    reference's log-prob of each sampled token; mask: (B, T) 1 on response tokens. Features: the
+    projected mean and first-token hidden states, the mean, minimum and first token log-probs, the length.
     """
     m = mask.to(hidden.dtype)
     n = m.sum(-1).clamp_min(1.0)                                                 # (B,)
     h = (hidden * m[..., None]).sum(1) / n[:, None]                              # (B, H)
-    lp = torch.where(mask.bool(), token_logprob, torch.zeros_like(token_logprob)).sum(-1) / n
-    return torch.cat([h.float() @ proj, lp[:, None].float(), n[:, None].float()], 1).double().cpu().numpy()
+    lp = torch.where(mask.bool(), token_logprob, torch.zeros_like(token_logprob))
+    mean_lp = lp.sum(-1) / n
+    min_lp = lp.min(-1).values
+    first_lp = lp[:, 0]
+    return torch.cat([h.float() @ proj, hidden[:, 0].float() @ proj, mean_lp[:, None].float(), min_lp[:, None].float(),
+                      first_lp[:, None].float(), n[:, None].float()], 1).double().cpu().numpy()
 
 
 @dataclass(frozen=True)
@@ -118,7 +123,7 @@ class SurrogateState:
     """(N,) the judge's P(a ≻ b)."""
 
     @classmethod
-    def empty(cls, d: int = FEATURE_DIM + 2) -> "SurrogateState":
+    def empty(cls, d: int = 2 * FEATURE_DIM + 4) -> "SurrogateState":
         return cls(surrogate=Surrogate.zeros(d), stats=FeatureStats.empty(d), phi_a=np.zeros((0, d)),
                    phi_b=np.zeros((0, d)), p=np.zeros(0))
 
