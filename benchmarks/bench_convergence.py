@@ -140,6 +140,22 @@ def sampled_tv(game: Game, pi_star: np.ndarray, *, beta: float, pairs_per_prompt
     return mean_tv(game, np.exp(log_softmax(theta, axis=1)), pi_star)
 
 
+def _kl_and_step(game: Game, theta: np.ndarray, target: np.ndarray, g: np.ndarray, kl_rows: np.ndarray, *,
+                 beta: float, eta: float, lr: float, kappa: float) -> tuple[np.ndarray, np.ndarray]:
+    """One step of the control-variate rows: the sampled KL part of the practical Nash-MP gradient
+    (to π_ref with weight β, to the EMA target with β/η) on the samples `kl_rows` (X, n), added to
+    the preference part `g` (X, Y); then the logits' step and the target's EMA. Returns (θ, target)."""
+    log_pi = log_softmax(theta, axis=1)
+    rows = np.arange(game.n_contexts)
+    c = beta * (log_pi - game.log_pi_ref) + (beta / eta) * (log_pi - log_softmax(target, axis=1))   # (X, Y)
+    coef = c[rows[:, None], kl_rows] / kl_rows.shape[1]                          # (X, n)
+    g = g.copy()
+    np.add.at(g, (np.repeat(rows, kl_rows.shape[1]), kl_rows.ravel()), coef.ravel())
+    g -= coef.sum(1, keepdims=True) * np.exp(log_pi)
+    theta = theta - lr * g
+    return theta, kappa * theta + (1 - kappa) * target
+
+
 def cv_sampled_tv(game: Game, pi_star: np.ndarray, *, beta: float, pairs_per_prompt: int, lr: float, seed: int,
                   extra: int, all_samples: bool, features: str = "class", kappa: float = 0.1) -> tuple[float, float]:
     """`sampled_tv` with `extra` unjudged samples per prompt and the learned surrogate's control
@@ -164,13 +180,8 @@ def cv_sampled_tv(game: Game, pi_star: np.ndarray, *, beta: float, pairs_per_pro
         S = surrogate.probs(phi)                                                # (Y, Y)
         errors.append(float(np.abs(p - S[ys[:, 0], ys[:, 1]]).mean()))
         g = cv_preference_grad(pi, ys, p, S, all_samples=all_samples)
-        c = beta * (log_pi - game.log_pi_ref) + (beta / eta) * (log_pi - log_softmax(target, axis=1))   # (X, Y)
-        kl_rows = ys if all_samples else ys[:, :2]
-        coef = c[rows[:, None], kl_rows] / kl_rows.shape[1]                     # (X, K or 2)
-        np.add.at(g, (np.repeat(rows, kl_rows.shape[1]), kl_rows.ravel()), coef.ravel())
-        g -= coef.sum(1, keepdims=True) * pi
-        theta = theta - lr * (1 - k / pairs_per_prompt) * g
-        target = kappa * theta + (1 - kappa) * target
+        theta, target = _kl_and_step(game, theta, target, g, ys if all_samples else ys[:, :2], beta=beta, eta=eta,
+                                     lr=lr * (1 - k / pairs_per_prompt), kappa=kappa)
         # fit the surrogate on the newest judged pairs
         a = np.concatenate([a, ys[:, 0]])[-SURROGATE_BUFFER:]
         b = np.concatenate([b, ys[:, 1]])[-SURROGATE_BUFFER:]
@@ -248,12 +259,8 @@ def sparse_cv_tv(game: Game, pi_star: np.ndarray, *, beta: float, pairs_per_prom
         s01 = S[ys[:, 0], ys[:, 1]]
         p = game.P[rows, ys[:, 0], ys[:, 1]]
         g = cv_preference_grad(pi, ys, sparse_labels(p, s01, judged, q), S, all_samples=True)
-        c = beta * (log_pi - game.log_pi_ref) + (beta / eta) * (log_pi - log_softmax(target, axis=1))
-        coef = c[rows[:, None], ys] / K
-        np.add.at(g, (np.repeat(rows, K), ys.ravel()), coef.ravel())
-        g -= coef.sum(1, keepdims=True) * pi
-        theta = theta - lr * (1 - k / steps) * g
-        target = kappa * theta + (1 - kappa) * target
+        theta, target = _kl_and_step(game, theta, target, g, ys, beta=beta, eta=eta, lr=lr * (1 - k / steps),
+                                     kappa=kappa)
     return mean_tv(game, np.exp(log_softmax(theta, axis=1)), pi_star), queries, float(np.abs(S - P).mean())
 
 

@@ -188,7 +188,8 @@ def test_model_cache_flag_sets_the_budget_of_a_tournament(base, tmp_path, spy, c
     """`arena tournament --model-cache-mb 0` keeps nothing: one load per generate call, same texts."""
     from arena.cli import main
 
-    cached = _rows_of_run(base, tmp_path / "cached")
+    _run(base, tmp_path / "cached")
+    cached = _rows(tmp_path / "cached")
     spy["loads"].clear(), spy["generates"].clear(), spy["closed"].clear()
     rc = main(["tournament", str(base["ckpts"]), "--prompts", str(base["prompts"]), "--judge",
                "python:tournament_helpers:judge", "--max-new-tokens", "6", "--rounds", "50", "--batch-size", "4",
@@ -199,11 +200,6 @@ def test_model_cache_flag_sets_the_budget_of_a_tournament(base, tmp_path, spy, c
     assert engine.cache.budget == 0 and engine.cache.hits == 0
     assert spy["loads"] == spy["generates"] and len(spy["loads"]) > len(NAMES)
     assert _rows(tmp_path / "none") == cached
-
-
-def _rows_of_run(base, out):
-    _run(base, out)
-    return _rows(out)
 
 
 @pytest.mark.parametrize("extra, message", [

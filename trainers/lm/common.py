@@ -577,7 +577,7 @@ def nash_metrics(pi: torch.Tensor, known: KnownNash) -> dict:
     would add about π*_β(c)·690 for each such class, an artefact of the pruning, not a property
     of the policy)."""
     p = known.pi_star
-    floor = 1e-300 if known.every_step else ENUMERATION_MIN_PROB
+    floor = ENUMERATION_MIN_PROB if known.token_class is None else 1e-300   # enumerated, or exact
     kl = (p * (torch.log(p.clamp_min(1e-300)) - torch.log(pi.clamp_min(floor)))).sum(-1)
     tv = 0.5 * (p - pi).abs().sum(-1)
     return {"kl_to_nash": float((known.weights * kl).sum()), "tv_to_nash": float((known.weights * tv).sum()),

@@ -130,13 +130,12 @@ def test_sparse_labels_keep_the_gradient_unbiased_over_the_judging_draw(q):
         sparse_labels(p, s, np.ones(2, bool), 0.0)
 
 
-def test_sparse_judging_spends_the_same_budget_and_beats_dense_with_an_exact_surrogate():
+def test_sparse_judging_spends_the_same_budget_and_beats_dense_with_an_exact_surrogate(monkeypatch):
     """benchmarks/bench_convergence.py --sparse on a small cyclic game: with S = P, judging a third
     of the pairs for three times the steps costs the same queries and ends closer to π*_β."""
-    import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[3] / "benchmarks"))  # as when run as a script
     from bench_convergence import noisy_surrogate, sparse_cv_tv
 
     from trainers.lab.games import Game
