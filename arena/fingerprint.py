@@ -27,15 +27,35 @@ _CHUNK = 1 << 20
 RACY_SECONDS = 2.0
 
 
+#: Files at the top of a model directory that describe a run but do not change what the model
+#: generates: the model card, the trainers' provenance card and metrics log, Hugging Face
+#: Trainer's state files. They hold wall-clock times and paths, so hashing them would give a
+#: retrained, bit-identical model a new key, and editing a card would throw away its work.
+RECORD_FILES = frozenset({"README.md", "arena_card.json", "metrics.jsonl", "trainer_state.json", "training_args.bin"})
+#: Folders at the top of a model directory that are not part of the model: tracker logs
+#: (`runs/`, where TensorBoard writes) and the intermediate `checkpoint-N/` of a training run,
+#: each a checkpoint of its own with its own fingerprint.
+RECORD_DIRS = ("runs", "checkpoint-*")
+
+
+def _covered(rel: Path) -> bool:
+    if any(part.startswith(".") for part in rel.parts):
+        return False
+    if len(rel.parts) == 1:
+        return rel.name not in RECORD_FILES
+    return not any(rel.parts[0] == d or (d.endswith("*") and rel.parts[0].startswith(d[:-1])) for d in RECORD_DIRS)
+
+
 def _files(path: Path) -> list[Path]:
     """The files a fingerprint covers: the file itself, or a directory's files, sorted.
 
-    Hidden files and folders (`.cache`, where tooling writes) are ignored.
+    Hidden files and folders (`.cache`, where tooling writes) are ignored, and so are the
+    run records `RECORD_FILES` and `RECORD_DIRS` at the top of the directory: the key is the
+    model's (weights, configs, tokenizer, templates), not the history of how it was made.
     """
     if path.is_file():
         return [path]
-    return sorted(p for p in path.rglob("*")
-                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+    return sorted(p for p in path.rglob("*") if p.is_file() and _covered(p.relative_to(path)))
 
 
 def _hash_files(path: Path, files: list[Path]) -> str:
@@ -79,7 +99,8 @@ class FingerprintCache:
 def fingerprint_path(path: str | Path, *, cache: FingerprintCache | None = None) -> str:
     """SHA-256 over a file's bytes, or over a directory's (relative name, bytes) pairs, sorted.
 
-    Hidden files and the `.cache` folder are ignored (tooling writes there); 16 hex digits.
+    Hidden files, the `.cache` folder (tooling writes there) and a model directory's run records
+    (`RECORD_FILES`, `RECORD_DIRS`) are ignored; 16 hex digits.
     With `cache`, an unchanged path (same stat signature) is not read again.
     """
     path = Path(path)

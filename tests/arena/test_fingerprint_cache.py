@@ -134,3 +134,30 @@ def test_old_store_without_the_table_reads_as_empty(tmp_path):
     with Store.open(run) as store:  # opening for writing adds the tables
         assert store.fingerprints() == {}
         assert sqlite3.connect(run / "arena.sqlite").execute("SELECT count(*) FROM analyses").fetchone() == (0,)
+
+
+def test_run_records_are_not_part_of_the_key_and_model_files_are(tmp_path, no_racy_window):
+    """A model's key covers what it generates with (weights, configs, tokenizer, templates), not
+    the records of the run that made it: cards, metrics, tracker logs, intermediate checkpoints."""
+    a, b = _ckpt(tmp_path / "a"), _ckpt(tmp_path / "b")
+    (a / "arena_card.json").write_text('{"created": "2026-01-01T00:00:00+00:00", "out": "/x/a"}')
+    (a / "metrics.jsonl").write_text('{"step": 1, "seconds": 0.1}\n')
+    (a / "README.md").write_text("# card, edited later\n")
+    _ckpt(a / "checkpoint-5", weights=b"\x05" * 1000)
+    (a / "runs" / "nash-mp").mkdir(parents=True)
+    (a / "runs" / "nash-mp" / "events.out.tfevents.1").write_bytes(b"\x00\x01")
+    assert fingerprint_path(a) == fingerprint_path(b)
+    cache = FingerprintCache()
+    fp = fingerprint_path(a, cache=cache)
+    (a / "checkpoint-5" / "model.safetensors").unlink()              # pruning a checkpoint-N keeps the key
+    (a / "metrics.jsonl").write_text("")
+    assert fingerprint_path(a, cache=cache) == fp == fingerprint_path(b)
+    for name, text in (("chat_template.jinja", "{{ x }}"), ("generation_config.json", "{}"),
+                       ("tokenizer.json", "{}")):
+        c = _ckpt(tmp_path / name)
+        (c / name).write_text(text)
+        assert fingerprint_path(c) != fingerprint_path(b), name
+    nested = _ckpt(tmp_path / "nested")
+    (nested / "sub").mkdir()
+    (nested / "sub" / "README.md").write_text("only the top level's records are skipped")
+    assert fingerprint_path(nested) != fingerprint_path(b)

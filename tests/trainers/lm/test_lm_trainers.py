@@ -526,3 +526,20 @@ def test_metrics_log_each_steps_learning_rate_and_the_warm_up_starts_at_zero(wor
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["lr"] for r in rows] == pytest.approx([C.learning_rate(config, k) for k in range(5)])
     assert rows[0]["lr"] == 0.0 and rows[2]["lr"] == pytest.approx(config.lr) and rows[4]["lr"] < rows[3]["lr"]
+
+
+def test_a_retrained_checkpoint_keeps_its_key_and_pruning_checkpoints_keeps_it_too(world, tmp_path):
+    """Same seed, same bytes of model: the same fingerprint (so a tournament reuses its work and a
+    rerun prints the same figures), although the cards' times, the paths and metrics differ."""
+    from arena.fingerprint import fingerprint_path
+
+    one = train("nash-mp", cfg(world, tmp_path / "one", steps=2, save_every=1))
+    two = train("nash-mp", cfg(world, tmp_path / "two", steps=2, save_every=1))
+    assert (one / "arena_card.json").read_text() != (two / "arena_card.json").read_text()   # out differs
+    assert (one / "model.safetensors").read_bytes() == (two / "model.safetensors").read_bytes()
+    key = fingerprint_path(one)
+    assert key == fingerprint_path(two) != fingerprint_path(world / "ckpts" / "sft")
+    assert fingerprint_path(one / "checkpoint-1") not in (key, fingerprint_path(world / "ckpts" / "sft"))
+    import shutil
+    shutil.rmtree(one / "checkpoint-1")
+    assert fingerprint_path(one) == key
