@@ -102,26 +102,39 @@ def warm_page_cache(ckpts: Path) -> None:
                     pass
 
 
-def run(code: Path, argv: list[str], wrapper: Path) -> dict:
+def write_prompts(path: Path, n: int) -> Path:
+    """`n` short prompts, one per line."""
+    topics = ["cats", "rain", "maps", "tea", "code", "rivers"]
+    path.write_text("".join(f"Tell me one thing about {topics[i % len(topics)]} (prompt {i}).\n" for i in range(n)))
+    return path
+
+
+def run_counted(code: Path, argv: list[str], wrapper: Path, tag: str, env: dict | None = None) -> tuple[float, dict, dict]:
+    """(wall seconds, the wrapper's counts, the --json result) of `arena ARGV` with the code of
+    checkout `code`; the wrapper prints its counts as the last stderr line, after `tag`."""
     env = {**os.environ, "PYTHONPATH": f"{code}{os.pathsep}{HERE}", "HF_HUB_OFFLINE": "1",
-           "HF_HUB_DISABLE_TELEMETRY": "1"}
+           "HF_HUB_DISABLE_TELEMETRY": "1", **(env or {})}
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, str(wrapper), *argv], env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t
     if proc.returncode != 0:
-        sys.exit(f"arena tournament failed under {code}:\n{proc.stderr[-3000:]}")
-    counts = json.loads(proc.stderr.strip().splitlines()[-1].removeprefix("LOADS "))
-    result = json.loads(proc.stdout)
+        sys.exit(f"arena tournament failed under {code} after {wall:.0f} s:\n{proc.stderr[-3000:]}")
+    counts = json.loads(proc.stderr.strip().splitlines()[-1].removeprefix(tag + " "))
+    return wall, counts, json.loads(proc.stdout)
+
+
+def run(code: Path, argv: list[str], wrapper: Path) -> dict:
+    wall, counts, result = run_counted(code, argv, wrapper, "LOADS")
     return {"wall": wall, **counts, "calls": result["adaptive"]["calls"],
             "steps": len(result["adaptive"]["trace"]) - 1, "generations": result["run"]["generations"]}
 
 
-def generations(out: Path) -> list:
+def rows(out: Path, sql: str) -> list:
+    """The rows of `sql` in run directory `out`'s store."""
     con = sqlite3.connect(out / "arena.sqlite")
-    rows = con.execute("select checkpoint, prompt, sample, params, seed, text from generations order by 1, 2, 3, 4")
-    rows = rows.fetchall()
+    found = con.execute(sql).fetchall()
     con.close()
-    return rows
+    return found
 
 
 def main() -> None:
@@ -148,10 +161,7 @@ def main() -> None:
             ckpts = gemma_checkpoints(args.gemma, root / "ckpts")
         else:
             ckpts = tiny_checkpoints(root / "ckpts")
-        topics = ["cats", "rain", "maps", "tea", "code", "rivers"]
-        prompts = root / "prompts.txt"
-        prompts.write_text("".join(f"Tell me one thing about {topics[i % len(topics)]} (prompt {i}).\n"
-                                   for i in range(args.prompts)))
+        prompts = write_prompts(root / "prompts.txt", args.prompts)
         wrapper = root / "arena_counted.py"
         wrapper.write_text(WRAPPER)
         warm_page_cache(ckpts)
@@ -166,7 +176,8 @@ def main() -> None:
         # This code first: it pays any cold start, which favours the peer.
         mine = run(ROOT, argv(root / "run-cache"), wrapper)
         peer = run(args.peer, argv(root / "run-peer"), wrapper)
-        identical = generations(root / "run-cache") == generations(root / "run-peer")
+        texts = "select checkpoint, prompt, sample, params, seed, text from generations order by 1, 2, 3, 4"
+        identical = rows(root / "run-cache", texts) == rows(root / "run-peer", texts)
         peer_rev = subprocess.run(["git", "-C", str(args.peer), "rev-parse", "--short", "HEAD"], capture_output=True,
                                   text=True).stdout.strip() or "?"
         n = len([d for d in ckpts.iterdir() if d.is_dir()])

@@ -21,19 +21,18 @@ Checkpoints: four tiny random GPT-2s built here (`tiny_checkpoints`), or `--ckpt
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
+
+from bench_engine_cache import rows, run_counted, write_prompts  # noqa: E402
 
 # Runs `arena` (arena.cli.main) with a counter around vllm.LLM; the counts go to stderr as the
 # last line, so --json on stdout stays the command's own.
@@ -70,24 +69,10 @@ def tiny_checkpoints(root: Path) -> Path:
 
 
 def run(code: Path, argv: list[str], wrapper: Path) -> dict:
-    env = {**os.environ, "PYTHONPATH": f"{code}{os.pathsep}{HERE}", "HF_HUB_OFFLINE": "1",
-           "HF_HUB_DISABLE_TELEMETRY": "1", "VLLM_ENABLE_V1_MULTIPROCESSING": "0", "OMP_NUM_THREADS": "1"}
-    t = time.perf_counter()
-    proc = subprocess.run([sys.executable, str(wrapper), *argv], env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t
-    if proc.returncode != 0:
-        sys.exit(f"arena tournament failed under {code} after {wall:.0f} s:\n{proc.stderr[-3000:]}")
-    counts = json.loads(proc.stderr.strip().splitlines()[-1].removeprefix("BUILDS "))
-    result = json.loads(proc.stdout)
+    wall, counts, result = run_counted(code, argv, wrapper, "BUILDS",
+                                       {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "OMP_NUM_THREADS": "1"})
     return {"wall": wall, **counts, "adaptive": result["adaptive"], "new": result["run"]["new"],
             "steps": len(result["adaptive"]["trace"]) - 1}
-
-
-def table(out: Path, sql: str) -> list:
-    con = sqlite3.connect(out / "arena.sqlite")
-    rows = con.execute(sql).fetchall()
-    con.close()
-    return rows
 
 
 def main() -> None:
@@ -110,10 +95,7 @@ def main() -> None:
             ckpts = args.ckpts
         else:
             ckpts = tiny_checkpoints(root / "ckpts")
-        topics = ["cats", "rain", "maps", "tea", "code", "rivers"]
-        prompts = root / "prompts.txt"
-        prompts.write_text("".join(f"Tell me one thing about {topics[i % len(topics)]} (prompt {i}).\n"
-                                   for i in range(args.prompts)))
+        prompts = write_prompts(root / "prompts.txt", args.prompts)
         wrapper = root / "arena_counted.py"
         wrapper.write_text(WRAPPER)
         options = [] if args.gpu else [a for k, v in CPU_OPTIONS.items() for a in ("--engine-option", f"{k}={v}")]
@@ -130,8 +112,8 @@ def main() -> None:
         peer = run(args.peer, argv(root / "run-peer"), wrapper)
         judged = "select prompt, sample, a, b, p, p_ab, p_ba from judgments order by 1, 2, 3, 4"
         texts = "select checkpoint, prompt, sample, params, seed, text from generations"
-        same_judged = table(root / "run-prefetch", judged) == table(root / "run-peer", judged)
-        same_texts = set(table(root / "run-peer", texts)) <= set(table(root / "run-prefetch", texts))
+        same_judged = rows(root / "run-prefetch", judged) == rows(root / "run-peer", judged)
+        same_texts = set(rows(root / "run-peer", texts)) <= set(rows(root / "run-prefetch", texts))
         same_design = mine["adaptive"] == peer["adaptive"]
         peer_rev = subprocess.run(["git", "-C", str(args.peer), "rev-parse", "--short", "HEAD"], capture_output=True,
                                   text=True).stdout.strip() or "?"
