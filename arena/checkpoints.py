@@ -15,7 +15,7 @@ generation: a tournament that silently drops a model the user meant to include i
 than one that stops.
 
 Every checkpoint carries a content fingerprint (`arena.fingerprint.fingerprint_path`), so a
-renamed directory reuses its work and a retrained one never does, and the card
+renamed directory reuses its work and a retrained one with new weights never does, and the card
 `arena_card.json` written by the trainers when it is present. With a
 `arena.fingerprint.FingerprintCache` (the run store's), an unchanged checkpoint is not hashed
 again.

@@ -1,7 +1,9 @@
 """Content fingerprints: the same bytes give the same key, wherever they live.
 
 Checkpoints, judges and prompts are keyed by what they contain, not by their path, so a
-renamed directory reuses its work and a retrained one never does.
+renamed directory reuses its work and a retrained one with new weights never does. A model
+directory's run records (cards, metrics, tracker logs, intermediate checkpoints) are not part
+of its content (`RECORD_FILES`, `RECORD_DIRS`).
 
 Hashing a 7B checkpoint reads gigabytes, so a `FingerprintCache` remembers the fingerprint
 of a path together with the `stat` signature of every file under it (relative name, size,
