@@ -131,3 +131,5 @@ def render_adaptive_plan(block: dict, console) -> None:
                   f"(saving {block['expected_saving']:.0%}); at least {block['floor_calls']}, at most "
                   f"{block['ceiling_calls']}", markup=False)
     console.print(f"  how: {block['how']}", markup=False)
+    if "generation" in block:
+        console.print(f"  generation: {block['generation']}", markup=False)

@@ -669,7 +669,10 @@ def _dry_run_adaptive(run: Setup, the_plan: Plan) -> dict:
 
     est = dry_run_estimate(n=len(run.names), prompts=len(run.prompts), samples=run.config.samples, target=run.target,
                            step=run.config.judge_batch_size)
-    return {**est, "calls_done": 2 * (len(the_plan.cmp_keys) - len(the_plan.cmp_todo))}
+    generation = ("per checkpoint: all of a checkpoint's responses at the first step that needs one (the "
+                  f"{run.config.engine} engine loads each checkpoint once per run)"
+                  if getattr(run.engine, "prefetch", False) else "lazy: only the responses the chosen comparisons use")
+    return {**est, "calls_done": 2 * (len(the_plan.cmp_keys) - len(the_plan.cmp_todo)), "generation": generation}
 
 
 def _analyse_and_write(run: Setup, the_plan: Plan, judged: dict, notes: dict, work: Work, *,

@@ -82,11 +82,19 @@ def test_dry_run_shows_target_budget_and_expected_saving(base, tmp_path, capsys)
     # floor: burn-in 3 pairs x 4 comparisons x 2 calls = 24; ceiling: the budget; 0.24 x 48 = 12 < floor
     assert (a["floor_calls"], a["ceiling_calls"], a["expected_calls"]) == (24, 30, 24)
     assert a["expected_saving"] == 0.5 and "burn-in" in a["how"] and "RESULTS.adaptive.md" in a["how"]
+    assert a["generation"].startswith("lazy")
     assert not (tmp_path / "run").exists()
     rc = main(["tournament", str(base["ckpts"]), "--prompts", str(base["prompts"]), "--judge", JUDGE,
                "--out", str(tmp_path / "run"), "--adaptive", "--dry-run"])
     text = capsys.readouterr().out
     assert rc == 0 and "target nash:0.05" in text and "expected" in text and "how:" in text
+    assert "generation: lazy" in text
+    # The vllm engine loads each checkpoint once, so it generates a checkpoint's responses all at once
+    # (the dry run says so without importing vLLM).
+    rc = main(["tournament", str(base["ckpts"]), "--prompts", str(base["prompts"]), "--judge", JUDGE,
+               "--out", str(tmp_path / "run"), "--adaptive", "--dry-run", "--engine", "vllm"])
+    text = capsys.readouterr().out
+    assert rc == 0 and "generation: per checkpoint" in text and "vllm engine loads each checkpoint once" in text
 
 
 def test_dry_run_estimate_bounds():
