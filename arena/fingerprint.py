@@ -6,7 +6,7 @@ directory's run records (cards, metrics, tracker logs, intermediate checkpoints)
 of its content (`RECORD_FILES`, `RECORD_DIRS`).
 
 Hashing a 7B checkpoint reads gigabytes, so a `FingerprintCache` remembers the fingerprint
-of a path together with the `stat` signature of every file under it (relative name, size,
+of a path together with the `stat` signature of every file it covers (relative name, size,
 mtime_ns, ctime_ns, inode, device). A later call whose signature is identical returns the
 stored fingerprint without reading a byte; any changed, added or removed file changes the
 signature and the content is hashed again. The ctime is part of the signature because it
@@ -18,6 +18,7 @@ cached, since a second write within the same timestamp tick would not change its
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import time
@@ -41,11 +42,13 @@ RECORD_DIRS = ("runs", "checkpoint-*")
 
 
 def _covered(rel: Path) -> bool:
+    """Whether the file at `rel` (relative to the model directory) is part of the fingerprint:
+    not hidden, not a run record at the top, not inside a record folder at the top."""
     if any(part.startswith(".") for part in rel.parts):
         return False
     if len(rel.parts) == 1:
         return rel.name not in RECORD_FILES
-    return not any(rel.parts[0] == d or (d.endswith("*") and rel.parts[0].startswith(d[:-1])) for d in RECORD_DIRS)
+    return not any(fnmatch.fnmatchcase(rel.parts[0], pattern) for pattern in RECORD_DIRS)
 
 
 def _files(path: Path) -> list[Path]:
@@ -73,7 +76,7 @@ def _hash_files(path: Path, files: list[Path]) -> str:
 
 
 def stat_signature(path: str | Path) -> tuple[str, float]:
-    """(signature of every file under `path`, newest mtime in seconds); see the module docstring."""
+    """(signature of every file `path`'s fingerprint covers, newest mtime in seconds); see the module docstring."""
     path = Path(path)
     rows, newest = [], 0.0
     for f in _files(path):

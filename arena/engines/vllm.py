@@ -14,7 +14,7 @@ cache, compiling and capturing CUDA graphs: tens of seconds to minutes on a real
 reserves most of a device's memory for the one model it serves. So the engine declares
 `prefetch = True`: a tournament asks it for all of a checkpoint's responses the first time it
 needs any (`arena.tournament.whole_checkpoints`), so each checkpoint's `LLM` is built once per
-run, and each `generate` call releases its `LLM` when it ends, so the judge and the next
+run, and each `generate` call releases its `LLM` when it ends, so the next
 checkpoint get the memory back.
 
 This module is also the one place that imports vLLM (`import_vllm`) and the one schema of
