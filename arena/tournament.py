@@ -417,18 +417,27 @@ class Setup:
     def phash(self) -> list[str]:
         return [p.hash for p in self.prompts]
 
+    @property
+    def prefetch(self) -> bool:
+        """Whether the engine generates all of a checkpoint's responses at its first use
+        (`whole_checkpoints`; vllm, whose checkpoint switch is the expensive part)."""
+        return getattr(self.engine, "prefetch", False)
+
 
 @dataclass
 class Work:
     """What this invocation did (counts and the judge's per-call diagnostics); the store holds the rest."""
 
-    generations: int = 0
-    generated: set = field(default_factory=set)  # the (checkpoint, prompt, sample) keys of `generations`
+    generated: set = field(default_factory=set)  # the (checkpoint, prompt, sample) keys generated
     comparisons: int = 0
     t_gen: float = 0.0
     t_judge: float = 0.0
     label_mass: list = field(default_factory=list)  # (judgments, mean label mass) per judge call that reports it
     calls: list = field(default_factory=list)  # the judge's per-call diagnostics (openai: logprob/text/... counts)
+
+    @property
+    def generations(self) -> int:
+        return len(self.generated)
 
 
 # ---- phases: plan / generate / judge(batch) / collect / analyse ---------------------------
@@ -503,7 +512,6 @@ def generate(run: Setup, store, todo, work: Work) -> None:
                                        text) for i, text in batch)
                 bar.advance(task, len(batch))
         bar.update(task, description="generating")
-    work.generations += len(todo)
     work.generated.update(todo)
     work.t_gen += time.perf_counter() - t_gen
 
@@ -616,7 +624,7 @@ def _plan_and_run(run: Setup) -> Result | dict:
             if not batch:
                 break
             todo = needed_generations(run, batch, texts)
-            if todo and getattr(run.engine, "prefetch", False):
+            if todo and run.prefetch:
                 todo = whole_checkpoints(run, todo, the_plan.gen_keys, texts)
             if todo and run.target is not None and not work.generations and hasattr(run.engine, "check"):
                 run.engine.check()
@@ -671,7 +679,7 @@ def _dry_run_adaptive(run: Setup, the_plan: Plan) -> dict:
                            step=run.config.judge_batch_size)
     generation = ("per checkpoint: all of a checkpoint's responses at the first step that needs one (the "
                   f"{run.config.engine} engine loads each checkpoint once per run)"
-                  if getattr(run.engine, "prefetch", False) else "lazy: only the responses the chosen comparisons use")
+                  if run.prefetch else "lazy: only the responses the chosen comparisons use")
     return {**est, "calls_done": 2 * (len(the_plan.cmp_keys) - len(the_plan.cmp_todo)), "generation": generation}
 
 
@@ -700,7 +708,7 @@ def _analyse_and_write(run: Setup, the_plan: Plan, judged: dict, notes: dict, wo
                              progress=lambda done, total: bar.update(task, completed=done, total=total))
             bar.update(task, completed=config.rounds)
         new = {"generations": work.generations, "judgments": 2 * work.comparisons}
-        if getattr(run.engine, "prefetch", False):  # responses generated ahead that no analysed comparison uses
+        if run.prefetch:  # responses generated ahead that no analysed comparison uses
             new["unjudged_generations"] = len(work.generated - set(gen_keys))
         run_info = replace(result.run, new=new,
                            reused={"generations": len(set(gen_keys) - work.generated),
