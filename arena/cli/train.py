@@ -65,6 +65,7 @@ def _shared(
     gradient_checkpointing: bool = typer.Option(False, "--gradient-checkpointing", help="Recompute layer activations in the backward pass (less memory, about one more forward; same gradients)."),
     criteria_weights: Optional[str] = typer.Option(None, "--criteria-weights", help="Vector judges: NAME=W,... (weighted preference, sum 1) or maxmin (adversarial criterion weights)."),
     use_vllm: bool = typer.Option(False, "--use-vllm", help="Draw the policy's samples with vLLM in this process, weights synced after every update (Nash-MD's mixture opponent stays on hf)."),
+    judge_cache: bool = typer.Option(False, "--judge-cache", help="Ask the judge each comparison once: a response against itself is a tie, a repeated one gets its stored answer (OUT/judgments.sqlite). For deterministic judges."),
     vllm_option: Optional[list[str]] = typer.Option(None, "--vllm-option", help="NAME=VALUE for the --use-vllm engine (repeatable), e.g. gpu_memory_utilization=0.3, enforce_eager=true."),
 ) -> None:
     """The options every algorithm shares (the signature of each `arena train ALGO` command,
@@ -185,7 +186,7 @@ def _refuse_foreign_flags(algorithm: str, args: list[str]) -> None:
 
 _CONFIG_FIELDS = ("steps", "batch_size", "grad_accum", "lr", "lr_schedule", "warmup_steps", "kl_estimator", "beta",
                   "labels", "max_new_tokens", "seed", "lora", "lora_r", "eval_every", "save_every", "report_to", "device",
-                  "gradient_checkpointing", "criteria_weights", "use_vllm")
+                  "gradient_checkpointing", "criteria_weights", "use_vllm", "judge_cache")
 """Shared TrainConfig fields set from options of the same name (a --config file may hold any of
 them, nash, and the algorithm's own options)."""
 

@@ -125,6 +125,10 @@ class TrainConfig:
     its weights synced after every update; the loss's log-probs still come from the policy."""
     vllm_options: tuple[tuple[str, str], ...] = ()
     """(name, value) options of that engine (`arena.engines.vllm.LLM_OPTIONS`), e.g. gpu_memory_utilization."""
+    judge_cache: bool = False
+    """Ask the judge each comparison once (`trainers.lm.judgments`): a response against itself
+    is a tie, a repeated comparison gets its stored answer (OUT/judgments.sqlite). Exact for a
+    deterministic judge; off by default because a sampling judge's one draw would be reused."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stop", tuple(self.stop))
@@ -154,6 +158,9 @@ class TrainConfig:
             raise ConfigError(f"--report-to must be one of {', '.join(REPORT_TO)}; got {self.report_to!r}")
         if self.labels not in LABELS:
             raise ConfigError(f"--labels must be one of {', '.join(LABELS)}; got {self.labels!r}")
+        if self.judge_cache and self.criteria_weights == "maxmin":
+            raise ConfigError("--judge-cache cannot be used with --criteria-weights maxmin: the adversary's weights "
+                              "change during the run, so a stored answer goes stale; drop one of them")
         if hasattr(self.options, "resolve"):   # a default that depends on shared fields (Nash-MP's η = 2β)
             object.__setattr__(self, "options", self.options.resolve(beta=self.beta))
 
@@ -172,6 +179,8 @@ class TrainConfig:
             d.update(options_json(self.options))
         if d["criteria_weights"] is None:  # absent as before the option: older resume states still match
             del d["criteria_weights"]
+        if not d["judge_cache"]:  # absent unless set, as before the option: older resume states still match
+            del d["judge_cache"]
         if not d["use_vllm"]:  # absent unless set, as before the option: older resume states still match
             del d["use_vllm"], d["vllm_options"]
         else:
@@ -451,20 +460,24 @@ def decode(tokenizer, gen: Generation, stop: Sequence[str] = ()) -> list[str]:
 
 
 def judge_pairs(judge, prompts: Sequence[str], a: Sequence[str], b: Sequence[str], *, labels: str,
-                gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """P(a ≻ b | prompt) per row as a (B,) tensor and a (B,) bool mask of rows that were judged.
+                gen: torch.Generator, cache=None) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """P(a ≻ b | prompt) per row as a (B,) tensor, a (B,) bool mask of rows that were judged, and
+    the number of comparisons sent to the judge (all B, or with a `trainers.lm.judgments`
+    cache only those it could not answer).
 
     Failed judgments (judges.Failure) are masked out (and counted by the caller), never
     turned into ties. With labels="sample", each probability becomes a 0/1 label drawn with it.
     """
     from judges import Comparison, Failure
+    from trainers.lm.judgments import judge_with_cache
 
-    results = judge.judge([Comparison(prompt=p, response_a=x, response_b=y) for p, x, y in zip(prompts, a, b)])
+    results, asked = judge_with_cache(judge, [Comparison(prompt=p, response_a=x, response_b=y)
+                                              for p, x, y in zip(prompts, a, b)], cache)
     ok = torch.tensor([not isinstance(r, Failure) for r in results], dtype=torch.bool)
     pref = torch.tensor([0.5 if isinstance(r, Failure) else float(r) for r in results], dtype=torch.float32)
     if labels == "sample":
         pref = (torch.rand(len(results), generator=gen) < pref).float()
-    return pref, ok
+    return pref, ok, asked
 
 
 # ---------------------------------------------------------------------------- exact KL to the known Nash
@@ -860,12 +873,16 @@ class Counters:
     """Running totals written into every metrics row."""
 
     judge_queries: int = 0
+    """Comparisons sent to the judge (with --judge-cache, only those it could not answer)."""
     judge_failures: int = 0
     eval_judge_queries: int = 0
+    judge_reused: int | None = None
+    """--judge-cache: comparisons answered without asking (a response against itself, or asked
+    before); None without the cache (then absent from the metrics)."""
     started: float = field(default_factory=time.time)
 
     def to_json(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "started"}
+        return {k: v for k, v in asdict(self).items() if k != "started" and v is not None}
 
 
 Progress = Callable[[int, dict], None]

@@ -55,7 +55,7 @@ class Run:
                 shutil.rmtree(self.work, ignore_errors=True)
             self.work.mkdir(parents=True, exist_ok=True)
         self.opt = C.optimizer(self.policy, config)
-        self.counters = C.Counters()
+        self.counters = C.Counters(judge_reused=0 if config.judge_cache else None)
         self.extra: dict[str, dict[str, torch.Tensor]] = {}
         self.start = 0
         if state is not None:
@@ -72,6 +72,13 @@ class Run:
         else:
             self.model = self.policy.model
         self.metrics = C.Metrics(self.work / "metrics.jsonl", self.start) if self.rank == 0 else None
+        # --judge-cache: rank 0 keeps it in OUT/judgments.sqlite (a resumed run reloads it),
+        # the other processes in memory, each for the comparisons of its own rows
+        self.judgments = None
+        if config.judge_cache:
+            from trainers.lm.judgments import FILE, JudgmentCache
+
+            self.judgments = JudgmentCache(self.work / FILE if self.rank == 0 else None)
         self.tracker = C.tracker(config, self.work, algorithm) if self.rank == 0 else None
         self.device = config.device
 
@@ -153,15 +160,19 @@ class Run:
         return prompts, ids2, mask2, gen, pref, ok, weight
 
     def judge_pairs(self, prompts, a, b, step: int, *, purpose: int = 3):
-        pref, ok = C.judge_pairs(self.judge, prompts, a, b, labels=self.config.labels,
-                                 gen=C.generator(self.config.seed, step, purpose + 100 * self.micro))
+        pref, ok, asked = C.judge_pairs(self.judge, prompts, a, b, labels=self.config.labels,
+                                        gen=C.generator(self.config.seed, step, purpose + 100 * self.micro),
+                                        cache=self.judgments)
         # every process judges its own equal share of the global batch
-        failures = torch.tensor(int((~ok).sum()))
-        if self.accelerator is not None:   # count every process's failures, not only rank 0's
-            failures = self.accelerator.reduce(failures.to(self.accelerator.device), "sum").cpu()
-        self.counters.judge_queries += len(prompts) * self.world
-        self.counters.judge_failures += int(failures)
-        self.judged = len(prompts) * self.world - int(failures)
+        counts = torch.tensor([int((~ok).sum()), asked])
+        if self.accelerator is not None:   # count every process's failures and queries, not only rank 0's
+            counts = self.accelerator.reduce(counts.to(self.accelerator.device), "sum").cpu()
+        failures, asked = int(counts[0]), int(counts[1])
+        self.counters.judge_queries += asked
+        if self.judgments is not None:
+            self.counters.judge_reused += len(prompts) * self.world - asked
+        self.counters.judge_failures += failures
+        self.judged = len(prompts) * self.world - failures
         return pref.to(self.device), ok.to(self.device)
 
     def loss_rows(self, ok: torch.Tensor) -> tuple[torch.Tensor, float]:
@@ -260,8 +271,8 @@ class Run:
         y = self.sample(self.policy.model, ids, mask, self.uniforms(step, 8, n=cfg.eval_batch))
         other = self.policy.view(anchor) if anchor else self.policy.reference()
         y2 = self.sample(other, ids, mask, self.uniforms(step, 9, n=cfg.eval_batch))
-        pref, ok = C.judge_pairs(self.judge, prompts, self.texts(y), self.texts(y2), labels="soft",
-                                 gen=C.generator(cfg.seed, step, 10))
+        pref, ok, _ = C.judge_pairs(self.judge, prompts, self.texts(y), self.texts(y2), labels="soft",
+                                    gen=C.generator(cfg.seed, step, 10))
         self.counters.eval_judge_queries += len(prompts)   # rank 0 only
         if not bool(ok.any()):
             return None
@@ -274,8 +285,11 @@ class Run:
                 return self.out
         if self.tracker is not None:
             self.tracker.finish()
+        if self.judgments is not None:
+            self.judgments.close()
         last = getattr(self, "last_row", {})
-        summary = {k: last[k] for k in ("step", "judge_queries", "kl_to_nash", "tv_to_nash") if k in last} | (summary or {})
+        summary = {k: last[k] for k in ("step", "judge_queries", "judge_reused", "kl_to_nash", "tv_to_nash")
+                   if k in last} | (summary or {})
         if "step" in summary:
             summary["steps_done"] = summary.pop("step")
         return C.finish(self.policy, self.work, self.out, self.algorithm, self.config, summary)

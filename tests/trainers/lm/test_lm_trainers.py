@@ -267,8 +267,8 @@ def test_judge_pairs_masks_failures_and_samples_labels():
             return [0.8, Failure("unparseable"), 0.3, 1.0][: len(comparisons)]
 
     args = (["p"] * 4, ["a"] * 4, ["b"] * 4)
-    pref, ok = C.judge_pairs(Fake(), *args, labels="soft", gen=torch.Generator().manual_seed(0))
-    assert ok.tolist() == [True, False, True, True]
+    pref, ok, asked = C.judge_pairs(Fake(), *args, labels="soft", gen=torch.Generator().manual_seed(0))
+    assert ok.tolist() == [True, False, True, True] and asked == 4
     assert pref[ok].tolist() == pytest.approx([0.8, 0.3, 1.0])
     draws = torch.stack([C.judge_pairs(Fake(), *args, labels="sample", gen=torch.Generator().manual_seed(s))[0]
                          for s in range(400)])

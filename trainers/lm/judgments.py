@@ -1,0 +1,101 @@
+"""A training run's judgment cache (`arena train ALGO --judge-cache`): each comparison is asked once.
+
+A policy concentrates as it trains, so the same comparison comes back again and again. In the
+raters world a 300-step Nash-MP run (the b04 command of benchmarks/RESULTS.trainers-convergence.md)
+sends 14,448 comparisons to the judge; 8,990 of them compare a response with itself, and only
+1,743 are distinct. With the cache:
+
+- a response compared with itself is a tie, P = ½, and the judge is not asked (identical texts:
+  neither can be better; for Nash-MP's pair loss such a pair carries no gradient whatever P is);
+- a comparison asked before in this run (same prompt, same two texts, same order) gets the
+  answer the judge gave then;
+- only the rest go to the judge, and its answers are stored in `OUT/judgments.sqlite` (rows
+  prompt, response_a, response_b, p), so a resumed run does not pay for them again and the
+  run leaves a record of every judgment it bought. A failed judgment is not stored: it is asked
+  again the next time the comparison comes up.
+
+That is exact for a deterministic judge (a rule, a reward model, an LLM judge at temperature 0);
+a judge that samples its answer would have its one draw reused for the whole run, so the cache
+is off by default. `--labels sample` draws its 0/1 label afresh from the stored probability.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Sequence
+
+FILE = "judgments.sqlite"
+"""The cache's file in the run's output directory (a run record: not part of the checkpoint's
+fingerprint, `arena.fingerprint.RECORD_FILES`)."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS judgments (
+    prompt TEXT NOT NULL,
+    response_a TEXT NOT NULL,
+    response_b TEXT NOT NULL,
+    p REAL NOT NULL,
+    PRIMARY KEY (prompt, response_a, response_b)
+) WITHOUT ROWID
+"""
+
+
+class JudgmentCache:
+    """The judge's answers of one run by (prompt, response_a, response_b), kept in memory and,
+    with a `path`, in SQLite (loaded again when the run resumes)."""
+
+    def __init__(self, path: Path | None = None):
+        self.path = path
+        self._db = None
+        self._p: dict[tuple[str, str, str], float] = {}
+        if path is not None:
+            self._db = sqlite3.connect(path)
+            self._db.execute(_SCHEMA)
+            self._p = {(x, a, b): p for x, a, b, p in self._db.execute("SELECT * FROM judgments")}
+
+    def __len__(self) -> int:
+        return len(self._p)
+
+    def lookup(self, prompt: str, a: str, b: str) -> float | None:
+        """P(a ≻ b | prompt) known without asking: ½ for identical texts, else the stored answer."""
+        if a == b:
+            return 0.5
+        return self._p.get((prompt, a, b))
+
+    def store(self, rows: Sequence[tuple[str, str, str, float]]) -> None:
+        """Keep the judge's answers (prompt, a, b, p); committed before returning."""
+        self._p.update({(x, a, b): p for x, a, b, p in rows})
+        if self._db is not None and rows:
+            with self._db:
+                self._db.executemany("INSERT OR REPLACE INTO judgments VALUES (?, ?, ?, ?)", rows)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def judge_with_cache(judge, comparisons: list, cache: JudgmentCache | None) -> tuple[list, int]:
+    """The judge's results for `comparisons` (judges.Comparison), in order, and how many were
+    sent to the judge: with a cache, only those it cannot answer, their successes stored."""
+    if cache is None:
+        return judge.judge(comparisons), len(comparisons)
+    from judges import Failure
+
+    results: list = [cache.lookup(c.prompt, c.response_a, c.response_b) for c in comparisons]
+    missing = [i for i, r in enumerate(results) if r is None]
+    # a comparison that comes twice in one batch is asked once
+    first = {}
+    for i in missing:
+        first.setdefault(_key(comparisons[i]), comparisons[i])
+    unique = list(first)
+    if unique:
+        asked = dict(zip(unique, judge.judge(list(first.values()))))
+        cache.store([(*key, float(r)) for key, r in asked.items() if not isinstance(r, Failure)])
+        for i in missing:
+            results[i] = asked[_key(comparisons[i])]
+    return results, len(unique)
+
+
+def _key(c) -> tuple[str, str, str]:
+    return c.prompt, c.response_a, c.response_b
