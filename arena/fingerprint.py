@@ -32,10 +32,11 @@ RACY_SECONDS = 2.0
 
 #: Files at the top of a model directory that describe a run but do not change what the model
 #: generates: the model card, the trainers' provenance card and metrics log, Hugging Face
-#: Trainer's state files, the judgments a `--judge-cache` run bought. They hold wall-clock times and paths, so hashing them would give a
-#: retrained, bit-identical model a new key, and editing a card would throw away its work.
+#: Trainer's state and results files, the judgments a `--judge-cache` run bought. They hold
+#: wall-clock times and paths, so hashing them would give a retrained, bit-identical model a
+#: new key, and editing a card would throw away its work.
 RECORD_FILES = frozenset({"README.md", "arena_card.json", "metrics.jsonl", "trainer_state.json", "training_args.bin",
-                          "judgments.sqlite"})
+                          "all_results.json", "train_results.json", "eval_results.json", "judgments.sqlite"})
 #: Folders at the top of a model directory that are not part of the model: tracker logs
 #: (`runs/`, where TensorBoard writes) and the intermediate `checkpoint-N/` of a training run,
 #: each a checkpoint of its own with its own fingerprint.

@@ -144,6 +144,7 @@ def test_run_records_are_not_part_of_the_key_and_model_files_are(tmp_path, no_ra
     (a / "metrics.jsonl").write_text('{"step": 1, "seconds": 0.1}\n')
     (a / "README.md").write_text("# card, edited later\n")
     (a / "judgments.sqlite").write_bytes(b"SQLite format 3\x00")       # what a --judge-cache run bought
+    (a / "train_results.json").write_text('{"train_runtime": 12.5}')    # HF Trainer's save_metrics
     _ckpt(a / "checkpoint-5", weights=b"\x05" * 1000)
     (a / "runs" / "nash-mp").mkdir(parents=True)
     (a / "runs" / "nash-mp" / "events.out.tfevents.1").write_bytes(b"\x00\x01")
