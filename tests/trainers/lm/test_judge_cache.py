@@ -123,5 +123,9 @@ def test_cli_flag_and_the_combination_it_refuses(world, tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path / "a"), "--judge-cache"]) == 0
     metrics = json.loads(capsys.readouterr().out)["metrics"]
     assert metrics["judge_queries"] + metrics["judge_reused"] == 8 and (tmp_path / "a" / FILE).is_file()
+    (tmp_path / "train.yaml").write_text("judge-cache: true\nsamples-per-prompt: 3\n")
+    assert main([*args, "--out", str(tmp_path / "y"), "--config", str(tmp_path / "train.yaml")]) == 0
+    metrics = json.loads(capsys.readouterr().out)["metrics"]
+    assert metrics["judge_queries"] + metrics["judge_reused"] == 2 * 4 * 3      # 3 pairs per prompt
     with pytest.raises(ConfigError, match="--judge-cache cannot be used with --criteria-weights maxmin"):
         cfg(world, tmp_path / "b", judge_cache=True, criteria_weights="maxmin")
