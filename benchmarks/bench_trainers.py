@@ -357,19 +357,23 @@ def raters_plot(runs: list[Path], png: Path) -> list[dict]:
     for run in runs:
         m = [r for r in (json.loads(x) for x in (Path(run) / "metrics.jsonl").read_text().splitlines()) if "tv_to_nash" in r]
         card = json.loads((Path(run) / "arena_card.json").read_text())["config"]
-        label = f"{Path(run).name} (β {card['beta']:g}, batch {card['batch_size']}, lr {card['lr']:g} {card['lr_schedule']})"
+        extra = "".join([f", K {card['samples_per_prompt']}" if card.get("samples_per_prompt", 2) != 2 else "",
+                         ", judge cache" if card.get("judge_cache") else ""])
+        label = (f"{Path(run).name} (β {card['beta']:g}, batch {card['batch_size']}, lr {card['lr']:g} "
+                 f"{card['lr_schedule']}{extra})")
         q = [r["judge_queries"] for r in m]
         ax_tv.plot(q, [r["tv_to_nash"] for r in m], marker="o", label=label)
         ax_kl.plot(q, [r["kl_to_nash"] for r in m], marker="o", label=label)
         last = m[-1]
         rows.append({"run": Path(run).name, "beta": card["beta"], "eta": card.get("eta"), "seed": card["seed"],
                      "steps": last["step"], "judge_queries": last["judge_queries"],
+                     "judge_reused": last.get("judge_reused", 0),
                      "tv_to_nash": round(last["tv_to_nash"], 3), "kl_to_nash": round(last["kl_to_nash"], 3),
                      "classes (terse, sentence, list, wrong, malformed)": ", ".join(
                          f"{v:.3f}" for v in [*last["class_probs"][:3], sum(last["class_probs"][3:6]), last["class_probs"][6]])})
     ax_tv.axhline(0.03, color="grey", ls="--", lw=1)
-    ax_tv.set(xlabel="judge queries", ylabel="TV(π*_β, π_θ) over classes", title="raters world")
-    ax_kl.set(xlabel="judge queries", ylabel="KL(π*_β ‖ π_θ)", yscale="log")
+    ax_tv.set(xlabel="judge queries", ylabel="TV(π*_β, π_θ) over classes", title="raters world", xscale="log")
+    ax_kl.set(xlabel="judge queries", ylabel="KL(π*_β ‖ π_θ)", xscale="log", yscale="log")
     ax_tv.legend(fontsize=6)
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)

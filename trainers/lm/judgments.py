@@ -3,7 +3,7 @@
 A policy concentrates as it trains, so the same comparison comes back again and again. In the
 raters world a 300-step Nash-MP run (the b04 command of benchmarks/RESULTS.trainers-convergence.md)
 sends 14,448 comparisons to the judge; 8,990 of them compare a response with itself, and only
-1,743 are distinct. With the cache:
+1,522 of the others are distinct. With the cache:
 
 - a response compared with itself is a tie, P = ½, and the judge is not asked (identical texts:
   neither can be better; for Nash-MP's pair loss such a pair carries no gradient whatever P is);
