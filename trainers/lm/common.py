@@ -128,7 +128,8 @@ class TrainConfig:
     judge_cache: bool = False
     """Ask the judge each comparison once (`trainers.lm.judgments`): a response against itself
     is a tie, a repeated comparison gets its stored answer (OUT/judgments.sqlite). Exact for a
-    deterministic judge; off by default because a sampling judge's one draw would be reused."""
+    deterministic judge that gives ½ to identical responses; off by default because a sampling
+    judge's one draw would be reused."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "stop", tuple(self.stop))

@@ -14,16 +14,27 @@ sends 14,448 comparisons to the judge; 8,990 of them compare a response with its
   run leaves a record of every judgment it bought. A failed judgment is not stored: it is asked
   again the next time the comparison comes up.
 
-That is exact for a deterministic judge (a rule, a reward model, an LLM judge at temperature 0);
-a judge that samples its answer would have its one draw reused for the whole run, so the cache
-is off by default. `--labels sample` draws its 0/1 label afresh from the stored probability.
+Training is then exactly what it is without the cache for a judge that is deterministic and
+gives ½ to two identical responses (a rule, a reward-model difference, a judge that averages
+both orders at temperature 0). A judge with a position bias that scores one order gives
+"y vs y" something else; the cache replaces that by ½, which is the truth but changes the
+losses that use the value of such a pair (Nash-MD, EGPO, RLHF's rewards). A judge that samples
+its answer would have its one draw reused for the whole run. So the cache is off by default.
+`--labels sample` draws its 0/1 label afresh from the stored probability.
+
+The file remembers the judge's fingerprint: a resumed run whose judge changed (its code, its
+model) is refused rather than fed the old judge's answers. Under `accelerate launch` each
+process caches the comparisons of its own rows; rank 0's are in the file, the others' in memory.
 """
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from pathlib import Path
 from typing import Sequence
+
+from arena.errors import ConfigError
 
 FILE = "judgments.sqlite"
 """The cache's file in the run's output directory (a run record: not part of the checkpoint's
@@ -36,7 +47,8 @@ CREATE TABLE IF NOT EXISTS judgments (
     response_b TEXT NOT NULL,
     p REAL NOT NULL,
     PRIMARY KEY (prompt, response_a, response_b)
-) WITHOUT ROWID
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -44,13 +56,22 @@ class JudgmentCache:
     """The judge's answers of one run by (prompt, response_a, response_b), kept in memory and,
     with a `path`, in SQLite (loaded again when the run resumes)."""
 
-    def __init__(self, path: Path | None = None):
+    def __init__(self, path: Path | None = None, *, judge_fingerprint: str | None = None):
         self.path = path
         self._db = None
         self._p: dict[tuple[str, str, str], float] = {}
         if path is not None:
             self._db = sqlite3.connect(path)
-            self._db.execute(_SCHEMA)
+            with self._db:
+                self._db.executescript(_SCHEMA)
+                row = self._db.execute("SELECT value FROM meta WHERE key = 'judge'").fetchone()
+                if row is None and judge_fingerprint is not None:
+                    self._db.execute("INSERT INTO meta VALUES ('judge', ?)", (judge_fingerprint,))
+            if row is not None and judge_fingerprint is not None and row[0] != judge_fingerprint:
+                self.close()
+                raise ConfigError(f"{path} holds the answers of another judge (fingerprint {row[0]}, now "
+                                  f"{judge_fingerprint}: its code or model changed since the run started); "
+                                  f"pass --overwrite to start the run over with this judge")
             self._p = {(x, a, b): p for x, a, b, p in self._db.execute("SELECT * FROM judgments")}
 
     def __len__(self) -> int:
@@ -91,7 +112,8 @@ def judge_with_cache(judge, comparisons: list, cache: JudgmentCache | None) -> t
     unique = list(first)
     if unique:
         asked = dict(zip(unique, judge.judge(list(first.values()))))
-        cache.store([(*key, float(r)) for key, r in asked.items() if not isinstance(r, Failure)])
+        cache.store([(*key, float(r)) for key, r in asked.items()
+                     if not isinstance(r, Failure) and math.isfinite(float(r))])
         for i in missing:
             results[i] = asked[_key(comparisons[i])]
     return results, len(unique)

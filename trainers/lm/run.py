@@ -78,7 +78,8 @@ class Run:
         if config.judge_cache:
             from trainers.lm.judgments import FILE, JudgmentCache
 
-            self.judgments = JudgmentCache(self.work / FILE if self.rank == 0 else None)
+            self.judgments = JudgmentCache(self.work / FILE if self.rank == 0 else None,
+                                           judge_fingerprint=getattr(self.judge, "fingerprint", None))
         self.tracker = C.tracker(config, self.work, algorithm) if self.rank == 0 else None
         self.device = config.device
 
@@ -257,7 +258,7 @@ class Run:
         if cfg.save_every and done % cfg.save_every == 0 and done < cfg.steps and self.rank == 0:
             C.save_state(self.work, done, self.policy, self.opt, self.extra, self.counters.to_json(), cfg,
                          judge_state=self.judge.state_json() if hasattr(self.judge, "state_json") else None)
-            summary = {k: row[k] for k in ("judge_queries", "kl_to_nash", "tv_to_nash") if k in row}
+            summary = {k: row[k] for k in ("judge_queries", "judge_reused", "kl_to_nash", "tv_to_nash") if k in row}
             C.save_checkpoint(self.policy, self.work, done, self.algorithm, cfg, summary)
         if self.progress is not None:
             self.progress(done, row)

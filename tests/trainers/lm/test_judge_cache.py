@@ -51,6 +51,24 @@ def test_only_new_comparisons_reach_the_judge(tmp_path):
     assert judge_with_cache(Counting(), [_c("x", "x")], None) == ([0.25], 1)    # without a cache: all asked
 
 
+def test_the_file_belongs_to_one_judge_and_keeps_only_real_answers(tmp_path):
+    """A resumed run whose judge changed is refused; a NaN from a judge is not stored."""
+
+    class Nan:
+        fingerprint = "nan"
+
+        def judge(self, comparisons):
+            return [float("nan")] * len(comparisons)
+
+    cache = JudgmentCache(tmp_path / FILE, judge_fingerprint="nan")
+    results, asked = judge_with_cache(Nan(), [_c("x", "y")], cache)
+    assert asked == 1 and len(cache) == 0
+    cache.close()
+    JudgmentCache(tmp_path / FILE, judge_fingerprint="nan").close()          # the same judge: fine
+    with pytest.raises(ConfigError, match="answers of another judge.*--overwrite"):
+        JudgmentCache(tmp_path / FILE, judge_fingerprint="counting")
+
+
 @pytest.fixture(scope="module")
 def world(tiny_lowrank_world):
     return tiny_lowrank_world(40)
