@@ -111,17 +111,11 @@ def test_training_is_unchanged_and_asks_less(world, tmp_path, algorithm, options
 def test_a_resumed_run_reuses_what_it_bought(world, tmp_path):
     """Cut after step 3 (state saved at step 2) and resumed: the weights of the uninterrupted
     run; step 3's comparisons, stored before the cut, are not asked again."""
+    from tests.trainers.lm.test_lm_trainers import _Stop, _stop_at
+
     full = train("nash-mp", cfg(world, tmp_path / "full", judge_cache=True))
-
-    class Stop(Exception):
-        pass
-
-    def stop_at_3(step, row):
-        if step == 3:
-            raise Stop
-
-    with pytest.raises(Stop):
-        train("nash-mp", cfg(world, tmp_path / "cut", judge_cache=True, save_every=2), progress=stop_at_3)
+    with pytest.raises(_Stop):
+        train("nash-mp", cfg(world, tmp_path / "cut", judge_cache=True, save_every=2), progress=_stop_at(3))
     resumed = train("nash-mp", cfg(world, tmp_path / "cut", judge_cache=True, save_every=2), resume=True)
     a, b = load_file(full / "model.safetensors"), load_file(resumed / "model.safetensors")
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
