@@ -137,8 +137,9 @@ def _command(module):
         if json_out:
             print(json.dumps({"out": str(path), "metrics": last}))
             return
+        reused = f", {last['judge_reused']} more answered by --judge-cache" if "judge_reused" in last else ""
         out.print(f"wrote {path} ({algorithm}, {last.get('step', steps)} steps, "
-                  f"{last.get('judge_queries', 0)} judge queries)", markup=False)
+                  f"{last.get('judge_queries', 0)} judge queries{reused})", markup=False, soft_wrap=True)
         if "kl_to_nash" in last:
             out.print(f"exact KL(π*_β ‖ π_θ) = {last['kl_to_nash']:.4g}", markup=False)
 

@@ -1,6 +1,7 @@
 """`--judge-cache`: a deterministic judge is asked each comparison once, and training is unchanged."""
 
 import json
+import re
 import sqlite3
 
 import pytest
@@ -135,6 +136,9 @@ def test_cli_flag_and_the_combination_it_refuses(world, tmp_path, capsys):
     assert main([*args, "--out", str(tmp_path / "a"), "--judge-cache"]) == 0
     metrics = json.loads(capsys.readouterr().out)["metrics"]
     assert metrics["judge_queries"] + metrics["judge_reused"] == 8 and (tmp_path / "a" / FILE).is_file()
+    assert main([*args[:-1], "--out", str(tmp_path / "t"), "--judge-cache"]) == 0
+    assert re.search(r"\(nash-mp, 2 steps, \d+ judge queries, \d+ more answered by --judge-cache\)",
+                     capsys.readouterr().out)
     (tmp_path / "train.yaml").write_text("judge-cache: true\nsamples-per-prompt: 3\n")
     assert main([*args, "--out", str(tmp_path / "y"), "--config", str(tmp_path / "train.yaml")]) == 0
     metrics = json.loads(capsys.readouterr().out)["metrics"]
