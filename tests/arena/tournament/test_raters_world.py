@@ -60,8 +60,14 @@ def test_tournament_on_the_world_shows_cycle_nash_and_bt_order(world, tmp_path, 
     assert rc == 0
     r = json.loads(capsys.readouterr().out)
     styles = {"terse", "sentence", "list"}
-    # The cycle terse ≻ sentence ≻ list ≻ terse, as the panel's tastes imply.
-    assert len(r["cycles"]["triangles"]) == 1 and set(r["cycles"]["triangles"][0]) == styles
+    # The cycle terse ≻ sentence ≻ list ≻ terse, as the panel's tastes imply, and the most robust
+    # one under the bootstrap. (The skewed `sft` can close a weak second triangle with a style it
+    # ties, e.g. P(sft ≻ sentence) = 0.52 over these 32 prompts; its survival is then lower.)
+    triangles = [set(t) for t in r["cycles"]["triangles"]]
+    survival = r["cycles"]["triangle_survival"]
+    assert styles in triangles, r["cycles"]
+    assert survival[triangles.index(styles)] == max(survival), r["cycles"]
+    assert all(t == styles or "sft" in t for t in triangles), r["cycles"]
     idx = {m: i for i, m in enumerate(r["models"])}
     P = r["preference"]["P"]
     assert P[idx["terse"]][idx["sentence"]] > 0.5
