@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/bench_trainers.py curves    # exact KL(π*_β‖π_θ) on the lowrank world, per algorithm
     .venv/bin/python benchmarks/bench_trainers.py trl       # steps/s vs trl 1.13.0 NashMDTrainer (separate venv)
     .venv/bin/python benchmarks/bench_trainers.py compare   # MPO and EGPO vs Nash-MP and Nash-MD, same judge queries
+    .venv/bin/python benchmarks/bench_trainers.py raters-prompts --runs R...   # per-prompt classes of raters runs
 
 trl: installs trl==1.13.0 (no dependencies: it reuses this environment's torch/transformers
 through a .pth file) into .bench-envs/trl113 (gitignored), then runs its NashMDTrainer and
@@ -30,6 +31,13 @@ seconds, the ratio, and how many rows came out token-for-token identical: in flo
 can split where a uniform falls within rounding distance (~1e-7) of a CDF boundary, after
 which it continues differently; in float64 all rows agree (checked by hand, and the default
 tests check cache = no cache on short responses).
+
+raters-prompts: the per-prompt view of finished raters-world runs (`arena train` output
+directories). Each run's final policy has its class distribution enumerated prompt by prompt
+(`trainers.lm.exact.enumerate_classes`, prefixes below 1e-4 pruned, as the run's own
+evaluation); π*_β is the world's nash.json solved at the run's β. Per run: TV to π*_β (mean,
+median, 90th percentile over prompts) and the share of prompts where a correct style is below
+1 % (a collapsed style there), beside the same shares for π*_β and π_ref.
 
 memory: each configuration runs in a fresh subprocess (peak resident set size, ru_maxrss)
 for 3 Nash-MP steps on a wider GPT-2 (about 19M parameters, so the weights dominate the
@@ -381,6 +389,47 @@ def raters_plot(runs: list[Path], png: Path) -> list[dict]:
     return rows
 
 
+def raters_prompts(runs: list[Path], floor: float = 0.01) -> list[dict]:
+    """Per-prompt class distributions of finished raters-world runs against π*_β and π_ref (see
+    the module docstring): one row per run, then one for π*_β and π_ref of each β seen."""
+    import numpy as np
+
+    from arena.loading import load_causal_lm
+    from arena.worlds import raters
+    from trainers.lab.games import Game
+    from trainers.lab.nash import regularized_nash
+    from trainers.lm.common import ENUMERATION_MIN_PROB
+    from trainers.lm.exact import enumerate_classes
+
+    def shares(pi: np.ndarray) -> dict:
+        return {f"{s} < {floor:.0%}": f"{np.mean(pi[:, i] < floor):.0%}" for i, s in enumerate(raters.STYLES)}
+
+    rows, solved = [], {}
+    for run in runs:
+        card = json.loads((Path(run) / "arena_card.json").read_text())["config"]
+        nash = json.loads((Path(card.get("nash") or Path(card["prompts"]).parent / "nash.json")).read_text())
+        key = (card["prompts"], card["beta"])
+        if key not in solved:
+            game = Game(P=np.asarray(nash["P"]), pi_ref=np.asarray(nash["pi_ref"]), weights=np.asarray(nash["weights"]))
+            solved[key] = (regularized_nash(game, card["beta"]).pi, game.pi_ref)
+        pi_star, pi_ref = solved[key]
+        model, tok = load_causal_lm(Path(run))
+        model.eval()
+        banned = (tok.pad_token_id,) if tok.pad_token_id is not None and tok.pad_token_id != tok.eos_token_id else ()
+        pi = enumerate_classes(model, tok, nash["contexts"], raters.class_of, len(raters.CLASSES),
+                               max_new_tokens=card["max_new_tokens"], min_prob=ENUMERATION_MIN_PROB,
+                               banned=banned).normalized().numpy()
+        tv = 0.5 * np.abs(pi - pi_star).sum(1)
+        rows.append({"run": Path(run).name, "beta": card["beta"], "seed": card["seed"],
+                     "TV mean": f"{tv.mean():.3f}", "TV median": f"{np.median(tv):.3f}",
+                     "TV 90th pct": f"{np.quantile(tv, 0.9):.3f}", **shares(pi)})
+    for (_, beta), (pi_star, pi_ref) in solved.items():
+        blank = {"TV mean": "", "TV median": "", "TV 90th pct": ""}
+        rows.append({"run": "π*_β", "beta": beta, "seed": "", **blank, **shares(pi_star)})
+        rows.append({"run": "π_ref", "beta": "", "seed": "", **blank, **shares(pi_ref)})
+    return rows
+
+
 def _table(rows: list[dict]) -> str:
     keys = list(rows[0])
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
@@ -390,8 +439,8 @@ def _table(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", nargs="*", default=["mixture", "memory"], choices=["mixture", "memory", "curves", "trl", "raters-plot", "compare"])
-    ap.add_argument("--runs", type=Path, nargs="*", default=[], help="raters-plot: finished arena train output dirs")
+    ap.add_argument("which", nargs="*", default=["mixture", "memory"], choices=["mixture", "memory", "curves", "trl", "raters-plot", "raters-prompts", "compare"])
+    ap.add_argument("--runs", type=Path, nargs="*", default=[], help="raters-plot, raters-prompts: finished arena train output dirs")
     ap.add_argument("--steps", type=int, default=None, help="curves, compare: training steps per algorithm (300, 200)")
     ap.add_argument("--batch", type=int, default=None, help="curves, compare: prompts per step (64, 32)")
     ap.add_argument("--lr", type=float, default=1e-3, help="curves: learning rate")
@@ -404,6 +453,8 @@ def main(argv=None) -> int:
     for which in args.which:
         if which == "raters-plot":
             rows = raters_plot(args.runs, args.png)
+        elif which == "raters-prompts":
+            rows = raters_prompts(args.runs)
         elif which == "trl":
             rows = bench_trl(new_tokens=16) + bench_trl(new_tokens=64)
         elif which == "curves":

@@ -166,6 +166,44 @@ def nash_mp_group_loss(logp: torch.Tensor, score: torch.Tensor, kl_ref: KLTerm, 
                      kl_target=float(kl_target.value.mean()))
 
 
+def mirror_prox_target(score: torch.Tensor, logp_ref: torch.Tensor, logp_target: torch.Tensor, *, beta: float,
+                       eta: float) -> torch.Tensor:
+    """T(y) = (P̂(y ≻ π_θ) + β log π_ref(y) + (β/η) log π_target(y)) / (β + β/η): the log-probability
+    (up to a constant per prompt) of the minimiser over π of the Nash-MP objective with the
+    opponent held at π_θ, E_π[−P(y ≻ π_θ)] + β KL(π‖π_ref) + (β/η) KL(π‖π_target).
+
+    The PG estimator's per-sample coefficient is (β + β/η)(log π_θ(y) − T(y)) up to that
+    constant, so it descends (β + β/η) KL(π_θ‖π_T); its fixed point (π_target = π_θ) is
+    π ∝ π_ref exp(P(· ≻ π)/β) = π*_β.
+    """
+    _check_rate("beta", beta)
+    _check_rate("eta", eta)
+    return (score + beta * logp_ref + beta / eta * logp_target) / (beta + beta / eta)
+
+
+def explore_regression_loss(logp: torch.Tensor, target: torch.Tensor, *, beta: float, eta: float) -> torch.Tensor:
+    """Regression of log-probabilities onto the Mirror Prox target, for samples from any proposal.
+
+    logp, target: (B, N), log π_θ(y_n) (with grad) and `mirror_prox_target` of N responses per
+    prompt, on-policy samples and explorers drawn elsewhere (Nash-MP `--explore`). With
+    r_n = log π_θ(y_n) − T(y_n), centred over the prompt's N responses (the normaliser of π_T
+    cancels),
+
+        L = ½ (β + β/η) mean_B mean_N (r_n − r̄)²,
+
+    zero exactly when π_θ ∝ exp T on the responses sampled, whatever distribution drew them
+    (the squared-loss form of a mirror step, as SPPO, arXiv 2405.00675, and REBEL, arXiv
+    2404.16767, regress theirs). On on-policy samples its gradient equals the PG estimator's
+    with a mean baseline on the KL part as well; its use is for responses π_θ rarely samples,
+    whose logits a policy gradient moves only in proportion to their probability.
+    """
+    if logp.ndim != 2 or logp.shape != target.shape or logp.shape[1] < 2:
+        raise ValueError(f"logp and target must be (B, N) with N >= 2; got {tuple(logp.shape)} and {tuple(target.shape)}")
+    r = logp - target.detach()
+    r = r - r.mean(dim=1, keepdim=True)
+    return 0.5 * (beta + beta / eta) * (r ** 2).mean()
+
+
 def leave_one_out_score(pref: torch.Tensor) -> torch.Tensor:
     """score[b, i] = mean_{j≠i} P(y_i ≻ y_j) from pref: (B, K(K−1)/2) = P(y_i ≻ y_j) for the
     pairs i < j in `itertools.combinations(range(K), 2)` order; returns (B, K)."""

@@ -345,13 +345,14 @@ def encode(tokenizer, prompts: Sequence[str], device: str = "cpu", fmt=None) -> 
 
 
 def sample(model, policy: Policy, ids: torch.Tensor, mask: torch.Tensor, uniforms: torch.Tensor, *,
-           ref=None, m: float = 0.0) -> Generation:
-    """Responses sampled from `model` (or the mixture with `ref`), pad token banned, ended at a stop string."""
+           ref=None, m: float = 0.0, temperature: float = 1.0) -> Generation:
+    """Responses sampled from `model` (or the mixture with `ref`), pad token banned, ended at a
+    stop string; `temperature` divides the next-token logits."""
     from arena.lm import pad_id
 
     tok = policy.tokenizer
     return generate(model, ids, mask, uniforms=uniforms, eos_token_id=tok.eos_token_id, pad_token_id=pad_id(tok),
-                    ref=ref, m=m, banned=policy.banned, stop=policy.stop,
+                    ref=ref, m=m, banned=policy.banned, stop=policy.stop, temperature=temperature,
                     decode=lambda t: tok.decode(t, skip_special_tokens=True))
 
 

@@ -9,6 +9,13 @@ An online policy θ and a target θ_target, an exponential moving average of θ
 with one judgment per pair serving both samples (symmetrisation; the baseline ½ is exact):
 see `trainers.losses.nash_mp_loss`. κ = 1 makes the target the current policy, i.e.
 regularised self-play (`trainers.lm.self_play`).
+
+`--explore M` adds M responses per prompt drawn from π_θ at `--explore-temperature` τ > 1,
+each judged against the K on-policy samples (an unbiased estimate of P(y ≻ π_θ)), and a
+regression of their log-probabilities onto the same Mirror Prox target
+(`trainers.losses.explore_regression_loss`), which vanishes where the PG term's does. A
+policy gradient moves a response class's logit in proportion to how often π_θ samples it;
+at small β, π*_β keeps classes that π_ref gives under 1 %, and the explorers sample them.
 """
 
 from __future__ import annotations
@@ -43,6 +50,13 @@ class Options:
     kappa: Schedule = option(Schedule("constant", 0.1), help="Target EMA rate κ: a number or harmonic:C (C/(k+C)).",
                              why="converged in the lowrank world; κ = 1 is self-play (no extrapolation).")
     samples_per_prompt: int = SAMPLES_PER_PROMPT
+    explore: int = option(0, help="M more responses per prompt from π_θ at --explore-temperature, judged against "
+                                  "the K samples; their log-probs regress onto the Mirror Prox target.",
+                          why="off: the paper's estimator. At small β (0.01) π*_β keeps classes π_ref rarely samples: "
+                              "try 4 with --judge-cache (docs/trainers.md).")
+    explore_temperature: float = option(2.0, help="Sampling temperature of the --explore responses (> 1 flattens).",
+                                        why="a class at 1 % is drawn at about 10 %; higher spends the explorers on "
+                                            "malformed text.")
 
     def __post_init__(self) -> None:
         from arena.errors import ConfigError
@@ -52,6 +66,9 @@ class Options:
         if self.eta is not None and not self.eta > 0:
             raise ConfigError(f"--eta must be > 0; got {self.eta}")
         check_at_least(self, ("samples_per_prompt",), 2, " (a sample needs an opponent)")
+        check_at_least(self, ("explore",), 0)
+        if not self.explore_temperature > 0:
+            raise ConfigError(f"--explore-temperature must be > 0; got {self.explore_temperature}")
 
     def resolve(self, *, beta: float) -> "Options":
         """η = 2β when not given (the default is a function of β)."""
@@ -79,7 +96,7 @@ def train(config: TrainConfig, *, overwrite: bool = False, resume: bool = False,
     self_play = algorithm == "self-play"
     for step in range(run.start, config.steps):
         for _ in run.micro_batches():
-            if opts.samples_per_prompt > 2:
+            if opts.samples_per_prompt > 2 or getattr(opts, "explore", 0):
                 _group_micro_batch(run, step, target, self_play)
             else:
                 _pair_micro_batch(run, step, target, self_play)
@@ -132,17 +149,19 @@ def _pair_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], self
 
 
 def _group_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], self_play: bool) -> None:
-    """Backward of one micro-batch with K > 2 samples per prompt, every pair judged (`nash_mp_group_loss`)."""
+    """Backward of one micro-batch with K ≥ 2 samples per prompt, every pair judged (`nash_mp_group_loss`),
+    and with `--explore M` the M explorers' regression (`explore_regression_loss`)."""
     import itertools
 
     import torch
 
     from trainers.lm.common import sequence_logprob
-    from trainers.losses import leave_one_out_score, nash_mp_group_loss
+    from trainers.losses import explore_regression_loss, leave_one_out_score, mirror_prox_target, nash_mp_group_loss
     from trainers.mixture import Generation
 
     config, policy = run.config, run.policy
-    K = config.options.samples_per_prompt
+    K, M = config.options.samples_per_prompt, getattr(config.options, "explore", 0)
+    eta = SELF_PLAY_ETA if self_play else config.options.eta
     prompts = run.batch(step)
     n = len(prompts)
     ids, mask = run.encode(prompts)
@@ -150,11 +169,22 @@ def _group_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], sel
     gen = run.sample(policy.model, idsK, maskK, run.uniforms(step, 1, copies=K))
     texts = run.texts(gen)
     pairs = list(itertools.combinations(range(K), 2))
-    pref, ok = run.judge_pairs([p for _ in pairs for p in prompts], [texts[i * n + b] for i, _ in pairs for b in range(n)],
-                               [texts[j * n + b] for _, j in pairs for b in range(n)], step)
+    a = [texts[i * n + b] for i, _ in pairs for b in range(n)]
+    b_ = [texts[j * n + b] for _, j in pairs for b in range(n)]
+    if M:   # explorers, each judged against every on-policy sample, in the same call (one failure count)
+        idsM, maskM = torch.cat([ids] * M), torch.cat([mask] * M)
+        gen_x = run.sample(policy.model, idsM, maskM, run.uniforms(step, 10, copies=M),
+                           temperature=config.options.explore_temperature)
+        texts_x = run.texts(gen_x)
+        a += [texts_x[m * n + b] for m in range(M) for _ in range(K) for b in range(n)]
+        b_ += [texts[j * n + b] for _ in range(M) for j in range(K) for b in range(n)]
+    pref, ok = run.judge_pairs([p for _ in range(len(a) // n) for p in prompts], a, b_, step)
     if run.judged == 0:                  # every judgment of the micro-batch failed: no backward
         return
-    pref, ok = pref.view(len(pairs), n).T, ok.view(len(pairs), n).T.all(1)      # (B, pairs), (B,)
+    P = len(pairs) * n
+    pref, pref_x = pref[:P], pref[P:]
+    ok = ok[:P].view(len(pairs), n).T.all(1) & ok[P:].view(M * K, n).T.all(1)    # (B,)
+    pref = pref.view(len(pairs), n).T                                            # (B, pairs)
     ok, weight = run.loss_rows(ok)
     keep = ok.repeat(K)                                                          # copy-major rows
     lp = run.token_logprobs(run.model, idsK, maskK, gen)[keep]                   # (K·B', T, V)
@@ -168,7 +198,25 @@ def _group_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], sel
     order = torch.arange(K * m).view(K, m).T.reshape(-1)
     kl_ref, kl_tgt = run.kl_term(lp, lp_ref, kept), run.kl_term(lp, lp_tgt, kept)
     kl_ref, kl_tgt = (type(t)(surrogate=t.surrogate[order], value=t.value[order]) for t in (kl_ref, kl_tgt))
-    parts = nash_mp_group_loss(logp, leave_one_out_score(pref[ok]), kl_ref, kl_tgt, beta=config.beta,
-                               eta=SELF_PLAY_ETA if self_play else config.options.eta)
-    run.backward(weight * parts.loss, parts, pref_mean=float(pref[ok].mean()),
-                 response_tokens=float(gen.mask.sum(-1).float().mean()))
+    score = leave_one_out_score(pref[ok])
+    parts = nash_mp_group_loss(logp, score, kl_ref, kl_tgt, beta=config.beta, eta=eta)
+    loss, logged = parts.loss, {}
+    if M:
+        keep_x = ok.repeat(M)
+        kept_x = Generation(tokens=gen_x.tokens[keep_x], mask=gen_x.mask[keep_x])
+        ids_x, mask_x = idsM[keep_x], maskM[keep_x]
+        logp_x = run.logprobs(run.model, ids_x, mask_x, kept_x).view(M, m).T                   # (B', M)
+        with torch.no_grad():
+            ref_x = run.logprobs(policy.reference(), ids_x, mask_x, kept_x).view(M, m).T
+            tgt_x = logp_x.detach() if self_play else run.logprobs(policy.view(target), ids_x, mask_x, kept_x).view(M, m).T
+            score_x = pref_x.view(M, K, n)[:, :, ok].mean(1).T                   # (B', M): mean over the K samples
+            t_on = mirror_prox_target(score, sequence_logprob(lp_ref, kept).view(K, m).T,
+                                      sequence_logprob(lp_tgt, kept).view(K, m).T, beta=config.beta, eta=eta)
+            t_x = mirror_prox_target(score_x, ref_x, tgt_x, beta=config.beta, eta=eta)
+        reg = explore_regression_loss(torch.cat([logp, logp_x], 1), torch.cat([t_on, t_x], 1),
+                                      beta=config.beta, eta=eta)
+        loss = loss + reg
+        logged = {"explore_loss": float(reg.detach()), "explore_pref": float(score_x.mean()),
+                  "explore_tokens": float(kept_x.mask.sum(-1).float().mean())}
+    run.backward(weight * loss, parts, pref_mean=float(pref[ok].mean()),
+                 response_tokens=float(gen.mask.sum(-1).float().mean()), **logged)

@@ -269,3 +269,56 @@ def test_online_ipo_expected_gradient_vanishes_at_the_regularised_nash_and_dpo_d
     assert np.abs(expected_grad(online_ipo_loss, star)).max() < 1e-9
     assert np.abs(expected_grad(online_ipo_loss, pi_ref[0])).max() > 1e-2
     assert np.abs(expected_grad(online_dpo_loss, star)).max() > 1e-3        # 6.7e-3: DPO stops elsewhere
+
+
+def test_explore_regression_on_policy_is_the_pg_gradient_up_to_a_baseline():
+    """On the K on-policy samples, the regression's gradient is Nash-MP's PG gradient (sequence
+    KL terms) minus a constant per prompt: the same estimator with a mean baseline."""
+    from trainers.losses import explore_regression_loss, leave_one_out_score, mirror_prox_target, nash_mp_group_loss
+
+    g = torch.Generator().manual_seed(0)
+    B, K, beta, eta = 3, 4, 0.05, 0.1
+    logp = (-3 * torch.rand(B, K, generator=g, dtype=torch.float64)).requires_grad_()
+    ref, tgt = -3 * torch.rand(B, K, generator=g, dtype=torch.float64), -3 * torch.rand(B, K, generator=g, dtype=torch.float64)
+    score = leave_one_out_score(torch.rand(B, K * (K - 1) // 2, generator=g, dtype=torch.float64))
+    pg = nash_mp_group_loss(logp, score, sequence_kl(logp.reshape(-1), ref.reshape(-1)),
+                            sequence_kl(logp.reshape(-1), tgt.reshape(-1)), beta=beta, eta=eta).loss
+    (g_pg,) = torch.autograd.grad(pg, logp)
+    target = mirror_prox_target(score, ref, tgt, beta=beta, eta=eta)
+    (g_reg,) = torch.autograd.grad(explore_regression_loss(logp, target, beta=beta, eta=eta), logp)
+    diff = g_pg - g_reg
+    assert torch.allclose(diff, diff[:, :1].expand_as(diff), atol=1e-12)
+    assert not torch.allclose(g_reg, torch.zeros_like(g_reg))
+    # zero exactly where log π_θ = T + a constant per prompt
+    assert explore_regression_loss(target + torch.arange(B, dtype=torch.float64)[:, None], target,
+                                   beta=beta, eta=eta).item() == pytest.approx(0.0, abs=1e-24)
+
+
+def test_explore_regression_reaches_the_mirror_prox_step_from_any_proposal():
+    """Free logits, responses drawn from a uniform proposal (not from π_θ): minimising the
+    regression gives π ∝ exp T, the Mirror Prox step's closed form, including the class π_θ starts
+    at 1e-4 on (a policy gradient would move it in proportion to that 1e-4)."""
+    from trainers.losses import explore_regression_loss, mirror_prox_target
+
+    Y, beta, eta = 4, 0.01, 0.02
+    P = torch.tensor([[0.5, 2 / 3, 1 / 3, 0.9], [1 / 3, 0.5, 2 / 3, 0.9], [2 / 3, 1 / 3, 0.5, 0.9], [0.1, 0.1, 0.1, 0.5]],
+                     dtype=torch.float64)
+    log_ref = torch.log(torch.tensor([0.6, 0.3, 1e-4, 0.1 - 1e-4], dtype=torch.float64))
+    log_tgt = torch.log(torch.tensor([0.9, 0.05, 1e-4, 0.05 - 1e-4], dtype=torch.float64))    # the policy, mostly class 0
+    pi = log_tgt.exp()
+    score = P @ pi                                                   # P(y ≻ π_θ), exact
+    T = mirror_prox_target(score, log_ref, log_tgt, beta=beta, eta=eta)
+    want = torch.softmax(T, 0)
+    theta = log_tgt.clone().requires_grad_()
+    opt = torch.optim.Adam([theta], lr=0.05)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(3000):
+        y = torch.randint(Y, (16, 6), generator=g)                   # 16 prompts × 6 responses, uniform proposal
+        logp = torch.log_softmax(theta, 0)[y]
+        loss = explore_regression_loss(logp, T[y], beta=beta, eta=eta)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    got = torch.log_softmax(theta.detach(), 0)
+    assert torch.allclose(got, want.log(), atol=1e-2), (got.exp(), want)       # in log space: the rare class too
+    assert want[2] > 1.3 * pi[2]                                     # class 2 beats class 0: the step raises it

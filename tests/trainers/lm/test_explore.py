@@ -1,0 +1,74 @@
+"""Nash-MP `--explore M`: M responses per prompt at a temperature, judged against the K samples,
+their log-probabilities regressed onto the Mirror Prox target."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from arena.errors import ConfigError
+from arena.worlds.lowrank import JUDGE_SPEC
+from trainers.lm import TrainConfig, nash_mp, train
+
+
+@pytest.fixture(scope="module")
+def world(tiny_lowrank_world):
+    return tiny_lowrank_world(40)
+
+
+def cfg(world, out, **kw):
+    base = dict(policy=str(world / "ckpts" / "sft"), judge=JUDGE_SPEC, prompts=str(world / "prompts.jsonl"),
+                out=str(out), steps=3, batch_size=4, max_new_tokens=4, eval_every=0, save_every=0, lr=0.05)
+    return TrainConfig(**{**base, **kw})
+
+
+def _rows(out):
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("K", [2, 3])
+def test_explorers_are_judged_against_every_sample_and_enter_the_loss(world, tmp_path, K):
+    plain = train("nash-mp", cfg(world, tmp_path / "plain", options=nash_mp.Options(samples_per_prompt=K)))
+    out = train("nash-mp", cfg(world, tmp_path / "x", options=nash_mp.Options(samples_per_prompt=K, explore=2,
+                                                                             explore_temperature=1.5)))
+    rows, base = _rows(out), _rows(plain)
+    # per step and prompt: K(K−1)/2 pairs among the samples, and each of 2 explorers against the K samples
+    assert rows[-1]["judge_queries"] == 3 * 4 * (K * (K - 1) // 2 + 2 * K)
+    assert base[-1]["judge_queries"] == 3 * 4 * (K * (K - 1) // 2)
+    assert all(r["explore_loss"] >= 0 and 0 <= r["explore_pref"] <= 1 and r["explore_tokens"] > 0 for r in rows)
+    assert "explore_loss" not in base[-1]
+    # the first step's samples and their judgments are the plain run's; the explorers change the update
+    assert rows[0]["pref_mean"] == pytest.approx(base[0]["pref_mean"], abs=1e-9)
+    assert rows[0]["kl_ref"] == pytest.approx(base[0]["kl_ref"], abs=1e-9)
+    a, b = load_file(plain / "model.safetensors"), load_file(out / "model.safetensors")
+    assert any(not torch.allclose(a[k], b[k]) for k in a)
+    card = json.loads((out / "arena_card.json").read_text())["config"]
+    assert card["explore"] == 2 and card["explore_temperature"] == 1.5
+
+
+def test_explore_resumes_to_the_uninterrupted_weights(world, tmp_path):
+    from tests.trainers.lm.test_lm_trainers import _Stop, _stop_at
+
+    opts = nash_mp.Options(explore=2)
+    full = train("nash-mp", cfg(world, tmp_path / "full", steps=4, options=opts))
+    with pytest.raises(_Stop):
+        train("nash-mp", cfg(world, tmp_path / "cut", steps=4, save_every=2, options=opts), progress=_stop_at(3))
+    resumed = train("nash-mp", cfg(world, tmp_path / "cut", steps=4, save_every=2, options=opts), resume=True)
+    a, b = load_file(full / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_bad_values_and_other_algorithms_are_refused(world, tmp_path, capsys):
+    from arena.cli import main
+
+    with pytest.raises(ConfigError, match="--explore must be >= 0"):
+        nash_mp.Options(explore=-1)
+    with pytest.raises(ConfigError, match="--explore-temperature must be > 0"):
+        nash_mp.Options(explore_temperature=0)
+    args = ["--policy", str(world / "ckpts" / "sft"), "--judge", JUDGE_SPEC, "--prompts", str(world / "prompts.jsonl"),
+            "--out", str(tmp_path / "o"), "--steps", "1", "--batch-size", "2", "--max-new-tokens", "4", "--eval-every", "0"]
+    assert main(["train", "online-dpo", *args, "--explore", "2"]) == 2
+    assert "--explore is an option of nash-mp, not of online-dpo" in capsys.readouterr().err
+    assert main(["train", "nash-mp", *args, "--explore", "1", "--explore-temperature", "1.5", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["metrics"]["judge_queries"] == 2 * (1 + 2)
