@@ -37,7 +37,8 @@ directories). Each run's final policy has its class distribution enumerated prom
 (`trainers.lm.exact.enumerate_classes`, prefixes below 1e-4 pruned, as the run's own
 evaluation); π*_β is the world's nash.json solved at the run's β. Per run: TV to π*_β (mean,
 median, 90th percentile over prompts) and the share of prompts where a correct style is below
-1 % (a collapsed style there), beside the same shares for π*_β and π_ref.
+1 %, beside the same shares for π*_β and π_ref, and the share of prompts where a style that
+π*_β keeps (≥ 5 %) is below 1 % in the policy: a collapsed style.
 
 memory: each configuration runs in a fresh subprocess (peak resident set size, ru_maxrss)
 for 3 Nash-MP steps on a wider GPT-2 (about 19M parameters, so the weights dominate the
@@ -389,9 +390,10 @@ def raters_plot(runs: list[Path], png: Path) -> list[dict]:
     return rows
 
 
-def raters_prompts(runs: list[Path], floor: float = 0.01) -> list[dict]:
+def raters_prompts(runs: list[Path], floor: float = 0.01, kept: float = 0.05) -> list[dict]:
     """Per-prompt class distributions of finished raters-world runs against π*_β and π_ref (see
-    the module docstring): one row per run, then one for π*_β and π_ref of each β seen."""
+    the module docstring): one row per run, then one for π*_β and π_ref of each β seen.
+    "collapsed": the share of prompts where a style π*_β keeps (≥ `kept`) is below `floor`."""
     import numpy as np
 
     from arena.loading import load_causal_lm
@@ -405,6 +407,7 @@ def raters_prompts(runs: list[Path], floor: float = 0.01) -> list[dict]:
         return {f"{s} < {floor:.0%}": f"{np.mean(pi[:, i] < floor):.0%}" for i, s in enumerate(raters.STYLES)}
 
     rows, solved = [], {}
+    col = f"collapsed (π*_β ≥ {kept:.0%}, π < {floor:.0%})"
     for run in runs:
         card = json.loads((Path(run) / "arena_card.json").read_text())["config"]
         nash = json.loads((Path(card.get("nash") or Path(card["prompts"]).parent / "nash.json")).read_text())
@@ -420,13 +423,16 @@ def raters_prompts(runs: list[Path], floor: float = 0.01) -> list[dict]:
                                max_new_tokens=card["max_new_tokens"], min_prob=ENUMERATION_MIN_PROB,
                                banned=banned).normalized().numpy()
         tv = 0.5 * np.abs(pi - pi_star).sum(1)
+        styles = slice(0, len(raters.STYLES))
+        collapsed = ((pi_star[:, styles] >= kept) & (pi[:, styles] < floor)).any(1)
         rows.append({"run": Path(run).name, "beta": card["beta"], "seed": card["seed"],
                      "TV mean": f"{tv.mean():.3f}", "TV median": f"{np.median(tv):.3f}",
-                     "TV 90th pct": f"{np.quantile(tv, 0.9):.3f}", **shares(pi)})
+                     "TV 90th pct": f"{np.quantile(tv, 0.9):.3f}", **shares(pi),
+                     col: f"{collapsed.mean():.0%}"})
     for (_, beta), (pi_star, pi_ref) in solved.items():
         blank = {"TV mean": "", "TV median": "", "TV 90th pct": ""}
-        rows.append({"run": "π*_β", "beta": beta, "seed": "", **blank, **shares(pi_star)})
-        rows.append({"run": "π_ref", "beta": "", "seed": "", **blank, **shares(pi_ref)})
+        rows.append({"run": "π*_β", "beta": beta, "seed": "", **blank, **shares(pi_star), col: ""})
+        rows.append({"run": "π_ref", "beta": "", "seed": "", **blank, **shares(pi_ref), col: ""})
     return rows
 
 
