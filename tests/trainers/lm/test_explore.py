@@ -47,18 +47,6 @@ def test_explorers_are_judged_against_every_sample_and_enter_the_loss(world, tmp
     assert card["explore"] == 2 and card["explore_temperature"] == 1.5
 
 
-def test_explorers_from_the_reference(world, tmp_path):
-    """--explore-from reference samples π_ref: at the first step π_θ = π_ref, so with the same
-    uniforms its explorers are the policy's (same judgments); afterwards they differ."""
-    runs = {src: _rows(train("nash-mp", cfg(world, tmp_path / src, steps=3, options=nash_mp.Options(
-        explore=2, explore_temperature=1.0, explore_from=src)))) for src in ("policy", "reference")}
-    assert runs["policy"][0]["explore_pref"] == pytest.approx(runs["reference"][0]["explore_pref"], abs=1e-12)
-    assert runs["policy"][0]["explore_loss"] == pytest.approx(runs["reference"][0]["explore_loss"], rel=1e-6)
-    assert [r["explore_pref"] for r in runs["policy"][1:]] != [r["explore_pref"] for r in runs["reference"][1:]]
-    with pytest.raises(ConfigError, match="--explore-from must be policy or reference"):
-        nash_mp.Options(explore_from="target")
-
-
 def test_explore_resumes_to_the_uninterrupted_weights(world, tmp_path):
     from tests.trainers.lm.test_lm_trainers import _Stop, _stop_at
 
