@@ -9,29 +9,15 @@ from safetensors.torch import load_file
 
 from arena.errors import ConfigError
 from arena.worlds.lowrank import JUDGE_SPEC
-from trainers.lm import TrainConfig, nash_mp, train
-
-
-@pytest.fixture(scope="module")
-def world(tiny_lowrank_world):
-    return tiny_lowrank_world(40)
-
-
-def cfg(world, out, **kw):
-    base = dict(policy=str(world / "ckpts" / "sft"), judge=JUDGE_SPEC, prompts=str(world / "prompts.jsonl"),
-                out=str(out), steps=3, batch_size=4, max_new_tokens=4, eval_every=0, save_every=0, lr=0.05)
-    return TrainConfig(**{**base, **kw})
-
-
-def _rows(out):
-    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+from tests.trainers.lm.test_judge_cache import _rows, cfg, world  # noqa: F401  (world: the fixture)
+from trainers.lm import nash_mp, train
 
 
 @pytest.mark.parametrize("K", [2, 3])
 def test_explorers_are_judged_against_every_sample_and_enter_the_loss(world, tmp_path, K):
-    plain = train("nash-mp", cfg(world, tmp_path / "plain", options=nash_mp.Options(samples_per_prompt=K)))
-    out = train("nash-mp", cfg(world, tmp_path / "x", options=nash_mp.Options(samples_per_prompt=K, explore=2,
-                                                                             explore_temperature=1.5)))
+    plain = train("nash-mp", cfg(world, tmp_path / "plain", steps=3, options=nash_mp.Options(samples_per_prompt=K)))
+    out = train("nash-mp", cfg(world, tmp_path / "x", steps=3, options=nash_mp.Options(
+        samples_per_prompt=K, explore=2, explore_temperature=1.5)))
     rows, base = _rows(out), _rows(plain)
     # per step and prompt: K(K−1)/2 pairs among the samples, and each of 2 explorers against the K samples
     assert rows[-1]["judge_queries"] == 3 * 4 * (K * (K - 1) // 2 + 2 * K)

@@ -11,7 +11,8 @@ from safetensors.torch import load_file
 from arena.errors import ConfigError
 from arena.worlds.lowrank import JUDGE_SPEC
 from judges import Comparison, Failure
-from trainers.lm import TrainConfig, train
+from tests.trainers.lm.test_lm_trainers import cfg as lm_cfg, world  # noqa: F401  (world: the fixture)
+from trainers.lm import train
 from trainers.lm.judgments import FILE, JudgmentCache, judge_with_cache
 
 
@@ -70,15 +71,8 @@ def test_the_file_belongs_to_one_judge_and_keeps_only_real_answers(tmp_path):
         JudgmentCache(tmp_path / FILE, judge_fingerprint="counting")
 
 
-@pytest.fixture(scope="module")
-def world(tiny_lowrank_world):
-    return tiny_lowrank_world(40)
-
-
 def cfg(world, out, **kw):
-    base = dict(policy=str(world / "ckpts" / "sft"), judge=JUDGE_SPEC, prompts=str(world / "prompts.jsonl"),
-                out=str(out), steps=4, batch_size=4, max_new_tokens=4, eval_every=0, save_every=0, lr=0.05)
-    return TrainConfig(**{**base, **kw})
+    return lm_cfg(world, out, **{"steps": 4, "eval_every": 0, "lr": 0.05, **kw})
 
 
 def _rows(out):
