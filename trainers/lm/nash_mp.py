@@ -170,16 +170,16 @@ def _group_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], sel
     gen = run.sample(policy.model, idsK, maskK, run.uniforms(step, 1, copies=K))
     texts = run.texts(gen)
     pairs = list(itertools.combinations(range(K), 2))
-    a = [texts[i * n + b] for i, _ in pairs for b in range(n)]
-    b_ = [texts[j * n + b] for _, j in pairs for b in range(n)]
+    first = [texts[i * n + b] for i, _ in pairs for b in range(n)]
+    second = [texts[j * n + b] for _, j in pairs for b in range(n)]
     if M:   # explorers, each judged against every on-policy sample, in the same call (one failure count)
         idsM, maskM = torch.cat([ids] * M), torch.cat([mask] * M)
         gen_x = run.sample(policy.model, idsM, maskM, run.uniforms(step, 10, copies=M),
                            temperature=config.options.explore_temperature)
         texts_x = run.texts(gen_x)
-        a += [texts_x[m * n + b] for m in range(M) for _ in range(K) for b in range(n)]
-        b_ += [texts[j * n + b] for _ in range(M) for j in range(K) for b in range(n)]
-    pref, ok = run.judge_pairs([p for _ in range(len(a) // n) for p in prompts], a, b_, step)
+        first += [texts_x[m * n + b] for m in range(M) for _ in range(K) for b in range(n)]
+        second += [texts[j * n + b] for _ in range(M) for j in range(K) for b in range(n)]
+    pref, ok = run.judge_pairs([p for _ in range(len(first) // n) for p in prompts], first, second, step)
     if run.judged == 0:                  # every judgment of the micro-batch failed: no backward
         return
     P = len(pairs) * n

@@ -33,6 +33,32 @@ def test_explorers_are_judged_against_every_sample_and_enter_the_loss(world, tmp
     assert card["explore"] == 2 and card["explore_temperature"] == 1.5
 
 
+def test_a_failed_explorer_judgment_drops_its_prompt_and_is_counted(world, tmp_path, monkeypatch):
+    """One call per micro-batch judges the K(K−1)/2·B pairs, then the M·K·B explorer comparisons:
+    a failure among the latter takes its prompt out of the loss (never a tie) and is counted."""
+    import judges
+    import trainers.losses as losses
+    from arena.worlds.lowrank import judge
+    from judges import Failure
+
+    class FirstExplorerFails:
+        fingerprint = "first-explorer-fails"
+
+        def judge(self, comparisons):   # K = 2, B = 4: comparison 4 is explorer 0 against sample 0 of prompt 0
+            return [Failure("unparseable") if i == 4 else judge(c.prompt, c.response_a, c.response_b)
+                    for i, c in enumerate(comparisons)]
+
+    monkeypatch.setattr(judges, "load_judge", lambda spec: FirstExplorerFails())
+    rows_seen, real = [], losses.explore_regression_loss
+    monkeypatch.setattr(losses, "explore_regression_loss",
+                        lambda logp, t, **k: rows_seen.append(logp.shape) or real(logp, t, **k))
+    out = train("nash-mp", cfg(world, tmp_path / "x", steps=2, options=nash_mp.Options(explore=2)))
+    assert rows_seen == [(3, 4), (3, 4)]                      # 3 of 4 prompts, K + M = 4 responses each
+    rows = _rows(out)
+    assert [(r["judge_queries"], r["judge_failures"]) for r in rows] == [(20, 1), (40, 2)]
+    assert all(torch.isfinite(torch.tensor(r["loss"])) for r in rows)
+
+
 def test_explore_resumes_to_the_uninterrupted_weights(world, tmp_path):
     from tests.trainers.lm.test_lm_trainers import _Stop, _stop_at
 
