@@ -4,7 +4,7 @@ import json
 import os
 import sys
 
-from trainers.lm import TrainConfig, train
+from trainers.lm import TrainConfig, algorithm_module, train
 
 
 def rank1_fails(prompt: str, response_a: str, response_b: str) -> float | None:
@@ -19,4 +19,4 @@ if __name__ == "__main__":
 
     out = Path(json.loads(sys.argv[1])["out"])
     out.parent.joinpath(f"world-{os.environ.get('RANK', '0')}.txt").write_text(os.environ.get("WORLD_SIZE", "1"))
-    train(sys.argv[2], TrainConfig(**json.loads(sys.argv[1])))
+    train(sys.argv[2], TrainConfig.from_json(json.loads(sys.argv[1]), algorithm_module(sys.argv[2]).Options))

@@ -50,6 +50,35 @@ def test_two_processes_match_one(tmp_path, tiny_lowrank_world):  # in the defaul
     assert [r["judge_queries"] for r in rows_two] == [r["judge_queries"] for r in rows_one] == [4, 8]
 
 
+@pytest.mark.slow  # two launcher processes: about a minute on 2 shared cores
+def test_explorers_and_the_judge_cache_under_two_processes(tmp_path, tiny_lowrank_world):
+    """Nash-MP with --explore 2 and --judge-cache on two processes ends with the one-process
+    weights; each process caches its own rows' comparisons, so the two ask at least as many."""
+    from trainers.lm import nash_mp
+
+    world = tiny_lowrank_world(20)
+    base = dict(policy=str(world / "ckpts" / "sft"), judge=JUDGE_SPEC, prompts=str(world / "prompts.jsonl"),
+                steps=2, batch_size=4, max_new_tokens=3, eval_every=0, save_every=0, lr=1e-2, judge_cache=True)
+    one = train("nash-mp", TrainConfig(out=str(tmp_path / "one"), options=nash_mp.Options(explore=2), **base))
+    launcher = Path(sys.executable).parent / "accelerate"
+    cmd = [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29519",
+           str(Path(__file__).with_name("ddp_train.py")),
+           json.dumps({**base, "out": str(tmp_path / "two"), "explore": 2}), "nash-mp"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    from safetensors.torch import load_file
+    a, b = load_file(one / "model.safetensors"), load_file(tmp_path / "two" / "model.safetensors")
+    assert all(torch.allclose(a[k], b[k], atol=1e-3) for k in a)
+    rows_one = [json.loads(x) for x in (one / "metrics.jsonl").read_text().splitlines()]
+    rows_two = [json.loads(x) for x in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    assert all("explore_loss" in r for r in rows_two)            # logged from rank 0's rows, as the other parts
+    total = 2 * 4 * (1 + 2 * 2)                                       # steps × prompts × (pair + M·K)
+    assert [r["judge_queries"] + r["judge_reused"] for r in rows_two][-1] == total
+    assert rows_one[-1]["judge_queries"] + rows_one[-1]["judge_reused"] == total
+    assert rows_two[-1]["judge_queries"] >= rows_one[-1]["judge_queries"]
+
+
 @pytest.mark.slow  # two launcher processes + a world build: about a minute on 2 shared cores
 @pytest.mark.parametrize("algorithm", ["nash-mp", "nash-md"])
 def test_a_process_whose_judgments_all_fail_still_steps_with_the_others(tmp_path, tiny_lowrank_world, algorithm):
