@@ -142,6 +142,14 @@ def pad_id(tokenizer) -> int:
     return 0 if pad is None else int(pad)
 
 
+def banned_ids(tokenizer) -> tuple[int, ...]:
+    """Token ids the trainers never sample: the pad token, unless it is the end of sequence (so
+    that a response's text is a function of its tokens, and the enumerations that compute π_ref
+    and a policy's classes see the tree the trainers sample)."""
+    pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
+    return (int(pad),) if pad is not None and pad != eos else ()
+
+
 def positions(attention_mask: torch.Tensor) -> torch.Tensor:
     """Position ids that start at 0 on the first real token of each left-padded row; (B, L)."""
     return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)

@@ -38,6 +38,7 @@ def main(argv=None) -> int:
     ap.add_argument("--chunk", type=int, default=2048, help="responses per forward")
     args = ap.parse_args(argv)
 
+    from arena.lm import banned_ids
     from arena.loading import load_causal_lm
     from arena.worlds import raters
     from trainers.lm.common import encode, sequence_logprobs
@@ -53,7 +54,7 @@ def main(argv=None) -> int:
     max_new = int(nash["max_new_tokens"])
     model, tok = load_causal_lm(args.world / "ckpts" / "sft")
     model.eval()
-    banned = (tok.pad_token_id,) if tok.pad_token_id is not None and tok.pad_token_id != tok.eos_token_id else ()
+    banned = banned_ids(tok)
 
     leaves: list = []    # (prompt index, token ids, class) of the reference's tree
     enumerate_classes(model, tok, prompts, raters.class_of, C, max_new_tokens=max_new, min_prob=args.min_prob,

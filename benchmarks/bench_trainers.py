@@ -397,6 +397,7 @@ def raters_prompts(runs: list[Path], floor: float = 0.01, kept: float = 0.05) ->
     "collapsed": the share of prompts where a style π*_β keeps (≥ `kept`) is below `floor`."""
     import numpy as np
 
+    from arena.lm import banned_ids
     from arena.loading import load_causal_lm
     from arena.worlds import raters
     from trainers.lab.games import Game
@@ -419,7 +420,7 @@ def raters_prompts(runs: list[Path], floor: float = 0.01, kept: float = 0.05) ->
         pi_star, pi_ref = solved[key]
         model, tok = load_causal_lm(Path(run))
         model.eval()
-        banned = (tok.pad_token_id,) if tok.pad_token_id is not None and tok.pad_token_id != tok.eos_token_id else ()
+        banned = banned_ids(tok)
         pi = enumerate_classes(model, tok, nash["contexts"], raters.class_of, len(raters.CLASSES),
                                max_new_tokens=card["max_new_tokens"], min_prob=ENUMERATION_MIN_PROB,
                                banned=banned).normalized().numpy()

@@ -129,6 +129,7 @@ def build_lowrank_world(out_dir: str | Path, world: LowrankWorld = LowrankWorld(
     """Write the world into `out_dir` atomically; returns the directory."""
     from trainers.lab.games import Game, lowrank_game
     from trainers.lab.nash import kl, regularized_nash
+    from arena.lm import banned_ids
     from trainers.lm.common import class_distribution, Policy
     from trainers.lm.exact import token_classes
     from trainers.sft import SFTConfig, sft
@@ -152,7 +153,7 @@ def build_lowrank_world(out_dir: str | Path, world: LowrankWorld = LowrankWorld(
         save_checkpoint(model, tok, tmp / "ckpts" / "sft")
 
         # π_ref of the game = the SFT model's exact class distribution (pad banned, as in the trainers)
-        banned = (tok.pad_token_id,) if tok.pad_token_id != tok.eos_token_id else ()
+        banned = banned_ids(tok)
         view = Policy(model=model, tokenizer=tok, lora=False, ref_params=None, banned=banned)
         token_class = token_classes(tok, world.letters)
         pi_ref = class_distribution(model, view, prompts, token_class, world.n_actions).numpy()

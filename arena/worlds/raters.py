@@ -160,13 +160,14 @@ def solve_world(world_dir: str | Path, *, beta: float = NASH_BETA, min_prob: flo
     from trainers.lab.games import Game
     from trainers.lab.nash import kl_from_logs, regularized_nash
     from trainers.lm.exact import enumerate_classes
+    from arena.lm import banned_ids
     from arena.loading import load_causal_lm
 
     world_dir = Path(world_dir)
     contexts = [json.loads(line)["prompt"] for line in (world_dir / "prompts.jsonl").read_text().splitlines() if line.strip()]
     model, tok = load_causal_lm(world_dir / "ckpts" / "sft")
     model.eval()
-    banned = (tok.pad_token_id,) if tok.pad_token_id is not None and tok.pad_token_id != tok.eos_token_id else ()
+    banned = banned_ids(tok)
     dist = enumerate_classes(model, tok, contexts, class_of, len(CLASSES), max_new_tokens=NASH_MAX_NEW_TOKENS,
                              min_prob=min_prob, banned=banned)
     # every class keeps a positive probability (the softmax never gives exactly 0)

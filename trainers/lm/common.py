@@ -325,8 +325,10 @@ def load_policy(config: TrainConfig) -> Policy:
         model.eval()
     if tok.eos_token_id is None:
         raise ConfigError(f"the tokenizer of {config.policy} has no end-of-sequence token; set eos_token")
+    from arena.lm import banned_ids
+
     # The pad token is never sampled, so a response's text is a function of its tokens.
-    banned = (tok.pad_token_id,) if tok.pad_token_id is not None and tok.pad_token_id != tok.eos_token_id else ()
+    banned = banned_ids(tok)
     policy = Policy(model=model, tokenizer=tok, lora=config.lora, ref_params=None, banned=banned,
                     prompt_format=config.prompt_format(), stop=config.stop)
     if not config.lora:

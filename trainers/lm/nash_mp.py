@@ -51,7 +51,8 @@ class Options:
                              why="converged in the lowrank world; κ = 1 is self-play (no extrapolation).")
     samples_per_prompt: int = SAMPLES_PER_PROMPT
     explore: int = option(0, help="M more responses per prompt from π_θ at --explore-temperature, judged against "
-                                  "the K samples; their log-probs regress onto the Mirror Prox target.",
+                                  "the K samples; their log-probs regress onto the Mirror Prox target (sampled with hf "
+                                  "under --use-vllm).",
                           why="off: the paper's estimator. Raters world, β = 0.01: 4 with --judge-cache lowered TV at "
                               "twice the queries but did not stop styles collapsing on some prompts (docs/trainers.md).")
     explore_temperature: float = option(1.25, help="Sampling temperature of the --explore responses (> 1 flattens).",
