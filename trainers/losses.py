@@ -204,6 +204,63 @@ def explore_regression_loss(logp: torch.Tensor, target: torch.Tensor, *, beta: f
     return 0.5 * (beta + beta / eta) * (r ** 2).mean()
 
 
+def continuation_regression_loss(logp: torch.Tensor, target: torch.Tensor, groups: torch.Tensor, *, beta: float,
+                                 eta: float) -> torch.Tensor:
+    """`explore_regression_loss` for the continuations after a shared first token.
+
+    logp, target: (B, N), log π_θ(y_{>1} | x, y_1) (with grad) and `mirror_prox_target` computed on
+    the same continuations (π_ref, π_target conditional on y_1); groups: (B, N), each response's
+    first token. Within a group (one prompt, one first token) the Mirror Prox step's closed form
+    π_T(y_{>1} | y_1) ∝ exp T has one normaliser, so residuals are centred per group:
+
+        L = ½ (β + β/η) · (1 / BN) Σ_{b,n} (r_bn − r̄_{b,group(n)})²,
+
+    a group of one contributing 0. The first token's own log-probability is left out, so the
+    continuation learns without its residuals moving the opening (Nash-MP `--explore-first
+    reference-top`): a full-sequence regression moves log π(y_1) by the sum of the group's
+    residuals, and when most continuations of a rare opening lose, that lowers the opening before
+    its winning continuation is learnt.
+    """
+    if logp.ndim != 2 or logp.shape != target.shape or logp.shape != groups.shape:
+        raise ValueError(f"logp, target and groups must be (B, N) alike; got {tuple(logp.shape)}, "
+                         f"{tuple(target.shape)} and {tuple(groups.shape)}")
+    r = logp - target.detach()
+    same = (groups.unsqueeze(-1) == groups.unsqueeze(-2)).to(r.dtype)                   # (B, N, N)
+    r = r - (same @ r.unsqueeze(-1)).squeeze(-1) / same.sum(-1)
+    return 0.5 * (beta + beta / eta) * (r ** 2).mean()
+
+
+def opening_regression_loss(logp_first: torch.Tensor, log_weight: torch.Tensor, groups: torch.Tensor, *, beta: float,
+                            eta: float) -> torch.Tensor:
+    """Regression of the first tokens' log-probabilities onto the Mirror Prox step's marginal.
+
+    logp_first: (B, N), log π_θ(y_1 | x) (with grad); log_weight: (B, N), T(y) − log q(y_{>1} | x, y_1),
+    T the full response's `mirror_prox_target` and q the distribution its continuation was drawn
+    from; groups: (B, N), the first tokens. The step's closed form π_T ∝ exp T gives an opening a
+    the marginal π_T(a) ∝ Z_a = Σ_c exp T(a, c) = E_{c∼q(·|a)} exp(T(a, c) − log q(c | a)), estimated
+    by the mean of exp(log_weight) over the group. With r_a = log π_θ(a) − log Ẑ_a centred over the
+    prompt's openings, each opening counted once,
+
+        L = ½ (β + β/η) Σ_b Σ_a (r_a − r̄_b)² / Σ_b (number of openings of b),
+
+    a prompt with one opening contributing 0. A policy gradient moves an opening by the mean
+    advantage of its continuations; the step moves it by their soft maximum, so a rare opening
+    whose one winning continuation π_θ rarely draws is raised, not lowered. Ẑ_a is low when the
+    continuations drawn are far from π_T(·|a); `continuation_regression_loss` pulls q = π_θ(·|a)
+    there, where every weight equals Z_a and one continuation is enough.
+    """
+    if logp_first.ndim != 2 or logp_first.shape != log_weight.shape or logp_first.shape != groups.shape:
+        raise ValueError(f"logp_first, log_weight and groups must be (B, N) alike; got {tuple(logp_first.shape)}, "
+                         f"{tuple(log_weight.shape)} and {tuple(groups.shape)}")
+    same = groups.unsqueeze(-1) == groups.unsqueeze(-2)                                  # (B, N, N)
+    size = same.sum(-1).to(logp_first.dtype)                                             # (B, N): the group's size
+    w = log_weight.detach().unsqueeze(-2).expand(same.shape)
+    log_z = torch.logsumexp(torch.where(same, w, torch.full_like(w, -torch.inf)), -1) - size.log()
+    r, once = logp_first - log_z, 1.0 / size                                              # each opening weighs 1
+    r = r - (once * r).sum(1, keepdim=True) / once.sum(1, keepdim=True)
+    return 0.5 * (beta + beta / eta) * (once * r ** 2).sum() / once.sum()
+
+
 def leave_one_out_score(pref: torch.Tensor) -> torch.Tensor:
     """score[b, i] = mean_{j≠i} P(y_i ≻ y_j) from pref: (B, K(K−1)/2) = P(y_i ≻ y_j) for the
     pairs i < j in `itertools.combinations(range(K), 2)` order; returns (B, K)."""

@@ -77,7 +77,8 @@ class Mixture:
 def generate(policy: Model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, uniforms: torch.Tensor,
              eos_token_id: int, pad_token_id: int, ref: Model | None = None, m: float = 0.0,
              banned: tuple[int, ...] = (), use_cache: bool = True, stop: tuple[str, ...] = (),
-             decode: Callable[[list[int]], str] | None = None, temperature: float = 1.0) -> Generation:
+             decode: Callable[[list[int]], str] | None = None, temperature: float = 1.0,
+             first: torch.Tensor | None = None) -> Generation:
     """Sample responses to left-padded prompts, token by token (`arena.lm.sample`).
 
     input_ids, attention_mask: (B, L) left-padded prompts. uniforms: (B, T), T = maximum
@@ -85,9 +86,11 @@ def generate(policy: Model, input_ids: torch.Tensor, attention_mask: torch.Tenso
     (`mixture_logprobs`); otherwise samples `policy`. `banned` token ids get probability 0
     (the trainers ban the pad token so that a response's text is a function of its tokens).
     A row stops at its end-of-sequence token, or after the token that completes a stop string.
-    `temperature` divides the next-token logits (Nash-MP's explorers, `--explore`).
+    `temperature` divides the next-token logits and `first` (B,) forces each row's first token
+    (Nash-MP's explorers, `--explore`, `--explore-first`).
     """
     step = CachedLM(policy, use_cache=use_cache) if ref is None else \
         Mixture(policy, ref, m, banned=banned, use_cache=use_cache)
     return sample(step, input_ids, attention_mask, uniforms=uniforms, stop_ids=(eos_token_id,),
-                  pad_id=pad_token_id, banned=banned, stop=stop, decode=decode, temperature=temperature)
+                  pad_id=pad_token_id, banned=banned, stop=stop, decode=decode, temperature=temperature,
+                  first=first)

@@ -207,3 +207,24 @@ def test_forward_arguments_look_through_distributed_wrappers():
             return self.module(*args, **kwargs)
 
     assert forward_arguments(model)[1] and forward_arguments(DistributedDataParallel(model))[1]
+
+
+def test_a_forced_first_token_starts_each_row_and_the_sampler_continues_from_it():
+    """`sample(first=...)`: Nash-MP's `--explore-first` explorers. The forced token is kept like a
+    drawn one (a stop token there ends the row), and the rest is drawn given it."""
+    from arena.lm import sample
+
+    V = 5
+
+    def successor(ids, mask, new):                       # next token: the last one + 1 (mod V), near-certain
+        return torch.nn.functional.one_hot((ids[:, -1] + 1) % V, V).float() * 50
+
+    ids, mask = torch.tensor([[0], [0], [0]]), torch.ones((3, 1), dtype=torch.long)
+    u = torch.full((3, 4), 0.5)
+    drawn = sample(successor, ids, mask, uniforms=u, stop_ids=(4,), pad_id=0)
+    assert drawn.tokens[0].tolist() == [1, 2, 3, 4]
+    forced = sample(successor, ids, mask, uniforms=u, stop_ids=(4,), pad_id=0, first=torch.tensor([2, 4, 0]))
+    assert forced.tokens.tolist() == [[2, 3, 4, 0], [4, 0, 0, 0], [0, 1, 2, 3]]
+    assert forced.mask.tolist() == [[1, 1, 1, 0], [1, 0, 0, 0], [1, 1, 1, 1]]
+    with pytest.raises(ValueError, match="first must be"):
+        sample(successor, ids, mask, uniforms=u, stop_ids=(4,), pad_id=0, first=torch.tensor([1]))

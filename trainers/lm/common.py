@@ -347,14 +347,14 @@ def encode(tokenizer, prompts: Sequence[str], device: str = "cpu", fmt=None) -> 
 
 
 def sample(model, policy: Policy, ids: torch.Tensor, mask: torch.Tensor, uniforms: torch.Tensor, *,
-           ref=None, m: float = 0.0, temperature: float = 1.0) -> Generation:
+           ref=None, m: float = 0.0, temperature: float = 1.0, first: torch.Tensor | None = None) -> Generation:
     """Responses sampled from `model` (or the mixture with `ref`), pad token banned, ended at a
-    stop string; `temperature` divides the next-token logits."""
+    stop string; `temperature` divides the next-token logits; `first` (B,) forces the first tokens."""
     from arena.lm import pad_id
 
     tok = policy.tokenizer
     return generate(model, ids, mask, uniforms=uniforms, eos_token_id=tok.eos_token_id, pad_token_id=pad_id(tok),
-                    ref=ref, m=m, banned=policy.banned, stop=policy.stop, temperature=temperature,
+                    ref=ref, m=m, banned=policy.banned, stop=policy.stop, temperature=temperature, first=first,
                     decode=lambda t: tok.decode(t, skip_special_tokens=True))
 
 

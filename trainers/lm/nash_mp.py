@@ -16,6 +16,14 @@ regression of their log-probabilities onto the same Mirror Prox target
 (`trainers.losses.explore_regression_loss`), which vanishes where the PG term's does. A
 policy gradient moves a response class's logit in proportion to how often π_θ samples it;
 at small β, π*_β keeps classes that π_ref gives under 1 %, and the explorers sample them.
+
+`--explore-first reference-top` starts the explorers instead with first tokens drawn from
+π_ref's likeliest (two continuations each, from π_θ) and regresses the step in two factors,
+grouped by first token: each continuation onto the step's conditional
+(`continuation_regression_loss`) and each first token onto its marginal, the soft maximum
+of its continuations' targets (`opening_regression_loss`). A full-sequence regression or a
+policy gradient lowers a rare opening whose continuations mostly lose before the winning
+continuation is learnt; the factored step raises it.
 """
 
 from __future__ import annotations
@@ -42,6 +50,9 @@ SAMPLES_PER_PROMPT = option(2, help="K responses per prompt, every pair judged, 
                             why="one judged pair per prompt, the paper's estimator; K > 2 judges K(K−1)/2 pairs per prompt.")
 
 
+EXPLORE_FIRST = ("policy", "reference-top")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Options:
     """Options of Nash-MP (`arena train nash-mp`)."""
@@ -59,6 +70,16 @@ class Options:
                                         why="raters world, β = 0.01, K = 6, M = 4, cache: the first 60 steps cost 2,786 "
                                             "more queries at 1.25 and 4,967 at 1.5; at 2 the explorers are mostly wrong "
                                             "or malformed (mean preference 0.21), each a new query.")
+    explore_first: str = option("policy", help="The explorers' first token: policy (sampled from π_θ like the rest) or "
+                                               "reference-top (⌈M/2⌉ distinct tokens drawn uniformly from π_ref's "
+                                               "--explore-first-pool likeliest first tokens, two explorers each; π_θ "
+                                               "continues, and only the continuations regress, grouped by opening).",
+                                why="policy: what was measured first. reference-top keeps sampling the openings π_ref "
+                                    "gives mass (π*_β's support), however rare π_θ has made them.")
+    explore_first_pool: int = option(8, help="With --explore-first reference-top: how many of π_ref's likeliest first "
+                                             "tokens the explorers' first tokens are drawn from (≥ ⌈M/2⌉).",
+                                     why="raters world: π_ref ranks a style's opening 5th on some prompts (list on "
+                                         "'Repeat the number 42.'), so the pool is twice the measured M = 4.")
 
     def __post_init__(self) -> None:
         from arena.errors import ConfigError
@@ -71,6 +92,11 @@ class Options:
         check_at_least(self, ("explore",), 0)
         if not self.explore_temperature > 0:
             raise ConfigError(f"--explore-temperature must be > 0; got {self.explore_temperature}")
+        if self.explore_first == "reference-top" and not (self.explore + 1) // 2 <= self.explore_first_pool:
+            raise ConfigError(f"--explore-first-pool must be at least ⌈--explore / 2⌉ = {(self.explore + 1) // 2}; "
+                              f"got {self.explore_first_pool}")
+        if self.explore_first not in EXPLORE_FIRST:
+            raise ConfigError(f"--explore-first must be one of {', '.join(EXPLORE_FIRST)}; got {self.explore_first!r}")
 
     def resolve(self, *, beta: float) -> "Options":
         """η = 2β when not given (the default is a function of β)."""
@@ -175,8 +201,9 @@ def _group_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], sel
     second = [texts[j * n + b] for _, j in pairs for b in range(n)]
     if M:   # explorers, each judged against every on-policy sample, in the same call (one failure count)
         idsM, maskM = torch.cat([ids] * M), torch.cat([mask] * M)
+        first_x = reference_top_first(run, step, ids, mask, M) if config.options.explore_first == "reference-top" else None
         gen_x = run.sample(policy.model, idsM, maskM, run.uniforms(step, 10, copies=M),
-                           temperature=config.options.explore_temperature)
+                           temperature=config.options.explore_temperature, first=first_x)
         texts_x = run.texts(gen_x)
         first += [texts_x[m * n + b] for m in range(M) for _ in range(K) for b in range(n)]
         second += [texts[j * n + b] for _ in range(M) for j in range(K) for b in range(n)]
@@ -207,18 +234,96 @@ def _group_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], sel
         keep_x = ok.repeat(M)
         kept_x = Generation(tokens=gen_x.tokens[keep_x], mask=gen_x.mask[keep_x])
         ids_x, mask_x = idsM[keep_x], maskM[keep_x]
-        logp_x = run.logprobs(run.model, ids_x, mask_x, kept_x).view(M, m).T                   # (B', M)
-        with torch.no_grad():
-            ref_x = run.logprobs(policy.reference(), ids_x, mask_x, kept_x).view(M, m).T
-            tgt_x = logp_x.detach() if self_play else run.logprobs(policy.view(target), ids_x, mask_x, kept_x).view(M, m).T
-            score_x = pref_x.view(M, K, n)[:, :, ok].mean(1).T                   # (B', M): mean over the K samples
-            t_on = mirror_prox_target(score, sequence_logprob(lp_ref, kept).view(K, m).T,
-                                      sequence_logprob(lp_tgt, kept).view(K, m).T, beta=config.beta, eta=eta)
-            t_x = mirror_prox_target(score_x, ref_x, tgt_x, beta=config.beta, eta=eta)
-        reg = explore_regression_loss(torch.cat([logp, logp_x], 1), torch.cat([t_on, t_x], 1),
-                                      beta=config.beta, eta=eta)
+        score_x = pref_x.view(M, K, n)[:, :, ok].mean(1).T.detach()             # (B', M): mean over the K samples
+        if config.options.explore_first == "reference-top":
+            reg = _factored_regression(run, target, self_play, (lp, lp_ref, lp_tgt, kept, score),
+                                           (ids_x, mask_x, kept_x, score_x), K, M, m, eta)
+        else:
+            logp_x = run.logprobs(run.model, ids_x, mask_x, kept_x).view(M, m).T                   # (B', M)
+            with torch.no_grad():
+                ref_x = run.logprobs(policy.reference(), ids_x, mask_x, kept_x).view(M, m).T
+                tgt_x = logp_x.detach() if self_play else \
+                    run.logprobs(policy.view(target), ids_x, mask_x, kept_x).view(M, m).T
+                t_on = mirror_prox_target(score, sequence_logprob(lp_ref, kept).view(K, m).T,
+                                          sequence_logprob(lp_tgt, kept).view(K, m).T, beta=config.beta, eta=eta)
+                t_x = mirror_prox_target(score_x, ref_x, tgt_x, beta=config.beta, eta=eta)
+            reg = explore_regression_loss(torch.cat([logp, logp_x], 1), torch.cat([t_on, t_x], 1),
+                                          beta=config.beta, eta=eta)
         loss = loss + reg
         logged = {"explore_loss": float(reg.detach()), "explore_pref": float(score_x.mean()),
                   "explore_tokens": float(kept_x.mask.sum(-1).float().mean())}
     run.backward(weight * loss, parts, pref_mean=float(pref[ok].mean()),
                  response_tokens=float(gen.mask.sum(-1).float().mean()), **logged)
+
+
+def _factored_regression(run: Run, target, self_play: bool, on, explorers, K: int, M: int, m: int, eta: float):
+    """`--explore-first reference-top`: the Mirror Prox step regressed in two factors over the K
+    samples and the M explorers of each prompt, grouped by first token: the continuations onto
+    the step's conditional (`continuation_regression_loss`), the first tokens onto its marginal
+    (`opening_regression_loss`)."""
+    import torch
+
+    from trainers.lm.common import sequence_logprob
+    from trainers.losses import continuation_regression_loss, mirror_prox_target, opening_regression_loss
+    from trainers.mixture import Generation
+
+    lp, lp_ref, lp_tgt, kept, score = on
+    ids_x, mask_x, kept_x, score_x = explorers
+    policy, beta, tau = run.policy, run.config.beta, run.config.options.explore_temperature
+    lp_x = run.token_logprobs(run.model, ids_x, mask_x, kept_x)
+    with torch.no_grad():
+        lp_ref_x = run.token_logprobs(policy.reference(), ids_x, mask_x, kept_x)
+        lp_tgt_x = lp_x.detach() if self_play else run.token_logprobs(policy.view(target), ids_x, mask_x, kept_x)
+
+    def rest(gen):     # the response after its first token: its mask without position 0
+        return Generation(tokens=gen.tokens, mask=gen.mask * (torch.arange(gen.mask.shape[1]) > 0).to(gen.mask))
+
+    def by_prompt(values, copies):   # (copies·B',) copy-major -> (B', copies)
+        return values.view(copies, m).T
+
+    def target_of(logprobs_ref, logprobs_tgt, gen, scores, copies):     # T over the positions gen.mask keeps
+        return mirror_prox_target(scores, by_prompt(sequence_logprob(logprobs_ref, gen), copies),
+                                  by_prompt(sequence_logprob(logprobs_tgt, gen), copies), beta=beta, eta=eta)
+
+    logp_rest = torch.cat([by_prompt(sequence_logprob(lp, rest(kept)), K),
+                           by_prompt(sequence_logprob(lp_x, rest(kept_x)), M)], 1)
+    logp_first = torch.cat([by_prompt(lp[:, 0].gather(-1, kept.tokens[:, :1].to(lp.device)).squeeze(-1), K),
+                            by_prompt(lp_x[:, 0].gather(-1, kept_x.tokens[:, :1].to(lp.device)).squeeze(-1), M)], 1)
+    with torch.no_grad():
+        t_rest = torch.cat([target_of(lp_ref, lp_tgt, rest(kept), score, K),
+                            target_of(lp_ref_x, lp_tgt_x, rest(kept_x), score_x, M)], 1)
+        t_whole = torch.cat([target_of(lp_ref, lp_tgt, kept, score, K),
+                             target_of(lp_ref_x, lp_tgt_x, kept_x, score_x, M)], 1)
+        # the continuations' proposal: π_θ for the samples, π_θ at τ for the explorers
+        log_q = torch.cat([by_prompt(sequence_logprob(lp.detach(), rest(kept)), K),
+                           by_prompt(sequence_logprob(torch.log_softmax(lp_x.detach() / tau, -1), rest(kept_x)), M)], 1)
+    groups = torch.cat([by_prompt(kept.tokens[:, 0], K), by_prompt(kept_x.tokens[:, 0], M)], 1).to(logp_rest.device)
+    return (continuation_regression_loss(logp_rest, t_rest, groups, beta=beta, eta=eta)
+            + opening_regression_loss(logp_first, t_whole - log_q, groups, beta=beta, eta=eta))
+
+
+def reference_top_first(run: Run, step: int, ids, mask, M: int):
+    """(M·B,) copy-major first tokens of the explorers under `--explore-first reference-top`: for
+    each prompt, ⌈M/2⌉ distinct tokens drawn uniformly from π_ref's `--explore-first-pool`
+    likeliest first tokens (banned tokens excluded), explorer m starting with token m // 2 (two
+    continuations per opening, so that `continuation_regression_loss` has a group to centre)."""
+    import torch
+
+    from trainers.mixture import Generation
+
+    pool_size = run.config.options.explore_first_pool
+    B = len(ids)
+    probe = Generation(tokens=torch.zeros((B, 1), dtype=torch.long, device=ids.device),
+                       mask=torch.ones((B, 1), dtype=torch.long, device=ids.device))
+    with torch.no_grad():
+        first = run.token_logprobs(run.policy.reference(), ids, mask, probe)[:, 0]      # (B, V)
+    allowed = first.shape[-1] - len(run.policy.banned)
+    if pool_size > allowed:
+        from arena.errors import ConfigError
+
+        raise ConfigError(f"--explore-first-pool {pool_size} is larger than the {allowed} first tokens the "
+                          "vocabulary allows; give a smaller pool")
+    pool = torch.topk(first, pool_size, dim=-1).indices                          # (B, N)
+    keys = run.uniforms(step, 11, copies=pool_size)[:, 0].view(pool_size, B).T.to(pool.device)   # (B, N)
+    chosen = pool.gather(1, keys.argsort(-1)[:, :(M + 1) // 2])                  # a uniform subset of the pool
+    return chosen.repeat_interleave(2, dim=1)[:, :M].T.reshape(-1)                # (M·B,) copy-major

@@ -71,6 +71,48 @@ def test_explore_resumes_to_the_uninterrupted_weights(world, tmp_path):
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 
+@pytest.mark.parametrize("pool", [2, 5])
+def test_reference_top_explorers_start_with_distinct_openings_of_the_reference(world, tmp_path, monkeypatch, pool):
+    """`--explore-first reference-top`: each prompt's M = 4 explorers start with 2 distinct tokens
+    drawn from π_ref's `pool` likeliest first tokens (both when pool = 2), two explorers each;
+    π_θ continues."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import trainers.lm.common as C
+    from arena.lm import banned_ids
+
+    seen, real = [], C.sample
+
+    def sample(model, policy, ids, mask, u, first=None, **k):
+        gen = real(model, policy, ids, mask, u, first=first, **k)
+        if first is not None:
+            seen.append((first, gen, ids[:4], mask[:4]))
+        return gen
+
+    monkeypatch.setattr(C, "sample", sample)
+    out = train("nash-mp", cfg(world, tmp_path / "x", steps=3, options=nash_mp.Options(
+        explore=4, explore_first="reference-top", explore_first_pool=pool, explore_temperature=1.0)))
+    assert len(seen) == 3 and json.loads((out / "arena_card.json").read_text())["config"]["explore_first_pool"] == pool
+    sft = world / "ckpts" / "sft"
+    tok, ref = AutoTokenizer.from_pretrained(sft), AutoModelForCausalLM.from_pretrained(sft)
+    openings = {}                                                            # prompt ids -> the pairs drawn
+    for first, gen, ids, mask in seen:                                       # the explorers' rows, copy-major
+        assert gen.tokens[:, 0].tolist() == first.tolist() and bool(gen.mask[:, 0].all())
+        with torch.no_grad():
+            logits = ref(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0)).logits[:, -1]
+        logits[:, list(banned_ids(tok))] = -float("inf")
+        top = torch.topk(logits, pool, dim=-1).indices
+        by_prompt = first.view(4, 4).T.tolist()                                # copy-major rows
+        for b in range(4):
+            a, _, c, _ = by_prompt[b]
+            assert by_prompt[b] == [a, a, c, c] and a != c and {a, c} <= set(top[b].tolist())
+            openings.setdefault(tuple(ids[b].tolist()), set()).add(frozenset((a, c)))
+            if pool == 2:
+                assert {a, c} == set(top[b].tolist())                        # the top two, every time
+    if pool == 5:
+        assert any(len(pairs) > 1 for pairs in openings.values())             # drawn: not always the same two
+
+
 def test_bad_values_and_other_algorithms_are_refused(world, tmp_path, capsys):
     from arena.cli import main
 
@@ -78,6 +120,10 @@ def test_bad_values_and_other_algorithms_are_refused(world, tmp_path, capsys):
         nash_mp.Options(explore=-1)
     with pytest.raises(ConfigError, match="--explore-temperature must be > 0"):
         nash_mp.Options(explore_temperature=0)
+    with pytest.raises(ConfigError, match="--explore-first must be one of policy, reference-top"):
+        nash_mp.Options(explore=2, explore_first="reference")
+    with pytest.raises(ConfigError, match="--explore-first-pool must be at least ⌈--explore / 2⌉ = 3"):
+        nash_mp.Options(explore=5, explore_first="reference-top", explore_first_pool=2)
     args = ["--policy", str(world / "ckpts" / "sft"), "--judge", JUDGE_SPEC, "--prompts", str(world / "prompts.jsonl"),
             "--out", str(tmp_path / "o"), "--steps", "1", "--batch-size", "2", "--max-new-tokens", "4", "--eval-every", "0"]
     assert main(["train", "online-dpo", *args, "--explore", "2"]) == 2

@@ -322,3 +322,80 @@ def test_explore_regression_reaches_the_mirror_prox_step_from_any_proposal():
     got = torch.log_softmax(theta.detach(), 0)
     assert torch.allclose(got, want.log(), atol=1e-2), (got.exp(), want)       # in log space: the rare class too
     assert want[2] > 1.3 * pi[2]                                     # class 2 beats class 0: the step raises it
+
+
+def test_continuation_regression_reaches_the_conditional_step_and_leaves_the_opening():
+    """Two-token responses (opening a, continuation c), free continuation logits, drawn uniformly:
+    minimising `continuation_regression_loss` gives π(c | a) ∝ exp T(a, c), the Mirror Prox step's
+    conditional, for each opening, whose own log-probability is not in the loss; the
+    full-sequence regression would lower an opening whose continuations mostly lose (opening 1)."""
+    from trainers.losses import continuation_regression_loss, explore_regression_loss
+
+    beta, eta = 0.01, 0.02
+    T = torch.tensor([[0.0, -5.0, -5.0], [4.0, -30.0, -30.0]], dtype=torch.float64)   # opening 1: one winner in three
+    psi = torch.tensor([[0.0, 0.0, 0.0], [-3.0, 0.0, 0.0]], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([psi], lr=0.05)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(2000):
+        a, c = torch.randint(2, (16, 6), generator=g), torch.randint(3, (16, 6), generator=g)
+        logp_rest = torch.log_softmax(psi, -1)[a, c]
+        loss = continuation_regression_loss(logp_rest, T[a, c], a, beta=beta, eta=eta)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert torch.allclose(torch.log_softmax(psi.detach(), -1), torch.log_softmax(T, -1), atol=1e-2)
+    # a group of one response contributes nothing; one group is the full regression
+    x, t = torch.tensor([[-1.0, -2.0, -4.0]]), torch.tensor([[0.0, 3.0, 1.0]])
+    assert continuation_regression_loss(x, t, torch.tensor([[0, 1, 2]]), beta=beta, eta=eta).item() == 0.0
+    assert continuation_regression_loss(x, t, torch.tensor([[7, 7, 7]]), beta=beta, eta=eta).item() == \
+        pytest.approx(explore_regression_loss(x, t, beta=beta, eta=eta).item())
+    # the full-sequence regression on the same samples moves opening 1 down
+    phi2 = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    a, c = torch.tensor([[1, 1, 1, 0, 0, 0]]), torch.tensor([[0, 1, 2, 0, 1, 2]])
+    psi0 = torch.tensor([[0.0, 0.0, 0.0], [-3.0, 0.0, 0.0]], dtype=torch.float64)
+    logp = torch.log_softmax(phi2, 0)[a] + torch.log_softmax(psi0, -1)[a, c]
+    (grad,) = torch.autograd.grad(explore_regression_loss(logp, T[a, c], beta=beta, eta=eta), phi2)
+    assert grad[1] > 0                                               # descent lowers opening 1
+    with pytest.raises(ValueError, match="alike"):
+        continuation_regression_loss(x, t, torch.tensor([[0, 1]]), beta=beta, eta=eta)
+
+
+def test_opening_and_continuation_regressions_reach_the_mirror_prox_step_factor_by_factor():
+    """Two-token responses, free logits for the opening a and the continuation c given a; openings
+    forced uniformly (as `--explore-first reference-top` draws them), continuations sampled from
+    π_θ(·|a). The two regressions together reach π_T ∝ exp T: π(a) ∝ Σ_c exp T(a, c) and
+    π(c | a) ∝ exp T(a, c), including opening 1, whose continuations mostly lose and whose mean
+    advantage (a policy gradient's signal) is the lowest."""
+    from trainers.losses import continuation_regression_loss, opening_regression_loss
+
+    beta, eta = 0.01, 0.02
+    T = torch.tensor([[0.0, -1.0, -1.0], [1.0, -30.0, -30.0], [-2.0, -2.0, -2.0]], dtype=torch.float64)
+    phi = torch.tensor([0.0, -2.0, 0.0], dtype=torch.float64, requires_grad=True)
+    psi = torch.tensor([[0.0, 0.0, 0.0], [-3.0, 0.0, 0.0], [0.0, 0.0, 0.0]], dtype=torch.float64, requires_grad=True)
+    mean_adv = (torch.softmax(psi.detach(), -1) * T).sum(-1)
+    assert mean_adv.argmin() == 1
+    opt = torch.optim.Adam([phi, psi], lr=0.03)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(1500):
+        a = torch.randint(3, (16, 4), generator=g)
+        cond = torch.softmax(psi.detach(), -1)[a]                               # (16, 4, 3)
+        c = torch.multinomial(cond.view(-1, 3), 1, generator=g).view(16, 4)
+        log_q = torch.log_softmax(psi.detach(), -1)[a, c]
+        loss = continuation_regression_loss(torch.log_softmax(psi, -1)[a, c], T[a, c], a, beta=beta, eta=eta) \
+            + opening_regression_loss(torch.log_softmax(phi, 0)[a], T[a, c] - log_q, a, beta=beta, eta=eta)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    want = torch.log_softmax(torch.logsumexp(T, -1), 0)
+    assert torch.allclose(torch.log_softmax(phi.detach(), 0), want, atol=0.05), (phi.detach().softmax(0), want.exp())
+    assert torch.allclose(torch.log_softmax(psi.detach(), -1)[:, 0], torch.log_softmax(T, -1)[:, 0], atol=0.05)
+    assert want.argmax() == 1                                                   # the step's favourite opening
+    # exact weights (q = π_T(·|a)): one continuation per opening gives the loss's zero
+    logz = torch.logsumexp(T, -1)
+    exact = (T - torch.log_softmax(T, -1))[[0, 1, 2], [0, 0, 2]].view(1, 3)     # = log Z_a
+    assert torch.allclose(exact, logz.view(1, 3))
+    assert opening_regression_loss(logz.view(1, 3) + 5.0, exact, torch.tensor([[0, 1, 2]]), beta=beta,
+                                   eta=eta).item() == pytest.approx(0.0, abs=1e-20)
+    # one opening per prompt: nothing to compare
+    assert opening_regression_loss(torch.tensor([[-1.0, -1.0]]), torch.tensor([[3.0, -9.0]]), torch.tensor([[4, 4]]),
+                                   beta=beta, eta=eta).item() == 0.0
