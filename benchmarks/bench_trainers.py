@@ -368,7 +368,8 @@ def raters_plot(runs: list[Path], png: Path) -> list[dict]:
         card = json.loads((Path(run) / "arena_card.json").read_text())["config"]
         extra = "".join([f", K {card['samples_per_prompt']}" if card.get("samples_per_prompt", 2) != 2 else "",
                          ", judge cache" if card.get("judge_cache") else "",
-                         f", explore {card['explore']} at τ {card['explore_temperature']:g}" if card.get("explore") else ""])
+                         f", explore {card['explore']} at τ {card['explore_temperature']:g}" if card.get("explore") else "",
+                         f" from {card['explore_first']}" if card.get("explore_first", "policy") != "policy" else ""])
         label = (f"{Path(run).name} (β {card['beta']:g}, batch {card['batch_size']}, lr {card['lr']:g} "
                  f"{card['lr_schedule']}{extra})")
         q = [r["judge_queries"] for r in m]

@@ -65,7 +65,8 @@ class Options:
                                   "the K samples; their log-probs regress onto the Mirror Prox target (sampled with hf "
                                   "under --use-vllm).",
                           why="off: the paper's estimator. Raters world, β = 0.01: 4 with --judge-cache lowered TV at "
-                              "twice the queries but did not stop styles collapsing on some prompts (docs/trainers.md).")
+                              "twice the queries; with --explore-first reference-top it also stopped most of the "
+                              "styles' collapse (docs/trainers.md).")
     explore_temperature: float = option(1.25, help="Sampling temperature of the --explore responses (> 1 flattens).",
                                         why="raters world, β = 0.01, K = 6, M = 4, cache: the first 60 steps cost 2,786 "
                                             "more queries at 1.25 and 4,967 at 1.5; at 2 the explorers are mostly wrong "
@@ -73,9 +74,11 @@ class Options:
     explore_first: str = option("policy", help="The explorers' first token: policy (sampled from π_θ like the rest) or "
                                                "reference-top (⌈M/2⌉ distinct tokens drawn uniformly from π_ref's "
                                                "--explore-first-pool likeliest first tokens, two explorers each; π_θ "
-                                               "continues, and only the continuations regress, grouped by opening).",
-                                why="policy: what was measured first. reference-top keeps sampling the openings π_ref "
-                                    "gives mass (π*_β's support), however rare π_θ has made them.")
+                                               "continues; the step regresses in two factors, first token and "
+                                               "continuation, grouped by first token).",
+                                why="policy keeps the measured --explore. Raters world, β = 0.01, M = 4, τ = 1, 3,000 "
+                                    "steps: reference-top left a kept style below 1 % on 1–2 % of prompts, policy on "
+                                    "4–24 % (docs/trainers.md).")
     explore_first_pool: int = option(8, help="With --explore-first reference-top: how many of π_ref's likeliest first "
                                              "tokens the explorers' first tokens are drawn from (≥ ⌈M/2⌉).",
                                      why="raters world: π_ref ranks a style's opening 5th on some prompts (list on "
