@@ -59,10 +59,11 @@ def test_a_failed_explorer_judgment_drops_its_prompt_and_is_counted(world, tmp_p
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in rows)
 
 
-def test_explore_resumes_to_the_uninterrupted_weights(world, tmp_path):
+@pytest.mark.parametrize("first", ["policy", "reference-top"])
+def test_explore_resumes_to_the_uninterrupted_weights(world, tmp_path, first):
     from tests.trainers.lm.test_lm_trainers import _Stop, _stop_at
 
-    opts = nash_mp.Options(explore=2)
+    opts = nash_mp.Options(explore=2, explore_first=first)
     full = train("nash-mp", cfg(world, tmp_path / "full", steps=4, options=opts))
     with pytest.raises(_Stop):
         train("nash-mp", cfg(world, tmp_path / "cut", steps=4, save_every=2, options=opts), progress=_stop_at(3))
@@ -93,6 +94,7 @@ def test_reference_top_explorers_start_with_distinct_openings_of_the_reference(w
     out = train("nash-mp", cfg(world, tmp_path / "x", steps=3, options=nash_mp.Options(
         explore=4, explore_first="reference-top", explore_first_pool=pool, explore_temperature=1.0)))
     assert len(seen) == 3 and json.loads((out / "arena_card.json").read_text())["config"]["explore_first_pool"] == pool
+    assert all(r["explore_loss"] > 0 and torch.isfinite(torch.tensor(r["loss"])) for r in _rows(out))
     sft = world / "ckpts" / "sft"
     tok, ref = AutoTokenizer.from_pretrained(sft), AutoModelForCausalLM.from_pretrained(sft)
     openings = {}                                                            # prompt ids -> the pairs drawn
