@@ -76,8 +76,8 @@ class Options:
                                                "--explore-first-pool likeliest first tokens, two explorers each; π_θ "
                                                "continues; the step regresses in two factors, first token and "
                                                "continuation, grouped by first token).",
-                                why="policy keeps the measured --explore. Raters world, β = 0.01, M = 4, τ = 1, 3,000 "
-                                    "steps: reference-top left a kept style below 1 % on 1–2 % of prompts, policy on "
+                                why="policy keeps the measured --explore. Raters world, β = 0.01, M = 4, τ = 1, 4,000 "
+                                    "steps: reference-top left a kept style below 1 % on 1 % of prompts, policy on "
                                     "4–24 % (docs/trainers.md).")
     explore_first_pool: int = option(8, help="With --explore-first reference-top: how many of π_ref's likeliest first "
                                              "tokens the explorers' first tokens are drawn from (≥ ⌈M/2⌉).",
