@@ -240,7 +240,7 @@ def _group_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], sel
         score_x = pref_x.view(M, K, n)[:, :, ok].mean(1).T.detach()             # (B', M): mean over the K samples
         if config.options.explore_first == "reference-top":
             reg = _factored_regression(run, target, self_play, (lp, lp_ref, lp_tgt, kept, score),
-                                           (ids_x, mask_x, kept_x, score_x), K, M, m, eta)
+                                       (ids_x, mask_x, kept_x, score_x), K, M, m, eta)
         else:
             logp_x = run.logprobs(run.model, ids_x, mask_x, kept_x).view(M, m).T                   # (B', M)
             with torch.no_grad():
