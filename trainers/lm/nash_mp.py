@@ -105,6 +105,16 @@ class Options:
         """η = 2β when not given (the default is a function of β)."""
         return self if self.eta is not None else dataclasses.replace(self, eta=2.0 * beta)
 
+    def check_policy(self, policy) -> None:
+        """Called by `Run` with the loaded policy, before any file is written: the pool of
+        --explore-first reference-top must fit in the vocabulary."""
+        from arena.errors import ConfigError
+
+        allowed = len(policy.tokenizer) - len(policy.banned)
+        if self.explore and self.explore_first == "reference-top" and self.explore_first_pool > allowed:
+            raise ConfigError(f"--explore-first-pool {self.explore_first_pool} is larger than the {allowed} first "
+                              "tokens the policy's vocabulary allows; give a smaller pool")
+
 
 SELF_PLAY_ETA = 1.0
 """η passed to the loss in self-play, where it plays no part: the target is θ itself, so the
@@ -298,8 +308,9 @@ def _factored_regression(run: Run, target, self_play: bool, on, explorers, K: in
         t_whole = torch.cat([target_of(lp_ref, lp_tgt, kept, score, K),
                              target_of(lp_ref_x, lp_tgt_x, kept_x, score_x, M)], 1)
         # the continuations' proposal: π_θ for the samples, π_θ at τ for the explorers
-        log_q = torch.cat([by_prompt(sequence_logprob(lp.detach(), rest(kept)), K),
-                           by_prompt(sequence_logprob(torch.log_softmax(lp_x.detach() / tau, -1), rest(kept_x)), M)], 1)
+        q_x = logp_rest[:, K:].detach() if tau == 1 else \
+            by_prompt(sequence_logprob(torch.log_softmax(lp_x.detach() / tau, -1), rest(kept_x)), M)
+        log_q = torch.cat([logp_rest[:, :K].detach(), q_x], 1)
     groups = torch.cat([by_prompt(kept.tokens[:, 0], K), by_prompt(kept_x.tokens[:, 0], M)], 1).to(logp_rest.device)
     return (continuation_regression_loss(logp_rest, t_rest, groups, beta=beta, eta=eta)
             + opening_regression_loss(logp_first, t_whole - log_q, groups, beta=beta, eta=eta))
@@ -320,12 +331,6 @@ def reference_top_first(run: Run, step: int, ids, mask, M: int):
                        mask=torch.ones((B, 1), dtype=torch.long, device=ids.device))
     with torch.no_grad():
         first = run.token_logprobs(run.policy.reference(), ids, mask, probe)[:, 0]      # (B, V)
-    allowed = first.shape[-1] - len(run.policy.banned)
-    if pool_size > allowed:
-        from arena.errors import ConfigError
-
-        raise ConfigError(f"--explore-first-pool {pool_size} is larger than the {allowed} first tokens the "
-                          "vocabulary allows; give a smaller pool")
     pool = torch.topk(first, pool_size, dim=-1).indices                          # (B, N)
     keys = run.uniforms(step, 11, copies=pool_size)[:, 0].view(pool_size, B).T.to(pool.device)   # (B, N)
     chosen = pool.gather(1, keys.argsort(-1)[:, :(M + 1) // 2])                  # a uniform subset of the pool

@@ -46,6 +46,8 @@ class Run:
         self.judge = criteria_judge(load_judge(config.judge), config.criteria_weights)  # checked before any work
         self.out, self.work = C.prepare_out(config, overwrite=overwrite, resume=resume, create=False)
         self.policy = C.load_policy(config)
+        if (check := getattr(config.options, "check_policy", None)) is not None:
+            check(self.policy)                       # options that depend on the policy, e.g. its vocabulary
         self.known = C.load_known_nash(config, self.policy.tokenizer)
         # The policy's samples: hf, or vLLM with --use-vllm (synced after every update in `step`).
         self.sampler = C.make_sampler(config, self.policy, world=self.world)

@@ -132,3 +132,15 @@ def test_bad_values_and_other_algorithms_are_refused(world, tmp_path, capsys):
     assert "--explore is an option of nash-mp, not of online-dpo" in capsys.readouterr().err
     assert main(["train", "nash-mp", *args, "--explore", "1", "--explore-temperature", "1.5", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["metrics"]["judge_queries"] == 2 * (1 + 2)
+
+
+def test_a_pool_larger_than_the_vocabulary_is_refused_before_anything_is_written(world, tmp_path, capsys):
+    from arena.cli import main
+
+    out = tmp_path / "o"
+    args = ["--policy", str(world / "ckpts" / "sft"), "--judge", JUDGE_SPEC, "--prompts", str(world / "prompts.jsonl"),
+            "--out", str(out), "--steps", "1", "--batch-size", "2", "--max-new-tokens", "4", "--eval-every", "0",
+            "--explore", "2", "--explore-first", "reference-top", "--explore-first-pool", "100000"]
+    assert main(["train", "nash-mp", *args]) == 2
+    assert "--explore-first-pool 100000 is larger than the" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
