@@ -309,8 +309,7 @@ def sample(next_logits: NextLogits, input_ids: torch.Tensor, attention_mask: tor
     step t uses uniforms[b, t] only. A row ends at a token in `stop_ids` (kept, mask 1), or
     at the token after which `decode(row tokens)` contains a stop string (kept; the caller
     truncates the text with `truncate_at_stop`). `banned` ids get probability 0. `first`
-    (B,) or (B, D), if given, forces each row's first tokens instead of drawing them: column t is
-    the token at step t, a negative entry draws it (the rest is sampled).
+    (B,), if given, is every row's first token instead of a draw (the rest is sampled).
     """
     if input_ids.shape != attention_mask.shape:
         raise ValueError(f"input_ids {tuple(input_ids.shape)} and attention_mask {tuple(attention_mask.shape)} differ")
@@ -318,12 +317,9 @@ def sample(next_logits: NextLogits, input_ids: torch.Tensor, attention_mask: tor
         raise ValueError(f"uniforms must be (B, max_new_tokens) with B = {input_ids.shape[0]}; got {tuple(uniforms.shape)}")
     if stop and decode is None:
         raise ValueError("stop strings need `decode` (token ids -> text)")
-    if first is not None and (first.dim() not in (1, 2) or first.shape[0] != input_ids.shape[0]):
-        raise ValueError(f"first must be (B,) or (B, D) with B = {input_ids.shape[0]}; got {tuple(first.shape)}")
+    if first is not None and tuple(first.shape) != (input_ids.shape[0],):
+        raise ValueError(f"first must be (B,) with B = {input_ids.shape[0]}; got {tuple(first.shape)}")
     import torch
-
-    if first is not None and first.dim() == 1:
-        first = first.unsqueeze(-1)
 
     with torch.no_grad():
         return _sample(next_logits, input_ids, attention_mask, uniforms=uniforms, stop_ids=stop_ids, pad_id=pad_id,
@@ -346,10 +342,8 @@ def _sample(next_logits, input_ids, attention_mask, *, uniforms, stop_ids, pad_i
     new = ids.shape[1]
     for t in range(T):
         logits = mask_logits(next_logits(ids, mask, new), banned)                    # (B, V)
-        nxt = draw_tokens(logits, uniforms[:, t], temperature=temperature, top_p=top_p, top_k=top_k)
-        if first is not None and t < first.shape[1]:
-            forced = first[:, t].to(device)
-            nxt = torch.where(forced >= 0, forced, nxt)
+        nxt = draw_tokens(logits, uniforms[:, t], temperature=temperature, top_p=top_p, top_k=top_k) \
+            if t or first is None else first.to(device)
         nxt = torch.where(done, torch.full_like(nxt, pad_id), nxt)
         tokens[:, t] = nxt
         out_mask[:, t] = (~done).long()

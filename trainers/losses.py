@@ -261,25 +261,6 @@ def opening_regression_loss(logp_first: torch.Tensor, log_weight: torch.Tensor, 
     return 0.5 * (beta + beta / eta) * (once * r ** 2).sum() / once.sum()
 
 
-def balance_log_density(log_q: torch.Tensor, proposal: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
-    """Each response's log-density under the mixture of its group's proposals (the balance
-    heuristic of multiple importance sampling, Veach and Guibas 1995).
-
-    log_q: (B, N, J), each response's log-density under each of J proposals; proposal: (B, N),
-    the one that drew it; groups: (B, N). A group g holding n_gj responses from proposal j has
-    the mixture q_g = Σ_j n_gj q_j / n_g, and (1/n_g) Σ_{y∈g} f(y) / q_g(y) is unbiased for Σ_y f(y)
-    given the counts. Unlike each response's own density, q_g never makes one response's weight
-    explode because its own proposal gave it little: the rare continuation that a pooled
-    second token reaches is weighted by what the whole group could have drawn.
-    """
-    if log_q.ndim != 3 or log_q.shape[:2] != proposal.shape or proposal.shape != groups.shape:
-        raise ValueError(f"log_q must be (B, N, J) and proposal, groups (B, N); got {tuple(log_q.shape)}, "
-                         f"{tuple(proposal.shape)} and {tuple(groups.shape)}")
-    same = (groups.unsqueeze(-1) == groups.unsqueeze(-2)).to(log_q.dtype)                # (B, N, N)
-    counts = same @ F.one_hot(proposal, log_q.shape[-1]).to(log_q.dtype)                # (B, N, J)
-    return torch.logsumexp(counts.log() + log_q, -1) - counts.sum(-1).log()
-
-
 def leave_one_out_score(pref: torch.Tensor) -> torch.Tensor:
     """score[b, i] = mean_{j≠i} P(y_i ≻ y_j) from pref: (B, K(K−1)/2) = P(y_i ≻ y_j) for the
     pairs i < j in `itertools.combinations(range(K), 2)` order; returns (B, K)."""

@@ -86,8 +86,8 @@ def generate(policy: Model, input_ids: torch.Tensor, attention_mask: torch.Tenso
     (`mixture_logprobs`); otherwise samples `policy`. `banned` token ids get probability 0
     (the trainers ban the pad token so that a response's text is a function of its tokens).
     A row stops at its end-of-sequence token, or after the token that completes a stop string.
-    `temperature` divides the next-token logits and `first` (B,) or (B, D) forces each row's
-    first tokens, a negative entry drawn (Nash-MP's explorers, `--explore`, `--explore-first`).
+    `temperature` divides the next-token logits and `first` (B,) forces each row's first token
+    (Nash-MP's explorers, `--explore`, `--explore-first`).
     """
     step = CachedLM(policy, use_cache=use_cache) if ref is None else \
         Mixture(policy, ref, m, banned=banned, use_cache=use_cache)

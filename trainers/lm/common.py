@@ -349,8 +349,7 @@ def encode(tokenizer, prompts: Sequence[str], device: str = "cpu", fmt=None) -> 
 def sample(model, policy: Policy, ids: torch.Tensor, mask: torch.Tensor, uniforms: torch.Tensor, *,
            ref=None, m: float = 0.0, temperature: float = 1.0, first: torch.Tensor | None = None) -> Generation:
     """Responses sampled from `model` (or the mixture with `ref`), pad token banned, ended at a
-    stop string; `temperature` divides the next-token logits; `first` (B,) or (B, D) forces the
-    first tokens (a negative entry is drawn)."""
+    stop string; `temperature` divides the next-token logits; `first` (B,) forces the first tokens."""
     from arena.lm import pad_id
 
     tok = policy.tokenizer

@@ -29,7 +29,6 @@ continuation is learnt; the factored step raises it.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -84,12 +83,6 @@ class Options:
                                              "tokens the explorers' first tokens are drawn from (≥ ⌈M/2⌉).",
                                      why="raters world: π_ref ranks a style's opening 5th on some prompts (list on "
                                          "'Repeat the number 42.'), so the pool is twice the measured M = 4.")
-    explore_second: str = option("policy", help="With --explore-first reference-top, the second explorer of each "
-                                                "opening's pair: policy (π_θ continues the opening) or reference-top "
-                                                "(its second token drawn uniformly from π_ref's --explore-first-pool "
-                                                "likeliest after the opening, then π_θ greedily).",
-                                 why="policy keeps the measured reference-top. A style whose first two tokens π_ref "
-                                     "both gives under 1 % is out of reach of one forced token (docs/trainers.md).")
 
     def __post_init__(self) -> None:
         from arena.errors import ConfigError
@@ -105,12 +98,8 @@ class Options:
         if self.explore_first == "reference-top" and not (self.explore + 1) // 2 <= self.explore_first_pool:
             raise ConfigError(f"--explore-first-pool must be at least ⌈--explore / 2⌉ = {(self.explore + 1) // 2}; "
                               f"got {self.explore_first_pool}")
-        for flag, value in (("first", self.explore_first), ("second", self.explore_second)):
-            if value not in EXPLORE_FIRST:
-                raise ConfigError(f"--explore-{flag} must be one of {', '.join(EXPLORE_FIRST)}; got {value!r}")
-        if self.explore_second == "reference-top" and self.explore_first != "reference-top":
-            raise ConfigError("--explore-second reference-top needs --explore-first reference-top (it draws the "
-                              "second token after a forced opening)")
+        if self.explore_first not in EXPLORE_FIRST:
+            raise ConfigError(f"--explore-first must be one of {', '.join(EXPLORE_FIRST)}; got {self.explore_first!r}")
 
     def resolve(self, *, beta: float) -> "Options":
         """η = 2β when not given (the default is a function of β)."""
@@ -223,26 +212,20 @@ def _group_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], sel
     pairs = list(itertools.combinations(range(K), 2))
     first = [texts[i * n + b] for i, _ in pairs for b in range(n)]
     second = [texts[j * n + b] for _, j in pairs for b in range(n)]
-    if M:   # explorers, judged against the on-policy samples in the same call (one failure count)
+    if M:   # explorers, each judged against every on-policy sample, in the same call (one failure count)
         idsM, maskM = torch.cat([ids] * M), torch.cat([mask] * M)
-        gen_x = _sample_explorers(run, step, ids, mask, M)
+        first_x = reference_top_first(run, step, ids, mask, M) if config.options.explore_first == "reference-top" else None
+        gen_x = run.sample(policy.model, idsM, maskM, run.uniforms(step, 10, copies=M),
+                           temperature=config.options.explore_temperature, first=first_x)
         texts_x = run.texts(gen_x)
-        asked_x = _explorer_opponents(run, step, n, K, M)                        # (M, K, B)
-        first += [texts_x[m * n + b] for m, j, b in asked_x.nonzero().tolist()]
-        second += [texts[j * n + b] for m, j, b in asked_x.nonzero().tolist()]
-    pref, ok = run.judge_pairs([prompts[i % n] for i in range(len(pairs) * n)]
-                               + ([prompts[b] for _, _, b in asked_x.nonzero().tolist()] if M else []),
-                               first, second, step)
+        first += [texts_x[m * n + b] for m in range(M) for _ in range(K) for b in range(n)]
+        second += [texts[j * n + b] for _ in range(M) for j in range(K) for b in range(n)]
+    pref, ok = run.judge_pairs([p for _ in range(len(first) // n) for p in prompts], first, second, step)
     if run.judged == 0:                  # every judgment of the micro-batch failed: no backward
         return
     P = len(pairs) * n
-    pref, pref_x, ok, ok_x = pref[:P], pref[P:], ok[:P].view(len(pairs), n).T.all(1), ok[P:]      # ok: (B,)
-    if M:                                # (M, K, B) in full, unasked pairs neither counted nor failed
-        full = torch.zeros(asked_x.shape, dtype=pref_x.dtype, device=pref_x.device)
-        full[asked_x.to(full.device)] = pref_x
-        fine = torch.ones(asked_x.shape, dtype=torch.bool, device=ok.device)
-        fine[asked_x.to(ok.device)] = ok_x
-        pref_x, ok = full, ok & fine.view(M * K, n).T.all(1)
+    pref, pref_x = pref[:P], pref[P:]
+    ok = ok[:P].view(len(pairs), n).T.all(1) & ok[P:].view(M * K, n).T.all(1)    # (B,)
     pref = pref.view(len(pairs), n).T                                            # (B, pairs)
     ok, weight = run.loss_rows(ok)
     keep = ok.repeat(K)                                                          # copy-major rows
@@ -264,8 +247,7 @@ def _group_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], sel
         keep_x = ok.repeat(M)
         kept_x = Generation(tokens=gen_x.tokens[keep_x], mask=gen_x.mask[keep_x])
         ids_x, mask_x = idsM[keep_x], maskM[keep_x]
-        asked = asked_x[:, :, ok.cpu()].to(pref_x.dtype).to(pref_x.device)
-        score_x = ((pref_x[:, :, ok] * asked).sum(1) / asked.sum(1)).T.detach()   # (B', M): mean over the opponents
+        score_x = pref_x.view(M, K, n)[:, :, ok].mean(1).T.detach()             # (B', M): mean over the K samples
         if config.options.explore_first == "reference-top":
             reg = _factored_regression(run, target, self_play, (lp, lp_ref, lp_tgt, kept, score),
                                        (ids_x, mask_x, kept_x, score_x), K, M, m, eta)
@@ -287,74 +269,27 @@ def _group_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], sel
                  response_tokens=float(gen.mask.sum(-1).float().mean()), **logged)
 
 
-def _explorer_opponents(run: Run, step: int, n: int, K: int, M: int):
-    """(M, K, B) bool: which of the K samples each explorer is judged against. Every one, except
-    under `--explore-second reference-top`, where each odd explorer meets one sample drawn
-    uniformly: its forced second token makes most of its texts new, each a query, and one
-    opponent keeps P(y ≻ π_θ) unbiased at a sixth of the cost (K = 6)."""
-    import torch
-
-    asked = torch.ones((M, K, n), dtype=torch.bool)
-    if run.config.options.explore_second == "reference-top":
-        pick = (run.uniforms(step, 13, copies=M)[:, 0].view(M, n) * K).long().clamp(max=K - 1)     # (M, B)
-        asked[1::2] = torch.arange(K).view(1, K, 1) == pick[1::2].unsqueeze(1)
-    return asked
-
-
-def _sample_explorers(run: Run, step: int, ids, mask, M: int):
-    """The M explorers of each prompt, (M·B, T) copy-major: π_θ at τ, from the first token or
-    after a forced opening (`reference_top_first`); with `--explore-second reference-top` the odd
-    explorers, whose second token is forced too, continue greedily, so that the same opening
-    and second token give the same text while π_θ changes little and the judge cache answers."""
-    import torch
-
-    from arena.lm import pad_id
-    from trainers.mixture import Generation
-
-    options, n = run.config.options, len(ids)
-    idsM, maskM, u = torch.cat([ids] * M), torch.cat([mask] * M), run.uniforms(step, 10, copies=M)
-    if options.explore_first != "reference-top":
-        return run.sample(run.policy.model, idsM, maskM, u, temperature=options.explore_temperature)
-    first = reference_top_first(run, step, ids, mask, M)
-    if first.dim() == 1:
-        return run.sample(run.policy.model, idsM, maskM, u, temperature=options.explore_temperature, first=first)
-    odd = (torch.arange(M * n) // n) % 2 == 1                                    # copy-major explorer m = row // n
-    even = run.sample(run.policy.model, idsM[~odd], maskM[~odd], u[~odd], temperature=options.explore_temperature,
-                      first=first[~odd, 0])
-    greedy = run.sample(run.policy.model, idsM[odd], maskM[odd], u[odd], temperature=0.0, first=first[odd])
-    T = max(even.tokens.shape[1], greedy.tokens.shape[1])
-    tokens = torch.full((M * n, T), pad_id(run.policy.tokenizer), dtype=torch.long, device=even.tokens.device)
-    out_mask = torch.zeros((M * n, T), dtype=torch.long, device=even.tokens.device)
-    for rows, gen in ((~odd, even), (odd, greedy)):
-        tokens[rows.to(tokens.device), : gen.tokens.shape[1]] = gen.tokens
-        out_mask[rows.to(tokens.device), : gen.tokens.shape[1]] = gen.mask
-    return Generation(tokens=tokens, mask=out_mask)
-
-
 def _factored_regression(run: Run, target, self_play: bool, on, explorers, K: int, M: int, m: int, eta: float):
     """`--explore-first reference-top`: the Mirror Prox step regressed in two factors over the K
     samples and the M explorers of each prompt, grouped by first token: the continuations onto
     the step's conditional (`continuation_regression_loss`), the first tokens onto its marginal
-    (`opening_regression_loss`), each continuation weighted by the mixture of its group's
-    proposals (`balance_log_density`)."""
+    (`opening_regression_loss`)."""
     import torch
 
     from trainers.lm.common import sequence_logprob
-    from trainers.losses import (balance_log_density, continuation_regression_loss, mirror_prox_target,
-                                 opening_regression_loss)
+    from trainers.losses import continuation_regression_loss, mirror_prox_target, opening_regression_loss
     from trainers.mixture import Generation
 
     lp, lp_ref, lp_tgt, kept, score = on
     ids_x, mask_x, kept_x, score_x = explorers
-    policy, beta, options = run.policy, run.config.beta, run.config.options
-    tau, pool = options.explore_temperature, options.explore_first_pool
+    policy, beta, tau = run.policy, run.config.beta, run.config.options.explore_temperature
     lp_x = run.token_logprobs(run.model, ids_x, mask_x, kept_x)
     with torch.no_grad():
         lp_ref_x = run.token_logprobs(policy.reference(), ids_x, mask_x, kept_x)
         lp_tgt_x = lp_x.detach() if self_play else run.token_logprobs(policy.view(target), ids_x, mask_x, kept_x)
 
-    def after(gen, start):     # the response from position `start` on: its mask before `start` zeroed
-        return Generation(tokens=gen.tokens, mask=gen.mask * (torch.arange(gen.mask.shape[1]) >= start).to(gen.mask))
+    def rest(gen):     # the response after its first token: its mask without position 0
+        return Generation(tokens=gen.tokens, mask=gen.mask * (torch.arange(gen.mask.shape[1]) > 0).to(gen.mask))
 
     def by_prompt(values, copies):   # (copies·B',) copy-major -> (B', copies)
         return values.view(copies, m).T
@@ -363,40 +298,20 @@ def _factored_regression(run: Run, target, self_play: bool, on, explorers, K: in
         return mirror_prox_target(scores, by_prompt(sequence_logprob(logprobs_ref, gen), copies),
                                   by_prompt(sequence_logprob(logprobs_tgt, gen), copies), beta=beta, eta=eta)
 
-    def proposals(logprobs, logprobs_ref, gen, copies):
-        """(B', copies, 3): log-density of each continuation under the three proposals: π_θ, π_θ at
-        τ, and a second token uniform over π_ref's pool after the opening, then π_θ greedily
-        (density 1 on the greedy continuation, 0 elsewhere)."""
-        lp_tau = logprobs if tau == 1 else torch.log_softmax(logprobs / tau, -1)
-        if gen.tokens.shape[1] == 1:   # every response ended at its first token: one continuation, density 1
-            zero = torch.zeros(len(gen.tokens), device=logprobs.device)
-            return torch.stack([by_prompt(zero, copies)] * 3, -1)
-        tokens, kept_mask = gen.tokens.to(logprobs.device), gen.mask.to(logprobs.device).bool()
-        in_pool = (torch.topk(logprobs_ref[:, 1], pool, dim=-1).indices == tokens[:, 1:2]).any(-1)
-        greedy = ((logprobs.argmax(-1) == tokens) | ~kept_mask)[:, 2:].all(-1)
-        log_q2 = torch.where(in_pool & greedy, torch.full_like(in_pool, -math.log(pool), dtype=lp_tau.dtype),
-                             torch.full_like(in_pool, -math.inf, dtype=lp_tau.dtype))
-        log_q2 = torch.where(~kept_mask[:, 1], torch.zeros_like(log_q2), log_q2)
-        return torch.stack([by_prompt(sequence_logprob(logprobs, after(gen, 1)), copies),
-                            by_prompt(sequence_logprob(lp_tau, after(gen, 1)), copies),
-                            by_prompt(log_q2, copies)], -1)
-
-    logp_rest = torch.cat([by_prompt(sequence_logprob(lp, after(kept, 1)), K),
-                           by_prompt(sequence_logprob(lp_x, after(kept_x, 1)), M)], 1)
+    logp_rest = torch.cat([by_prompt(sequence_logprob(lp, rest(kept)), K),
+                           by_prompt(sequence_logprob(lp_x, rest(kept_x)), M)], 1)
     logp_first = torch.cat([by_prompt(lp[:, 0].gather(-1, kept.tokens[:, :1].to(lp.device)).squeeze(-1), K),
                             by_prompt(lp_x[:, 0].gather(-1, kept_x.tokens[:, :1].to(lp.device)).squeeze(-1), M)], 1)
-    groups = torch.cat([by_prompt(kept.tokens[:, 0], K), by_prompt(kept_x.tokens[:, 0], M)], 1).to(logp_rest.device)
     with torch.no_grad():
-        t_rest = torch.cat([target_of(lp_ref, lp_tgt, after(kept, 1), score, K),
-                            target_of(lp_ref_x, lp_tgt_x, after(kept_x, 1), score_x, M)], 1)
+        t_rest = torch.cat([target_of(lp_ref, lp_tgt, rest(kept), score, K),
+                            target_of(lp_ref_x, lp_tgt_x, rest(kept_x), score_x, M)], 1)
         t_whole = torch.cat([target_of(lp_ref, lp_tgt, kept, score, K),
                              target_of(lp_ref_x, lp_tgt_x, kept_x, score_x, M)], 1)
-        # which proposal drew each continuation: π_θ for the samples, π_θ at τ for the explorers,
-        # and with --explore-second reference-top the pool's second token for every odd explorer
-        drew = torch.tensor([0] * K + [2 if options.explore_second == "reference-top" and x % 2 else 1
-                                       for x in range(M)], device=groups.device).expand(m, K + M)
-        log_q = balance_log_density(torch.cat([proposals(lp.detach(), lp_ref, kept, K),
-                                               proposals(lp_x.detach(), lp_ref_x, kept_x, M)], 1), drew, groups)
+        # the continuations' proposal: π_θ for the samples, π_θ at τ for the explorers
+        q_x = logp_rest[:, K:].detach() if tau == 1 else \
+            by_prompt(sequence_logprob(torch.log_softmax(lp_x.detach() / tau, -1), rest(kept_x)), M)
+        log_q = torch.cat([logp_rest[:, :K].detach(), q_x], 1)
+    groups = torch.cat([by_prompt(kept.tokens[:, 0], K), by_prompt(kept_x.tokens[:, 0], M)], 1).to(logp_rest.device)
     return (continuation_regression_loss(logp_rest, t_rest, groups, beta=beta, eta=eta)
             + opening_regression_loss(logp_first, t_whole - log_q, groups, beta=beta, eta=eta))
 
@@ -405,9 +320,7 @@ def reference_top_first(run: Run, step: int, ids, mask, M: int):
     """(M·B,) copy-major first tokens of the explorers under `--explore-first reference-top`: for
     each prompt, ⌈M/2⌉ distinct tokens drawn uniformly from π_ref's `--explore-first-pool`
     likeliest first tokens (banned tokens excluded), explorer m starting with token m // 2 (two
-    continuations per opening, so that `continuation_regression_loss` has a group to centre).
-    With `--explore-second reference-top`, (M·B, 2): each odd explorer's second token is drawn
-    uniformly from π_ref's pool after its opening, the even ones' left to π_θ (−1)."""
+    continuations per opening, so that `continuation_regression_loss` has a group to centre)."""
     import torch
 
     from trainers.mixture import Generation
@@ -421,17 +334,4 @@ def reference_top_first(run: Run, step: int, ids, mask, M: int):
     pool = torch.topk(first, pool_size, dim=-1).indices                          # (B, N)
     keys = run.uniforms(step, 11, copies=pool_size)[:, 0].view(pool_size, B).T.to(pool.device)   # (B, N)
     chosen = pool.gather(1, keys.argsort(-1)[:, :(M + 1) // 2])                  # a uniform subset of the pool
-    openings = chosen.repeat_interleave(2, dim=1)[:, :M].T.reshape(-1)            # (M·B,) copy-major
-    if run.config.options.explore_second != "reference-top":
-        return openings
-    n = M // 2                                                                   # openings with an odd explorer
-    a = chosen[:, :n].T.reshape(-1)                                              # (n·B,) copy-major
-    probe = Generation(tokens=torch.stack([a, torch.zeros_like(a)], 1), mask=torch.ones((n * B, 2), dtype=torch.long,
-                                                                                      device=ids.device))
-    with torch.no_grad():
-        after = run.token_logprobs(run.policy.reference(), torch.cat([ids] * n), torch.cat([mask] * n), probe)[:, 1]
-    pick = (run.uniforms(step, 12, copies=n)[:, 0].to(after.device) * pool_size).long().clamp(max=pool_size - 1)
-    second = torch.topk(after, pool_size, dim=-1).indices.gather(1, pick.unsqueeze(-1)).view(n, B).T     # (B, n)
-    column = torch.full((B, M), -1, dtype=torch.long, device=second.device)
-    column[:, 1::2] = second
-    return torch.stack([openings, column.T.reshape(-1).to(openings.device)], 1)
+    return chosen.repeat_interleave(2, dim=1)[:, :M].T.reshape(-1)                # (M·B,) copy-major

@@ -59,12 +59,11 @@ def test_a_failed_explorer_judgment_drops_its_prompt_and_is_counted(world, tmp_p
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in rows)
 
 
-@pytest.mark.parametrize("first, second", [("policy", "policy"), ("reference-top", "policy"),
-                                           ("reference-top", "reference-top")])
-def test_explore_resumes_to_the_uninterrupted_weights(world, tmp_path, first, second):
+@pytest.mark.parametrize("first", ["policy", "reference-top"])
+def test_explore_resumes_to_the_uninterrupted_weights(world, tmp_path, first):
     from tests.trainers.lm.test_lm_trainers import _Stop, _stop_at
 
-    opts = nash_mp.Options(explore=2, explore_first=first, explore_second=second)
+    opts = nash_mp.Options(explore=2, explore_first=first)
     full = train("nash-mp", cfg(world, tmp_path / "full", steps=4, options=opts))
     with pytest.raises(_Stop):
         train("nash-mp", cfg(world, tmp_path / "cut", steps=4, save_every=2, options=opts), progress=_stop_at(3))
@@ -116,54 +115,6 @@ def test_reference_top_explorers_start_with_distinct_openings_of_the_reference(w
         assert any(len(pairs) > 1 for pairs in openings.values())             # drawn: not always the same two
 
 
-def test_reference_top_second_tokens_come_from_the_reference_after_the_opening(world, tmp_path, monkeypatch):
-    """`--explore-second reference-top`: of each opening's two explorers, the odd one's second
-    token is drawn uniformly from π_ref's pool after the opening and π_θ continues greedily; the
-    even one is π_θ's at τ from the opening."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    import trainers.lm.common as C
-    from arena.lm import banned_ids
-
-    seen, real = [], C.sample
-
-    def sample(model, policy, ids, mask, u, first=None, **k):
-        gen = real(model, policy, ids, mask, u, first=first, **k)
-        if first is not None:
-            seen.append((first, gen, ids, mask, k["temperature"]))
-        return gen
-
-    monkeypatch.setattr(C, "sample", sample)
-    pool = 3
-    out = train("nash-mp", cfg(world, tmp_path / "x", steps=3, options=nash_mp.Options(
-        explore=4, explore_first="reference-top", explore_second="reference-top", explore_first_pool=pool,
-        explore_temperature=1.0)))
-    assert json.loads((out / "arena_card.json").read_text())["config"]["explore_second"] == "reference-top"
-    rows = _rows(out)
-    assert all(r["explore_loss"] > 0 and torch.isfinite(torch.tensor(r["loss"])) for r in rows)
-    # per step and prompt: the K = 2 samples' pair, the even explorers against both samples, the odd ones against one
-    assert rows[-1]["judge_queries"] == 3 * 4 * (1 + 2 * 2 + 2 * 1)
-    # per step: the even explorers (2 per prompt, first token forced, at τ) and the odd ones (greedy)
-    assert [(tuple(f.shape), t) for f, _, _, _, t in seen] == [((8,), 1.0), ((8, 2), 0.0)] * 3
-    sft = world / "ckpts" / "sft"
-    tok, ref = AutoTokenizer.from_pretrained(sft), AutoModelForCausalLM.from_pretrained(sft)
-    seconds = set()
-    for first, gen, ids, mask, _ in seen[1::2]:                              # the odd explorers, copy-major
-        assert gen.tokens[:, 0].tolist() == first[:, 0].tolist() and bool((first[:, 1] >= 0).all())
-        alive = gen.mask[:, 1].bool()
-        assert gen.tokens[alive, 1].tolist() == first[alive, 1].tolist()
-        x = torch.cat([ids, first[:, :1]], 1)
-        m = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
-        with torch.no_grad():
-            logits = ref(input_ids=x, attention_mask=m, position_ids=(m.cumsum(-1) - 1).clamp(min=0)).logits[:, -1]
-        logits[:, list(banned_ids(tok))] = -float("inf")
-        top = torch.topk(logits, pool, dim=-1).indices
-        for row in range(len(first)):
-            assert int(first[row, 1]) in top[row].tolist()
-            seconds.add((tuple(x[row].tolist()), int(first[row, 1])))
-    assert len({key for key, _ in seconds}) < len(seconds)                   # drawn: not always the same token
-
-
 def test_bad_values_and_other_algorithms_are_refused(world, tmp_path, capsys):
     from arena.cli import main
 
@@ -175,10 +126,6 @@ def test_bad_values_and_other_algorithms_are_refused(world, tmp_path, capsys):
         nash_mp.Options(explore=2, explore_first="reference")
     with pytest.raises(ConfigError, match="--explore-first-pool must be at least ⌈--explore / 2⌉ = 3"):
         nash_mp.Options(explore=5, explore_first="reference-top", explore_first_pool=2)
-    with pytest.raises(ConfigError, match="--explore-second must be one of policy, reference-top"):
-        nash_mp.Options(explore=2, explore_first="reference-top", explore_second="top")
-    with pytest.raises(ConfigError, match="--explore-second reference-top needs --explore-first reference-top"):
-        nash_mp.Options(explore=2, explore_second="reference-top")
     args = ["--policy", str(world / "ckpts" / "sft"), "--judge", JUDGE_SPEC, "--prompts", str(world / "prompts.jsonl"),
             "--out", str(tmp_path / "o"), "--steps", "1", "--batch-size", "2", "--max-new-tokens", "4", "--eval-every", "0"]
     assert main(["train", "online-dpo", *args, "--explore", "2"]) == 2

@@ -399,36 +399,3 @@ def test_opening_and_continuation_regressions_reach_the_mirror_prox_step_factor_
     # one opening per prompt: nothing to compare
     assert opening_regression_loss(torch.tensor([[-1.0, -1.0]]), torch.tensor([[3.0, -9.0]]), torch.tensor([[4, 4]]),
                                    beta=beta, eta=eta).item() == 0.0
-
-
-def test_the_balance_heuristic_estimates_the_normaliser_exactly_in_expectation():
-    """`balance_log_density`: a group with n_j continuations from proposal j weights each by the
-    mixture Σ_j n_j q_j / n. Enumerating every draw of a group of two (one from q1, which draws
-    the winning continuation once in 10⁴, one from q2, uniform), the mean weight exp(T) / q_mix
-    has expectation Z = Σ_c exp T(c) exactly, like each draw's own density, with a variance
-    hundreds of times smaller."""
-    from trainers.losses import balance_log_density
-
-    T = torch.tensor([0.0, -1.0, 0.5, 3.0], dtype=torch.float64)               # continuation 3 wins
-    q = torch.tensor([[0.6, 0.3, 0.0999, 1e-4], [0.25, 0.25, 0.25, 0.25]], dtype=torch.float64)
-    draws = [(a, b) for a in range(4) for b in range(4)]                      # (from q1, from q2)
-    prob = torch.tensor([float(q[0, a] * q[1, b]) for a, b in draws], dtype=torch.float64)
-    ys = torch.tensor(draws)                                                  # (16, 2)
-    log_q = q.log().T[ys]                                                     # (16, 2, 2): each draw under each proposal
-    proposal, groups = torch.tensor([[0, 1]] * 16), torch.zeros((16, 2), dtype=torch.long)
-    mix = balance_log_density(log_q, proposal, groups)
-    assert torch.allclose(mix, (0.5 * q[0][ys] + 0.5 * q[1][ys]).log())
-    estimate = (T[ys] - mix).exp().mean(1)
-    own = (T[ys] - log_q.gather(-1, proposal.unsqueeze(-1)).squeeze(-1)).exp().mean(1)
-    Z = float(T.exp().sum())
-    assert float((prob * estimate).sum()) == pytest.approx(Z, rel=1e-12)
-    assert float((prob * own).sum()) == pytest.approx(Z, rel=1e-12)
-    variance = lambda e: float((prob * (e - Z) ** 2).sum())                  # noqa: E731
-    assert 100 * variance(estimate) < variance(own)
-    # one proposal in the group: each draw's own density; two groups never mix their counts
-    single = balance_log_density(log_q, torch.zeros((16, 2), dtype=torch.long), groups)
-    assert torch.allclose(single, log_q[..., 0])
-    apart = balance_log_density(log_q, proposal, torch.tensor([[0, 1]] * 16))
-    assert torch.allclose(apart, log_q.gather(-1, proposal.unsqueeze(-1)).squeeze(-1))
-    with pytest.raises(ValueError, match="log_q must be"):
-        balance_log_density(log_q[0], proposal, groups)
