@@ -239,11 +239,12 @@ def opening_regression_loss(logp_first: torch.Tensor, log_weight: torch.Tensor, 
     from; groups: (B, N), the first tokens. The step's closed form π_T ∝ exp T gives an opening a
     the marginal π_T(a) ∝ Z_a = Σ_c exp T(a, c) = E_{c∼q(·|a)} exp(T(a, c) − log q(c | a)), estimated
     by the mean of exp(log_weight) over the group. With r_a = log π_θ(a) − log Ẑ_a centred over the
-    prompt's openings, each opening counted once,
+    prompt's openings, each opening counted once, and A_b the number of openings of prompt b,
 
-        L = ½ (β + β/η) Σ_b Σ_a (r_a − r̄_b)² / Σ_b (number of openings of b),
+        L = ½ (β + β/η) · (1 / B) Σ_b (1 / A_b) Σ_a (r_a − r̄_b)²,
 
-    a prompt with one opening contributing 0. A policy gradient moves an opening by the mean
+    a prompt with one opening contributing 0. A mean over prompts, like the other losses, so
+    that data-parallel processes, each averaging its own prompts, give the one-process gradient. A policy gradient moves an opening by the mean
     advantage of its continuations; the step moves it by their soft maximum, so a rare opening
     whose one winning continuation π_θ rarely draws is raised, not lowered. Ẑ_a is low when the
     continuations drawn are far from π_T(·|a); `continuation_regression_loss` pulls q = π_θ(·|a)
@@ -257,8 +258,9 @@ def opening_regression_loss(logp_first: torch.Tensor, log_weight: torch.Tensor, 
     w = log_weight.detach().unsqueeze(-2).expand(same.shape)
     log_z = torch.logsumexp(torch.where(same, w, torch.full_like(w, -torch.inf)), -1) - size.log()
     r, once = logp_first - log_z, 1.0 / size                                              # each opening weighs 1
-    r = r - (once * r).sum(1, keepdim=True) / once.sum(1, keepdim=True)
-    return 0.5 * (beta + beta / eta) * (once * r ** 2).sum() / once.sum()
+    openings = once.sum(1, keepdim=True)                                                  # (B, 1): A_b
+    r = r - (once * r).sum(1, keepdim=True) / openings
+    return 0.5 * (beta + beta / eta) * ((once * r ** 2) / openings).sum(1).mean()
 
 
 def leave_one_out_score(pref: torch.Tensor) -> torch.Tensor:

@@ -51,20 +51,24 @@ def test_two_processes_match_one(tmp_path, tiny_lowrank_world):  # in the defaul
 
 
 @pytest.mark.slow  # two launcher processes: about a minute on 2 shared cores
-def test_explorers_and_the_judge_cache_under_two_processes(tmp_path, tiny_lowrank_world):
+@pytest.mark.parametrize("first, port", [("policy", 29519), ("reference-top", 29520)])
+def test_explorers_and_the_judge_cache_under_two_processes(tmp_path, tiny_lowrank_world, first, port):
     """Nash-MP with --explore 2 and --judge-cache on two processes ends with the one-process
-    weights; each process caches its own rows' comparisons, so the two ask at least as many."""
+    weights, the explorers' openings drawn by the policy or from π_ref's top (each process draws
+    its own rows' openings, from the whole batch's uniforms); each process caches its own rows'
+    comparisons, so the two ask at least as many."""
     from trainers.lm import nash_mp
 
     world = tiny_lowrank_world(20)
     base = dict(policy=str(world / "ckpts" / "sft"), judge=JUDGE_SPEC, prompts=str(world / "prompts.jsonl"),
                 steps=2, batch_size=4, max_new_tokens=3, eval_every=0, save_every=0, lr=1e-2, judge_cache=True)
-    one = train("nash-mp", TrainConfig(out=str(tmp_path / "one"), options=nash_mp.Options(explore=2), **base))
+    one = train("nash-mp", TrainConfig(out=str(tmp_path / "one"), options=nash_mp.Options(explore=2, explore_first=first),
+                                       **base))
     launcher = Path(sys.executable).parent / "accelerate"
     cmd = [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29519",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
            str(Path(__file__).with_name("ddp_train.py")),
-           json.dumps({**base, "out": str(tmp_path / "two"), "explore": 2}), "nash-mp"]
+           json.dumps({**base, "out": str(tmp_path / "two"), "explore": 2, "explore_first": first}), "nash-mp"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     from safetensors.torch import load_file

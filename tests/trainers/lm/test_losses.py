@@ -399,3 +399,23 @@ def test_opening_and_continuation_regressions_reach_the_mirror_prox_step_factor_
     # one opening per prompt: nothing to compare
     assert opening_regression_loss(torch.tensor([[-1.0, -1.0]]), torch.tensor([[3.0, -9.0]]), torch.tensor([[4, 4]]),
                                    beta=beta, eta=eta).item() == 0.0
+
+
+def test_the_opening_regression_is_a_mean_over_prompts_so_processes_can_split_them():
+    """`opening_regression_loss` averages each prompt's mean over its openings across prompts:
+    two prompts with 3 and 2 openings give the mean of the two prompts' own losses, which is
+    what two data-parallel processes, one prompt each, average to (a mean over all openings of
+    the batch would weigh the prompt with more openings more, and differ by world size)."""
+    from trainers.losses import opening_regression_loss
+
+    logp = torch.tensor([[-0.5, -1.0, -2.0, -2.0], [-0.2, -0.2, -3.0, -3.0]], dtype=torch.float64)
+    weight = torch.tensor([[1.0, -1.0, 0.5, 0.7], [2.0, 0.0, -1.0, -4.0]], dtype=torch.float64)
+    groups = torch.tensor([[0, 1, 2, 2], [5, 5, 6, 6]])
+    both = opening_regression_loss(logp, weight, groups, beta=0.1, eta=0.2)
+    alone = [opening_regression_loss(logp[b:b + 1], weight[b:b + 1], groups[b:b + 1], beta=0.1, eta=0.2)
+             for b in range(2)]
+    assert float(both) == pytest.approx(float(sum(alone)) / 2, rel=1e-12)
+    # prompt 1 by hand: openings 5 and 6, log Ẑ = log mean exp(weight) per group, r centred over the two
+    r = [-0.2 - math.log((math.exp(2.0) + 1.0) / 2), -3.0 - math.log((math.exp(-1.0) + math.exp(-4.0)) / 2)]
+    r = [x - sum(r) / 2 for x in r]
+    assert float(alone[1]) == pytest.approx(0.5 * (0.1 + 0.5) * (r[0] ** 2 + r[1] ** 2) / 2, rel=1e-12)
