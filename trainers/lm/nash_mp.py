@@ -77,8 +77,8 @@ class Options:
                                                "continues; the step regresses in two factors, first token and "
                                                "continuation, grouped by first token).",
                                 why="policy keeps the measured --explore. Raters world, β = 0.01, M = 4, τ = 1, 4,000 "
-                                    "steps: reference-top left a kept style below 1 % on 1 % of prompts, policy on "
-                                    "4–24 % (docs/trainers.md).")
+                                    "steps: reference-top left a kept style below 1 % on 0–1 % of prompts, policy "
+                                    "on 4–24 % (docs/trainers.md).")
     explore_first_pool: int = option(8, help="With --explore-first reference-top: how many of π_ref's likeliest first "
                                              "tokens the explorers' first tokens are drawn from (≥ ⌈M/2⌉).",
                                      why="raters world: π_ref ranks a style's opening 5th on some prompts (list on "
