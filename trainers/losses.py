@@ -244,11 +244,12 @@ def opening_regression_loss(logp_first: torch.Tensor, log_weight: torch.Tensor, 
         L = ½ (β + β/η) · (1 / B) Σ_b (1 / A_b) Σ_a (r_a − r̄_b)²,
 
     a prompt with one opening contributing 0. A mean over prompts, like the other losses, so
-    that data-parallel processes, each averaging its own prompts, give the one-process gradient. A policy gradient moves an opening by the mean
-    advantage of its continuations; the step moves it by their soft maximum, so a rare opening
-    whose one winning continuation π_θ rarely draws is raised, not lowered. Ẑ_a is low when the
-    continuations drawn are far from π_T(·|a); `continuation_regression_loss` pulls q = π_θ(·|a)
-    there, where every weight equals Z_a and one continuation is enough.
+    that data-parallel processes, each averaging its own prompts, give the one-process gradient.
+    A policy gradient moves an opening by the mean advantage of its continuations; the step
+    moves it by their soft maximum, so a rare opening whose one winning continuation π_θ rarely
+    draws is raised, not lowered. Ẑ_a is low when the continuations drawn are far from π_T(·|a);
+    `continuation_regression_loss` pulls q = π_θ(·|a) there, where every weight equals Z_a and
+    one continuation is enough.
     """
     if logp_first.ndim != 2 or logp_first.shape != log_weight.shape or logp_first.shape != groups.shape:
         raise ValueError(f"logp_first, log_weight and groups must be (B, N) alike; got {tuple(logp_first.shape)}, "
