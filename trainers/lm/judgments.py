@@ -24,7 +24,11 @@ its answer would have its one draw reused for the whole run. So the cache is off
 
 The file remembers the judge's fingerprint: a resumed run whose judge changed (its code, its
 model) is refused rather than fed the old judge's answers. Under `accelerate launch` each
-process caches the comparisons of its own rows; rank 0's are in the file, the others' in memory.
+process asks the comparisons of its own rows, and after every call the processes exchange
+what they bought (`trainers.lm.run.Run.judge_pairs`): every cache holds every answer, rank 0
+writes them all to the file, and the other processes load it when the run resumes. Two
+processes still both ask a comparison that comes up on both in the same call (a prompt drawn
+twice into one batch).
 """
 
 from __future__ import annotations
@@ -56,10 +60,13 @@ class JudgmentCache:
     """The judge's answers of one run by (prompt, response_a, response_b), kept in memory and,
     with a `path`, in SQLite (loaded again when the run resumes)."""
 
-    def __init__(self, path: Path | None = None, *, judge_fingerprint: str | None = None):
+    def __init__(self, path: Path | None = None, *, judge_fingerprint: str | None = None, exchange: bool = False):
+        """`exchange`: one of several processes, which keeps its own answers for `take_asked`."""
         self.path = path
+        self.exchange = exchange
         self._db = None
         self._p: dict[tuple[str, str, str], float] = {}
+        self._asked: list[tuple[str, str, str, float]] = []     # this process's answers not yet exchanged
         if path is not None:
             self._db = sqlite3.connect(path)
             with self._db:
@@ -67,12 +74,27 @@ class JudgmentCache:
                 row = self._db.execute("SELECT value FROM meta WHERE key = 'judge'").fetchone()
                 if row is None and judge_fingerprint is not None:
                     self._db.execute("INSERT INTO meta VALUES ('judge', ?)", (judge_fingerprint,))
-            if row is not None and judge_fingerprint is not None and row[0] != judge_fingerprint:
+            try:
+                _check_judge(path, row, judge_fingerprint)
+            except ConfigError:
                 self.close()
-                raise ConfigError(f"{path} holds the answers of another judge (fingerprint {row[0]}, now "
-                                  f"{judge_fingerprint}: its code or model changed since the run started); "
-                                  f"pass --overwrite to start the run over with this judge")
+                raise
             self._p = {(x, a, b): p for x, a, b, p in self._db.execute("SELECT * FROM judgments")}
+
+    @classmethod
+    def replica(cls, path: Path, *, judge_fingerprint: str | None = None) -> "JudgmentCache":
+        """The in-memory cache of a process other than the one that writes `path` (`exchange`
+        on): what the file holds (a resumed run), read without writing to it; empty without it."""
+        cache = cls(exchange=True)
+        if path.exists():
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                _check_judge(path, db.execute("SELECT value FROM meta WHERE key = 'judge'").fetchone(),
+                             judge_fingerprint)
+                cache._p = {(x, a, b): p for x, a, b, p in db.execute("SELECT * FROM judgments")}
+            finally:
+                db.close()
+        return cache
 
     def __len__(self) -> int:
         return len(self._p)
@@ -83,17 +105,34 @@ class JudgmentCache:
             return 0.5
         return self._p.get((prompt, a, b))
 
-    def store(self, rows: Sequence[tuple[str, str, str, float]]) -> None:
-        """Keep the judge's answers (prompt, a, b, p); committed before returning."""
+    def store(self, rows: Sequence[tuple[str, str, str, float]], *, others: bool = False) -> None:
+        """Keep the judge's answers (prompt, a, b, p), committed before returning: answers to
+        this process, or with `others` those another process bought (not passed on again)."""
+        rows = list(rows)
         self._p.update({(x, a, b): p for x, a, b, p in rows})
+        if self.exchange and not others:
+            self._asked.extend(rows)
         if self._db is not None and rows:
             with self._db:
                 self._db.executemany("INSERT OR REPLACE INTO judgments VALUES (?, ?, ?, ?)", rows)
+
+    def take_asked(self) -> list[tuple[str, str, str, float]]:
+        """This process's own answers stored since the last call (with `exchange`)."""
+        asked, self._asked = self._asked, []
+        return asked
 
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def _check_judge(path: Path, row: tuple | None, judge_fingerprint: str | None) -> None:
+    """Refuse a cache file that holds another judge's answers (`row`: its meta row, or None)."""
+    if row is not None and judge_fingerprint is not None and row[0] != judge_fingerprint:
+        raise ConfigError(f"{path} holds the answers of another judge (fingerprint {row[0]}, now "
+                          f"{judge_fingerprint}: its code or model changed since the run started); "
+                          f"pass --overwrite to start the run over with this judge")
 
 
 def judge_with_cache(judge, comparisons: list, cache: JudgmentCache | None) -> tuple[list, int]:

@@ -74,14 +74,18 @@ class Run:
         else:
             self.model = self.policy.model
         self.metrics = C.Metrics(self.work / "metrics.jsonl", self.start) if self.rank == 0 else None
-        # --judge-cache: rank 0 keeps it in OUT/judgments.sqlite (a resumed run reloads it),
-        # the other processes in memory, each for the comparisons of its own rows
+        # --judge-cache: rank 0 keeps it in OUT/judgments.sqlite (a resumed run reloads it), the
+        # other processes in memory, loaded from the file on resume; `judge_pairs` shares answers
         self.judgments = None
         if config.judge_cache:
             from trainers.lm.judgments import FILE, JudgmentCache
 
-            self.judgments = JudgmentCache(self.work / FILE if self.rank == 0 else None,
-                                           judge_fingerprint=getattr(self.judge, "fingerprint", None))
+            fingerprint = getattr(self.judge, "fingerprint", None)
+            if self.rank == 0:
+                self.judgments = JudgmentCache(self.work / FILE, judge_fingerprint=fingerprint, exchange=self.world > 1)
+            else:
+                self.judgments = JudgmentCache.replica(self.work / FILE, judge_fingerprint=fingerprint) if resume \
+                    else JudgmentCache(exchange=True)
         self.tracker = C.tracker(config, self.work, algorithm) if self.rank == 0 else None
         self.device = config.device
 
@@ -166,6 +170,8 @@ class Run:
         pref, ok, asked = C.judge_pairs(self.judge, prompts, a, b, labels=self.config.labels,
                                         gen=C.generator(self.config.seed, step, purpose + 100 * self.micro),
                                         cache=self.judgments)
+        if self.judgments is not None and self.world > 1:
+            self._share_judgments()
         # every process judges its own equal share of the global batch
         counts = torch.tensor([int((~ok).sum()), asked])
         if self.accelerator is not None:   # count every process's failures and queries, not only rank 0's
@@ -177,6 +183,14 @@ class Run:
         self.counters.judge_failures += failures
         self.judged = len(prompts) * self.world - failures
         return pref.to(self.device), ok.to(self.device)
+
+    def _share_judgments(self) -> None:
+        """--judge-cache with several processes: every process's new answers go into every
+        process's cache (rank 0's file holds them all), so none asks what another has bought."""
+        from accelerate.utils import gather_object
+
+        everyone = gather_object([self.judgments.take_asked()])      # one list of answers per process
+        self.judgments.store([row for r, rows in enumerate(everyone) if r != self.rank for row in rows], others=True)
 
     def loss_rows(self, ok: torch.Tensor) -> tuple[torch.Tensor, float]:
         """Rows that enter the loss, and the weight of this process's loss.

@@ -55,8 +55,8 @@ def test_two_processes_match_one(tmp_path, tiny_lowrank_world):  # in the defaul
 def test_explorers_and_the_judge_cache_under_two_processes(tmp_path, tiny_lowrank_world, first, port):
     """Nash-MP with --explore 2 and --judge-cache on two processes ends with the one-process
     weights, the explorers' openings drawn by the policy or from π_ref's top (each process draws
-    its own rows' openings, from the whole batch's uniforms); each process caches its own rows'
-    comparisons, so the two ask at least as many."""
+    its own rows' openings, from the whole batch's uniforms); the processes exchange what they
+    bought, so rank 0's file holds every comparison either asked, those of the one-process run."""
     from trainers.lm import nash_mp
 
     world = tiny_lowrank_world(20)
@@ -80,7 +80,48 @@ def test_explorers_and_the_judge_cache_under_two_processes(tmp_path, tiny_lowran
     total = 2 * 4 * (1 + 2 * 2)                                       # steps × prompts × (pair + M·K)
     assert [r["judge_queries"] + r["judge_reused"] for r in rows_two][-1] == total
     assert rows_one[-1]["judge_queries"] + rows_one[-1]["judge_reused"] == total
-    assert rows_two[-1]["judge_queries"] >= rows_one[-1]["judge_queries"]
+    assert rows_two[-1]["judge_queries"] >= rows_one[-1]["judge_queries"]    # equal unless both ask one at once
+    import sqlite3
+
+    from trainers.lm.judgments import FILE
+
+    def bought(out):
+        return set(sqlite3.connect(out / FILE).execute("SELECT prompt, response_a, response_b FROM judgments"))
+
+    assert bought(tmp_path / "two") == bought(one) and len(bought(one)) == rows_one[-1]["judge_queries"]
+
+
+@pytest.mark.slow  # three two-process launches: about a minute on 2 shared cores
+def test_two_processes_resume_with_every_answer_they_bought(tmp_path, tiny_lowrank_world):
+    """--judge-cache on two processes, cut after step 3 (state saved at step 2) and resumed:
+    rank 0's file held both processes' answers, and rank 1 loads it on resume, so step 3 is
+    redone without a query and the run ends with the uninterrupted weights, having asked
+    exactly step 3's queries fewer."""
+    world = tiny_lowrank_world(20)
+    base = dict(policy=str(world / "ckpts" / "sft"), judge=JUDGE_SPEC, prompts=str(world / "prompts.jsonl"),
+                steps=4, batch_size=4, max_new_tokens=3, eval_every=0, save_every=2, lr=1e-2, judge_cache=True,
+                samples_per_prompt=3)
+    launcher = Path(sys.executable).parent / "accelerate"
+
+    def launch(out, *how):
+        cmd = [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+               "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "29521",
+               str(Path(__file__).with_name("ddp_train.py")), json.dumps({**base, "out": str(out)}), "nash-mp", *how]
+        return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                              timeout=300)
+
+    full = launch(tmp_path / "full")
+    assert full.returncode == 0, full.stderr[-3000:]
+    assert launch(tmp_path / "cut", "stop-at=3").returncode != 0
+    assert not (tmp_path / "cut").exists()                             # nothing half-written in OUT
+    resumed = launch(tmp_path / "cut", "resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    from safetensors.torch import load_file
+    a, b = load_file(tmp_path / "full" / "model.safetensors"), load_file(tmp_path / "cut" / "model.safetensors")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    f = [json.loads(x)["judge_queries"] for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    r = [json.loads(x)["judge_queries"] for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert f[2] > f[1] and r[-1] == f[-1] - (f[2] - f[1])
 
 
 @pytest.mark.slow  # two launcher processes + a world build: about a minute on 2 shared cores

@@ -71,6 +71,36 @@ def test_the_file_belongs_to_one_judge_and_keeps_only_real_answers(tmp_path):
         JudgmentCache(tmp_path / FILE, judge_fingerprint="counting")
 
 
+def test_processes_exchange_what_they_bought_and_a_resumed_process_loads_the_file(tmp_path):
+    """Under several processes (`Run.judge_pairs`): each cache hands over only its own new
+    answers, once; another process's answers are stored (rank 0: in the file) but not passed
+    on again; a process other than rank 0 resumes from the file, read-only, and refuses the
+    file of another judge."""
+    judge = Counting()
+    rank0 = JudgmentCache(tmp_path / FILE, judge_fingerprint="counting", exchange=True)
+    rank1 = JudgmentCache(exchange=True)
+    judge_with_cache(judge, [_c("x", "y"), _c("x", "bad")], rank0)
+    judge_with_cache(judge, [_c("y", "x", prompt="q")], rank1)
+    mine0, mine1 = rank0.take_asked(), rank1.take_asked()
+    assert mine0 == [("p", "x", "y", 0.75)] and mine1 == [("q", "y", "x", 0.25)]     # a failure is not handed over
+    rank0.store(mine1, others=True)
+    rank1.store(mine0, others=True)
+    assert rank0.take_asked() == rank1.take_asked() == []                           # each answer travels once
+    _, asked = judge_with_cache(judge, [_c("x", "y"), _c("y", "x", prompt="q")], rank1)
+    assert asked == 0 and len(judge.asked) == 3                                     # rank 0's answer reused
+    rank0.close()
+    alone = JudgmentCache()                                                          # one process: nothing kept
+    judge_with_cache(judge, [_c("a", "b")], alone)
+    assert alone.take_asked() == []
+    resumed = JudgmentCache.replica(tmp_path / FILE, judge_fingerprint="counting")
+    assert len(resumed) == 2 and resumed.lookup("q", "y", "x") == 0.25 and resumed.exchange
+    assert len(JudgmentCache.replica(tmp_path / "missing.sqlite")) == 0
+    before = (tmp_path / FILE).read_bytes()
+    with pytest.raises(ConfigError, match="answers of another judge.*--overwrite"):
+        JudgmentCache.replica(tmp_path / FILE, judge_fingerprint="other")
+    assert (tmp_path / FILE).read_bytes() == before                                 # read, never written
+
+
 def cfg(world, out, **kw):
     return lm_cfg(world, out, **{"steps": 4, "eval_every": 0, "lr": 0.05, **kw})
 
