@@ -71,7 +71,7 @@ class JudgmentCache:
             self._db = sqlite3.connect(path)
             with self._db:
                 self._db.executescript(_SCHEMA)
-                row = self._db.execute("SELECT value FROM meta WHERE key = 'judge'").fetchone()
+                row = _judge_row(self._db)
                 if row is None and judge_fingerprint is not None:
                     self._db.execute("INSERT INTO meta VALUES ('judge', ?)", (judge_fingerprint,))
             try:
@@ -79,7 +79,7 @@ class JudgmentCache:
             except ConfigError:
                 self.close()
                 raise
-            self._p = {(x, a, b): p for x, a, b, p in self._db.execute("SELECT * FROM judgments")}
+            self._p = _answers(self._db)
 
     @classmethod
     def replica(cls, path: Path, *, judge_fingerprint: str | None = None) -> "JudgmentCache":
@@ -89,9 +89,8 @@ class JudgmentCache:
         if path.exists():
             db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
             try:
-                _check_judge(path, db.execute("SELECT value FROM meta WHERE key = 'judge'").fetchone(),
-                             judge_fingerprint)
-                cache._p = {(x, a, b): p for x, a, b, p in db.execute("SELECT * FROM judgments")}
+                _check_judge(path, _judge_row(db), judge_fingerprint)
+                cache._p = _answers(db)
             finally:
                 db.close()
         return cache
@@ -125,6 +124,16 @@ class JudgmentCache:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def _judge_row(db: sqlite3.Connection) -> tuple | None:
+    """The cache file's meta row naming its judge's fingerprint, or None."""
+    return db.execute("SELECT value FROM meta WHERE key = 'judge'").fetchone()
+
+
+def _answers(db: sqlite3.Connection) -> dict[tuple[str, str, str], float]:
+    """Every stored answer of the cache file, by (prompt, response_a, response_b)."""
+    return {(x, a, b): p for x, a, b, p in db.execute("SELECT * FROM judgments")}
 
 
 def _check_judge(path: Path, row: tuple | None, judge_fingerprint: str | None) -> None:
