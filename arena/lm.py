@@ -300,9 +300,9 @@ NextLogits = Callable[..., "torch.Tensor"]
 
 
 def sample(next_logits: NextLogits, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, uniforms: torch.Tensor,
-           stop_ids: Sequence[int], pad_id: int, temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0,
-           banned: tuple[int, ...] = (), stop: Sequence[str] = (), decode: Callable[[list[int]], str] | None = None,
-           first: torch.Tensor | None = None) -> Generation:
+           stop_ids: Sequence[int], pad_id: int, temperature: float | Sequence[float] = 1.0, top_p: float = 1.0,
+           top_k: int = 0, banned: tuple[int, ...] = (), stop: Sequence[str] = (),
+           decode: Callable[[list[int]], str] | None = None, first: torch.Tensor | None = None) -> Generation:
     """Sample responses to left-padded prompts token by token.
 
     input_ids, attention_mask: (B, L). uniforms: (B, T), T = maximum new tokens; row b's
@@ -310,6 +310,8 @@ def sample(next_logits: NextLogits, input_ids: torch.Tensor, attention_mask: tor
     at the token after which `decode(row tokens)` contains a stop string (kept; the caller
     truncates the text with `truncate_at_stop`). `banned` ids get probability 0. `first`
     (B,), if given, is every row's first token instead of a draw (the rest is sampled).
+    `temperature`: one for every token, or one per new token (step t uses temperature[t], the
+    last one for the steps after it).
     """
     if input_ids.shape != attention_mask.shape:
         raise ValueError(f"input_ids {tuple(input_ids.shape)} and attention_mask {tuple(attention_mask.shape)} differ")
@@ -319,15 +321,18 @@ def sample(next_logits: NextLogits, input_ids: torch.Tensor, attention_mask: tor
         raise ValueError("stop strings need `decode` (token ids -> text)")
     if first is not None and tuple(first.shape) != (input_ids.shape[0],):
         raise ValueError(f"first must be (B,) with B = {input_ids.shape[0]}; got {tuple(first.shape)}")
+    temperatures = tuple(temperature) if isinstance(temperature, Sequence) else (temperature,)
+    if not temperatures:
+        raise ValueError("temperature must be a number or a non-empty sequence of numbers")
     import torch
 
     with torch.no_grad():
         return _sample(next_logits, input_ids, attention_mask, uniforms=uniforms, stop_ids=stop_ids, pad_id=pad_id,
-                       temperature=temperature, top_p=top_p, top_k=top_k, banned=banned, stop=stop, decode=decode,
+                       temperatures=temperatures, top_p=top_p, top_k=top_k, banned=banned, stop=stop, decode=decode,
                        first=first)
 
 
-def _sample(next_logits, input_ids, attention_mask, *, uniforms, stop_ids, pad_id, temperature, top_p, top_k, banned,
+def _sample(next_logits, input_ids, attention_mask, *, uniforms, stop_ids, pad_id, temperatures, top_p, top_k, banned,
             stop, decode, first=None) -> Generation:
     import torch
 
@@ -342,7 +347,8 @@ def _sample(next_logits, input_ids, attention_mask, *, uniforms, stop_ids, pad_i
     new = ids.shape[1]
     for t in range(T):
         logits = mask_logits(next_logits(ids, mask, new), banned)                    # (B, V)
-        nxt = draw_tokens(logits, uniforms[:, t], temperature=temperature, top_p=top_p, top_k=top_k) \
+        tau = temperatures[min(t, len(temperatures) - 1)]
+        nxt = draw_tokens(logits, uniforms[:, t], temperature=tau, top_p=top_p, top_k=top_k) \
             if t or first is None else first.to(device)
         nxt = torch.where(done, torch.full_like(nxt, pad_id), nxt)
         tokens[:, t] = nxt

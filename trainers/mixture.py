@@ -19,7 +19,7 @@ the batch they are in (which makes single- and multi-process runs comparable).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -77,7 +77,7 @@ class Mixture:
 def generate(policy: Model, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, uniforms: torch.Tensor,
              eos_token_id: int, pad_token_id: int, ref: Model | None = None, m: float = 0.0,
              banned: tuple[int, ...] = (), use_cache: bool = True, stop: tuple[str, ...] = (),
-             decode: Callable[[list[int]], str] | None = None, temperature: float = 1.0,
+             decode: Callable[[list[int]], str] | None = None, temperature: float | Sequence[float] = 1.0,
              first: torch.Tensor | None = None) -> Generation:
     """Sample responses to left-padded prompts, token by token (`arena.lm.sample`).
 
@@ -86,8 +86,8 @@ def generate(policy: Model, input_ids: torch.Tensor, attention_mask: torch.Tenso
     (`mixture_logprobs`); otherwise samples `policy`. `banned` token ids get probability 0
     (the trainers ban the pad token so that a response's text is a function of its tokens).
     A row stops at its end-of-sequence token, or after the token that completes a stop string.
-    `temperature` divides the next-token logits and `first` (B,) forces each row's first token
-    (Nash-MP's explorers, `--explore`, `--explore-first`).
+    `temperature` divides the next-token logits (one per new token if a sequence) and `first`
+    (B,) forces each row's first token (Nash-MP's explorers, `--explore`, `--explore-first`).
     """
     step = CachedLM(policy, use_cache=use_cache) if ref is None else \
         Mixture(policy, ref, m, banned=banned, use_cache=use_cache)

@@ -228,3 +228,32 @@ def test_a_forced_first_token_starts_each_row_and_the_sampler_continues_from_it(
     assert forced.mask.tolist() == [[1, 1, 1, 0], [1, 0, 0, 0], [1, 1, 1, 1]]
     with pytest.raises(ValueError, match="first must be"):
         sample(successor, ids, mask, uniforms=u, stop_ids=(4,), pad_id=0, first=torch.tensor([1]))
+
+
+def test_a_temperature_per_new_token_applies_to_that_token_and_the_last_to_the_rest():
+    """`sample(temperature=(τ0, τ1, τ2))`: step t draws at τt, the steps after the last at its value
+    (Nash-MP's `--explore-second-temperature`); `tempered_logprobs` is that distribution."""
+    from arena.lm import draw_tokens, sample
+    from trainers.lm.common import tempered_logprobs
+
+    V, T, B = 4, 4, 20000
+    logits = torch.tensor([[2.0, 0.0, -1.0, -3.0]] * T) + torch.arange(T)[:, None] * torch.tensor([0.0, 0.5, 0.0, 0.5])
+
+    def fixed(ids, mask, new):                          # logits depend on the position only
+        return logits[ids.shape[1] - 1].expand(ids.shape[0], V)
+
+    ids, mask = torch.zeros((B, 1), dtype=torch.long), torch.ones((B, 1), dtype=torch.long)
+    u = torch.rand((B, T), generator=torch.Generator().manual_seed(0))
+    taus = (1.0, 3.0, 0.5)
+    gen = sample(fixed, ids, mask, uniforms=u, stop_ids=(), pad_id=0, temperature=taus)
+    for t in range(T):        # row by row the draw is draw_tokens at that step's temperature
+        assert torch.equal(gen.tokens[:, t], draw_tokens(logits[t].expand(B, V), u[:, t], temperature=taus[min(t, 2)]))
+    q = tempered_logprobs(torch.log_softmax(logits, -1).expand(B, T, V), taus)[0].exp()        # (T, V)
+    freq = torch.stack([torch.bincount(gen.tokens[:, t], minlength=V) for t in range(T)]).float() / B
+    assert torch.allclose(freq, q, atol=0.015)
+    assert torch.allclose(q[1], torch.softmax(logits[1] / 3, -1))
+    assert torch.allclose(q[3], torch.softmax(logits[3] / 0.5, -1))
+    one = tempered_logprobs(torch.log_softmax(logits, -1)[None], 2.0)[0]        # one temperature throughout
+    assert torch.allclose(one, torch.log_softmax(logits / 2, -1))
+    with pytest.raises(ValueError, match="non-empty"):
+        sample(fixed, ids[:1], mask[:1], uniforms=u[:1], stop_ids=(), pad_id=0, temperature=())

@@ -347,9 +347,11 @@ def encode(tokenizer, prompts: Sequence[str], device: str = "cpu", fmt=None) -> 
 
 
 def sample(model, policy: Policy, ids: torch.Tensor, mask: torch.Tensor, uniforms: torch.Tensor, *,
-           ref=None, m: float = 0.0, temperature: float = 1.0, first: torch.Tensor | None = None) -> Generation:
+           ref=None, m: float = 0.0, temperature: float | Sequence[float] = 1.0,
+           first: torch.Tensor | None = None) -> Generation:
     """Responses sampled from `model` (or the mixture with `ref`), pad token banned, ended at a
-    stop string; `temperature` divides the next-token logits; `first` (B,) forces the first tokens."""
+    stop string; `temperature` divides the next-token logits (one per new token if a sequence, the
+    last for the rest: `arena.lm.sample`); `first` (B,) forces the first tokens."""
     from arena.lm import pad_id
 
     tok = policy.tokenizer
@@ -439,6 +441,15 @@ def sequence_logprob(logprobs: torch.Tensor, gen: Generation) -> torch.Tensor:
     logp = logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)               # (B, T)
     # Padding after the end of sequence is a banned token (log-prob −inf): select, never multiply.
     return torch.where(gen.mask.to(logp.device).bool(), logp, torch.zeros_like(logp)).sum(-1)
+
+
+def tempered_logprobs(logprobs: torch.Tensor, temperature: float | Sequence[float]) -> torch.Tensor:
+    """Next-token log-probs (B, T, V) of what `sample(temperature=...)` draws from: position t at
+    temperature[t] (the last one for the positions after it), or at one temperature throughout."""
+    taus = list(temperature) if isinstance(temperature, Sequence) else [temperature]
+    T = logprobs.shape[1]
+    taus = (taus + taus[-1:] * T)[:T]
+    return torch.log_softmax(logprobs / torch.tensor(taus, dtype=logprobs.dtype, device=logprobs.device)[:, None], -1)
 
 
 def sequence_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, gen: Generation,

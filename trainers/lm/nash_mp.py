@@ -24,6 +24,12 @@ grouped by first token: each continuation onto the step's conditional
 of its continuations' targets (`opening_regression_loss`). A full-sequence regression or a
 policy gradient lowers a rare opening whose continuations mostly lose before the winning
 continuation is learnt; the factored step raises it.
+
+A winning answer can sit two tokens deep, behind an opening whose usual continuations lose
+(raters world, β = 0.01: "97." for "Repeat the number 97.", π_ref 3.6e-4).
+`--explore-second-temperature` draws the explorers' second token hotter (the openings' weights
+use that proposal), and `--explore-opponents J` judges each explorer against J of the K
+samples: one query per new explorer text at J = 1, which pays for the wider search.
 """
 
 from __future__ import annotations
@@ -62,8 +68,8 @@ class Options:
                              why="converged in the lowrank world; κ = 1 is self-play (no extrapolation).")
     samples_per_prompt: int = SAMPLES_PER_PROMPT
     explore: int = option(0, help="M more responses per prompt from π_θ at --explore-temperature, judged against "
-                                  "the K samples; their log-probs regress onto the Mirror Prox target (sampled with hf "
-                                  "under --use-vllm).",
+                                  "the K samples (or --explore-opponents of them); their log-probs regress onto the "
+                                  "Mirror Prox target (sampled with hf under --use-vllm).",
                           why="off: the paper's estimator. Raters world, β = 0.01: 4 with --judge-cache lowered TV at "
                               "twice the queries; with --explore-first reference-top it also stopped most of the "
                               "styles' collapse (docs/trainers.md).")
@@ -83,6 +89,21 @@ class Options:
                                              "tokens the explorers' first tokens are drawn from (≥ ⌈M/2⌉).",
                                      why="raters world: π_ref ranks a style's opening 5th on some prompts (list on "
                                          "'Repeat the number 42.'), so the pool is twice the measured M = 4.")
+    explore_second_temperature: float | None = option(
+        None, shown="--explore-temperature",
+        help="Sampling temperature of the explorers' second token (under --explore-first reference-top the first "
+             "their continuation draws: > 1 finds a winning answer two tokens deep sooner); the rest at "
+             "--explore-temperature.",
+        why="the same as the rest (measured on one world only). Raters world, β = 0.01, K = 6, M = 4, "
+            "reference-top: 2 with --explore-opponents 1 found prompt 97's answer two tokens deep on 3 seeds of 3 "
+            "and left no style collapsed, in 13,754–13,978 queries; against all K, 2 had cost 18,400 by step 1,000 "
+            "(docs/trainers.md).")
+    explore_opponents: int | None = option(
+        None, shown="K",
+        help="How many of the K samples each explorer is judged against (explorer m against samples m, m+1, … "
+             "mod K); its score, their mean, estimates P(y ≻ π_θ) without bias either way.",
+        why="all K: the lowest-variance score. Raters world, β = 0.01: 1 makes a new explorer text one query, "
+            "which pays for --explore-second-temperature 2 within 3× the demo's budget (docs/trainers.md).")
 
     def __post_init__(self) -> None:
         from arena.errors import ConfigError
@@ -98,6 +119,11 @@ class Options:
         if self.explore_first == "reference-top" and not (self.explore + 1) // 2 <= self.explore_first_pool:
             raise ConfigError(f"--explore-first-pool must be at least ⌈--explore / 2⌉ = {(self.explore + 1) // 2}; "
                               f"got {self.explore_first_pool}")
+        if self.explore_second_temperature is not None and not self.explore_second_temperature > 0:
+            raise ConfigError(f"--explore-second-temperature must be > 0; got {self.explore_second_temperature}")
+        if self.explore_opponents is not None and not 1 <= self.explore_opponents <= self.samples_per_prompt:
+            raise ConfigError(f"--explore-opponents must be between 1 and --samples-per-prompt = "
+                              f"{self.samples_per_prompt}; got {self.explore_opponents}")
         if self.explore_first not in EXPLORE_FIRST:
             raise ConfigError(f"--explore-first must be one of {', '.join(EXPLORE_FIRST)}; got {self.explore_first!r}")
 
@@ -202,6 +228,7 @@ def _group_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], sel
 
     config, policy = run.config, run.policy
     K, M = config.options.samples_per_prompt, getattr(config.options, "explore", 0)
+    J = getattr(config.options, "explore_opponents", None) or K                  # opponents per explorer
     eta = SELF_PLAY_ETA if self_play else config.options.eta
     prompts = run.batch(step)
     n = len(prompts)
@@ -212,20 +239,20 @@ def _group_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], sel
     pairs = list(itertools.combinations(range(K), 2))
     first = [texts[i * n + b] for i, _ in pairs for b in range(n)]
     second = [texts[j * n + b] for _, j in pairs for b in range(n)]
-    if M:   # explorers, each judged against every on-policy sample, in the same call (one failure count)
+    if M:   # explorers, each judged against J of the on-policy samples, in the same call (one failure count)
         idsM, maskM = torch.cat([ids] * M), torch.cat([mask] * M)
         first_x = reference_top_first(run, step, ids, mask, M) if config.options.explore_first == "reference-top" else None
         gen_x = run.sample(policy.model, idsM, maskM, run.uniforms(step, 10, copies=M),
-                           temperature=config.options.explore_temperature, first=first_x)
+                           temperature=explore_temperatures(config.options), first=first_x)
         texts_x = run.texts(gen_x)
-        first += [texts_x[m * n + b] for m in range(M) for _ in range(K) for b in range(n)]
-        second += [texts[j * n + b] for _ in range(M) for j in range(K) for b in range(n)]
+        first += [texts_x[m * n + b] for m in range(M) for _ in range(J) for b in range(n)]
+        second += [texts[(m + i) % K * n + b] for m in range(M) for i in range(J) for b in range(n)]
     pref, ok = run.judge_pairs([p for _ in range(len(first) // n) for p in prompts], first, second, step)
     if run.judged == 0:                  # every judgment of the micro-batch failed: no backward
         return
     P = len(pairs) * n
     pref, pref_x = pref[:P], pref[P:]
-    ok = ok[:P].view(len(pairs), n).T.all(1) & ok[P:].view(M * K, n).T.all(1)    # (B,)
+    ok = ok[:P].view(len(pairs), n).T.all(1) & ok[P:].view(M * J, n).T.all(1)    # (B,)
     pref = pref.view(len(pairs), n).T                                            # (B, pairs)
     ok, weight = run.loss_rows(ok)
     keep = ok.repeat(K)                                                          # copy-major rows
@@ -247,7 +274,7 @@ def _group_micro_batch(run: Run, step: int, target: dict[str, torch.Tensor], sel
         keep_x = ok.repeat(M)
         kept_x = Generation(tokens=gen_x.tokens[keep_x], mask=gen_x.mask[keep_x])
         ids_x, mask_x = idsM[keep_x], maskM[keep_x]
-        score_x = pref_x.view(M, K, n)[:, :, ok].mean(1).T.detach()             # (B', M): mean over the K samples
+        score_x = pref_x.view(M, J, n)[:, :, ok].mean(1).T.detach()             # (B', M): mean over its J opponents
         if config.options.explore_first == "reference-top":
             reg = _factored_regression(run, target, self_play, (lp, lp_ref, lp_tgt, kept, score),
                                        (ids_x, mask_x, kept_x, score_x), K, M, m, eta)
@@ -276,13 +303,13 @@ def _factored_regression(run: Run, target, self_play: bool, on, explorers, K: in
     (`opening_regression_loss`)."""
     import torch
 
-    from trainers.lm.common import sequence_logprob
+    from trainers.lm.common import sequence_logprob, tempered_logprobs
     from trainers.losses import continuation_regression_loss, mirror_prox_target, opening_regression_loss
     from trainers.mixture import Generation
 
     lp, lp_ref, lp_tgt, kept, score = on
     ids_x, mask_x, kept_x, score_x = explorers
-    policy, beta, tau = run.policy, run.config.beta, run.config.options.explore_temperature
+    policy, beta = run.policy, run.config.beta
     lp_x = run.token_logprobs(run.model, ids_x, mask_x, kept_x)
     with torch.no_grad():
         lp_ref_x = run.token_logprobs(policy.reference(), ids_x, mask_x, kept_x)
@@ -307,13 +334,21 @@ def _factored_regression(run: Run, target, self_play: bool, on, explorers, K: in
                             target_of(lp_ref_x, lp_tgt_x, rest(kept_x), score_x, M)], 1)
         t_whole = torch.cat([target_of(lp_ref, lp_tgt, kept, score, K),
                              target_of(lp_ref_x, lp_tgt_x, kept_x, score_x, M)], 1)
-        # the continuations' proposal: π_θ for the samples, π_θ at τ for the explorers
-        q_x = logp_rest[:, K:].detach() if tau == 1 else \
-            by_prompt(sequence_logprob(torch.log_softmax(lp_x.detach() / tau, -1), rest(kept_x)), M)
+        # the continuations' proposal: π_θ for the samples, π_θ at the explorers' temperatures for them
+        temperature = explore_temperatures(run.config.options)
+        q_x = logp_rest[:, K:].detach() if temperature == 1 else \
+            by_prompt(sequence_logprob(tempered_logprobs(lp_x.detach(), temperature), rest(kept_x)), M)
         log_q = torch.cat([logp_rest[:, :K].detach(), q_x], 1)
     groups = torch.cat([by_prompt(kept.tokens[:, 0], K), by_prompt(kept_x.tokens[:, 0], M)], 1).to(logp_rest.device)
     return (continuation_regression_loss(logp_rest, t_rest, groups, beta=beta, eta=eta)
             + opening_regression_loss(logp_first, t_whole - log_q, groups, beta=beta, eta=eta))
+
+
+def explore_temperatures(options) -> float | tuple[float, float, float]:
+    """The explorers' temperatures as `arena.lm.sample` takes them: --explore-temperature, and
+    --explore-second-temperature for the second token when it differs."""
+    tau, second = options.explore_temperature, options.explore_second_temperature
+    return tau if second is None or second == tau else (tau, second, tau)
 
 
 def reference_top_first(run: Run, step: int, ids, mask, M: int):

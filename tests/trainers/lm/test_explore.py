@@ -59,11 +59,12 @@ def test_a_failed_explorer_judgment_drops_its_prompt_and_is_counted(world, tmp_p
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in rows)
 
 
-@pytest.mark.parametrize("first", ["policy", "reference-top"])
+@pytest.mark.parametrize("first", ["policy", "reference-top", "reference-top, hot second token, one opponent"])
 def test_explore_resumes_to_the_uninterrupted_weights(world, tmp_path, first):
     from tests.trainers.lm.test_lm_trainers import _Stop, _stop_at
 
-    opts = nash_mp.Options(explore=2, explore_first=first)
+    opts = nash_mp.Options(explore=2, explore_first=first) if "," not in first else \
+        nash_mp.Options(explore=2, explore_first="reference-top", explore_second_temperature=2.0, explore_opponents=1)
     full = train("nash-mp", cfg(world, tmp_path / "full", steps=4, options=opts))
     with pytest.raises(_Stop):
         train("nash-mp", cfg(world, tmp_path / "cut", steps=4, save_every=2, options=opts), progress=_stop_at(3))
@@ -126,6 +127,12 @@ def test_bad_values_and_other_algorithms_are_refused(world, tmp_path, capsys):
         nash_mp.Options(explore=2, explore_first="reference")
     with pytest.raises(ConfigError, match="--explore-first-pool must be at least ⌈--explore / 2⌉ = 3"):
         nash_mp.Options(explore=5, explore_first="reference-top", explore_first_pool=2)
+    with pytest.raises(ConfigError, match="--explore-second-temperature must be > 0; got 0"):
+        nash_mp.Options(explore=2, explore_second_temperature=0)
+    for bad in (0, 7):
+        with pytest.raises(ConfigError,
+                           match=f"--explore-opponents must be between 1 and --samples-per-prompt = 6; got {bad}"):
+            nash_mp.Options(explore=2, samples_per_prompt=6, explore_opponents=bad)
     args = ["--policy", str(world / "ckpts" / "sft"), "--judge", JUDGE_SPEC, "--prompts", str(world / "prompts.jsonl"),
             "--out", str(tmp_path / "o"), "--steps", "1", "--batch-size", "2", "--max-new-tokens", "4", "--eval-every", "0"]
     assert main(["train", "online-dpo", *args, "--explore", "2"]) == 2
@@ -144,3 +151,70 @@ def test_a_pool_larger_than_the_vocabulary_is_refused_before_anything_is_written
     assert main(["train", "nash-mp", *args]) == 2
     assert "--explore-first-pool 100000 is larger than the" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("J", [1, 2])
+def test_each_explorer_is_judged_against_its_J_opponents(world, tmp_path, monkeypatch, J):
+    """`--explore-opponents J`: explorer m is judged against samples m, m+1, …, m+J−1 (mod K) only,
+    and its score is the mean of those J judgments."""
+    import judges
+    import trainers.lm.common as C
+    import trainers.lm.nash_mp as mp
+    from arena.worlds.lowrank import judge
+
+    K, M, B = 3, 4, 4
+    calls = []
+
+    class Recording:
+        fingerprint = "recording"
+
+        def judge(self, comparisons):
+            calls.append([(c.prompt, c.response_a, c.response_b) for c in comparisons])
+            return [judge(c.prompt, c.response_a, c.response_b) for c in comparisons]
+
+    monkeypatch.setattr(judges, "load_judge", lambda spec: Recording())
+    scores, real = [], mp._factored_regression
+    monkeypatch.setattr(mp, "_factored_regression",
+                        lambda run, t, sp, on, x, *a: scores.append(x[3]) or real(run, t, sp, on, x, *a))
+    samples, explorers, real_sample = [], [], C.sample
+
+    def sample(model, policy, ids, mask, u, first=None, **k):
+        gen = real_sample(model, policy, ids, mask, u, first=first, **k)
+        (explorers if first is not None else samples).append(C.decode(policy.tokenizer, gen, policy.stop))
+        return gen
+
+    monkeypatch.setattr(C, "sample", sample)
+    monkeypatch.setattr(C.HFSampler, "sample",
+                        lambda self, policy, ids, mask, u: sample(policy.model, policy, ids, mask, u))
+    out = train("nash-mp", cfg(world, tmp_path / "x", steps=2, options=nash_mp.Options(
+        samples_per_prompt=K, explore=M, explore_first="reference-top", explore_opponents=J)))
+    assert [r["judge_queries"] for r in _rows(out)] == [B * (K * (K - 1) // 2 + M * J) * s for s in (1, 2)]
+    for call, texts, texts_x, score in zip(calls, samples, explorers, scores):
+        asked = call[B * K * (K - 1) // 2:]                                   # the explorers' comparisons
+        want = [(texts_x[m * B + b], texts[(m + i) % K * B + b]) for m in range(M) for i in range(J) for b in range(B)]
+        assert [(a, b) for _, a, b in asked] == want
+        pref = torch.tensor([judge(*c) for c in asked]).view(M, J, B).mean(1).T   # (B, M)
+        assert torch.allclose(score, pref.to(score.dtype))
+
+
+def test_a_hotter_second_token_is_drawn_and_weighted_at_its_temperature(world, tmp_path, monkeypatch):
+    """`--explore-second-temperature`: the explorers are sampled at (τ, τ2, τ) and the openings'
+    importance weights use the same tempered proposal (`tempered_logprobs`, which the sampler test
+    in tests/arena/test_lm.py checks against the draws); equal to τ it is the plain temperature."""
+    import trainers.lm.common as C
+
+    drawn, weighted = [], []
+    real_sample, real_tempered = C.sample, C.tempered_logprobs
+
+    def sample(*a, first=None, temperature=1.0, **k):
+        if first is not None:
+            drawn.append(temperature)
+        return real_sample(*a, first=first, temperature=temperature, **k)
+
+    monkeypatch.setattr(C, "sample", sample)
+    monkeypatch.setattr(C, "tempered_logprobs", lambda lp, t: weighted.append(t) or real_tempered(lp, t))
+    for second, want in ((2.5, (1.5, 2.5, 1.5)), (1.5, 1.5)):
+        drawn.clear(), weighted.clear()
+        train("nash-mp", cfg(world, tmp_path / f"x{second}", steps=2, options=nash_mp.Options(
+            explore=2, explore_first="reference-top", explore_temperature=1.5, explore_second_temperature=second)))
+        assert drawn == [want, want] and weighted == [want, want]
