@@ -690,8 +690,11 @@ def load_state(work: Path, config: TrainConfig) -> dict:
     """The saved resume state of the interrupted run in `work` (`prepare_out` checked that
     there is one); refused when its config is not `config`."""
     state = torch.load(work / ".resume" / "state.pt", weights_only=True)
-    if state["config"] != json.dumps(config.to_json(), sort_keys=True):
-        saved, now = json.loads(state["config"]), config.to_json()
+    saved, now = json.loads(state["config"]), json.loads(json.dumps(config.to_json(), sort_keys=True))
+    if config.options is not None:   # an option added since the state was written: that run had its default
+        for name, default in options_json(type(config.options)()).items():
+            saved.setdefault(name, default)
+    if saved != now:
         diff = ", ".join(f"{k} {saved.get(k)!r} → {now.get(k)!r}" for k in sorted(set(saved) | set(now))
                          if saved.get(k) != now.get(k))
         raise ConfigError(

@@ -51,24 +51,29 @@ def test_two_processes_match_one(tmp_path, tiny_lowrank_world):  # in the defaul
 
 
 @pytest.mark.slow  # two launcher processes: about a minute on 2 shared cores
-@pytest.mark.parametrize("first, port", [("policy", 29519), ("reference-top", 29520)])
-def test_explorers_and_the_judge_cache_under_two_processes(tmp_path, tiny_lowrank_world, first, port):
+HOT_SECOND = dict(explore_second_temperature=2.0, explore_opponents=1)
+
+
+@pytest.mark.parametrize("first, extra, port", [("policy", {}, 29519), ("reference-top", {}, 29520),
+                                               ("reference-top", HOT_SECOND, 29521)])
+def test_explorers_and_the_judge_cache_under_two_processes(tmp_path, tiny_lowrank_world, first, extra, port):
     """Nash-MP with --explore 2 and --judge-cache on two processes ends with the one-process
     weights, the explorers' openings drawn by the policy or from π_ref's top (each process draws
-    its own rows' openings, from the whole batch's uniforms); the processes exchange what they
-    bought, so rank 0's file holds every comparison either asked, those of the one-process run."""
+    its own rows' openings, from the whole batch's uniforms), also with a hotter second token
+    and one opponent per explorer; the processes exchange what they bought, so rank 0's file
+    holds every comparison either asked, those of the one-process run."""
     from trainers.lm import nash_mp
 
     world = tiny_lowrank_world(20)
     base = dict(policy=str(world / "ckpts" / "sft"), judge=JUDGE_SPEC, prompts=str(world / "prompts.jsonl"),
                 steps=2, batch_size=4, max_new_tokens=3, eval_every=0, save_every=0, lr=1e-2, judge_cache=True)
-    one = train("nash-mp", TrainConfig(out=str(tmp_path / "one"), options=nash_mp.Options(explore=2, explore_first=first),
-                                       **base))
+    options = nash_mp.Options(explore=2, explore_first=first, **extra)
+    one = train("nash-mp", TrainConfig(out=str(tmp_path / "one"), options=options, **base))
     launcher = Path(sys.executable).parent / "accelerate"
     cmd = [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
            "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
            str(Path(__file__).with_name("ddp_train.py")),
-           json.dumps({**base, "out": str(tmp_path / "two"), "explore": 2, "explore_first": first}), "nash-mp"]
+           json.dumps({**base, "out": str(tmp_path / "two"), "explore": 2, "explore_first": first, **extra}), "nash-mp"]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     from safetensors.torch import load_file
@@ -77,7 +82,7 @@ def test_explorers_and_the_judge_cache_under_two_processes(tmp_path, tiny_lowran
     rows_one = [json.loads(x) for x in (one / "metrics.jsonl").read_text().splitlines()]
     rows_two = [json.loads(x) for x in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
     assert all("explore_loss" in r for r in rows_two)            # logged from rank 0's rows, as the other parts
-    total = 2 * 4 * (1 + 2 * 2)                                       # steps × prompts × (pair + M·K)
+    total = 2 * 4 * (1 + 2 * extra.get("explore_opponents", 2))     # steps × prompts × (pair + M·J), J = K = 2
     assert [r["judge_queries"] + r["judge_reused"] for r in rows_two][-1] == total
     assert rows_one[-1]["judge_queries"] + rows_one[-1]["judge_reused"] == total
     assert rows_two[-1]["judge_queries"] >= rows_one[-1]["judge_queries"]    # equal unless both ask one at once

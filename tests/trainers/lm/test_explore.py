@@ -218,3 +218,27 @@ def test_a_hotter_second_token_is_drawn_and_weighted_at_its_temperature(world, t
         train("nash-mp", cfg(world, tmp_path / f"x{second}", steps=2, options=nash_mp.Options(
             explore=2, explore_first="reference-top", explore_temperature=1.5, explore_second_temperature=second)))
         assert drawn == [want, want] and weighted == [want, want]
+
+
+def test_a_run_interrupted_before_an_option_existed_resumes_with_its_default(world, tmp_path):
+    """A resume state written before `--explore-opponents` and `--explore-second-temperature`
+    existed holds no key for them: the run had their defaults, so it resumes; given another value
+    it is refused, naming the option."""
+    from tests.trainers.lm.test_lm_trainers import _Stop, _stop_at
+
+    opts = nash_mp.Options(explore=2, explore_first="reference-top")
+    full = train("nash-mp", cfg(world, tmp_path / "full", steps=4, options=opts))
+    with pytest.raises(_Stop):
+        train("nash-mp", cfg(world, tmp_path / "cut", steps=4, save_every=2, options=opts), progress=_stop_at(3))
+    path = tmp_path / ".cut.partial" / ".resume" / "state.pt"
+    state = torch.load(path, weights_only=True)
+    older = json.loads(state["config"])
+    del older["explore_opponents"], older["explore_second_temperature"]
+    state["config"] = json.dumps(older, sort_keys=True)
+    torch.save(state, path)
+    other = nash_mp.Options(explore=2, explore_first="reference-top", explore_opponents=1)
+    with pytest.raises(ConfigError, match="different config \\(explore_opponents None → 1\\)"):
+        train("nash-mp", cfg(world, tmp_path / "cut", steps=4, save_every=2, options=other), resume=True)
+    resumed = train("nash-mp", cfg(world, tmp_path / "cut", steps=4, save_every=2, options=opts), resume=True)
+    a, b = load_file(full / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
