@@ -95,9 +95,9 @@ class Options:
              "their continuation draws: > 1 finds a winning answer two tokens deep sooner); the rest at "
              "--explore-temperature.",
         why="the same as the rest (measured on one world only). Raters world, β = 0.01, K = 6, M = 4, "
-            "reference-top: 2 with --explore-opponents 1 found prompt 97's answer two tokens deep on 3 seeds of 3 "
-            "and left no style collapsed, in 13,754–13,978 queries; against all K, 2 had cost 18,400 by step 1,000 "
-            "(docs/trainers.md).")
+            "reference-top: 2 with --explore-opponents 1 found prompt 97's answer two tokens deep in time on 4 seeds "
+            "of 6 (1 of 3 without) and then left no style collapsed, in 13,754–13,978 queries; against all K, 2 "
+            "had cost 18,400 by step 1,000 (docs/trainers.md).")
     explore_opponents: int | None = option(
         None, shown="K",
         help="How many of the K samples each explorer is judged against (explorer m against samples m, m+1, … "
