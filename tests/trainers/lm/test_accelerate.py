@@ -50,10 +50,10 @@ def test_two_processes_match_one(tmp_path, tiny_lowrank_world):  # in the defaul
     assert [r["judge_queries"] for r in rows_two] == [r["judge_queries"] for r in rows_one] == [4, 8]
 
 
-@pytest.mark.slow  # two launcher processes: about a minute on 2 shared cores
 HOT_SECOND = dict(explore_second_temperature=2.0, explore_opponents=1)
 
 
+@pytest.mark.slow  # two launcher processes: about a minute on 2 shared cores
 @pytest.mark.parametrize("first, extra, port", [("policy", {}, 29519), ("reference-top", {}, 29520),
                                                ("reference-top", HOT_SECOND, 29521)])
 def test_explorers_and_the_judge_cache_under_two_processes(tmp_path, tiny_lowrank_world, first, extra, port):
