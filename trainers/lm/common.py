@@ -24,7 +24,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
@@ -686,13 +686,20 @@ def save_state(work: Path, step: int, policy: Policy, opt, extra: dict[str, dict
     os.replace(tmp, work / ".resume" / "state.pt")
 
 
+def _defaults(config: TrainConfig) -> dict:
+    """The JSON values of the defaults of `config`'s shared fields and algorithm options."""
+    shared = {f.name: f.default for f in fields(config) if f.name != "options" and f.default is not MISSING}
+    options = {} if config.options is None else options_json(type(config.options)())
+    return json.loads(json.dumps({**shared, **options}))
+
+
 def load_state(work: Path, config: TrainConfig) -> dict:
     """The saved resume state of the interrupted run in `work` (`prepare_out` checked that
     there is one); refused when its config is not `config`."""
     state = torch.load(work / ".resume" / "state.pt", weights_only=True)
     saved, now = json.loads(state["config"]), json.loads(json.dumps(config.to_json(), sort_keys=True))
-    if config.options is not None:   # an option added since the state was written: that run had its default
-        for name, default in options_json(type(config.options)()).items():
+    for name, default in _defaults(config).items():   # a field added since the state was written: that run
+        if name in now:                               # had its default
             saved.setdefault(name, default)
     if saved != now:
         diff = ", ".join(f"{k} {saved.get(k)!r} → {now.get(k)!r}" for k in sorted(set(saved) | set(now))

@@ -222,8 +222,8 @@ def test_a_hotter_second_token_is_drawn_and_weighted_at_its_temperature(world, t
 
 def test_a_run_interrupted_before_an_option_existed_resumes_with_its_default(world, tmp_path):
     """A resume state written before `--explore-opponents` and `--explore-second-temperature`
-    existed holds no key for them: the run had their defaults, so it resumes; given another value
-    it is refused, naming the option."""
+    (or a shared field such as `--warmup-steps`) existed holds no key for them: the run had their
+    defaults, so it resumes; given another value it is refused, naming the option."""
     from tests.trainers.lm.test_lm_trainers import _Stop, _stop_at
 
     opts = nash_mp.Options(explore=2, explore_first="reference-top")
@@ -233,7 +233,7 @@ def test_a_run_interrupted_before_an_option_existed_resumes_with_its_default(wor
     path = tmp_path / ".cut.partial" / ".resume" / "state.pt"
     state = torch.load(path, weights_only=True)
     older = json.loads(state["config"])
-    del older["explore_opponents"], older["explore_second_temperature"]
+    del older["explore_opponents"], older["explore_second_temperature"], older["warmup_steps"]
     state["config"] = json.dumps(older, sort_keys=True)
     torch.save(state, path)
     other = nash_mp.Options(explore=2, explore_first="reference-top", explore_opponents=1)
