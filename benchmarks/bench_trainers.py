@@ -38,7 +38,7 @@ directories). Each run's final policy has its class distribution enumerated prom
 evaluation); π*_β is the world's nash.json solved at the run's β. Per run: TV to π*_β (mean,
 median, 90th percentile over prompts) and the share of prompts where a correct style is below
 1 %, beside the same shares for π*_β and π_ref, and the share of prompts where a style that
-π*_β keeps (≥ 5 %) is below 1 % in the policy: a collapsed style.
+π*_β keeps (≥ 5 %) is below 1 % in the policy: a collapsed style, and which prompts those are.
 
 memory: each configuration runs in a fresh subprocess (peak resident set size, ru_maxrss)
 for 3 Nash-MP steps on a wider GPT-2 (about 19M parameters, so the weights dominate the
@@ -431,11 +431,12 @@ def raters_prompts(runs: list[Path], floor: float = 0.01, kept: float = 0.05) ->
         rows.append({"run": Path(run).name, "beta": card["beta"], "seed": card["seed"],
                      "TV mean": f"{tv.mean():.3f}", "TV median": f"{np.median(tv):.3f}",
                      "TV 90th pct": f"{np.quantile(tv, 0.9):.3f}", **shares(pi),
-                     col: f"{collapsed.mean():.0%}"})
+                     col: f"{collapsed.mean():.0%}",
+                     "collapsed prompts": " ".join(map(str, np.flatnonzero(collapsed).tolist()))})
     for (_, beta), (pi_star, pi_ref) in solved.items():
         blank = {"TV mean": "", "TV median": "", "TV 90th pct": ""}
-        rows.append({"run": "π*_β", "beta": beta, "seed": "", **blank, **shares(pi_star), col: ""})
-        rows.append({"run": "π_ref", "beta": "", "seed": "", **blank, **shares(pi_ref), col: ""})
+        rows.append({"run": "π*_β", "beta": beta, "seed": "", **blank, **shares(pi_star), col: "", "collapsed prompts": ""})
+        rows.append({"run": "π_ref", "beta": "", "seed": "", **blank, **shares(pi_ref), col: "", "collapsed prompts": ""})
     return rows
 
 

@@ -88,7 +88,9 @@ class Options:
     explore_first_pool: int = option(8, help="With --explore-first reference-top: how many of π_ref's likeliest first "
                                              "tokens the explorers' first tokens are drawn from (≥ ⌈M/2⌉).",
                                      why="raters world: π_ref ranks a style's opening 5th on some prompts (list on "
-                                         "'Repeat the number 42.'), so the pool is twice the measured M = 4.")
+                                         "'Repeat the number 42.'), so the pool is twice the measured M = 4. On another "
+                                         "build of the world one opening ranks 9th: 10 draws it but it did not climb, "
+                                         "and 10 and 12 cost more than the budget (docs/trainers.md).")
     explore_second_temperature: float | None = option(
         None, shown="--explore-temperature",
         help="Sampling temperature of the explorers' second token (under --explore-first reference-top the first "
@@ -97,7 +99,8 @@ class Options:
         why="the same as the rest (measured on one world only). Raters world, β = 0.01, K = 6, M = 4, "
             "reference-top: 2 with --explore-opponents 1 found prompt 97's answer two tokens deep in time on 4 seeds "
             "of 6 (1 of 3 without) and then left no style collapsed, in 13,754–13,978 queries; against all K, 2 "
-            "had cost 18,400 by step 1,000 (docs/trainers.md).")
+            "had cost 18,400 by step 1,000. On another build of the world one prompt stayed collapsed on 3 seeds "
+            "of 3 (docs/trainers.md).")
     explore_opponents: int | None = option(
         None, shown="K",
         help="How many of the K samples each explorer is judged against (explorer m against samples m, m+1, … "
