@@ -28,12 +28,34 @@ def _dumps(obj) -> str:  # key order included
     (["rate", "--example", "--rounds", "50", "--json"], "golden_rate_example_r50.json"),
     (["rate", "tests/arena/data/golden_matrix.csv", "--json"], "golden_matrix.json"),
 ])
-def test_json_output_is_byte_identical_to_the_untyped_dict(capsys, monkeypatch, args, golden):
+def test_json_output_is_the_untyped_dicts(capsys, monkeypatch, args, golden):
     """The golden files were written by `arena rate` (from the repository root) when the
-    analysis still returned a dict."""
+    analysis still returned a dict: the same keys in the same order, the same strings, integers
+    and structure; floats equal up to the last bits a machine's arithmetic changes (another CPU
+    wrote 6.9e-18 where the golden file has 0.0, both zero in exact arithmetic)."""
     monkeypatch.chdir(DATA.parents[2])  # settings.file holds the path as given
     assert main(args) == 0
-    assert capsys.readouterr().out == (DATA / golden).read_text()
+    out = capsys.readouterr().out
+    assert out.endswith("\n") and out.count("\n") == 1
+    _assert_same_json(json.loads(out, object_pairs_hook=list),
+                      json.loads((DATA / golden).read_text(), object_pairs_hook=list), "$")
+
+
+def _assert_same_json(got, want, where: str) -> None:
+    """Parsed with object_pairs_hook=list, so that key order is compared too."""
+    assert type(got) is type(want), f"{where}: {got!r} != {want!r}"
+    if isinstance(want, float):
+        assert got == pytest.approx(want, rel=1e-7, abs=1e-12), f"{where}: {got!r} != {want!r}"
+    elif isinstance(want, list):
+        assert len(got) == len(want), f"{where}: {len(got)} items != {len(want)}"
+        for i, (g, w) in enumerate(zip(got, want)):
+            if isinstance(w, tuple):       # a (key, value) pair of an object
+                assert isinstance(g, tuple) and g[0] == w[0], f"{where}: key {g!r} != {w[0]!r}"
+                _assert_same_json(g[1], w[1], f"{where}.{w[0]}")
+            else:
+                _assert_same_json(g, w, f"{where}[{i}]")
+    else:
+        assert got == want, f"{where}: {got!r} != {want!r}"
 
 
 # --------------------------------------------------------------------------- round trips
