@@ -37,8 +37,10 @@ sentence .20, list .11 — close to the SFT mix, tilted by the cycle. `solve_wor
 the trainers find it and report TV and KL(π*_β‖π_θ) of the policy's classes.
 
 Layout: DIR/ckpts/{terse,sentence,list,sft}/, DIR/prompts.jsonl, DIR/judge.txt holding
-`python:arena.worlds.raters:judge`, DIR/nash.json. Built deterministically from `seed` (no
-timestamps).
+`python:arena.worlds.raters:judge`, DIR/nash.json. Built deterministically from `seed` on one
+machine (no timestamps). The checkpoints are trained, so another CPU's rounding can build a
+different π_ref, and with it other rare answers for a trainer to find (two builds compared in
+benchmarks/RESULTS.trainers-convergence.md).
 """
 
 from __future__ import annotations
