@@ -89,7 +89,7 @@ class Options:
                                              "tokens the explorers' first tokens are drawn from (≥ ⌈M/2⌉).",
                                      why="raters world: π_ref ranks a style's opening 5th on some prompts (list on "
                                          "'Repeat the number 42.'), so the pool is twice the measured M = 4. On another "
-                                         "build of the world one opening ranks 9th: 10 draws it but it did not climb, "
+                                         "build of the world one opening ranks 9th: 10 draws it but it climbs too slowly, "
                                          "and 10 and 12 cost more than the budget (docs/trainers.md).")
     explore_second_temperature: float | None = option(
         None, shown="--explore-temperature",
