@@ -435,8 +435,9 @@ def raters_prompts(runs: list[Path], floor: float = 0.01, kept: float = 0.05) ->
                      "collapsed prompts": " ".join(map(str, np.flatnonzero(collapsed).tolist()))})
     for (_, beta), (pi_star, pi_ref) in solved.items():
         blank = {"TV mean": "", "TV median": "", "TV 90th pct": ""}
-        rows.append({"run": "π*_β", "beta": beta, "seed": "", **blank, **shares(pi_star), col: "", "collapsed prompts": ""})
-        rows.append({"run": "π_ref", "beta": "", "seed": "", **blank, **shares(pi_ref), col: "", "collapsed prompts": ""})
+        none = {col: "", "collapsed prompts": ""}
+        rows.append({"run": "π*_β", "beta": beta, "seed": "", **blank, **shares(pi_star), **none})
+        rows.append({"run": "π_ref", "beta": "", "seed": "", **blank, **shares(pi_ref), **none})
     return rows
 
 

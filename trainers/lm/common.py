@@ -697,7 +697,7 @@ def load_state(work: Path, config: TrainConfig) -> dict:
     """The saved resume state of the interrupted run in `work` (`prepare_out` checked that
     there is one); refused when its config is not `config`."""
     state = torch.load(work / ".resume" / "state.pt", weights_only=True)
-    saved, now = json.loads(state["config"]), json.loads(json.dumps(config.to_json(), sort_keys=True))
+    saved, now = json.loads(state["config"]), json.loads(json.dumps(config.to_json()))
     for name, default in _defaults(config).items():   # a field added since the state was written: that run
         if name in now:                               # had its default
             saved.setdefault(name, default)
