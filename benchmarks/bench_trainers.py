@@ -6,6 +6,7 @@
     .venv/bin/python benchmarks/bench_trainers.py trl       # steps/s vs trl 1.13.0 NashMDTrainer (separate venv)
     .venv/bin/python benchmarks/bench_trainers.py compare   # MPO and EGPO vs Nash-MP and Nash-MD, same judge queries
     .venv/bin/python benchmarks/bench_trainers.py raters-prompts --runs R...   # per-prompt classes of raters runs
+    .venv/bin/python benchmarks/bench_trainers.py raters-opening --runs R... --prompt-id 11 --token " 11"
 
 trl: installs trl==1.13.0 (no dependencies: it reuses this environment's torch/transformers
 through a .pth file) into .bench-envs/trl113 (gitignored), then runs its NashMDTrainer and
@@ -39,6 +40,9 @@ evaluation); π*_β is the world's nash.json solved at the run's β. Per run: TV
 median, 90th percentile over prompts) and the share of prompts where a correct style is below
 1 %, beside the same shares for π*_β and π_ref, and the share of prompts where a style that
 π*_β keeps (≥ 5 %) is below 1 % in the policy: a collapsed style, and which prompts those are.
+
+raters-opening: π_θ(token | prompt) of one opening, its probability and rank, at each
+`checkpoint-N/` of finished runs and at the end: how a needle's opening rises or sinks.
 
 memory: each configuration runs in a fresh subprocess (peak resident set size, ru_maxrss)
 for 3 Nash-MP steps on a wider GPT-2 (about 19M parameters, so the weights dominate the
@@ -369,7 +373,11 @@ def raters_plot(runs: list[Path], png: Path) -> list[dict]:
         extra = "".join([f", K {card['samples_per_prompt']}" if card.get("samples_per_prompt", 2) != 2 else "",
                          ", judge cache" if card.get("judge_cache") else "",
                          f", explore {card['explore']} at τ {card['explore_temperature']:g}" if card.get("explore") else "",
-                         f" from {card['explore_first']}" if card.get("explore_first", "policy") != "policy" else ""])
+                         f" from {card['explore_first']}" if card.get("explore_first", "policy") != "policy" else "",
+                         f", pool {card['explore_first_pool']}" if card.get("explore_first") == "reference-top" else "",
+                         f", 2nd τ {card['explore_second_temperature']:g}"
+                         if card.get("explore") and card.get("explore_second_temperature") is not None else "",
+                         f", floor {card['explore_floor']:g}" if card.get("explore_floor") is not None else ""])
         label = (f"{Path(run).name} (β {card['beta']:g}, batch {card['batch_size']}, lr {card['lr']:g} "
                  f"{card['lr_schedule']}{extra})")
         q = [r["judge_queries"] for r in m]
@@ -383,6 +391,8 @@ def raters_plot(runs: list[Path], png: Path) -> list[dict]:
                      "classes (terse, sentence, list, wrong, malformed)": ", ".join(
                          f"{v:.3f}" for v in [*last["class_probs"][:3], sum(last["class_probs"][3:6]), last["class_probs"][6]])})
     ax_tv.axhline(0.03, color="grey", ls="--", lw=1)
+    for ax in (ax_tv, ax_kl):          # 3× the demo's judge budget
+        ax.axvline(14_400, color="grey", ls=":", lw=1)
     ax_tv.set(xlabel="judge queries", ylabel="TV(π*_β, π_θ) over classes", title="raters world", xscale="log")
     ax_kl.set(xlabel="judge queries", ylabel="KL(π*_β ‖ π_θ)", xscale="log", yscale="log")
     ax_tv.legend(fontsize=6)
@@ -441,6 +451,38 @@ def raters_prompts(runs: list[Path], floor: float = 0.01, kept: float = 0.05) ->
     return rows
 
 
+def raters_opening(runs: list[Path], prompt_id: str, token: str) -> list[dict]:
+    """π(token | prompt) as the first token of the answer, for each run and each of its
+    `checkpoint-N/` directories in step order: how an opening rises or sinks along a run (the
+    opening " 11" of "Repeat the number 11." in docs/trainers.md)."""
+    import torch
+
+    from arena.lm import encode_prompt
+    from arena.loading import load_causal_lm
+
+    rows = []
+    for run in runs:
+        card = json.loads((Path(run) / "arena_card.json").read_text())["config"]
+        prompts = [json.loads(line) for line in Path(card["prompts"]).read_text().splitlines() if line.strip()]
+        prompt = next((p["prompt"] for p in prompts if str(p.get("id")) == prompt_id), None)
+        if prompt is None:
+            raise SystemExit(f"no prompt with id {prompt_id!r} in {card['prompts']}")
+        steps = sorted(Path(run).glob("checkpoint-*"), key=lambda d: int(d.name.split("-")[1]))
+        for ckpt in [*steps, Path(run)]:
+            model, tok = load_causal_lm(ckpt)
+            model.eval()
+            ids = tok(token, add_special_tokens=False).input_ids
+            if len(ids) != 1:
+                raise SystemExit(f"{token!r} is {len(ids)} tokens for this tokenizer; give one token")
+            with torch.no_grad():
+                logits = model(input_ids=torch.tensor([encode_prompt(tok, prompt)])).logits[0, -1]
+            logp = torch.log_softmax(logits.float(), -1)
+            rank = int((logp > logp[ids[0]]).sum()) + 1
+            rows.append({"run": Path(run).name, "checkpoint": ckpt.name if ckpt != Path(run) else "final",
+                         f"π({token!r})": f"{float(logp[ids[0]].exp()):.2e}", "rank": rank})
+    return rows
+
+
 def _table(rows: list[dict]) -> str:
     keys = list(rows[0])
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
@@ -450,8 +492,11 @@ def _table(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", nargs="*", default=["mixture", "memory"], choices=["mixture", "memory", "curves", "trl", "raters-plot", "raters-prompts", "compare"])
-    ap.add_argument("--runs", type=Path, nargs="*", default=[], help="raters-plot, raters-prompts: finished arena train output dirs")
+    ap.add_argument("which", nargs="*", default=["mixture", "memory"], choices=["mixture", "memory", "curves", "trl", "raters-plot", "raters-prompts", "raters-opening", "compare"])
+    ap.add_argument("--runs", type=Path, nargs="*", default=[],
+                    help="raters-plot, raters-prompts, raters-opening: finished arena train output dirs")
+    ap.add_argument("--prompt-id", default="11", help="raters-opening: the prompt's id in the run's prompts file")
+    ap.add_argument("--token", default=" 11", help="raters-opening: the opening token's text")
     ap.add_argument("--steps", type=int, default=None, help="curves, compare: training steps per algorithm (300, 200)")
     ap.add_argument("--batch", type=int, default=None, help="curves, compare: prompts per step (64, 32)")
     ap.add_argument("--lr", type=float, default=1e-3, help="curves: learning rate")
@@ -466,6 +511,8 @@ def main(argv=None) -> int:
             rows = raters_plot(args.runs, args.png)
         elif which == "raters-prompts":
             rows = raters_prompts(args.runs)
+        elif which == "raters-opening":
+            rows = raters_opening(args.runs, args.prompt_id, args.token)
         elif which == "trl":
             rows = bench_trl(new_tokens=16) + bench_trl(new_tokens=64)
         elif which == "curves":

@@ -231,7 +231,7 @@ def continuation_regression_loss(logp: torch.Tensor, target: torch.Tensor, group
 
 
 def opening_regression_loss(logp_first: torch.Tensor, log_weight: torch.Tensor, groups: torch.Tensor, *, beta: float,
-                            eta: float) -> torch.Tensor:
+                            eta: float, floor: torch.Tensor | None = None) -> torch.Tensor:
     """Regression of the first tokens' log-probabilities onto the Mirror Prox step's marginal.
 
     logp_first: (B, N), log π_θ(y_1 | x) (with grad); log_weight: (B, N), T(y) − log q(y_{>1} | x, y_1),
@@ -250,10 +250,22 @@ def opening_regression_loss(logp_first: torch.Tensor, log_weight: torch.Tensor, 
     draws is raised, not lowered. Ẑ_a is low when the continuations drawn are far from π_T(·|a);
     `continuation_regression_loss` pulls q = π_θ(·|a) there, where every weight equals Z_a and
     one continuation is enough.
+
+    floor: (B, N) or None, a log-probability per opening below which the step does not lower it
+    (Nash-MP `--explore-floor`): the step's value for log π(a), log π_θ(a) − r_a, is raised to
+    min(floor_a, log π_θ(a)), so an opening above its floor is lowered to it and no further, and
+    one already under it is left where it is unless the step raises it. At small β the step
+    lowers a losing opening without end (π*_β gives it e^(−ΔP/β) of π_ref's weight), and a token
+    that opens a loser on many prompts and the winner on one is then pushed down on the many
+    faster than a shared model can raise it on the one; held at a floor, the losers stop
+    pulling. Without a floor the gradient is the centred regression's (the centring's own
+    derivative vanishes, Σ_a (r_a − r̄) = 0).
     """
     if logp_first.ndim != 2 or logp_first.shape != log_weight.shape or logp_first.shape != groups.shape:
         raise ValueError(f"logp_first, log_weight and groups must be (B, N) alike; got {tuple(logp_first.shape)}, "
                          f"{tuple(log_weight.shape)} and {tuple(groups.shape)}")
+    if floor is not None and floor.shape != logp_first.shape:
+        raise ValueError(f"floor must be (B, N) like logp_first; got {tuple(floor.shape)}")
     same = groups.unsqueeze(-1) == groups.unsqueeze(-2)                                  # (B, N, N)
     size = same.sum(-1).to(logp_first.dtype)                                             # (B, N): the group's size
     w = log_weight.detach().unsqueeze(-2).expand(same.shape)
@@ -261,6 +273,10 @@ def opening_regression_loss(logp_first: torch.Tensor, log_weight: torch.Tensor, 
     r, once = logp_first - log_z, 1.0 / size                                              # each opening weighs 1
     openings = once.sum(1, keepdim=True)                                                  # (B, 1): A_b
     r = r - (once * r).sum(1, keepdim=True) / openings
+    if floor is not None:     # the step's log π(a), log π_θ(a) − r_a, held at the floor from above
+        step = (logp_first - r).detach()
+        held = torch.maximum(step, torch.minimum(floor.detach(), logp_first.detach()))
+        r = logp_first - held
     return 0.5 * (beta + beta / eta) * ((once * r ** 2) / openings).sum(1).mean()
 
 

@@ -30,6 +30,13 @@ A winning answer can sit two tokens deep, behind an opening whose usual continua
 `--explore-second-temperature` draws the explorers' second token hotter (the openings' weights
 use that proposal), and `--explore-opponents J` judges each explorer against J of the K
 samples: one query per new explorer text at J = 1, which pays for the wider search.
+
+`--explore-floor C` stops the openings' regression from lowering an opening below e^-C of its
+π_ref probability. At small β the step lowers a losing opening without end (π*_β gives it
+e^(−ΔP/β) of π_ref's weight), and the network moves one token's logit on prompts it tells
+apart only in part: raters world, second build, " 11" opens the winner of "Repeat the number
+11." and a loser of "… 94.", and sank on both. Held at the floor, the losers stop pulling; the
+mass held back is at most e^-C.
 """
 
 from __future__ import annotations
@@ -89,8 +96,8 @@ class Options:
                                              "tokens the explorers' first tokens are drawn from (≥ ⌈M/2⌉).",
                                      why="raters world: π_ref ranks a style's opening 5th on some prompts (list on "
                                          "'Repeat the number 42.'), so the pool is twice the measured M = 4. On another "
-                                         "build of the world one opening ranks 9th: 10 draws it but it climbs too slowly, "
-                                         "and 10 and 12 cost more than the budget (docs/trainers.md).")
+                                         "build of the world one opening ranks 9th: 10 with --explore-floor 5 reaches it "
+                                         "within the budget; without the floor it climbs too slowly (docs/trainers.md).")
     explore_second_temperature: float | None = option(
         None, shown="--explore-temperature",
         help="Sampling temperature of the explorers' second token (under --explore-first reference-top the first "
@@ -99,14 +106,23 @@ class Options:
         why="the same as the rest (measured on one world only). Raters world, β = 0.01, K = 6, M = 4, "
             "reference-top: 2 with --explore-opponents 1 found prompt 97's answer two tokens deep in time on 4 seeds "
             "of 6 (1 of 3 without) and then left no style collapsed, in 13,754–13,978 queries; against all K, 2 "
-            "had cost 18,400 by step 1,000. On another build of the world one prompt stayed collapsed on 3 seeds "
-            "of 3 (docs/trainers.md).")
+            "had cost 18,400 by step 1,000. With --explore-floor it cost 21,184 queries in 1,000 steps, so the "
+            "floor's recipe leaves it at τ (docs/trainers.md).")
     explore_opponents: int | None = option(
         None, shown="K",
         help="How many of the K samples each explorer is judged against (explorer m against samples m, m+1, … "
              "mod K); its score, their mean, estimates P(y ≻ π_θ) without bias either way.",
         why="all K: the lowest-variance score. Raters world, β = 0.01: 1 makes a new explorer text one query, "
             "which pays for --explore-second-temperature 2 within 3× the demo's budget (docs/trainers.md).")
+    explore_floor: float | None = option(
+        None, shown="none",
+        help="With --explore-first reference-top: C > 0 stops lowering an opening once π_θ gives it under "
+             "e^-C π_ref (the openings' regression leaves it out while the step would lower it further); "
+             "the mass so held back is at most e^-C.",
+        why="none: off, like the other explorer options, until measured beyond one world. Raters world "
+            "(second build), β = 0.01, with --explore-first-pool 10 and the second token at τ: 5 left no style "
+            "collapsed on 6 seeds of 6 in 1,000 steps and 9,194–9,559 queries; without it 42 % of prompts "
+            "collapsed (docs/trainers.md).")
 
     def __post_init__(self) -> None:
         from arena.errors import ConfigError
@@ -127,6 +143,11 @@ class Options:
         if self.explore_opponents is not None and not 1 <= self.explore_opponents <= self.samples_per_prompt:
             raise ConfigError(f"--explore-opponents must be between 1 and --samples-per-prompt = "
                               f"{self.samples_per_prompt}; got {self.explore_opponents}")
+        if self.explore_floor is not None and not self.explore_floor > 0:
+            raise ConfigError(f"--explore-floor must be > 0 (nats below π_ref); got {self.explore_floor}")
+        if self.explore_floor is not None and self.explore_first != "reference-top":
+            raise ConfigError("--explore-floor acts on the openings' regression of --explore-first reference-top; "
+                              "add --explore-first reference-top or drop --explore-floor")
         if self.explore_first not in EXPLORE_FIRST:
             raise ConfigError(f"--explore-first must be one of {', '.join(EXPLORE_FIRST)}; got {self.explore_first!r}")
 
@@ -342,9 +363,14 @@ def _factored_regression(run: Run, target, self_play: bool, on, explorers, K: in
         q_x = logp_rest[:, K:].detach() if temperature == 1 else \
             by_prompt(sequence_logprob(tempered_logprobs(lp_x.detach(), temperature), rest(kept_x)), M)
         log_q = torch.cat([logp_rest[:, :K].detach(), q_x], 1)
+        floor = None
+        if (c := run.config.options.explore_floor) is not None:     # log π_ref of each opening, less C
+            floor = torch.cat([by_prompt(lp_ref[:, 0].gather(-1, kept.tokens[:, :1].to(lp.device)).squeeze(-1), K),
+                               by_prompt(lp_ref_x[:, 0].gather(-1, kept_x.tokens[:, :1].to(lp.device)).squeeze(-1), M)],
+                              1) - c
     groups = torch.cat([by_prompt(kept.tokens[:, 0], K), by_prompt(kept_x.tokens[:, 0], M)], 1).to(logp_rest.device)
     return (continuation_regression_loss(logp_rest, t_rest, groups, beta=beta, eta=eta)
-            + opening_regression_loss(logp_first, t_whole - log_q, groups, beta=beta, eta=eta))
+            + opening_regression_loss(logp_first, t_whole - log_q, groups, beta=beta, eta=eta, floor=floor))
 
 
 def explore_temperatures(options) -> float | tuple[float, float, float]:

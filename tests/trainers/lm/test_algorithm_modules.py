@@ -28,7 +28,8 @@ def test_every_algorithm_module_declares_name_help_options_and_train():
     owners = {name: [f.name for f in dataclasses.fields(m.Options)] for name, m in mods.items()}
     assert owners["nash-md"] == ["mixture"] and owners["online-dpo"] == [] and owners["rlhf"] == ["rloo_k"]
     assert owners["nash-mp"] == ["eta", "kappa", "samples_per_prompt", "explore", "explore_temperature", "explore_first",
-                                 "explore_first_pool", "explore_second_temperature", "explore_opponents"]
+                                 "explore_first_pool", "explore_second_temperature", "explore_opponents",
+                                 "explore_floor"]
     assert owners["mpo"] == ["magnet_every"]
     assert [n for n, fs in owners.items() if "mixture" in fs] == ["nash-md"]
     # saved flat beside the shared fields: no option may shadow one

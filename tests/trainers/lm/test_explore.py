@@ -129,6 +129,11 @@ def test_bad_values_and_other_algorithms_are_refused(world, tmp_path, capsys):
         nash_mp.Options(explore=5, explore_first="reference-top", explore_first_pool=2)
     with pytest.raises(ConfigError, match="--explore-second-temperature must be > 0; got 0"):
         nash_mp.Options(explore=2, explore_second_temperature=0)
+    with pytest.raises(ConfigError, match="--explore-floor must be > 0 \\(nats below π_ref\\); got 0"):
+        nash_mp.Options(explore=2, explore_first="reference-top", explore_floor=0)
+    with pytest.raises(ConfigError, match="--explore-floor acts on the openings' regression of --explore-first "
+                                          "reference-top; add --explore-first reference-top or drop --explore-floor"):
+        nash_mp.Options(explore=2, explore_floor=5)
     for bad in (0, 7):
         with pytest.raises(ConfigError,
                            match=f"--explore-opponents must be between 1 and --samples-per-prompt = 6; got {bad}"):
@@ -242,3 +247,24 @@ def test_a_run_interrupted_before_an_option_existed_resumes_with_its_default(wor
     resumed = train("nash-mp", cfg(world, tmp_path / "cut", steps=4, save_every=2, options=opts), resume=True)
     a, b = load_file(full / "model.safetensors"), load_file(resumed / "model.safetensors")
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_the_explore_floor_reaches_the_openings_regression_as_log_pi_ref_less_C(world, tmp_path, monkeypatch):
+    """`--explore-floor C`: every opening's floor is log π_ref(opening) − C; at the first step the
+    policy is the reference, so each floor is its opening's log-probability less C. Without the
+    flag no floor is passed (the measured runs are unchanged)."""
+    import trainers.losses as losses
+
+    seen, real = [], losses.opening_regression_loss
+    monkeypatch.setattr(losses, "opening_regression_loss",
+                        lambda logp, w, g, floor=None, **k: seen.append((logp.detach(), floor)) or real(logp, w, g,
+                                                                                                         floor=floor, **k))
+    opts = nash_mp.Options(explore=2, explore_first="reference-top", explore_floor=4.5)
+    out = train("nash-mp", cfg(world, tmp_path / "x", steps=2, options=opts))
+    (logp, floor), later = seen[0], seen[1]
+    assert floor.shape == logp.shape and torch.allclose(floor, logp - 4.5, atol=1e-5)
+    assert not torch.allclose(later[1], later[0] - 4.5, atol=1e-5)            # the floor stays π_ref's
+    assert json.loads((out / "arena_card.json").read_text())["config"]["explore_floor"] == 4.5
+    seen.clear()
+    train("nash-mp", cfg(world, tmp_path / "y", steps=1, options=nash_mp.Options(explore=2, explore_first="reference-top")))
+    assert seen[0][1] is None

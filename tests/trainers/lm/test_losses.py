@@ -419,3 +419,70 @@ def test_the_opening_regression_is_a_mean_over_prompts_so_processes_can_split_th
     r = [-0.2 - math.log((math.exp(2.0) + 1.0) / 2), -3.0 - math.log((math.exp(-1.0) + math.exp(-4.0)) / 2)]
     r = [x - sum(r) / 2 for x in r]
     assert float(alone[1]) == pytest.approx(0.5 * (0.1 + 0.5) * (r[0] ** 2 + r[1] ** 2) / 2, rel=1e-12)
+
+
+def test_an_opening_floor_stops_lowering_a_loser_there_and_changes_nothing_else():
+    """`opening_regression_loss(floor=…)`: an opening the step lowers below its floor is pulled to
+    the floor, not past it; one already under the floor that the step lowers further is left where
+    it is (no gradient); one the step raises, under the floor or not, is regressed as without it."""
+    from trainers.losses import opening_regression_loss
+
+    beta, eta = 0.01, 0.02
+    logp = torch.tensor([[-0.1, -3.0, -9.0, -2.6]], dtype=torch.float64, requires_grad=True)
+    weight = torch.tensor([[0.0, -40.0, -60.0, 1.0]], dtype=torch.float64)       # openings 1, 2 lose badly
+    groups = torch.tensor([[0, 1, 2, 3]])
+    floor = torch.tensor([[-20.0, -6.0, -7.0, -5.0]], dtype=torch.float64)     # 2 is under its floor already
+
+    def grad(**kw):
+        logp.grad = None
+        loss = opening_regression_loss(logp, weight, groups, beta=beta, eta=eta, **kw)
+        loss.backward()
+        return float(loss.detach()), logp.grad.clone()
+
+    loss, g = grad()
+    far, g_far = grad(floor=torch.full_like(floor, -1e9))                     # a floor no step reaches: no change
+    assert far == pytest.approx(loss, rel=1e-12) and torch.allclose(g_far, g, rtol=1e-12, atol=0)
+    r = (logp.detach() - weight) - (logp.detach() - weight).mean()             # the centred residuals
+    assert r[0, 1] > 0 and r[0, 2] > 0 and r[0, 3] < 0                       # 1, 2 lowered; 3 raised (under floor)
+    held, gh = grad(floor=floor)
+    c = 0.5 * (beta + beta / eta) / 4
+    assert gh[0, 1] == pytest.approx(2 * c * (-3.0 - -6.0))                  # pulled to its floor only
+    assert gh[0, 2] == 0.0                                                   # under its floor: left alone
+    assert gh[0, 0] == pytest.approx(float(g[0, 0])) and gh[0, 3] == pytest.approx(float(g[0, 3]))
+    assert held == pytest.approx(c * (r[0, 0] ** 2 + 3.0 ** 2 + r[0, 3] ** 2).item())
+    with pytest.raises(ValueError, match="floor must be"):
+        opening_regression_loss(logp, weight, groups, beta=beta, eta=eta, floor=floor[:, :2])
+
+
+def test_a_floor_lets_a_token_that_opens_losers_on_many_prompts_win_on_one():
+    """The tug that `--explore-floor` stops. Ten prompts share a token's logit through a model
+    that tells prompt 0 apart from the others only in part (logit w + c_b v, c_0 = 1, c_b = 0.2);
+    the token opens the winner on prompt 0 (π_T = e/(e + 2)) and a loser on the nine others,
+    whose step keeps lowering it (target e^-50). Without a floor the nine drag prompt 0's winner
+    down with them; held at e^-5 of π_ref, they stop pulling and prompt 0 reaches its step."""
+    from trainers.losses import opening_regression_loss
+
+    B = 10
+    T = torch.zeros(B, 3, dtype=torch.float64)
+    T[1:, 0], T[0, 0] = -50.0, 1.0
+    c = torch.full((B, 1), 0.2, dtype=torch.float64)
+    c[0] = 1.0
+    log_ref = torch.full((B, 3), -math.log(3), dtype=torch.float64)
+
+    def train(floor):
+        w = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+        v = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.Adam([w, v], lr=0.05)
+        for _ in range(800):
+            loss = opening_regression_loss(torch.log_softmax(w + c * v, -1), T, torch.arange(3).repeat(B, 1),
+                                           beta=0.01, eta=0.02, floor=floor)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return torch.log_softmax(w + c * v, -1).detach()
+
+    want = math.e / (math.e + 2)
+    free, held = train(None), train(log_ref - 5.0)
+    assert free[0, 0].exp() < 1e-6                                           # the winner collapsed with the losers
+    assert held[0, 0].exp() == pytest.approx(want, abs=0.06)
+    assert (held[1:, 0] - log_ref[1:, 0]).min() > -5.0 - 1.0                 # the losers held about e^-5 down
