@@ -365,7 +365,7 @@ def raters_plot(runs: list[Path], png: Path) -> list[dict]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (ax_tv, ax_kl) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_tv, ax_kl) = plt.subplots(1, 2, figsize=(11, 4 + 0.15 * len(runs)))
     rows = []
     for run in runs:
         m = [r for r in (json.loads(x) for x in (Path(run) / "metrics.jsonl").read_text().splitlines()) if "tv_to_nash" in r]
@@ -395,8 +395,10 @@ def raters_plot(runs: list[Path], png: Path) -> list[dict]:
         ax.axvline(14_400, color="grey", ls=":", lw=1)
     ax_tv.set(xlabel="judge queries", ylabel="TV(π*_β, π_θ) over classes", title="raters world", xscale="log")
     ax_kl.set(xlabel="judge queries", ylabel="KL(π*_β ‖ π_θ)", xscale="log", yscale="log")
-    ax_tv.legend(fontsize=6)
     fig.tight_layout()
+    handles, labels = ax_tv.get_legend_handles_labels()       # below the plots: the labels are long
+    fig.subplots_adjust(bottom=0.12 + 0.035 * len(labels))
+    fig.legend(handles, labels, loc="lower center", fontsize=6, frameon=False)
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=120)
     return rows

@@ -121,8 +121,8 @@ class Options:
              "the mass so held back is at most e^-C.",
         why="none: off, like the other explorer options, until measured beyond one world. Raters world "
             "(second build), β = 0.01, with --explore-first-pool 10 and the second token at τ: 5 left no style "
-            "collapsed on 6 seeds of 6 in 1,000 steps and 9,194–9,559 queries; without it 42 % of prompts "
-            "collapsed (docs/trainers.md).")
+            "collapsed on 6 seeds of 6 in 1,000 steps and 9,194–9,559 queries (3 and 8 on seed 0 too); without "
+            "it 42 % of prompts collapsed (docs/trainers.md).")
 
     def __post_init__(self) -> None:
         from arena.errors import ConfigError
