@@ -117,7 +117,7 @@ class Options:
     explore_floor: float | None = option(
         None, shown="none",
         help="With --explore-first reference-top: C > 0 stops lowering an opening once π_θ gives it under "
-             "e^-C π_ref (the openings' regression leaves it out while the step would lower it further); "
+             "e^-C π_ref (the openings' regression pulls a loser down to that floor and no further); "
              "the mass so held back is at most e^-C.",
         why="none: off, like the other explorer options, until measured beyond one world. Raters world "
             "(second build), β = 0.01, with --explore-first-pool 10 and the second token at τ: 5 left no style "
