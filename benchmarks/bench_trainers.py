@@ -461,14 +461,15 @@ def raters_opening(runs: list[Path], prompt_id: str, token: str) -> list[dict]:
 
     from arena.lm import encode_prompt
     from arena.loading import load_causal_lm
+    from arena.prompts import load_prompts
+    from trainers.lm.common import TrainConfig
 
     rows = []
     for run in runs:
-        card = json.loads((Path(run) / "arena_card.json").read_text())["config"]
-        prompts = [json.loads(line) for line in Path(card["prompts"]).read_text().splitlines() if line.strip()]
-        prompt = next((p["prompt"] for p in prompts if str(p.get("id")) == prompt_id), None)
+        config = TrainConfig.from_json(json.loads((Path(run) / "arena_card.json").read_text())["config"])
+        prompt = next((p.text for p in load_prompts(config.prompts) if p.id == prompt_id), None)
         if prompt is None:
-            raise SystemExit(f"no prompt with id {prompt_id!r} in {card['prompts']}")
+            raise SystemExit(f"no prompt with id {prompt_id!r} in {config.prompts}")
         steps = sorted(Path(run).glob("checkpoint-*"), key=lambda d: int(d.name.split("-")[1]))
         for ckpt in [*steps, Path(run)]:
             model, tok = load_causal_lm(ckpt)
@@ -476,8 +477,8 @@ def raters_opening(runs: list[Path], prompt_id: str, token: str) -> list[dict]:
             ids = tok(token, add_special_tokens=False).input_ids
             if len(ids) != 1:
                 raise SystemExit(f"{token!r} is {len(ids)} tokens for this tokenizer; give one token")
-            with torch.no_grad():
-                logits = model(input_ids=torch.tensor([encode_prompt(tok, prompt)])).logits[0, -1]
+            with torch.no_grad():       # the prompt encoded as the run encoded it (its chat/template settings)
+                logits = model(input_ids=torch.tensor([encode_prompt(tok, prompt, config.prompt_format())])).logits[0, -1]
             logp = torch.log_softmax(logits.float(), -1)
             rank = int((logp > logp[ids[0]]).sum()) + 1
             rows.append({"run": Path(run).name, "checkpoint": ckpt.name if ckpt != Path(run) else "final",

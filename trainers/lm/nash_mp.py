@@ -351,8 +351,12 @@ def _factored_regression(run: Run, target, self_play: bool, on, explorers, K: in
 
     logp_rest = torch.cat([by_prompt(sequence_logprob(lp, rest(kept)), K),
                            by_prompt(sequence_logprob(lp_x, rest(kept_x)), M)], 1)
-    logp_first = torch.cat([by_prompt(lp[:, 0].gather(-1, kept.tokens[:, :1].to(lp.device)).squeeze(-1), K),
-                            by_prompt(lp_x[:, 0].gather(-1, kept_x.tokens[:, :1].to(lp.device)).squeeze(-1), M)], 1)
+    def openings(logprobs, logprobs_x):   # (B', K + M): the log-probability of each response's first token
+        return torch.cat([by_prompt(logprobs[:, 0].gather(-1, kept.tokens[:, :1].to(lp.device)).squeeze(-1), K),
+                          by_prompt(logprobs_x[:, 0].gather(-1, kept_x.tokens[:, :1].to(lp.device)).squeeze(-1), M)],
+                         1)
+
+    logp_first = openings(lp, lp_x)
     with torch.no_grad():
         t_rest = torch.cat([target_of(lp_ref, lp_tgt, rest(kept), score, K),
                             target_of(lp_ref_x, lp_tgt_x, rest(kept_x), score_x, M)], 1)
@@ -363,11 +367,8 @@ def _factored_regression(run: Run, target, self_play: bool, on, explorers, K: in
         q_x = logp_rest[:, K:].detach() if temperature == 1 else \
             by_prompt(sequence_logprob(tempered_logprobs(lp_x.detach(), temperature), rest(kept_x)), M)
         log_q = torch.cat([logp_rest[:, :K].detach(), q_x], 1)
-        floor = None
-        if (c := run.config.options.explore_floor) is not None:     # log π_ref of each opening, less C
-            floor = torch.cat([by_prompt(lp_ref[:, 0].gather(-1, kept.tokens[:, :1].to(lp.device)).squeeze(-1), K),
-                               by_prompt(lp_ref_x[:, 0].gather(-1, kept_x.tokens[:, :1].to(lp.device)).squeeze(-1), M)],
-                              1) - c
+        c = run.config.options.explore_floor
+        floor = None if c is None else openings(lp_ref, lp_ref_x) - c     # log π_ref of each opening, less C
     groups = torch.cat([by_prompt(kept.tokens[:, 0], K), by_prompt(kept_x.tokens[:, 0], M)], 1).to(logp_rest.device)
     return (continuation_regression_loss(logp_rest, t_rest, groups, beta=beta, eta=eta)
             + opening_regression_loss(logp_first, t_whole - log_q, groups, beta=beta, eta=eta, floor=floor))
